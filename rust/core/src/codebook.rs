@@ -1,0 +1,209 @@
+use crate::child_table::ChildTable;
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    parent: u32,
+    last: u32,
+    first: u32,
+    len: u16,
+    slot: u32,
+}
+
+/// An LZW dictionary: hypertoken `V + k` is entry `k`, stored as a trie edge from its prefix.
+///
+/// Every entry's prefix is a base token or an earlier entry, so a whole entry is known from its
+/// parent code and last token, and extending a known sequence by one token is one table probe.
+#[derive(Debug, Clone)]
+pub struct Codebook {
+    initial_vocab_size: u32,
+    max_codebook_size: u32,
+    max_subtokens: usize,
+    entries: Vec<Entry>,
+    children: ChildTable,
+}
+
+impl Codebook {
+    pub fn new(initial_vocab_size: u32, max_codebook_size: u32, max_subtokens: usize) -> Self {
+        Self::with_capacity(
+            initial_vocab_size,
+            max_codebook_size,
+            max_subtokens,
+            max_codebook_size as usize,
+        )
+    }
+
+    /// A codebook whose table is sized for at most `expected_entries` (it never grows past
+    /// `max_codebook_size`); sizing it to the input keeps short sequences cheap.
+    pub(crate) fn with_capacity(
+        initial_vocab_size: u32,
+        max_codebook_size: u32,
+        max_subtokens: usize,
+        expected_entries: usize,
+    ) -> Self {
+        Self {
+            initial_vocab_size,
+            max_codebook_size,
+            max_subtokens,
+            entries: Vec::new(),
+            children: ChildTable::with_capacity(expected_entries.min(max_codebook_size as usize)),
+        }
+    }
+
+    pub fn initial_vocab_size(&self) -> u32 {
+        self.initial_vocab_size
+    }
+
+    pub fn max_codebook_size(&self) -> u32 {
+        self.max_codebook_size
+    }
+
+    pub fn max_subtokens(&self) -> usize {
+        self.max_subtokens
+    }
+
+    /// Number of hypertokens created so far.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.entries.len() >= self.max_codebook_size as usize
+    }
+
+    /// The id the next created hypertoken gets.
+    pub fn next_id(&self) -> u32 {
+        self.initial_vocab_size + self.entries.len() as u32
+    }
+
+    /// Whether `code` is a base id or a hypertoken that exists.
+    pub fn contains(&self, code: u32) -> bool {
+        code < self.next_id()
+    }
+
+    /// The code of `code`'s sequence extended by `token`, if that sequence is an entry.
+    #[inline]
+    pub fn child(&self, code: u32, token: u32) -> Option<u32> {
+        self.children.get(code, token)
+    }
+
+    /// Creates the entry `code`'s sequence + `token`; the caller ensures it is new and fits.
+    #[inline]
+    pub(crate) fn insert(&mut self, code: u32, token: u32) -> u32 {
+        let id = self.next_id();
+        let slot = self.children.insert(code, token, id);
+        let (first, len) = if code < self.initial_vocab_size {
+            (code, 2)
+        } else {
+            let parent = self.entries[(code - self.initial_vocab_size) as usize];
+            (parent.first, parent.len + 1)
+        };
+        self.entries.push(Entry {
+            parent: code,
+            last: token,
+            first,
+            len,
+            slot,
+        });
+        id
+    }
+
+    /// Drops every entry created after the first `len`, restoring the codebook as it was then.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        while self.entries.len() > len {
+            if let Some(entry) = self.entries.pop() {
+                self.children.free(entry.slot);
+            }
+        }
+    }
+
+    /// Length in base tokens of an existing code.
+    #[inline]
+    pub fn code_len(&self, code: u32) -> usize {
+        match code.checked_sub(self.initial_vocab_size) {
+            None => 1,
+            Some(k) => usize::from(self.entries[k as usize].len),
+        }
+    }
+
+    /// First base token of an existing code.
+    #[inline]
+    pub fn first_token(&self, code: u32) -> u32 {
+        match code.checked_sub(self.initial_vocab_size) {
+            None => code,
+            Some(k) => self.entries[k as usize].first,
+        }
+    }
+
+    /// Appends the base tokens of an existing code to `out`.
+    pub fn extend_subtokens(&self, code: u32, out: &mut Vec<u32>) {
+        let start = out.len();
+        out.resize(start + self.code_len(code), 0);
+        let mut code = code;
+        for slot in out[start..].iter_mut().rev() {
+            match code.checked_sub(self.initial_vocab_size) {
+                None => *slot = code,
+                Some(k) => {
+                    let entry = self.entries[k as usize];
+                    *slot = entry.last;
+                    code = entry.parent;
+                }
+            }
+        }
+    }
+
+    /// The base tokens of hypertoken `id`, or `None` when `id` is not an existing hypertoken.
+    pub fn subtokens(&self, id: u32) -> Option<Vec<u32>> {
+        if id < self.initial_vocab_size || !self.contains(id) {
+            return None;
+        }
+        let mut out = Vec::with_capacity(self.max_subtokens);
+        self.extend_subtokens(id, &mut out);
+        Some(out)
+    }
+
+    /// Hypertoken ids with their base tokens, in creation order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, Vec<u32>)> + '_ {
+        (0..self.entries.len() as u32).map(|k| {
+            let id = self.initial_vocab_size + k;
+            let mut tokens = Vec::new();
+            self.extend_subtokens(id, &mut tokens);
+            (id, tokens)
+        })
+    }
+
+    /// Entries `from..` as a dense row-major `(n, max_subtokens)` matrix, padded with `fill`.
+    pub fn dense_rows<T: Copy + From<u32>>(&self, from: usize, fill: T) -> Vec<T> {
+        let width = self.max_subtokens;
+        let rows = self.entries.len().saturating_sub(from);
+        let mut out = vec![fill; rows * width];
+        let mut tokens = Vec::with_capacity(width);
+        for (row, k) in (from..self.entries.len()).enumerate() {
+            tokens.clear();
+            self.extend_subtokens(self.initial_vocab_size + k as u32, &mut tokens);
+            for (cell, &token) in out[row * width..].iter_mut().zip(&tokens) {
+                *cell = T::from(token);
+            }
+        }
+        out
+    }
+}
+
+impl PartialEq for Codebook {
+    fn eq(&self, other: &Self) -> bool {
+        self.initial_vocab_size == other.initial_vocab_size
+            && self.max_codebook_size == other.max_codebook_size
+            && self.max_subtokens == other.max_subtokens
+            && self.entries.len() == other.entries.len()
+            && self
+                .entries
+                .iter()
+                .zip(&other.entries)
+                .all(|(a, b)| a.parent == b.parent && a.last == b.last)
+    }
+}
+
+impl Eq for Codebook {}

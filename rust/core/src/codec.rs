@@ -1,0 +1,111 @@
+//! Whole-sequence encode and decode.
+
+use crate::codebook::Codebook;
+use crate::config::CompressionConfig;
+use crate::encoder::Encoder;
+use crate::error::{Error, InvalidTokenReason, Result};
+
+/// Greedy LZW: appends the hypertokenized `ids` to `out` and returns the codebook it built.
+/// Every input must be a base id; on error `out` is left as it was.
+pub fn encode_into<T: From<u32>>(
+    config: &CompressionConfig,
+    ids: &[u32],
+    out: &mut Vec<T>,
+) -> Result<Codebook> {
+    let limit = config.initial_vocab_size();
+    if let Some(position) = ids.iter().position(|&id| id >= limit) {
+        return Err(Error::InvalidToken {
+            position,
+            id: i64::from(ids[position]),
+            reason: InvalidTokenReason::OutOfRange {
+                limit: u64::from(limit),
+            },
+        });
+    }
+    let mut encoder = Encoder::with_capacity(config, ids.len());
+    for &id in ids {
+        encoder.push(id, |code| out.push(T::from(code)));
+    }
+    encoder.finish(|code| out.push(T::from(code)));
+    Ok(encoder.into_codebook())
+}
+
+/// [`encode_into`] into a fresh vector.
+pub fn encode(config: &CompressionConfig, ids: &[u32]) -> Result<(Vec<u32>, Codebook)> {
+    let mut out = Vec::with_capacity(ids.len());
+    let codebook = encode_into(config, ids, &mut out)?;
+    Ok((out, codebook))
+}
+
+/// Appends the base tokens of `id` to `out`, given the encoder state before `id`.
+///
+/// A base id or an existing hypertoken stands for itself; the hypertoken about to be created
+/// (LZW's KwKwK case) stands for the pending match plus its own first token, and is valid only
+/// when feeding that token would really create it.
+pub(crate) fn resolve(
+    encoder: &Encoder,
+    id: u32,
+    out: &mut Vec<u32>,
+) -> Result<(), InvalidTokenReason> {
+    let codebook = encoder.codebook();
+    if codebook.contains(id) {
+        codebook.extend_subtokens(id, out);
+        return Ok(());
+    }
+    let limit = encoder.config().total_vocab_size();
+    if id >= limit {
+        return Err(InvalidTokenReason::OutOfRange {
+            limit: u64::from(limit),
+        });
+    }
+    let next = codebook.next_id();
+    if id == next && !codebook.is_full() {
+        if let Some(pending) = encoder.pending() {
+            let first = codebook.first_token(pending.code);
+            if codebook.child(pending.code, first).is_none() {
+                codebook.extend_subtokens(pending.code, out);
+                out.push(first);
+                return Ok(());
+            }
+        }
+    }
+    Err(InvalidTokenReason::NotYetCreated {
+        next: u64::from(next),
+    })
+}
+
+/// Expands any valid id stream (canonical or not) to base ids, appended to `out`, and returns
+/// the codebook that greedy encoding of those base ids builds. On error `out` is unchanged.
+pub fn decode_into<T: From<u32>>(
+    config: &CompressionConfig,
+    ids: &[u32],
+    out: &mut Vec<T>,
+) -> Result<Codebook> {
+    let expected_entries = ids.len().saturating_mul(config.max_subtokens());
+    let mut encoder = Encoder::with_capacity(config, expected_entries);
+    let mut tokens = Vec::with_capacity(config.max_subtokens());
+    let start = out.len();
+    for (position, &id) in ids.iter().enumerate() {
+        tokens.clear();
+        if let Err(reason) = resolve(&encoder, id, &mut tokens) {
+            out.truncate(start);
+            return Err(Error::InvalidToken {
+                position,
+                id: i64::from(id),
+                reason,
+            });
+        }
+        for &token in &tokens {
+            encoder.push(token, |_| {});
+            out.push(T::from(token));
+        }
+    }
+    Ok(encoder.into_codebook())
+}
+
+/// [`decode_into`] into a fresh vector.
+pub fn decode(config: &CompressionConfig, ids: &[u32]) -> Result<(Vec<u32>, Codebook)> {
+    let mut out = Vec::with_capacity(ids.len() * 2);
+    let codebook = decode_into(config, ids, &mut out)?;
+    Ok((out, codebook))
+}

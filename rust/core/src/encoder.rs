@@ -1,0 +1,134 @@
+use crate::codebook::Codebook;
+use crate::config::CompressionConfig;
+
+/// The greedy LZW encoder as a streaming state: base tokens go in one at a time, finished
+/// codes come out through a callback, and the codebook grows as DESIGN.md specifies.
+///
+/// The pending match is held as its code (a base id or a hypertoken), so extending it by one
+/// token is a single table probe.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    config: CompressionConfig,
+    codebook: Codebook,
+    pending: Option<Pending>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pending {
+    pub(crate) code: u32,
+    pub(crate) len: usize,
+}
+
+/// Enough of an encoder's state to undo everything fed since.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Checkpoint {
+    entries: usize,
+    pending: Option<Pending>,
+}
+
+impl Encoder {
+    pub fn new(config: &CompressionConfig) -> Self {
+        Self::with_capacity(config, config.max_codebook_size() as usize)
+    }
+
+    /// An encoder that expects to create at most `expected_entries` hypertokens: its table is
+    /// sized to that, so must not be fed more than `expected_entries + 1` base tokens.
+    pub(crate) fn with_capacity(config: &CompressionConfig, expected_entries: usize) -> Self {
+        Self {
+            config: config.clone(),
+            codebook: Codebook::with_capacity(
+                config.initial_vocab_size(),
+                config.max_codebook_size(),
+                config.max_subtokens(),
+                expected_entries,
+            ),
+            pending: None,
+        }
+    }
+
+    pub fn config(&self) -> &CompressionConfig {
+        &self.config
+    }
+
+    pub fn codebook(&self) -> &Codebook {
+        &self.codebook
+    }
+
+    pub fn into_codebook(self) -> Codebook {
+        self.codebook
+    }
+
+    /// The code of the base tokens fed since the last emission, if any.
+    pub fn pending_code(&self) -> Option<u32> {
+        self.pending.map(|pending| pending.code)
+    }
+
+    pub(crate) fn pending(&self) -> Option<Pending> {
+        self.pending
+    }
+
+    /// Feeds one base token (the caller guarantees `token < V`).
+    #[inline]
+    pub fn push(&mut self, token: u32, mut emit: impl FnMut(u32)) {
+        if self.config.is_disabled(token) {
+            if let Some(pending) = self.pending.take() {
+                emit(pending.code);
+            }
+            emit(token);
+            return;
+        }
+        let next = match self.pending {
+            None => Pending {
+                code: token,
+                len: 1,
+            },
+            Some(pending) => match self.codebook.child(pending.code, token) {
+                Some(code) => Pending {
+                    code,
+                    len: pending.len + 1,
+                },
+                None => {
+                    if !self.codebook.is_full() {
+                        self.codebook.insert(pending.code, token);
+                    }
+                    emit(pending.code);
+                    Pending {
+                        code: token,
+                        len: 1,
+                    }
+                }
+            },
+        };
+        if next.len == self.config.max_subtokens() {
+            emit(next.code);
+            self.pending = None;
+        } else {
+            self.pending = Some(next);
+        }
+    }
+
+    /// Emits the pending match, if any; the codebook is unchanged.
+    pub fn finish(&mut self, mut emit: impl FnMut(u32)) {
+        if let Some(pending) = self.pending.take() {
+            emit(pending.code);
+        }
+    }
+
+    /// Forgets everything fed so far.
+    pub fn reset(&mut self) {
+        self.codebook.truncate(0);
+        self.pending = None;
+    }
+
+    pub(crate) fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            entries: self.codebook.len(),
+            pending: self.pending,
+        }
+    }
+
+    pub(crate) fn rollback(&mut self, checkpoint: Checkpoint) {
+        self.codebook.truncate(checkpoint.entries);
+        self.pending = checkpoint.pending;
+    }
+}

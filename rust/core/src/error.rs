@@ -1,0 +1,64 @@
+use std::fmt;
+
+/// Why an id was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvalidTokenReason {
+    /// The id is below zero.
+    Negative,
+    /// The id is not below `limit` (the base vocabulary for base-id inputs, `V + C` otherwise).
+    OutOfRange { limit: u64 },
+    /// A hypertoken that the codebook has not created yet; `next` is the id it would create next.
+    NotYetCreated { next: u64 },
+}
+
+impl fmt::Display for InvalidTokenReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Negative => write!(f, "ids must be non-negative"),
+            Self::OutOfRange { limit } => write!(f, "ids must be below {limit}"),
+            Self::NotYetCreated { next } => write!(
+                f,
+                "hypertoken does not exist at this point (the next hypertoken to be created is {next})"
+            ),
+        }
+    }
+}
+
+/// Every way the codec can refuse its input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("invalid compression config: {0}")]
+    InvalidConfig(String),
+    #[error("invalid token id {id} at position {position}: {reason}")]
+    InvalidToken {
+        position: usize,
+        id: i64,
+        reason: InvalidTokenReason,
+    },
+    #[error("row {row}: {source}")]
+    InRow {
+        row: usize,
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+impl Error {
+    /// The error with any row wrappers removed.
+    pub fn root(&self) -> &Error {
+        match self {
+            Self::InRow { source, .. } => source.root(),
+            other => other,
+        }
+    }
+
+    /// Tags the error with the batch row it came from.
+    pub fn in_row(self, row: usize) -> Self {
+        Self::InRow {
+            row,
+            source: Box::new(self),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,124 @@
+//! Streaming codebook states for generation: fed whatever ids a model produced, they grow the
+//! same codebook greedy encoding of the underlying base tokens would, and say what they created.
+
+use std::ops::Range;
+
+use crate::codebook::Codebook;
+use crate::codec::resolve;
+use crate::config::CompressionConfig;
+use crate::encoder::Encoder;
+use crate::error::{Error, Result};
+use crate::parallel::map_rows_mut;
+
+/// One sequence's codebook, grown one id (base or hypertoken) at a time.
+#[derive(Debug, Clone)]
+pub struct CodebookState {
+    encoder: Encoder,
+    tokens: Vec<u32>,
+}
+
+impl CodebookState {
+    pub fn new(config: &CompressionConfig) -> Self {
+        Self {
+            encoder: Encoder::new(config),
+            tokens: Vec::with_capacity(config.max_subtokens()),
+        }
+    }
+
+    pub fn config(&self) -> &CompressionConfig {
+        self.encoder.config()
+    }
+
+    pub fn codebook(&self) -> &Codebook {
+        self.encoder.codebook()
+    }
+
+    /// Feeds `ids` in order and returns the ids of the hypertokens they created (consecutive,
+    /// possibly none). On error nothing is fed: the state is exactly as before the call.
+    pub fn update(&mut self, ids: &[u32]) -> Result<Range<u32>> {
+        let checkpoint = self.encoder.checkpoint();
+        let first_new = self.encoder.codebook().next_id();
+        for (position, &id) in ids.iter().enumerate() {
+            self.tokens.clear();
+            if let Err(reason) = resolve(&self.encoder, id, &mut self.tokens) {
+                self.encoder.rollback(checkpoint);
+                return Err(Error::InvalidToken {
+                    position,
+                    id: i64::from(id),
+                    reason,
+                });
+            }
+            for &token in &self.tokens {
+                self.encoder.push(token, |_| {});
+            }
+        }
+        Ok(first_new..self.encoder.codebook().next_id())
+    }
+
+    /// Undoes the effect of the last successful [`update`](Self::update) that returned `created`
+    /// given the pending state it started from. Used to make batched updates all-or-nothing.
+    fn undo(&mut self, checkpoint: crate::encoder::Checkpoint) {
+        self.encoder.rollback(checkpoint);
+    }
+
+    /// Forgets every id fed so far.
+    pub fn reset(&mut self) {
+        self.encoder.reset();
+    }
+}
+
+/// One [`CodebookState`] per batch row, updated together (in parallel for large updates).
+#[derive(Debug, Clone)]
+pub struct BatchCodebookState {
+    rows: Vec<CodebookState>,
+}
+
+impl BatchCodebookState {
+    pub fn new(config: &CompressionConfig, batch_size: usize) -> Self {
+        Self {
+            rows: vec![CodebookState::new(config); batch_size],
+        }
+    }
+
+    pub fn batch_size(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn rows(&self) -> &[CodebookState] {
+        &self.rows
+    }
+
+    pub fn row(&self, index: usize) -> Option<&CodebookState> {
+        self.rows.get(index)
+    }
+
+    /// Feeds `ids[r]` to row `r` for every row and returns each row's created hypertoken ids.
+    /// All-or-nothing: when any row rejects its ids, no row changes.
+    pub fn update<S: AsRef<[u32]> + Sync>(&mut self, ids: &[S]) -> Result<Vec<Range<u32>>> {
+        if ids.len() != self.rows.len() {
+            return Err(Error::InvalidConfig(format!(
+                "expected ids for {} rows, got {}",
+                self.rows.len(),
+                ids.len()
+            )));
+        }
+        let checkpoints: Vec<_> = self.rows.iter().map(|r| r.encoder.checkpoint()).collect();
+        let work: usize = ids.iter().map(|row| row.as_ref().len()).sum();
+        let results = map_rows_mut(&mut self.rows, ids, work, |state, row_ids| {
+            state.update(row_ids.as_ref())
+        });
+        match results {
+            Ok(created) => Ok(created),
+            Err(error) => {
+                for (state, checkpoint) in self.rows.iter_mut().zip(checkpoints) {
+                    state.undo(checkpoint);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.rows.iter_mut().for_each(CodebookState::reset);
+    }
+}

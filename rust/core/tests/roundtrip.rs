@@ -1,0 +1,178 @@
+mod common;
+
+use common::{config_and_ids, config_strategy, entries, naive_encode};
+use proptest::prelude::*;
+use zip2zip::{decode, encode, CodebookState, CompressionConfig, Error, InvalidTokenReason};
+
+/// A random valid (generally non-canonical) id stream for `ids`: at each step any existing
+/// hypertoken matching the upcoming base tokens, the about-to-be-created one when it matches,
+/// or the plain base token.
+fn random_segmentation(config: &CompressionConfig, ids: &[u32], choices: &[u8]) -> Vec<u32> {
+    let mut state = CodebookState::new(config);
+    let mut stream = Vec::new();
+    let mut position = 0;
+    let mut step = 0;
+    while position < ids.len() {
+        let next = state.codebook().next_id();
+        let candidates: Vec<u32> = (config.initial_vocab_size()..=next)
+            .filter(|&id| {
+                let mut probe = state.clone();
+                if probe.update(&[id]).is_err() {
+                    return false;
+                }
+                let mut tokens = Vec::new();
+                probe.codebook().extend_subtokens(id, &mut tokens);
+                ids[position..].starts_with(&tokens)
+            })
+            .collect();
+        let pick = usize::from(choices[step % choices.len()]);
+        step += 1;
+        let id = if candidates.is_empty() || pick % 3 == 0 {
+            ids[position]
+        } else {
+            candidates[pick % candidates.len()]
+        };
+        state.update(&[id]).unwrap();
+        let mut tokens = Vec::new();
+        state.codebook().extend_subtokens(id, &mut tokens);
+        position += tokens.len();
+        stream.push(id);
+    }
+    stream
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn encode_matches_naive_greedy_lzw((config, ids) in config_and_ids()) {
+        let (encoded, codebook) = encode(&config, &ids).unwrap();
+        let (expected, expected_entries) = naive_encode(&config, &ids);
+        prop_assert_eq!(&encoded, &expected);
+        prop_assert_eq!(entries(&codebook), expected_entries);
+        prop_assert!(codebook.len() <= config.max_codebook_size() as usize);
+        prop_assert!(codebook.iter().all(|(_, t)| t.len() >= 2 && t.len() <= config.max_subtokens()));
+    }
+
+    #[test]
+    fn decode_inverts_encode((config, ids) in config_and_ids()) {
+        let (encoded, codebook) = encode(&config, &ids).unwrap();
+        let (decoded, decoded_codebook) = decode(&config, &encoded).unwrap();
+        prop_assert_eq!(decoded, ids);
+        prop_assert_eq!(decoded_codebook, codebook);
+    }
+
+    #[test]
+    fn any_valid_stream_decodes_like_reencoding(
+        (config, ids) in config_and_ids(),
+        choices in proptest::collection::vec(any::<u8>(), 1..64),
+    ) {
+        let stream = random_segmentation(&config, &ids[..ids.len().min(80)], &choices);
+        let (decoded, codebook) = decode(&config, &stream).unwrap();
+        prop_assert_eq!(&decoded[..], &ids[..ids.len().min(80)]);
+        let (_, reencoded) = encode(&config, &decoded).unwrap();
+        prop_assert_eq!(codebook, reencoded);
+    }
+
+    #[test]
+    fn streaming_state_reports_exactly_the_new_entries(
+        (config, ids) in config_and_ids(),
+        cuts in proptest::collection::vec(0usize..8, 1..40),
+        cut_offset in 1usize..4,
+    ) {
+        let (encoded, codebook) = encode(&config, &ids).unwrap();
+        let mut state = CodebookState::new(&config);
+        let mut reported = Vec::new();
+        let mut rest = &encoded[..];
+        for cut in cuts.iter().cycle() {
+            if rest.is_empty() { break; }
+            // A zero cut is an empty update; the offset guarantees progress.
+            let (empty, _) = rest.split_at(0);
+            prop_assert!(state.update(empty).unwrap().is_empty());
+            let (chunk, tail) = rest.split_at((*cut + cut_offset).min(rest.len()));
+            rest = tail;
+            let created = state.update(chunk).unwrap();
+            reported.extend(created);
+        }
+        let expected: Vec<u32> = (0..codebook.len() as u32).map(|k| k + config.initial_vocab_size()).collect();
+        prop_assert_eq!(reported, expected);
+        prop_assert_eq!(state.codebook(), &codebook);
+    }
+
+    /// Arbitrary id streams: decode and the streaming state never panic, and either accept
+    /// (agreeing with re-encoding) or reject with the state untouched.
+    #[test]
+    fn arbitrary_streams_never_panic(
+        config in config_strategy(),
+        raw in proptest::collection::vec(0u32..80, 0..200),
+    ) {
+        let limit = config.total_vocab_size();
+        let stream: Vec<u32> = raw.iter().map(|&id| id % (limit + 2)).collect();
+        match decode(&config, &stream) {
+            Ok((decoded, codebook)) => {
+                let (_, reencoded) = encode(&config, &decoded).unwrap();
+                prop_assert_eq!(codebook, reencoded);
+            }
+            Err(Error::InvalidToken { position, id, .. }) => {
+                prop_assert_eq!(i64::from(stream[position]), id);
+                prop_assert!(decode(&config, &stream[..position]).is_ok());
+            }
+            Err(other) => prop_assert!(false, "unexpected error {other}"),
+        }
+        let mut state = CodebookState::new(&config);
+        for chunk in stream.chunks(3) {
+            let before = state.clone();
+            if state.update(chunk).is_err() {
+                prop_assert_eq!(state.codebook(), before.codebook());
+                let mut a = state.clone();
+                let mut b = before.clone();
+                prop_assert_eq!(a.update(&[]).ok(), b.update(&[]).ok());
+            }
+        }
+    }
+}
+
+#[test]
+fn kwkwk_is_valid_only_when_it_would_be_created() {
+    let config = CompressionConfig::new(10, 8, 4, [9], None).unwrap();
+    // "1 1 1" encodes to [1, 10]: 10 = [1, 1] is used the step it is created.
+    let (encoded, _) = encode(&config, &[1, 1, 1]).unwrap();
+    assert_eq!(encoded, vec![1, 10]);
+    assert_eq!(decode(&config, &[1, 10]).unwrap().0, vec![1, 1, 1]);
+    // Right after a flush (disabled id) there is no pending match to extend.
+    let error = decode(&config, &[1, 9, 10]).unwrap_err();
+    assert_eq!(
+        error,
+        Error::InvalidToken {
+            position: 2,
+            id: 10,
+            reason: InvalidTokenReason::NotYetCreated { next: 10 }
+        }
+    );
+    // Two ahead of the next id is never valid; neither is an id past V + C.
+    assert!(decode(&config, &[1, 11]).is_err());
+    assert!(matches!(
+        decode(&config, &[18]).unwrap_err(),
+        Error::InvalidToken {
+            reason: InvalidTokenReason::OutOfRange { limit: 18 },
+            ..
+        }
+    ));
+    assert!(matches!(
+        encode(&config, &[3, 10]).unwrap_err(),
+        Error::InvalidToken {
+            position: 1,
+            reason: InvalidTokenReason::OutOfRange { limit: 10 },
+            ..
+        }
+    ));
+}
+
+#[test]
+fn frozen_codebook_stops_growing() {
+    let config = CompressionConfig::new(4, 2, 8, [], None).unwrap();
+    let ids: Vec<u32> = (0..64).map(|i| (i * 7 % 4) as u32).collect();
+    let (encoded, codebook) = encode(&config, &ids).unwrap();
+    assert_eq!(codebook.len(), 2);
+    assert_eq!(decode(&config, &encoded).unwrap().0, ids);
+}
