@@ -1,4 +1,5 @@
 use crate::child_table::ChildTable;
+use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -47,6 +48,50 @@ impl Codebook {
             entries: Vec::new(),
             children: ChildTable::with_capacity(expected_entries.min(max_codebook_size as usize)),
         }
+    }
+
+    /// Rebuilds a codebook from its entries' base tokens in creation order (as [`Self::iter`]
+    /// lists them): each must extend a base token or an earlier entry by one base token.
+    pub fn from_entries<E: AsRef<[u32]>>(
+        initial_vocab_size: u32,
+        max_codebook_size: u32,
+        max_subtokens: usize,
+        entries: &[E],
+    ) -> Result<Self> {
+        let invalid = |index: usize, why: &str| {
+            Err(Error::InvalidConfig(format!(
+                "codebook entry {index}: {why}"
+            )))
+        };
+        if entries.len() > max_codebook_size as usize {
+            return Err(Error::InvalidConfig(format!(
+                "{} codebook entries exceed max_codebook_size {max_codebook_size}",
+                entries.len()
+            )));
+        }
+        let mut codebook = Self::new(initial_vocab_size, max_codebook_size, max_subtokens);
+        for (index, entry) in entries.iter().enumerate() {
+            let tokens = entry.as_ref();
+            if tokens.len() < 2 || tokens.len() > max_subtokens {
+                return invalid(index, "length must be between 2 and max_subtokens");
+            }
+            if tokens.iter().any(|&token| token >= initial_vocab_size) {
+                return invalid(index, "every subtoken must be a base id");
+            }
+            let (prefix, last) = tokens.split_at(tokens.len() - 1);
+            let mut parent = prefix[0];
+            for &token in &prefix[1..] {
+                match codebook.child(parent, token) {
+                    Some(code) => parent = code,
+                    None => return invalid(index, "its prefix is not an earlier entry"),
+                }
+            }
+            if codebook.child(parent, last[0]).is_some() {
+                return invalid(index, "it repeats an earlier entry");
+            }
+            codebook.insert(parent, last[0]);
+        }
+        Ok(codebook)
     }
 
     pub fn initial_vocab_size(&self) -> u32 {

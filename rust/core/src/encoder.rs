@@ -1,5 +1,6 @@
 use crate::codebook::Codebook;
 use crate::config::CompressionConfig;
+use crate::error::{Error, Result};
 
 /// The greedy LZW encoder as a streaming state: base tokens go in one at a time, finished
 /// codes come out through a callback, and the codebook grows as DESIGN.md specifies.
@@ -44,6 +45,40 @@ impl Encoder {
             ),
             pending: None,
         }
+    }
+
+    /// An encoder resumed from a codebook built under `config` and the code of its pending
+    /// match (as [`Self::pending_code`] reported it).
+    pub fn from_parts(
+        config: &CompressionConfig,
+        codebook: Codebook,
+        pending_code: Option<u32>,
+    ) -> Result<Self> {
+        let invalid = |why: String| Err(Error::InvalidConfig(why));
+        if codebook.initial_vocab_size() != config.initial_vocab_size()
+            || codebook.max_codebook_size() != config.max_codebook_size()
+            || codebook.max_subtokens() != config.max_subtokens()
+        {
+            return invalid("the codebook was built under a different config".into());
+        }
+        let pending = match pending_code {
+            None => None,
+            Some(code) if !codebook.contains(code) => {
+                return invalid(format!("pending code {code} is not in the codebook"))
+            }
+            Some(code) => {
+                let len = codebook.code_len(code);
+                if len >= config.max_subtokens() || (len == 1 && config.is_disabled(code)) {
+                    return invalid(format!("pending code {code} can not be pending"));
+                }
+                Some(Pending { code, len })
+            }
+        };
+        Ok(Self {
+            config: config.clone(),
+            codebook,
+            pending,
+        })
     }
 
     pub fn config(&self) -> &CompressionConfig {

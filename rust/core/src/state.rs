@@ -25,6 +25,23 @@ impl CodebookState {
         }
     }
 
+    /// A state resumed from its codebook and pending code (see [`Encoder::from_parts`]).
+    pub fn from_parts(
+        config: &CompressionConfig,
+        codebook: Codebook,
+        pending_code: Option<u32>,
+    ) -> Result<Self> {
+        Ok(Self {
+            encoder: Encoder::from_parts(config, codebook, pending_code)?,
+            tokens: Vec::with_capacity(config.max_subtokens()),
+        })
+    }
+
+    /// The code of the base tokens fed but not yet part of a finished match, if any.
+    pub fn pending_code(&self) -> Option<u32> {
+        self.encoder.pending_code()
+    }
+
     pub fn config(&self) -> &CompressionConfig {
         self.encoder.config()
     }
@@ -55,8 +72,7 @@ impl CodebookState {
         Ok(first_new..self.encoder.codebook().next_id())
     }
 
-    /// Undoes the effect of the last successful [`update`](Self::update) that returned `created`
-    /// given the pending state it started from. Used to make batched updates all-or-nothing.
+    /// Returns to a checkpoint taken before later updates (batched updates are all-or-nothing).
     fn undo(&mut self, checkpoint: crate::encoder::Checkpoint) {
         self.encoder.rollback(checkpoint);
     }
@@ -78,6 +94,11 @@ impl BatchCodebookState {
         Self {
             rows: vec![CodebookState::new(config); batch_size],
         }
+    }
+
+    /// A batch made of existing per-row states.
+    pub fn from_states(rows: Vec<CodebookState>) -> Self {
+        Self { rows }
     }
 
     pub fn batch_size(&self) -> usize {

@@ -176,3 +176,36 @@ fn frozen_codebook_stops_growing() {
     assert_eq!(codebook.len(), 2);
     assert_eq!(decode(&config, &encoded).unwrap().0, ids);
 }
+
+proptest! {
+    #[test]
+    fn codebooks_and_states_rebuild_from_their_parts(
+        (config, ids) in config_and_ids(),
+        split in 0usize..300,
+    ) {
+        let split = split.min(ids.len());
+        let mut state = CodebookState::new(&config);
+        state.update(&ids[..split]).unwrap();
+        let entries = entries(state.codebook());
+        let rebuilt = zip2zip::Codebook::from_entries(
+            config.initial_vocab_size(), config.max_codebook_size(), config.max_subtokens(), &entries,
+        ).unwrap();
+        prop_assert_eq!(&rebuilt, state.codebook());
+        let mut resumed = CodebookState::from_parts(&config, rebuilt, state.pending_code()).unwrap();
+        let created = resumed.update(&ids[split..]).unwrap();
+        let expected = state.update(&ids[split..]).unwrap();
+        prop_assert_eq!(created, expected);
+        prop_assert_eq!(resumed.codebook(), state.codebook());
+    }
+}
+
+#[test]
+fn from_entries_rejects_entries_that_could_not_exist() {
+    let build = |entries: &[Vec<u32>]| zip2zip::Codebook::from_entries(10, 4, 3, entries);
+    assert!(build(&[vec![1, 2], vec![1, 2, 3]]).is_ok());
+    assert!(build(&[vec![1, 2, 3]]).is_err()); // prefix [1, 2] missing
+    assert!(build(&[vec![1]]).is_err());
+    assert!(build(&[vec![1, 2], vec![1, 2]]).is_err());
+    assert!(build(&[vec![1, 12]]).is_err());
+    assert!(build(&[vec![1, 2], vec![2, 3], vec![3, 4], vec![4, 5], vec![5, 6]]).is_err());
+}

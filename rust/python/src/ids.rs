@@ -1,8 +1,6 @@
 //! Reading id sequences from Python: numpy integer arrays without copying when they already
 //! hold `u32`, any other integer array or sequence by one validating pass.
 
-use std::borrow::Cow;
-
 use numpy::{PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -55,7 +53,7 @@ macro_rules! try_array {
             if let Ok(array) = $object.extract::<PyReadonlyArray1<'_, $ty>>() {
                 return match array.as_slice() {
                     Ok(slice) => checked(slice).map(Ids::Owned).map_err(to_py),
-                    Err(_) => checked(&array.to_vec().unwrap_or_default()).map(Ids::Owned).map_err(to_py),
+                    Err(_) => checked(&array.as_array().to_vec()).map(Ids::Owned).map_err(to_py),
                 };
             }
         )*
@@ -68,7 +66,7 @@ pub(crate) fn extract_ids<'py>(object: &Bound<'py, PyAny>) -> PyResult<Ids<'py>>
         if array.is_contiguous() {
             return Ok(Ids::Borrowed(array));
         }
-        return Ok(Ids::Owned(array.to_vec().unwrap_or_default()));
+        return Ok(Ids::Owned(array.as_array().to_vec()));
     }
     try_array!(object, i64, i32, u64, i16, u16, i8, u8);
     if object.is_instance_of::<PyString>() || object.is_instance_of::<PyBytes>() {

@@ -1,1 +1,55 @@
+//! `zip2zip_tokenizers._core`: the PyO3 face of `zip2zip-core`. Every method reads its input,
+//! releases the GIL for the work, and maps core errors through `errors::to_py`.
 
+mod codebook;
+mod compressor;
+mod config;
+mod errors;
+mod ids;
+mod state;
+
+use pyo3::prelude::*;
+
+/// Forces batch parallelism on (``True``) or off (``False``); ``None`` defers to the
+/// ``ZIP2ZIP_PARALLELISM`` environment variable.
+#[pyfunction]
+#[pyo3(signature = (enabled))]
+fn set_parallelism(enabled: Option<bool>) {
+    zip2zip::parallel::set_parallelism(enabled);
+}
+
+/// Whether batch methods may use the thread pool.
+#[pyfunction]
+fn parallelism_enabled() -> bool {
+    zip2zip::parallel::parallelism_enabled()
+}
+
+/// Threads in the batch pool (``ZIP2ZIP_NUM_THREADS``, default: available cores).
+#[pyfunction]
+fn num_threads() -> usize {
+    zip2zip::parallel::num_threads()
+}
+
+#[pymodule(gil_used = false)]
+fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = module.py();
+    module.add_class::<config::PyCompressionConfig>()?;
+    module.add_class::<codebook::PyCodebook>()?;
+    module.add_class::<compressor::PyLZWCompressor>()?;
+    module.add_class::<state::PyCodebookState>()?;
+    module.add_class::<state::PyBatchCodebookState>()?;
+    module.add("Zip2ZipError", py.get_type::<errors::Zip2ZipError>())?;
+    module.add(
+        "InvalidTokenError",
+        py.get_type::<errors::InvalidTokenError>(),
+    )?;
+    module.add(
+        "InvalidConfigError",
+        py.get_type::<errors::InvalidConfigError>(),
+    )?;
+    module.add_function(wrap_pyfunction!(set_parallelism, module)?)?;
+    module.add_function(wrap_pyfunction!(parallelism_enabled, module)?)?;
+    module.add_function(wrap_pyfunction!(num_threads, module)?)?;
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,235 @@
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+use zip2zip::CompressionConfig;
+
+use crate::errors::{invalid_config, to_py};
+
+/// The codec's parameters: ``initial_vocab_size`` V (the base vocabulary, added tokens
+/// included), ``max_codebook_size`` C (hypertoken ids are ``V .. V + C``), ``max_subtokens`` M
+/// (longest hypertoken, in base tokens), ``disabled_ids`` (never merged) and ``pad_token_id``
+/// (always disabled). Immutable and hashable.
+#[pyclass(
+    name = "CompressionConfig",
+    module = "zip2zip_tokenizers._core",
+    frozen,
+    eq,
+    hash
+)]
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct PyCompressionConfig {
+    pub(crate) inner: CompressionConfigKey,
+}
+
+/// The validated config plus the plain fields used for equality and hashing.
+#[derive(Clone)]
+pub(crate) struct CompressionConfigKey(pub(crate) CompressionConfig);
+
+impl PartialEq for CompressionConfigKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for CompressionConfigKey {}
+impl std::hash::Hash for CompressionConfigKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let c = &self.0;
+        (
+            c.initial_vocab_size(),
+            c.max_codebook_size(),
+            c.max_subtokens(),
+            c.disabled_ids(),
+            c.pad_token_id(),
+        )
+            .hash(state);
+    }
+}
+
+impl PyCompressionConfig {
+    pub(crate) fn config(&self) -> &CompressionConfig {
+        &self.inner.0
+    }
+
+    pub(crate) fn wrap(config: CompressionConfig) -> Self {
+        Self {
+            inner: CompressionConfigKey(config),
+        }
+    }
+}
+
+fn non_negative_u32(name: &str, value: i64) -> PyResult<u32> {
+    u32::try_from(value).map_err(|_| {
+        invalid_config(format!(
+            "{name} must be a non-negative 32-bit integer, got {value}"
+        ))
+    })
+}
+
+#[pymethods]
+impl PyCompressionConfig {
+    #[new]
+    #[pyo3(signature = (initial_vocab_size, max_codebook_size, max_subtokens, disabled_ids = None, pad_token_id = None))]
+    fn new(
+        initial_vocab_size: i64,
+        max_codebook_size: i64,
+        max_subtokens: i64,
+        disabled_ids: Option<Vec<i64>>,
+        pad_token_id: Option<i64>,
+    ) -> PyResult<Self> {
+        let disabled = disabled_ids
+            .unwrap_or_default()
+            .into_iter()
+            .map(|id| non_negative_u32("disabled id", id))
+            .collect::<PyResult<Vec<u32>>>()?;
+        let subtokens = usize::try_from(max_subtokens).map_err(|_| {
+            invalid_config(format!(
+                "max_subtokens must be positive, got {max_subtokens}"
+            ))
+        })?;
+        let config = CompressionConfig::new(
+            non_negative_u32("initial_vocab_size", initial_vocab_size)?,
+            non_negative_u32("max_codebook_size", max_codebook_size)?,
+            subtokens,
+            disabled,
+            pad_token_id
+                .map(|pad| non_negative_u32("pad_token_id", pad))
+                .transpose()?,
+        )
+        .map_err(to_py)?;
+        Ok(Self::wrap(config))
+    }
+
+    /// V: the base vocabulary size (base ids are ``0 .. V``).
+    #[getter]
+    fn initial_vocab_size(&self) -> u32 {
+        self.config().initial_vocab_size()
+    }
+
+    /// C: the most hypertokens one sequence's codebook holds.
+    #[getter]
+    fn max_codebook_size(&self) -> u32 {
+        self.config().max_codebook_size()
+    }
+
+    /// M: the longest hypertoken, in base tokens.
+    #[getter]
+    fn max_subtokens(&self) -> usize {
+        self.config().max_subtokens()
+    }
+
+    /// The ids never merged, sorted, without repeats (the pad id is kept apart).
+    #[getter]
+    fn disabled_ids(&self) -> Vec<u32> {
+        self.config().disabled_ids().to_vec()
+    }
+
+    #[getter]
+    fn pad_token_id(&self) -> Option<u32> {
+        self.config().pad_token_id()
+    }
+
+    /// V + C: every valid id is below this.
+    #[getter]
+    fn total_vocab_size(&self) -> u32 {
+        self.config().total_vocab_size()
+    }
+
+    /// Whether ``id`` is never merged (a disabled id or the pad id).
+    fn is_disabled(&self, id: i64) -> bool {
+        u32::try_from(id).is_ok_and(|id| {
+            id < self.config().initial_vocab_size() && self.config().is_disabled(id)
+        })
+    }
+
+    /// The config as a plain dict (the keys of the constructor).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        dict.set_item("initial_vocab_size", self.initial_vocab_size())?;
+        dict.set_item("max_codebook_size", self.max_codebook_size())?;
+        dict.set_item("max_subtokens", self.max_subtokens())?;
+        dict.set_item("disabled_ids", self.disabled_ids())?;
+        dict.set_item("pad_token_id", self.pad_token_id())?;
+        Ok(dict)
+    }
+
+    /// Builds a config from ``to_dict()``'s output (unknown keys are an error).
+    #[staticmethod]
+    fn from_dict(data: &Bound<'_, PyDict>) -> PyResult<Self> {
+        const KEYS: [&str; 5] = [
+            "initial_vocab_size",
+            "max_codebook_size",
+            "max_subtokens",
+            "disabled_ids",
+            "pad_token_id",
+        ];
+        for key in data.keys() {
+            let key: String = key.extract()?;
+            if !KEYS.contains(&key.as_str()) {
+                return Err(invalid_config(format!(
+                    "unknown CompressionConfig key {key:?}"
+                )));
+            }
+        }
+        let required = |name: &str| -> PyResult<i64> {
+            data.get_item(name)?
+                .ok_or_else(|| invalid_config(format!("missing CompressionConfig key {name:?}")))?
+                .extract()
+        };
+        let optional = |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
+            Ok(data.get_item(name)?.filter(|value| !value.is_none()))
+        };
+        Self::new(
+            required("initial_vocab_size")?,
+            required("max_codebook_size")?,
+            required("max_subtokens")?,
+            optional("disabled_ids")?
+                .map(|ids| ids.extract())
+                .transpose()?,
+            optional("pad_token_id")?
+                .map(|pad| pad.extract())
+                .transpose()?,
+        )
+    }
+
+    /// The config as a JSON object string.
+    fn to_json(&self, py: Python<'_>) -> PyResult<String> {
+        py.import("json")?
+            .call_method1("dumps", (self.to_dict(py)?,))?
+            .extract()
+    }
+
+    /// Parses ``to_json()``'s output.
+    #[staticmethod]
+    fn from_json(py: Python<'_>, text: &str) -> PyResult<Self> {
+        let value = py.import("json")?.call_method1("loads", (text,))?;
+        let dict = value
+            .cast::<PyDict>()
+            .map_err(|_| invalid_config("a CompressionConfig JSON must be an object"))?;
+        Self::from_dict(dict)
+    }
+
+    pub(crate) fn __repr__(&self) -> String {
+        let c = self.config();
+        format!(
+            "CompressionConfig(initial_vocab_size={}, max_codebook_size={}, max_subtokens={}, disabled_ids=<{} ids>, pad_token_id={})",
+            c.initial_vocab_size(),
+            c.max_codebook_size(),
+            c.max_subtokens(),
+            c.disabled_ids().len(),
+            c.pad_token_id().map_or_else(|| "None".to_string(), |p| p.to_string())
+        )
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let this = slf.get();
+        let args = (
+            this.initial_vocab_size(),
+            this.max_codebook_size(),
+            this.max_subtokens(),
+            this.disabled_ids(),
+            this.pad_token_id(),
+        );
+        Ok((slf.get_type().into_any(), args.into_pyobject(slf.py())?))
+    }
+}

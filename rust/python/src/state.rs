@@ -1,0 +1,283 @@
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2};
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+use zip2zip::{BatchCodebookState, Codebook, CodebookState};
+
+use crate::codebook::{dense, PyCodebook};
+use crate::config::PyCompressionConfig;
+use crate::errors::{invalid_config, to_py};
+use crate::ids::{extract_batch, extract_ids, slices};
+
+type NewEntries<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray2<i64>>);
+
+/// The hypertoken ids `range` and their base ids, padded with -1.
+fn new_entries<'py>(
+    py: Python<'py>,
+    codebook: &Codebook,
+    range: std::ops::Range<u32>,
+) -> NewEntries<'py> {
+    let ids: Vec<i64> = range.clone().map(i64::from).collect();
+    let from = (range.start - codebook.initial_vocab_size()) as usize;
+    (ids.into_pyarray(py), dense(py, codebook, from, -1))
+}
+
+/// One sequence's codebook during generation: feed it every id the sequence gets (prompt
+/// hypertokens, then each generated id); each ``update`` returns the hypertokens it created.
+#[pyclass(name = "CodebookState", module = "zip2zip_tokenizers._core")]
+pub(crate) struct PyCodebookState {
+    config: Py<PyCompressionConfig>,
+    inner: CodebookState,
+}
+
+#[pymethods]
+impl PyCodebookState {
+    #[new]
+    fn new(config: Py<PyCompressionConfig>) -> Self {
+        let inner = CodebookState::new(config.get().config());
+        Self { config, inner }
+    }
+
+    #[getter]
+    fn config(&self, py: Python<'_>) -> Py<PyCompressionConfig> {
+        self.config.clone_ref(py)
+    }
+
+    /// Feeds ids (base ids or hypertokens valid at their position) and returns
+    /// ``(hyper_ids, subtokens)``: the created hypertokens (int64, shape ``(k,)``) and their base
+    /// ids (int64, shape ``(k, max_subtokens)``, padded with -1). On error nothing changes.
+    fn update<'py>(
+        &mut self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyAny>,
+    ) -> PyResult<NewEntries<'py>> {
+        let ids = extract_ids(ids)?;
+        let slice = ids.as_slice();
+        let inner = &mut self.inner;
+        let created = py.detach(|| inner.update(slice)).map_err(to_py)?;
+        Ok(new_entries(py, self.inner.codebook(), created))
+    }
+
+    /// A snapshot of the codebook so far.
+    #[getter]
+    fn codebook(&self) -> PyCodebook {
+        PyCodebook {
+            inner: self.inner.codebook().clone(),
+        }
+    }
+
+    /// The code of the base tokens fed but not yet closed into a finished match, if any.
+    #[getter]
+    fn pending_id(&self) -> Option<u32> {
+        self.inner.pending_code()
+    }
+
+    /// Number of hypertokens created so far.
+    fn __len__(&self) -> usize {
+        self.inner.codebook().len()
+    }
+
+    /// Forgets every id fed so far.
+    fn reset(&mut self) {
+        self.inner.reset();
+    }
+
+    #[staticmethod]
+    fn _from_parts(
+        config: Py<PyCompressionConfig>,
+        codebook: PyRef<'_, PyCodebook>,
+        pending_id: Option<u32>,
+    ) -> PyResult<Self> {
+        let inner =
+            CodebookState::from_parts(config.get().config(), codebook.inner.clone(), pending_id)
+                .map_err(to_py)?;
+        Ok(Self { config, inner })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("CodebookState(<{} entries>)", self.inner.codebook().len())
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let this = slf.borrow();
+        let rebuild = slf.get_type().getattr("_from_parts")?;
+        let args = (
+            this.config.clone_ref(slf.py()),
+            this.codebook(),
+            this.inner.pending_code(),
+        );
+        Ok((rebuild, args.into_pyobject(slf.py())?))
+    }
+}
+
+/// One ``CodebookState`` per batch row, updated together in one call (in parallel when large).
+#[pyclass(name = "BatchCodebookState", module = "zip2zip_tokenizers._core")]
+pub(crate) struct PyBatchCodebookState {
+    config: Py<PyCompressionConfig>,
+    inner: BatchCodebookState,
+}
+
+/// Keeps the ids of each row where `mask` is non-zero.
+fn masked_rows(rows: &[&[u32]], mask: PyReadonlyArray2<'_, i64>) -> PyResult<Vec<Vec<u32>>> {
+    let mask = mask.as_array();
+    if mask.nrows() != rows.len() {
+        return Err(invalid_config(format!(
+            "attention_mask has {} rows, ids have {}",
+            mask.nrows(),
+            rows.len()
+        )));
+    }
+    rows.iter()
+        .zip(mask.rows())
+        .enumerate()
+        .map(|(index, (row, keep))| {
+            if keep.len() != row.len() {
+                return Err(invalid_config(format!(
+                    "row {index}: attention_mask has {} columns, ids have {}",
+                    keep.len(),
+                    row.len()
+                )));
+            }
+            Ok(row
+                .iter()
+                .zip(keep)
+                .filter(|(_, &k)| k != 0)
+                .map(|(&id, _)| id)
+                .collect())
+        })
+        .collect()
+}
+
+#[pymethods]
+impl PyBatchCodebookState {
+    #[new]
+    fn new(config: Py<PyCompressionConfig>, batch_size: usize) -> Self {
+        let inner = BatchCodebookState::new(config.get().config(), batch_size);
+        Self { config, inner }
+    }
+
+    #[getter]
+    fn config(&self, py: Python<'_>) -> Py<PyCompressionConfig> {
+        self.config.clone_ref(py)
+    }
+
+    #[getter]
+    fn batch_size(&self) -> usize {
+        self.inner.batch_size()
+    }
+
+    /// Feeds row ``r`` of ``ids`` (a 2-D integer array or a sequence of id sequences, one per
+    /// row; rows may differ in length) to row ``r``'s state, skipping positions where
+    /// ``attention_mask`` is 0 (e.g. left padding). Returns ``(rows, hyper_ids, subtokens)``:
+    /// for every created hypertoken its row, its id, and its base ids padded with -1.
+    /// All-or-nothing: on error no row changes.
+    #[pyo3(signature = (ids, attention_mask = None))]
+    fn update<'py>(
+        &mut self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyAny>,
+        attention_mask: Option<PyReadonlyArray2<'py, i64>>,
+    ) -> PyResult<(
+        Bound<'py, PyArray1<i64>>,
+        Bound<'py, PyArray1<i64>>,
+        Bound<'py, PyArray2<i64>>,
+    )> {
+        let rows = extract_batch(ids)?;
+        let rows = slices(&rows);
+        let masked;
+        let rows: Vec<&[u32]> = match attention_mask {
+            None => rows,
+            Some(mask) => {
+                masked = masked_rows(&rows, mask)?;
+                masked.iter().map(Vec::as_slice).collect()
+            }
+        };
+        let inner = &mut self.inner;
+        let created = py.detach(|| inner.update(&rows)).map_err(to_py)?;
+        let width = self
+            .inner
+            .rows()
+            .first()
+            .map_or(1, |s| s.config().max_subtokens());
+        let mut row_ids = Vec::new();
+        let mut hyper_ids = Vec::new();
+        let mut subtokens = Vec::new();
+        for (row, (range, state)) in created.into_iter().zip(self.inner.rows()).enumerate() {
+            let codebook = state.codebook();
+            let from = (range.start - codebook.initial_vocab_size()) as usize;
+            row_ids.extend(std::iter::repeat_n(row as i64, range.len()));
+            hyper_ids.extend(range.map(i64::from));
+            subtokens.extend(codebook.dense_rows(from, -1i64));
+        }
+        let subtokens = Array2::from_shape_vec((hyper_ids.len(), width), subtokens)
+            .map_err(|error| invalid_config(error.to_string()))?;
+        Ok((
+            row_ids.into_pyarray(py),
+            hyper_ids.into_pyarray(py),
+            subtokens.into_pyarray(py),
+        ))
+    }
+
+    /// A snapshot of row ``row``'s codebook.
+    fn codebook(&self, row: usize) -> PyResult<PyCodebook> {
+        self.inner
+            .row(row)
+            .map(|state| PyCodebook {
+                inner: state.codebook().clone(),
+            })
+            .ok_or_else(|| {
+                pyo3::exceptions::PyIndexError::new_err(format!(
+                    "row {row} out of range for batch size {}",
+                    self.inner.batch_size()
+                ))
+            })
+    }
+
+    fn reset(&mut self) {
+        self.inner.reset();
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.batch_size()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("BatchCodebookState(batch_size={})", self.inner.batch_size())
+    }
+
+    fn __getnewargs__(&self, py: Python<'_>) -> (Py<PyCompressionConfig>, usize) {
+        (self.config.clone_ref(py), self.inner.batch_size())
+    }
+
+    fn __getstate__(&self) -> Vec<(Vec<Vec<u32>>, Option<u32>)> {
+        self.inner
+            .rows()
+            .iter()
+            .map(|state| {
+                let entries = state.codebook().iter().map(|(_, tokens)| tokens).collect();
+                (entries, state.pending_code())
+            })
+            .collect()
+    }
+
+    fn __setstate__(&mut self, rows: Vec<(Vec<Vec<u32>>, Option<u32>)>) -> PyResult<()> {
+        let config = self.config.get().config();
+        let states = rows
+            .into_iter()
+            .map(|(entries, pending)| {
+                let codebook = Codebook::from_entries(
+                    config.initial_vocab_size(),
+                    config.max_codebook_size(),
+                    config.max_subtokens(),
+                    &entries,
+                )?;
+                CodebookState::from_parts(config, codebook, pending)
+            })
+            .collect::<zip2zip::Result<Vec<_>>>()
+            .map_err(to_py)?;
+        self.inner = BatchCodebookState::from_states(states);
+        Ok(())
+    }
+}
