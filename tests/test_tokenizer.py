@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from zip2zip_tokenizers import (
     CompressionConfig,
     InvalidConfigError,
@@ -62,12 +61,15 @@ def tokenizer(request: pytest.FixtureRequest) -> Zip2ZipTokenizer:
 texts = st.one_of(
     st.text(max_size=200),
     st.builds(lambda t, n: t * n, st.text(min_size=1, max_size=20), st.integers(2, 12)),
-    st.lists(st.sampled_from(["def", " f", "(x)", ":", "\n", "    ", "return", " 12", "é", "猫"]))
-    .map("".join),
+    st.lists(
+        st.sampled_from(["def", " f", "(x)", ":", "\n", "    ", "return", " 12", "é", "猫"])
+    ).map("".join),
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(text=texts)
 def test_decode_encode_equals_base_round_trip(tokenizer: Zip2ZipTokenizer, text: str) -> None:
     base = tokenizer.base_tokenizer
@@ -113,7 +115,9 @@ def test_batch_padding_and_mask_left_and_right(deepseek: Zip2ZipTokenizer) -> No
             assert short[:real] == unpadded[1]
             assert mask == [1] * real + [0] * (width - real)
         assert deepseek.batch_decode(enc["input_ids"], skip_special_tokens=True) == [
-            deepseek.base_tokenizer.decode(deepseek.base_tokenizer.encode(t), skip_special_tokens=True)
+            deepseek.base_tokenizer.decode(
+                deepseek.base_tokenizer.encode(t), skip_special_tokens=True
+            )
             for t in batch
         ]
 
@@ -156,7 +160,7 @@ def test_return_tensors(deepseek: Zip2ZipTokenizer) -> None:
 def test_special_tokens_are_emitted_alone(tokenizer: Zip2ZipTokenizer) -> None:
     special = set(special_token_ids(tokenizer.base_tokenizer))
     assert special <= set(tokenizer.config.disabled_ids)
-    ids, codebook = tokenizer.encode_with_codebook(REPEATED + CODE[:2000])
+    _, codebook = tokenizer.encode_with_codebook(REPEATED + CODE[:2000])
     for entry in codebook.to_dict().values():
         assert not special & set(entry)
 
@@ -178,7 +182,9 @@ def test_disable_digits_keeps_numbers_apart() -> None:
 # ------------------------------------------------------------------ tokens, save/load
 
 
-def test_convert_ids_to_tokens_shows_hypertokens_by_their_pieces(deepseek: Zip2ZipTokenizer) -> None:
+def test_convert_ids_to_tokens_shows_hypertokens_by_their_pieces(
+    deepseek: Zip2ZipTokenizer,
+) -> None:
     ids, codebook = deepseek.encode_with_codebook(REPEATED)
     tokens = deepseek.convert_ids_to_tokens(ids)
     assert isinstance(tokens, list)
@@ -238,7 +244,9 @@ def test_reads_the_authors_config_format(tmp_path: Path) -> None:
 
 
 def test_wraps_an_existing_tokenizer_object(bert: Zip2ZipTokenizer) -> None:
-    wrapped = Zip2ZipTokenizer.from_pretrained(bert.base_tokenizer, max_codebook_size=256, max_subtokens=3)
+    wrapped = Zip2ZipTokenizer.from_pretrained(
+        bert.base_tokenizer, max_codebook_size=256, max_subtokens=3
+    )
     assert wrapped.config == bert.config
     assert wrapped.encode(REPEATED) == bert.encode(REPEATED)
 

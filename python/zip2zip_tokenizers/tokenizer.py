@@ -46,7 +46,9 @@ def _padding_strategy(padding: PaddingArg) -> str:
         return "do_not_pad"
     if padding == "max_length":
         return "max_length"
-    raise ValueError(f"padding must be True, False, 'longest', 'max_length' or 'do_not_pad', got {padding!r}")
+    raise ValueError(
+        f"padding must be True, False, 'longest', 'max_length' or 'do_not_pad', got {padding!r}"
+    )
 
 
 def _truncates(truncation: TruncationArg) -> bool:
@@ -60,19 +62,13 @@ def _truncates(truncation: TruncationArg) -> bool:
     )
 
 
-def _as_id_list(ids: Any) -> list[int]:
-    """Ids from a list, numpy array or torch tensor, as a flat list of ints."""
+def _as_ids(ids: Any) -> Any:
+    """Ids as something the codec reads: numpy arrays pass through, tensors become arrays, a
+    lone id becomes a one-element list; anything else is checked by the codec itself."""
     if isinstance(ids, (int, np.integer)):
         return [int(ids)]
-    if hasattr(ids, "tolist"):
-        ids = ids.tolist()
-    if not isinstance(ids, list) or any(isinstance(i, list) for i in ids):
-        if isinstance(ids, Sequence) and not isinstance(ids, (str, bytes)):
-            ids = list(ids)
-        else:
-            raise TypeError(f"expected a 1-D sequence of token ids, got {type(ids).__name__}")
-    if any(isinstance(i, (list, tuple)) for i in ids):
-        raise TypeError("expected a 1-D sequence of token ids, got a nested sequence")
+    if hasattr(ids, "detach") and hasattr(ids, "cpu"):  # a torch tensor
+        return ids.detach().cpu().numpy()
     return ids
 
 
@@ -150,15 +146,21 @@ class Zip2ZipTokenizer:
             path = Path(pretrained)
             if not path.is_dir():
                 raise FileNotFoundError(f"no tokenizer directory at {str(path)!r}")
-            tokenizer = AutoTokenizer.from_pretrained(str(path), **tokenizer_kwargs)
+            tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(
+                str(path), **tokenizer_kwargs
+            )
             if (path / CONFIG_NAME).is_file():
                 saved = json.loads((path / CONFIG_NAME).read_text(encoding="utf-8"))
         else:
             tokenizer = pretrained
         compression: dict[str, Any] = dict(saved.get("compression", {}))
         extra: dict[str, Any] = dict(saved.get("zip2zip_tokenizers", {}))
-        digits = bool(extra.get("disable_digits", False)) if disable_digits is None else disable_digits
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        digits = (
+            bool(extra.get("disable_digits", False)) if disable_digits is None else disable_digits
+        )
+        pad = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        )
         pad = extra.get("pad_token_id", pad)
         if "disabled_ids" in compression and disable_digits is None:
             disabled = list(compression["disabled_ids"])
@@ -187,7 +189,9 @@ class Zip2ZipTokenizer:
         )
         return cls(tokenizer, config, disable_digits=digits)
 
-    def save_pretrained(self, save_directory: str | os.PathLike[str], **kwargs: Any) -> tuple[str, ...]:
+    def save_pretrained(
+        self, save_directory: str | os.PathLike[str], **kwargs: Any
+    ) -> tuple[str, ...]:
         """Writes the base tokenizer and ``zip2zip_config.json`` (keeping any other keys, such as
         a model's encoder settings, already in that file). Returns the written file names."""
         directory = Path(save_directory)
@@ -312,11 +316,8 @@ class Zip2ZipTokenizer:
         from transformers import BatchEncoding
 
         single = isinstance(text, str)
-        if single:
-            texts = [text]
-        elif isinstance(text, Sequence) and all(isinstance(t, str) for t in text):
-            texts = list(text)
-        else:
+        texts: list[str] = [text] if isinstance(text, str) else list(text)
+        if not all(isinstance(t, str) for t in texts):
             raise TypeError("text must be a string or a sequence of strings")
         strategy = _padding_strategy(padding)
         truncate = _truncates(truncation)
@@ -411,7 +412,7 @@ class Zip2ZipTokenizer:
 
     def to_base_ids(self, ids: Any) -> list[int]:
         """Expands a hypertoken sequence to base ids (raises ``InvalidTokenError`` if invalid)."""
-        base: list[int] = self._compressor.decode(_as_id_list(ids)).tolist()
+        base: list[int] = self._compressor.decode(_as_ids(ids)).tolist()
         return base
 
     def decode(
@@ -421,10 +422,10 @@ class Zip2ZipTokenizer:
         **kwargs: Any,
     ) -> str:
         """Text of a hypertoken sequence (list, numpy array or tensor of ids)."""
-        text: str = self._tokenizer.decode(
+        text = self._tokenizer.decode(
             self.to_base_ids(token_ids), skip_special_tokens=skip_special_tokens, **kwargs
         )
-        return text
+        return str(text)
 
     def batch_decode(
         self,
@@ -433,9 +434,13 @@ class Zip2ZipTokenizer:
         **kwargs: Any,
     ) -> list[str]:
         """Texts of a batch of hypertoken sequences (a 2-D array or tensor, or a list of them)."""
-        if hasattr(sequences, "tolist"):
-            sequences = sequences.tolist()
-        rows = [_as_id_list(row) for row in sequences]
+        if hasattr(sequences, "detach") and hasattr(sequences, "cpu"):  # a torch tensor
+            sequences = sequences.detach().cpu().numpy()
+        rows: Any = (
+            sequences.astype(np.int64, copy=False)
+            if isinstance(sequences, np.ndarray) and sequences.ndim == 2
+            else [_as_ids(row) for row in sequences]
+        )
         base = [row.tolist() for row in self._compressor.batch_decode(rows)]
         texts: list[str] = self._tokenizer.batch_decode(
             base, skip_special_tokens=skip_special_tokens, **kwargs
@@ -456,7 +461,7 @@ class Zip2ZipTokenizer:
         """
         if isinstance(ids, (int, np.integer)):
             return self._token_strings([int(ids)], codebook, skip_special_tokens, single=True)[0]
-        values = _as_id_list(ids)
+        values: list[int] = np.asarray(_as_ids(ids), dtype=np.int64).tolist()
         if codebook is None:
             _, codebook = self._compressor.decode_with_codebook(values)
         return self._token_strings(values, codebook, skip_special_tokens, single=False)

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 mod common;
 
 use common::{config_and_ids, config_strategy, entries, naive_encode};

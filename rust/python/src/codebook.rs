@@ -90,7 +90,7 @@ impl PyCodebook {
 
     /// The entries as an int64 array of shape ``(len(self), max_subtokens)``, row ``k`` holding
     /// hypertoken ``V + k``'s base ids followed by ``fill``.
-    #[pyo3(signature = (fill = -1))]
+    #[pyo3(signature = (fill = -1), text_signature = "(self, fill=-1)")]
     fn to_array<'py>(&self, py: Python<'py>, fill: i64) -> Bound<'py, PyArray2<i64>> {
         dense(py, &self.inner, 0, fill)
     }

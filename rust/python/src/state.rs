@@ -10,6 +10,12 @@ use crate::errors::{invalid_config, to_py};
 use crate::ids::{extract_batch, extract_ids, slices};
 
 type NewEntries<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray2<i64>>);
+/// `(rows, hyper_ids, subtokens)` of the hypertokens a batched update created.
+type BatchNewEntries<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray2<i64>>,
+);
 
 /// The hypertoken ids `range` and their base ids, padded with -1.
 fn new_entries<'py>(
@@ -179,11 +185,7 @@ impl PyBatchCodebookState {
         py: Python<'py>,
         ids: &Bound<'py, PyAny>,
         attention_mask: Option<PyReadonlyArray2<'py, i64>>,
-    ) -> PyResult<(
-        Bound<'py, PyArray1<i64>>,
-        Bound<'py, PyArray1<i64>>,
-        Bound<'py, PyArray2<i64>>,
-    )> {
+    ) -> PyResult<BatchNewEntries<'py>> {
         let rows = extract_batch(ids)?;
         let rows = slices(&rows);
         let masked;

@@ -1,5 +1,5 @@
 //! A deliberately naive greedy LZW (sequences as `Vec` keys), the oracle for the fast codec.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::HashMap;
 
