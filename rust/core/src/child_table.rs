@@ -27,6 +27,11 @@ impl ChildTable {
         }
     }
 
+    /// How many edges fit before the table must grow.
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.len() / 2
+    }
+
     #[inline]
     fn home(&self, tag: u64) -> usize {
         (tag.wrapping_mul(FIBONACCI) >> self.shift) as usize

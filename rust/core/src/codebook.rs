@@ -1,6 +1,10 @@
 use crate::child_table::ChildTable;
 use crate::error::{Error, Result};
 
+/// Tables start at most this big and double as entries arrive, so a huge `max_codebook_size`
+/// costs nothing until a sequence really creates that many hypertokens.
+const INITIAL_CAPACITY_LIMIT: usize = 4096;
+
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     parent: u32,
@@ -46,7 +50,11 @@ impl Codebook {
             max_codebook_size,
             max_subtokens,
             entries: Vec::new(),
-            children: ChildTable::with_capacity(expected_entries.min(max_codebook_size as usize)),
+            children: ChildTable::with_capacity(
+                expected_entries
+                    .min(max_codebook_size as usize)
+                    .min(INITIAL_CAPACITY_LIMIT),
+            ),
         }
     }
 
@@ -138,6 +146,9 @@ impl Codebook {
     /// Creates the entry `code`'s sequence + `token`; the caller ensures it is new and fits.
     #[inline]
     pub(crate) fn insert(&mut self, code: u32, token: u32) -> u32 {
+        if self.entries.len() >= self.children.capacity() {
+            self.grow();
+        }
         let id = self.next_id();
         let slot = self.children.insert(code, token, id);
         let (first, len) = if code < self.initial_vocab_size {
@@ -154,6 +165,17 @@ impl Codebook {
             slot,
         });
         id
+    }
+
+    /// Doubles the table, re-inserting edges in creation order (which keeps LIFO removal exact).
+    #[cold]
+    fn grow(&mut self) {
+        let mut children = ChildTable::with_capacity(self.children.capacity() * 2);
+        for (k, entry) in self.entries.iter_mut().enumerate() {
+            entry.slot =
+                children.insert(entry.parent, entry.last, self.initial_vocab_size + k as u32);
+        }
+        self.children = children;
     }
 
     /// Drops every entry created after the first `len`, restoring the codebook as it was then.

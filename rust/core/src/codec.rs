@@ -12,7 +12,18 @@ pub fn encode_into<T: From<u32>>(
     ids: &[u32],
     out: &mut Vec<T>,
 ) -> Result<Codebook> {
-    let limit = config.initial_vocab_size();
+    let mut encoder = Encoder::with_capacity(config, ids.len());
+    encode_with(&mut encoder, ids, out)?;
+    Ok(encoder.into_codebook())
+}
+
+/// [`encode_into`] on a reusable encoder, which is reset first and holds the codebook after.
+pub(crate) fn encode_with<T: From<u32>>(
+    encoder: &mut Encoder,
+    ids: &[u32],
+    out: &mut Vec<T>,
+) -> Result<()> {
+    let limit = encoder.config().initial_vocab_size();
     if let Some(position) = ids.iter().position(|&id| id >= limit) {
         return Err(Error::InvalidToken {
             position,
@@ -22,12 +33,13 @@ pub fn encode_into<T: From<u32>>(
             },
         });
     }
-    let mut encoder = Encoder::with_capacity(config, ids.len());
+    encoder.reset();
+    out.reserve(ids.len());
     for &id in ids {
         encoder.push(id, |code| out.push(T::from(code)));
     }
     encoder.finish(|code| out.push(T::from(code)));
-    Ok(encoder.into_codebook())
+    Ok(())
 }
 
 /// [`encode_into`] into a fresh vector.
@@ -83,11 +95,23 @@ pub fn decode_into<T: From<u32>>(
 ) -> Result<Codebook> {
     let expected_entries = ids.len().saturating_mul(config.max_subtokens());
     let mut encoder = Encoder::with_capacity(config, expected_entries);
-    let mut tokens = Vec::with_capacity(config.max_subtokens());
+    decode_with(&mut encoder, ids, out)?;
+    Ok(encoder.into_codebook())
+}
+
+/// [`decode_into`] on a reusable encoder, which is reset first and holds the codebook after.
+pub(crate) fn decode_with<T: From<u32>>(
+    encoder: &mut Encoder,
+    ids: &[u32],
+    out: &mut Vec<T>,
+) -> Result<()> {
+    encoder.reset();
     let start = out.len();
+    out.reserve(ids.len() * 2);
+    let mut tokens = Vec::with_capacity(encoder.config().max_subtokens());
     for (position, &id) in ids.iter().enumerate() {
         tokens.clear();
-        if let Err(reason) = resolve(&encoder, id, &mut tokens) {
+        if let Err(reason) = resolve(encoder, id, &mut tokens) {
             out.truncate(start);
             return Err(Error::InvalidToken {
                 position,
@@ -100,7 +124,7 @@ pub fn decode_into<T: From<u32>>(
             out.push(T::from(token));
         }
     }
-    Ok(encoder.into_codebook())
+    Ok(())
 }
 
 /// [`decode_into`] into a fresh vector.

@@ -32,8 +32,8 @@ impl Encoder {
         Self::with_capacity(config, config.max_codebook_size() as usize)
     }
 
-    /// An encoder that expects to create at most `expected_entries` hypertokens: its table is
-    /// sized to that, so must not be fed more than `expected_entries + 1` base tokens.
+    /// An encoder whose table starts sized for `expected_entries` hypertokens (it grows if
+    /// more arrive).
     pub(crate) fn with_capacity(config: &CompressionConfig, expected_entries: usize) -> Self {
         Self {
             config: config.clone(),

@@ -4,6 +4,7 @@
 //! - [`encode`] / [`decode`]: whole sequences (decode accepts any valid stream, canonical or not).
 //! - [`CodebookState`] / [`BatchCodebookState`]: the same encoder fed one id at a time during
 //!   generation, reporting the hypertokens each update creates.
+//! - [`EncoderPool`]: the same, reusing encoders across calls, with parallel batches.
 //! - [`parallel::map_rows`]: batches on the crate's own rayon pool.
 #![forbid(unsafe_code)]
 
@@ -12,6 +13,7 @@ mod codebook;
 mod codec;
 mod config;
 mod encoder;
+mod encoder_pool;
 mod error;
 pub mod parallel;
 mod state;
@@ -20,5 +22,6 @@ pub use codebook::Codebook;
 pub use codec::{decode, decode_into, encode, encode_into};
 pub use config::{CompressionConfig, MAX_SUBTOKENS_LIMIT, MAX_TOTAL_VOCAB};
 pub use encoder::Encoder;
+pub use encoder_pool::EncoderPool;
 pub use error::{Error, InvalidTokenReason, Result};
 pub use state::{BatchCodebookState, CodebookState};

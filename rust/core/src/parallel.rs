@@ -94,10 +94,30 @@ where
     R: Send,
     F: Fn(&S) -> Result<R> + Sync,
 {
-    let run = |(index, row): (usize, &S)| f(row).map_err(|error| error.in_row(index));
+    map_rows_with(rows, work, || (), |(), row| f(row))
+}
+
+/// Like [`map_rows`], with scratch state made by `init` once per worker task (not per row)
+/// and lent to `f` for each row it handles.
+pub fn map_rows_with<S, R, I, G, F>(rows: &[S], work: usize, init: G, f: F) -> Result<Vec<R>>
+where
+    S: Sync,
+    R: Send,
+    G: Fn() -> I + Sync,
+    F: Fn(&mut I, &S) -> Result<R> + Sync,
+{
+    let run = |scratch: &mut I, (index, row): (usize, &S)| {
+        f(scratch, row).map_err(|error| error.in_row(index))
+    };
     match use_pool(work, rows.len()) {
-        None => rows.iter().enumerate().map(run).collect(),
-        Some(pool) => pool.install(|| rows.par_iter().enumerate().map(run).collect()),
+        None => {
+            let mut scratch = init();
+            rows.iter()
+                .enumerate()
+                .map(|item| run(&mut scratch, item))
+                .collect()
+        }
+        Some(pool) => pool.install(|| rows.par_iter().enumerate().map_init(&init, run).collect()),
     }
 }
 

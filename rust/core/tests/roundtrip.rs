@@ -210,3 +210,53 @@ fn from_entries_rejects_entries_that_could_not_exist() {
     assert!(build(&[vec![1, 12]]).is_err());
     assert!(build(&[vec![1, 2], vec![2, 3], vec![3, 4], vec![4, 5], vec![5, 6]]).is_err());
 }
+
+#[test]
+fn tables_grow_past_their_initial_size_and_huge_codebooks_cost_nothing_upfront() {
+    let config = CompressionConfig::new(50, 2_000_000_000, 6, [0], None).unwrap();
+    let mut seed = 12_345u64;
+    let ids: Vec<u32> = (0..60_000)
+        .map(|_| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            ((seed >> 33) % 50) as u32
+        })
+        .collect();
+    let (encoded, codebook) = encode(&config, &ids).unwrap();
+    let (expected, expected_entries) = naive_encode(&config, &ids);
+    assert!(codebook.len() > 10_000, "{}", codebook.len());
+    assert_eq!(encoded, expected);
+    assert_eq!(entries(&codebook), expected_entries);
+    let mut state = CodebookState::new(&config);
+    for chunk in encoded.chunks(97) {
+        state.update(chunk).unwrap();
+    }
+    assert_eq!(state.codebook(), &codebook);
+    let pool = zip2zip::EncoderPool::new(&config);
+    for _ in 0..2 {
+        let mut out: Vec<u32> = Vec::new();
+        pool.encode_into(&ids, &mut out).unwrap();
+        assert_eq!(out, expected);
+        let mut back: Vec<u32> = Vec::new();
+        pool.decode_into(&out, &mut back).unwrap();
+        assert_eq!(back, ids);
+    }
+}
+
+proptest! {
+    #[test]
+    fn encoder_pool_matches_one_shot_calls(
+        (config, ids) in config_and_ids(),
+        rows in proptest::collection::vec(0usize..300, 0..6),
+    ) {
+        let pool = zip2zip::EncoderPool::new(&config);
+        let batch: Vec<&[u32]> = rows.iter().map(|&n| &ids[..n.min(ids.len())]).collect();
+        let encoded: Vec<Vec<u32>> = pool.batch_encode(&batch).unwrap();
+        for (row, out) in batch.iter().zip(&encoded) {
+            prop_assert_eq!(out, &encode(&config, row).unwrap().0);
+        }
+        let decoded: Vec<Vec<u32>> = pool.batch_decode(&encoded).unwrap();
+        for (row, out) in batch.iter().zip(&decoded) {
+            prop_assert_eq!(&out[..], &row[..]);
+        }
+    }
+}

@@ -35,8 +35,8 @@ impl PyCodebook {
     }
 
     /// Whether ``id`` is a base id or an existing hypertoken.
-    fn __contains__(&self, id: i64) -> bool {
-        u32::try_from(id).is_ok_and(|id| self.inner.contains(id))
+    fn __contains__(&self, id: &Bound<'_, PyAny>) -> bool {
+        id.extract::<u32>().is_ok_and(|id| self.inner.contains(id))
     }
 
     #[getter]
@@ -65,7 +65,18 @@ impl PyCodebook {
 
     /// The base ids an id stands for: ``[id]`` for a base id, the entry for a hypertoken.
     /// Raises ``InvalidTokenError`` for an id the codebook does not hold.
-    fn subtokens(&self, id: i64) -> PyResult<Vec<u32>> {
+    fn subtokens(&self, id: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
+        let id = match id.extract::<i64>() {
+            Ok(id) => id,
+            Err(_) if id.is_instance_of::<pyo3::types::PyInt>() => {
+                if id.lt(0)? {
+                    i64::MIN
+                } else {
+                    i64::MAX
+                }
+            }
+            Err(error) => return Err(error),
+        };
         let not_found = || {
             to_py(Error::InvalidToken {
                 position: 0,

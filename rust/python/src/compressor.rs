@@ -2,7 +2,7 @@ use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use zip2zip::parallel::map_rows;
-use zip2zip::{decode_into, encode_into, Codebook, CompressionConfig};
+use zip2zip::{decode_into, encode_into, Codebook, CompressionConfig, EncoderPool};
 
 use crate::codebook::PyCodebook;
 use crate::config::PyCompressionConfig;
@@ -10,15 +10,52 @@ use crate::errors::to_py;
 use crate::ids::{extract_batch, extract_ids, slices};
 
 type Coder = fn(&CompressionConfig, &[u32], &mut Vec<i64>) -> zip2zip::Result<Codebook>;
+type PooledCoder = fn(&EncoderPool, &[u32], &mut Vec<i64>) -> zip2zip::Result<()>;
+type PooledBatchCoder = fn(&EncoderPool, &[&[u32]]) -> zip2zip::Result<Vec<Vec<i64>>>;
 
 /// Encodes base ids into hypertoken ids and back. Stateless between calls; safe to share
 /// between threads; batch methods run on the crate's thread pool with the GIL released.
 #[pyclass(name = "LZWCompressor", module = "zip2zip_tokenizers._core", frozen)]
 pub(crate) struct PyLZWCompressor {
     config: Py<PyCompressionConfig>,
+    pool: EncoderPool,
 }
 
 impl PyLZWCompressor {
+    /// Ids only: a pooled encoder, no codebook kept.
+    fn run_pooled<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyAny>,
+        coder: PooledCoder,
+    ) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let ids = extract_ids(ids)?;
+        let slice = ids.as_slice();
+        let out = py
+            .detach(|| {
+                let mut out = Vec::new();
+                coder(&self.pool, slice, &mut out).map(|()| out)
+            })
+            .map_err(to_py)?;
+        Ok(out.into_pyarray(py))
+    }
+
+    /// A batch, ids only: pooled encoders, one per worker task.
+    fn run_pooled_batch<'py>(
+        &self,
+        py: Python<'py>,
+        seqs: &Bound<'py, PyAny>,
+        coder: PooledBatchCoder,
+    ) -> PyResult<Vec<Bound<'py, PyArray1<i64>>>> {
+        let rows = extract_batch(seqs)?;
+        let rows = slices(&rows);
+        let results = py.detach(|| coder(&self.pool, &rows)).map_err(to_py)?;
+        Ok(results
+            .into_iter()
+            .map(|out| out.into_pyarray(py))
+            .collect())
+    }
+
     fn run_one<'py>(
         &self,
         py: Python<'py>,
@@ -70,7 +107,8 @@ fn wrap(codebook: Codebook) -> PyCodebook {
 impl PyLZWCompressor {
     #[new]
     fn new(config: Py<PyCompressionConfig>) -> Self {
-        Self { config }
+        let pool = EncoderPool::new(config.get().config());
+        Self { config, pool }
     }
 
     #[getter]
@@ -84,7 +122,7 @@ impl PyLZWCompressor {
         py: Python<'py>,
         ids: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<i64>>> {
-        Ok(self.run_one(py, ids, encode_into)?.0)
+        self.run_pooled(py, ids, EncoderPool::encode_into)
     }
 
     /// Expands any valid hypertoken stream back to base ids (1-D int64 array).
@@ -93,7 +131,7 @@ impl PyLZWCompressor {
         py: Python<'py>,
         ids: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<i64>>> {
-        Ok(self.run_one(py, ids, decode_into)?.0)
+        self.run_pooled(py, ids, EncoderPool::decode_into)
     }
 
     /// ``encode`` plus the codebook it built.
@@ -122,11 +160,7 @@ impl PyLZWCompressor {
         py: Python<'py>,
         seqs: &Bound<'py, PyAny>,
     ) -> PyResult<Vec<Bound<'py, PyArray1<i64>>>> {
-        Ok(self
-            .run_batch(py, seqs, encode_into)?
-            .into_iter()
-            .map(|(ids, _)| ids)
-            .collect())
+        self.run_pooled_batch(py, seqs, |pool, rows| pool.batch_encode(rows))
     }
 
     /// ``decode`` over a batch, in parallel.
@@ -135,11 +169,7 @@ impl PyLZWCompressor {
         py: Python<'py>,
         seqs: &Bound<'py, PyAny>,
     ) -> PyResult<Vec<Bound<'py, PyArray1<i64>>>> {
-        Ok(self
-            .run_batch(py, seqs, decode_into)?
-            .into_iter()
-            .map(|(ids, _)| ids)
-            .collect())
+        self.run_pooled_batch(py, seqs, |pool, rows| pool.batch_decode(rows))
     }
 
     /// ``encode_with_codebook`` over a batch, in parallel.

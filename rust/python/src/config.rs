@@ -134,8 +134,8 @@ impl PyCompressionConfig {
     }
 
     /// Whether ``id`` is never merged (a disabled id or the pad id).
-    fn is_disabled(&self, id: i64) -> bool {
-        u32::try_from(id).is_ok_and(|id| {
+    fn is_disabled(&self, id: &Bound<'_, PyAny>) -> bool {
+        id.extract::<u32>().is_ok_and(|id| {
             id < self.config().initial_vocab_size() && self.config().is_disabled(id)
         })
     }

@@ -4,7 +4,7 @@
 use numpy::{PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::{PyBytes, PyInt, PyString};
 use zip2zip::{Error, InvalidTokenReason};
 
 use crate::errors::to_py;
@@ -86,16 +86,57 @@ pub(crate) fn extract_ids<'py>(object: &Bound<'py, PyAny>) -> PyResult<Ids<'py>>
             array.dtype()
         )));
     }
-    let values: Vec<i64> = object.extract().map_err(|_| {
+    match object.extract::<Vec<i64>>() {
+        Ok(values) => checked(&values).map(Ids::Owned).map_err(to_py),
+        Err(_) => extract_item_by_item(object).map(Ids::Owned),
+    }
+}
+
+/// The slow path for sequences the fast extraction refused: says which item is wrong, and
+/// reports integers too wide for 64 bits as invalid tokens rather than as type errors.
+fn extract_item_by_item(object: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
+    let type_name = |value: &Bound<'_, PyAny>| {
+        value
+            .get_type()
+            .name()
+            .map_or_else(|_| "?".to_string(), |name| name.to_string())
+    };
+    let items = object.try_iter().map_err(|_| {
         PyTypeError::new_err(format!(
             "expected a sequence of integer ids, got {}",
-            object
-                .get_type()
-                .name()
-                .map_or_else(|_| "?".to_string(), |n| n.to_string())
+            type_name(object)
         ))
     })?;
-    checked(&values).map(Ids::Owned).map_err(to_py)
+    let mut ids = Vec::new();
+    for (position, item) in items.enumerate() {
+        let item = item?;
+        let value = match item.extract::<i64>() {
+            Ok(value) => i128::from(value),
+            Err(_) if item.is_instance_of::<PyInt>() => {
+                if item.lt(0)? {
+                    i128::from(i64::MIN)
+                } else {
+                    i128::from(u64::MAX)
+                }
+            }
+            Err(_) => {
+                return Err(PyTypeError::new_err(format!(
+                    "expected a sequence of integer ids, got {} at position {position}",
+                    type_name(&item)
+                )))
+            }
+        };
+        let id = checked(&[value]).map_err(|error| match error {
+            Error::InvalidToken { id, reason, .. } => to_py(Error::InvalidToken {
+                position,
+                id,
+                reason,
+            }),
+            other => to_py(other),
+        })?;
+        ids.extend(id);
+    }
+    Ok(ids)
 }
 
 /// Reads a batch: a 2-D integer array (one row per sequence) or a sequence of 1-D id sequences.

@@ -126,7 +126,12 @@ pub(crate) struct PyBatchCodebookState {
 }
 
 /// Keeps the ids of each row where `mask` is non-zero.
-fn masked_rows(rows: &[&[u32]], mask: PyReadonlyArray2<'_, i64>) -> PyResult<Vec<Vec<u32>>> {
+fn masked_rows(rows: &[&[u32]], mask: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<u32>>> {
+    let numpy = mask.py().import("numpy")?;
+    let mask = numpy.call_method1("asarray", (mask, "int64"))?;
+    let mask: PyReadonlyArray2<'_, i64> = mask.extract().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err("attention_mask must be a 2-D array of 0/1 values")
+    })?;
     let mask = mask.as_array();
     if mask.nrows() != rows.len() {
         return Err(invalid_config(format!(
@@ -184,7 +189,7 @@ impl PyBatchCodebookState {
         &mut self,
         py: Python<'py>,
         ids: &Bound<'py, PyAny>,
-        attention_mask: Option<PyReadonlyArray2<'py, i64>>,
+        attention_mask: Option<Bound<'py, PyAny>>,
     ) -> PyResult<BatchNewEntries<'py>> {
         let rows = extract_batch(ids)?;
         let rows = slices(&rows);
@@ -192,17 +197,13 @@ impl PyBatchCodebookState {
         let rows: Vec<&[u32]> = match attention_mask {
             None => rows,
             Some(mask) => {
-                masked = masked_rows(&rows, mask)?;
+                masked = masked_rows(&rows, &mask)?;
                 masked.iter().map(Vec::as_slice).collect()
             }
         };
         let inner = &mut self.inner;
         let created = py.detach(|| inner.update(&rows)).map_err(to_py)?;
-        let width = self
-            .inner
-            .rows()
-            .first()
-            .map_or(1, |s| s.config().max_subtokens());
+        let width = self.config.get().config().max_subtokens();
         let mut row_ids = Vec::new();
         let mut hyper_ids = Vec::new();
         let mut subtokens = Vec::new();
@@ -222,10 +223,14 @@ impl PyBatchCodebookState {
         ))
     }
 
-    /// A snapshot of row ``row``'s codebook.
-    fn codebook(&self, row: usize) -> PyResult<PyCodebook> {
-        self.inner
-            .row(row)
+    /// A snapshot of row ``row``'s codebook (negative rows count from the end).
+    fn codebook(&self, row: &Bound<'_, PyAny>) -> PyResult<PyCodebook> {
+        let size = self.inner.batch_size() as i128;
+        let index = row.extract::<i64>().map(i128::from).unwrap_or(i128::MAX);
+        let index = if index < 0 { index + size } else { index };
+        usize::try_from(index)
+            .ok()
+            .and_then(|index| self.inner.row(index))
             .map(|state| PyCodebook {
                 inner: state.codebook().clone(),
             })

@@ -1,0 +1,111 @@
+//! Encoders kept for reuse, so that encoding or decoding many sequences under one config costs
+//! no table allocation per sequence (a reset is proportional to the entries it drops).
+
+use std::sync::Mutex;
+
+use crate::codec::{decode_with, encode_with};
+use crate::config::CompressionConfig;
+use crate::encoder::Encoder;
+use crate::error::Result;
+use crate::parallel::map_rows_with;
+
+/// A thread-safe codec front for one config: whole-sequence and batched encode and decode
+/// (batches on the crate's pool), each call borrowing a pooled encoder.
+#[derive(Debug)]
+pub struct EncoderPool {
+    config: CompressionConfig,
+    free: Mutex<Vec<Encoder>>,
+}
+
+/// An encoder on loan from an [`EncoderPool`]; it goes back when dropped.
+struct Loan<'a> {
+    pool: &'a EncoderPool,
+    encoder: Option<Encoder>,
+}
+
+impl Loan<'_> {
+    fn encoder(&mut self) -> &mut Encoder {
+        self.encoder
+            .get_or_insert_with(|| Encoder::new(&self.pool.config))
+    }
+}
+
+impl Drop for Loan<'_> {
+    fn drop(&mut self) {
+        if let Some(encoder) = self.encoder.take() {
+            let mut free = self.pool.free.lock().unwrap_or_else(|e| e.into_inner());
+            free.push(encoder);
+        }
+    }
+}
+
+impl EncoderPool {
+    pub fn new(config: &CompressionConfig) -> Self {
+        Self {
+            config: config.clone(),
+            free: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn config(&self) -> &CompressionConfig {
+        &self.config
+    }
+
+    fn loan(&self) -> Loan<'_> {
+        let encoder = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        Loan {
+            pool: self,
+            encoder,
+        }
+    }
+
+    /// Appends the hypertokenized `ids` to `out` (see [`crate::encode_into`]).
+    pub fn encode_into<T: From<u32>>(&self, ids: &[u32], out: &mut Vec<T>) -> Result<()> {
+        encode_with(self.loan().encoder(), ids, out)
+    }
+
+    /// Appends the base ids of a valid id stream to `out` (see [`crate::decode_into`]).
+    pub fn decode_into<T: From<u32>>(&self, ids: &[u32], out: &mut Vec<T>) -> Result<()> {
+        decode_with(self.loan().encoder(), ids, out)
+    }
+
+    /// Encodes every row, in parallel for large batches; errors name their row.
+    pub fn batch_encode<S, T>(&self, rows: &[S]) -> Result<Vec<Vec<T>>>
+    where
+        S: AsRef<[u32]> + Sync,
+        T: From<u32> + Send,
+    {
+        self.batch(rows, encode_with)
+    }
+
+    /// Decodes every row, in parallel for large batches; errors name their row.
+    pub fn batch_decode<S, T>(&self, rows: &[S]) -> Result<Vec<Vec<T>>>
+    where
+        S: AsRef<[u32]> + Sync,
+        T: From<u32> + Send,
+    {
+        self.batch(rows, decode_with)
+    }
+
+    fn batch<S, T>(
+        &self,
+        rows: &[S],
+        code: fn(&mut Encoder, &[u32], &mut Vec<T>) -> Result<()>,
+    ) -> Result<Vec<Vec<T>>>
+    where
+        S: AsRef<[u32]> + Sync,
+        T: From<u32> + Send,
+    {
+        let work = rows.iter().map(|row| row.as_ref().len()).sum();
+        map_rows_with(
+            rows,
+            work,
+            || self.loan(),
+            |loan, row| {
+                let mut out = Vec::new();
+                code(loan.encoder(), row.as_ref(), &mut out)?;
+                Ok(out)
+            },
+        )
+    }
+}
