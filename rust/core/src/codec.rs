@@ -4,12 +4,13 @@ use crate::codebook::Codebook;
 use crate::config::CompressionConfig;
 use crate::encoder::Encoder;
 use crate::error::{Error, InvalidTokenReason, Result};
+use crate::token_id::{check_below, invalid, TokenId};
 
 /// Greedy LZW: appends the hypertokenized `ids` to `out` and returns the codebook it built.
 /// Every input must be a base id; on error `out` is left as it was.
-pub fn encode_into<T: From<u32>>(
+pub fn encode_into<I: TokenId, T: From<u32>>(
     config: &CompressionConfig,
-    ids: &[u32],
+    ids: &[I],
     out: &mut Vec<T>,
 ) -> Result<Codebook> {
     let mut encoder = Encoder::with_capacity(config, ids.len());
@@ -18,24 +19,15 @@ pub fn encode_into<T: From<u32>>(
 }
 
 /// [`encode_into`] on a reusable encoder, which is reset first and holds the codebook after.
-pub(crate) fn encode_with<T: From<u32>>(
+pub(crate) fn encode_with<I: TokenId, T: From<u32>>(
     encoder: &mut Encoder,
-    ids: &[u32],
+    ids: &[I],
     out: &mut Vec<T>,
 ) -> Result<()> {
-    let limit = encoder.config().initial_vocab_size();
-    if let Some(position) = ids.iter().position(|&id| id >= limit) {
-        return Err(Error::InvalidToken {
-            position,
-            id: i64::from(ids[position]),
-            reason: InvalidTokenReason::OutOfRange {
-                limit: u64::from(limit),
-            },
-        });
-    }
+    check_below(ids, encoder.config().initial_vocab_size())?;
     encoder.reset();
     out.reserve(ids.len());
-    for &id in ids {
+    for id in ids.iter().filter_map(|id| id.to_u32()) {
         encoder.push(id, |code| out.push(T::from(code)));
     }
     encoder.finish(|code| out.push(T::from(code)));
@@ -43,7 +35,7 @@ pub(crate) fn encode_with<T: From<u32>>(
 }
 
 /// [`encode_into`] into a fresh vector.
-pub fn encode(config: &CompressionConfig, ids: &[u32]) -> Result<(Vec<u32>, Codebook)> {
+pub fn encode<I: TokenId>(config: &CompressionConfig, ids: &[I]) -> Result<(Vec<u32>, Codebook)> {
     let mut out = Vec::with_capacity(ids.len());
     let codebook = encode_into(config, ids, &mut out)?;
     Ok((out, codebook))
@@ -86,11 +78,27 @@ pub(crate) fn resolve(
     })
 }
 
+/// [`resolve`] for an id of any integer type, as the error for `position` when invalid.
+pub(crate) fn resolve_raw<I: TokenId>(
+    encoder: &Encoder,
+    position: usize,
+    raw: I,
+    out: &mut Vec<u32>,
+) -> Result<()> {
+    let limit = encoder.config().total_vocab_size();
+    let id = raw.to_u32().ok_or_else(|| invalid(position, raw, limit))?;
+    resolve(encoder, id, out).map_err(|reason| Error::InvalidToken {
+        position,
+        id: i64::from(id),
+        reason,
+    })
+}
+
 /// Expands any valid id stream (canonical or not) to base ids, appended to `out`, and returns
 /// the codebook that greedy encoding of those base ids builds. On error `out` is unchanged.
-pub fn decode_into<T: From<u32>>(
+pub fn decode_into<I: TokenId, T: From<u32>>(
     config: &CompressionConfig,
-    ids: &[u32],
+    ids: &[I],
     out: &mut Vec<T>,
 ) -> Result<Codebook> {
     let expected_entries = ids.len().saturating_mul(config.max_subtokens());
@@ -100,24 +108,20 @@ pub fn decode_into<T: From<u32>>(
 }
 
 /// [`decode_into`] on a reusable encoder, which is reset first and holds the codebook after.
-pub(crate) fn decode_with<T: From<u32>>(
+pub(crate) fn decode_with<I: TokenId, T: From<u32>>(
     encoder: &mut Encoder,
-    ids: &[u32],
+    ids: &[I],
     out: &mut Vec<T>,
 ) -> Result<()> {
     encoder.reset();
     let start = out.len();
     out.reserve(ids.len() * 2);
     let mut tokens = Vec::with_capacity(encoder.config().max_subtokens());
-    for (position, &id) in ids.iter().enumerate() {
+    for (position, &raw) in ids.iter().enumerate() {
         tokens.clear();
-        if let Err(reason) = resolve(encoder, id, &mut tokens) {
+        if let Err(error) = resolve_raw(encoder, position, raw, &mut tokens) {
             out.truncate(start);
-            return Err(Error::InvalidToken {
-                position,
-                id: i64::from(id),
-                reason,
-            });
+            return Err(error);
         }
         for &token in &tokens {
             encoder.push(token, |_| {});
@@ -128,7 +132,7 @@ pub(crate) fn decode_with<T: From<u32>>(
 }
 
 /// [`decode_into`] into a fresh vector.
-pub fn decode(config: &CompressionConfig, ids: &[u32]) -> Result<(Vec<u32>, Codebook)> {
+pub fn decode<I: TokenId>(config: &CompressionConfig, ids: &[I]) -> Result<(Vec<u32>, Codebook)> {
     let mut out = Vec::with_capacity(ids.len() * 2);
     let codebook = decode_into(config, ids, &mut out)?;
     Ok((out, codebook))

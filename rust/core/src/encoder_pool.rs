@@ -8,6 +8,7 @@ use crate::config::CompressionConfig;
 use crate::encoder::Encoder;
 use crate::error::Result;
 use crate::parallel::map_rows_with;
+use crate::token_id::TokenId;
 
 /// A thread-safe codec front for one config: whole-sequence and batched encode and decode
 /// (batches on the crate's pool), each call borrowing a pooled encoder.
@@ -60,40 +61,43 @@ impl EncoderPool {
     }
 
     /// Appends the hypertokenized `ids` to `out` (see [`crate::encode_into`]).
-    pub fn encode_into<T: From<u32>>(&self, ids: &[u32], out: &mut Vec<T>) -> Result<()> {
+    pub fn encode_into<I: TokenId, T: From<u32>>(&self, ids: &[I], out: &mut Vec<T>) -> Result<()> {
         encode_with(self.loan().encoder(), ids, out)
     }
 
     /// Appends the base ids of a valid id stream to `out` (see [`crate::decode_into`]).
-    pub fn decode_into<T: From<u32>>(&self, ids: &[u32], out: &mut Vec<T>) -> Result<()> {
+    pub fn decode_into<I: TokenId, T: From<u32>>(&self, ids: &[I], out: &mut Vec<T>) -> Result<()> {
         decode_with(self.loan().encoder(), ids, out)
     }
 
     /// Encodes every row, in parallel for large batches; errors name their row.
-    pub fn batch_encode<S, T>(&self, rows: &[S]) -> Result<Vec<Vec<T>>>
+    pub fn batch_encode<I, S, T>(&self, rows: &[S]) -> Result<Vec<Vec<T>>>
     where
-        S: AsRef<[u32]> + Sync,
+        I: TokenId,
+        S: AsRef<[I]> + Sync,
         T: From<u32> + Send,
     {
         self.batch(rows, encode_with)
     }
 
     /// Decodes every row, in parallel for large batches; errors name their row.
-    pub fn batch_decode<S, T>(&self, rows: &[S]) -> Result<Vec<Vec<T>>>
+    pub fn batch_decode<I, S, T>(&self, rows: &[S]) -> Result<Vec<Vec<T>>>
     where
-        S: AsRef<[u32]> + Sync,
+        I: TokenId,
+        S: AsRef<[I]> + Sync,
         T: From<u32> + Send,
     {
         self.batch(rows, decode_with)
     }
 
-    fn batch<S, T>(
+    fn batch<I, S, T>(
         &self,
         rows: &[S],
-        code: fn(&mut Encoder, &[u32], &mut Vec<T>) -> Result<()>,
+        code: fn(&mut Encoder, &[I], &mut Vec<T>) -> Result<()>,
     ) -> Result<Vec<Vec<T>>>
     where
-        S: AsRef<[u32]> + Sync,
+        I: TokenId,
+        S: AsRef<[I]> + Sync,
         T: From<u32> + Send,
     {
         let work = rows.iter().map(|row| row.as_ref().len()).sum();

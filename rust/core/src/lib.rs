@@ -17,6 +17,7 @@ mod encoder_pool;
 mod error;
 pub mod parallel;
 mod state;
+mod token_id;
 
 pub use codebook::Codebook;
 pub use codec::{decode, decode_into, encode, encode_into};
@@ -25,3 +26,4 @@ pub use encoder::Encoder;
 pub use encoder_pool::EncoderPool;
 pub use error::{Error, InvalidTokenReason, Result};
 pub use state::{BatchCodebookState, CodebookState};
+pub use token_id::TokenId;

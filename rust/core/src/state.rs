@@ -4,11 +4,12 @@
 use std::ops::Range;
 
 use crate::codebook::Codebook;
-use crate::codec::resolve;
+use crate::codec::resolve_raw;
 use crate::config::CompressionConfig;
 use crate::encoder::Encoder;
 use crate::error::{Error, Result};
 use crate::parallel::map_rows_mut;
+use crate::token_id::TokenId;
 
 /// One sequence's codebook, grown one id (base or hypertoken) at a time.
 #[derive(Debug, Clone)]
@@ -52,18 +53,14 @@ impl CodebookState {
 
     /// Feeds `ids` in order and returns the ids of the hypertokens they created (consecutive,
     /// possibly none). On error nothing is fed: the state is exactly as before the call.
-    pub fn update(&mut self, ids: &[u32]) -> Result<Range<u32>> {
+    pub fn update<I: TokenId>(&mut self, ids: &[I]) -> Result<Range<u32>> {
         let checkpoint = self.encoder.checkpoint();
         let first_new = self.encoder.codebook().next_id();
         for (position, &id) in ids.iter().enumerate() {
             self.tokens.clear();
-            if let Err(reason) = resolve(&self.encoder, id, &mut self.tokens) {
+            if let Err(error) = resolve_raw(&self.encoder, position, id, &mut self.tokens) {
                 self.encoder.rollback(checkpoint);
-                return Err(Error::InvalidToken {
-                    position,
-                    id: i64::from(id),
-                    reason,
-                });
+                return Err(error);
             }
             for &token in &self.tokens {
                 self.encoder.push(token, |_| {});
@@ -115,7 +112,10 @@ impl BatchCodebookState {
 
     /// Feeds `ids[r]` to row `r` for every row and returns each row's created hypertoken ids.
     /// All-or-nothing: when any row rejects its ids, no row changes.
-    pub fn update<S: AsRef<[u32]> + Sync>(&mut self, ids: &[S]) -> Result<Vec<Range<u32>>> {
+    pub fn update<I: TokenId, S: AsRef<[I]> + Sync>(
+        &mut self,
+        ids: &[S],
+    ) -> Result<Vec<Range<u32>>> {
         if ids.len() != self.rows.len() {
             return Err(Error::InvalidConfig(format!(
                 "expected ids for {} rows, got {}",

@@ -127,7 +127,7 @@ proptest! {
                 prop_assert_eq!(state.codebook(), before.codebook());
                 let mut a = state.clone();
                 let mut b = before.clone();
-                prop_assert_eq!(a.update(&[]).ok(), b.update(&[]).ok());
+                prop_assert_eq!(a.update::<u32>(&[]).ok(), b.update::<u32>(&[]).ok());
             }
         }
     }
@@ -259,4 +259,36 @@ proptest! {
             prop_assert_eq!(&out[..], &row[..]);
         }
     }
+}
+
+#[test]
+fn any_integer_type_is_read_and_checked_in_place() {
+    let config = CompressionConfig::new(10, 8, 4, [], None).unwrap();
+    let wide: Vec<i64> = vec![1, 2, 1, 2, 1, 2];
+    let narrow: Vec<u32> = wide.iter().map(|&id| id as u32).collect();
+    assert_eq!(
+        encode(&config, &wide).unwrap(),
+        encode(&config, &narrow).unwrap()
+    );
+    let error = encode(&config, &[1i64, -4]).unwrap_err();
+    assert_eq!(
+        error,
+        Error::InvalidToken {
+            position: 1,
+            id: -4,
+            reason: InvalidTokenReason::Negative
+        }
+    );
+    let error = decode(&config, &[1u64, 1 << 40]).unwrap_err();
+    assert!(matches!(
+        error,
+        Error::InvalidToken {
+            position: 1,
+            reason: InvalidTokenReason::OutOfRange { limit: 18 },
+            ..
+        }
+    ));
+    let mut state = CodebookState::new(&config);
+    assert!(state.update(&[3i32, -1]).is_err());
+    assert!(state.codebook().is_empty());
 }

@@ -2,19 +2,24 @@ use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use zip2zip::parallel::map_rows;
-use zip2zip::{decode_into, encode_into, Codebook, CompressionConfig, EncoderPool};
+use zip2zip::{decode_into, encode_into, Codebook, EncoderPool};
 
 use crate::codebook::PyCodebook;
 use crate::config::PyCompressionConfig;
 use crate::errors::to_py;
-use crate::ids::{extract_batch, extract_ids, slices};
+use crate::ids::{extract_batch, extract_ids, with_ids, with_rows};
 
-type Coder = fn(&CompressionConfig, &[u32], &mut Vec<i64>) -> zip2zip::Result<Codebook>;
-type PooledCoder = fn(&EncoderPool, &[u32], &mut Vec<i64>) -> zip2zip::Result<()>;
-type PooledBatchCoder = fn(&EncoderPool, &[&[u32]]) -> zip2zip::Result<Vec<Vec<i64>>>;
+type Ids<'py> = Bound<'py, PyArray1<i64>>;
 
-/// Encodes base ids into hypertoken ids and back. Stateless between calls; safe to share
-/// between threads; batch methods run on the crate's thread pool with the GIL released.
+#[derive(Clone, Copy)]
+enum Direction {
+    Encode,
+    Decode,
+}
+
+/// Encodes base ids into hypertoken ids and back. Stateless between calls and safe to share
+/// between threads: calls borrow encoders from an internal pool; batch methods run on the
+/// crate's thread pool; the GIL is released while the codec works.
 #[pyclass(name = "LZWCompressor", module = "zip2zip_tokenizers._core", frozen)]
 pub(crate) struct PyLZWCompressor {
     config: Py<PyCompressionConfig>,
@@ -22,85 +27,91 @@ pub(crate) struct PyLZWCompressor {
 }
 
 impl PyLZWCompressor {
-    /// Ids only: a pooled encoder, no codebook kept.
-    fn run_pooled<'py>(
+    fn one<'py>(
         &self,
         py: Python<'py>,
         ids: &Bound<'py, PyAny>,
-        coder: PooledCoder,
-    ) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        direction: Direction,
+    ) -> PyResult<Ids<'py>> {
         let ids = extract_ids(ids)?;
-        let slice = ids.as_slice();
-        let out = py
-            .detach(|| {
-                let mut out = Vec::new();
-                coder(&self.pool, slice, &mut out).map(|()| out)
-            })
-            .map_err(to_py)?;
+        let pool = &self.pool;
+        let out = with_ids!(ids.slice(), |ids| py.detach(|| {
+            let mut out = Vec::new();
+            match direction {
+                Direction::Encode => pool.encode_into(ids, &mut out),
+                Direction::Decode => pool.decode_into(ids, &mut out),
+            }
+            .map(|()| out)
+        }))
+        .map_err(to_py)?;
         Ok(out.into_pyarray(py))
     }
 
-    /// A batch, ids only: pooled encoders, one per worker task.
-    fn run_pooled_batch<'py>(
+    fn one_with_codebook<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyAny>,
+        direction: Direction,
+    ) -> PyResult<(Ids<'py>, PyCodebook)> {
+        let ids = extract_ids(ids)?;
+        let config = self.config.get().config();
+        let (out, codebook) = with_ids!(ids.slice(), |ids| py.detach(|| {
+            let mut out = Vec::new();
+            match direction {
+                Direction::Encode => encode_into(config, ids, &mut out),
+                Direction::Decode => decode_into(config, ids, &mut out),
+            }
+            .map(|codebook| (out, codebook))
+        }))
+        .map_err(to_py)?;
+        Ok((out.into_pyarray(py), PyCodebook { inner: codebook }))
+    }
+
+    fn batch<'py>(
         &self,
         py: Python<'py>,
         seqs: &Bound<'py, PyAny>,
-        coder: PooledBatchCoder,
-    ) -> PyResult<Vec<Bound<'py, PyArray1<i64>>>> {
-        let rows = extract_batch(seqs)?;
-        let rows = slices(&rows);
-        let results = py.detach(|| coder(&self.pool, &rows)).map_err(to_py)?;
+        direction: Direction,
+    ) -> PyResult<Vec<Ids<'py>>> {
+        let batch = extract_batch(seqs)?;
+        let pool = &self.pool;
+        let results: Vec<Vec<i64>> =
+            with_rows!(batch.rows(), |rows| py.detach(|| match direction {
+                Direction::Encode => pool.batch_encode(&rows),
+                Direction::Decode => pool.batch_decode(&rows),
+            }))
+            .map_err(to_py)?;
         Ok(results
             .into_iter()
             .map(|out| out.into_pyarray(py))
             .collect())
     }
 
-    fn run_one<'py>(
-        &self,
-        py: Python<'py>,
-        ids: &Bound<'py, PyAny>,
-        coder: Coder,
-    ) -> PyResult<(Bound<'py, PyArray1<i64>>, Codebook)> {
-        let config = self.config.get().config();
-        let ids = extract_ids(ids)?;
-        let slice = ids.as_slice();
-        let (out, codebook) = py
-            .detach(|| {
-                let mut out = Vec::with_capacity(slice.len());
-                coder(config, slice, &mut out).map(|codebook| (out, codebook))
-            })
-            .map_err(to_py)?;
-        Ok((out.into_pyarray(py), codebook))
-    }
-
-    fn run_batch<'py>(
+    fn batch_with_codebook<'py>(
         &self,
         py: Python<'py>,
         seqs: &Bound<'py, PyAny>,
-        coder: Coder,
-    ) -> PyResult<Vec<(Bound<'py, PyArray1<i64>>, Codebook)>> {
+        direction: Direction,
+    ) -> PyResult<Vec<(Ids<'py>, PyCodebook)>> {
+        let batch = extract_batch(seqs)?;
         let config = self.config.get().config();
-        let rows = extract_batch(seqs)?;
-        let rows = slices(&rows);
-        let work = rows.iter().map(|row| row.len()).sum();
-        let results = py
-            .detach(|| {
-                map_rows(&rows, work, |row| {
-                    let mut out = Vec::with_capacity(row.len());
-                    coder(config, row, &mut out).map(|codebook| (out, codebook))
-                })
+        let results: Vec<(Vec<i64>, Codebook)> = with_rows!(batch.rows(), |rows| py.detach(|| {
+            let work = rows.iter().map(|row| row.len()).sum();
+            map_rows(&rows, work, |row| {
+                let mut out = Vec::new();
+                match direction {
+                    Direction::Encode => encode_into(config, row, &mut out),
+                    Direction::Decode => decode_into(config, row, &mut out),
+                }
+                .map(|codebook| (out, codebook))
             })
-            .map_err(to_py)?;
+        }))
+        .map_err(to_py)?;
         Ok(results
             .into_iter()
-            .map(|(out, codebook)| (out.into_pyarray(py), codebook))
+            .map(|(out, codebook)| (out.into_pyarray(py), PyCodebook { inner: codebook }))
             .collect())
     }
-}
-
-fn wrap(codebook: Codebook) -> PyCodebook {
-    PyCodebook { inner: codebook }
 }
 
 #[pymethods]
@@ -117,21 +128,13 @@ impl PyLZWCompressor {
     }
 
     /// Hypertokenizes base ids (a list or 1-D integer array) into a 1-D int64 array.
-    fn encode<'py>(
-        &self,
-        py: Python<'py>,
-        ids: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyArray1<i64>>> {
-        self.run_pooled(py, ids, EncoderPool::encode_into)
+    fn encode<'py>(&self, py: Python<'py>, ids: &Bound<'py, PyAny>) -> PyResult<Ids<'py>> {
+        self.one(py, ids, Direction::Encode)
     }
 
     /// Expands any valid hypertoken stream back to base ids (1-D int64 array).
-    fn decode<'py>(
-        &self,
-        py: Python<'py>,
-        ids: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyArray1<i64>>> {
-        self.run_pooled(py, ids, EncoderPool::decode_into)
+    fn decode<'py>(&self, py: Python<'py>, ids: &Bound<'py, PyAny>) -> PyResult<Ids<'py>> {
+        self.one(py, ids, Direction::Decode)
     }
 
     /// ``encode`` plus the codebook it built.
@@ -139,9 +142,8 @@ impl PyLZWCompressor {
         &self,
         py: Python<'py>,
         ids: &Bound<'py, PyAny>,
-    ) -> PyResult<(Bound<'py, PyArray1<i64>>, PyCodebook)> {
-        let (out, codebook) = self.run_one(py, ids, encode_into)?;
-        Ok((out, wrap(codebook)))
+    ) -> PyResult<(Ids<'py>, PyCodebook)> {
+        self.one_with_codebook(py, ids, Direction::Encode)
     }
 
     /// ``decode`` plus the codebook, equal to the one re-encoding the base ids builds.
@@ -149,9 +151,8 @@ impl PyLZWCompressor {
         &self,
         py: Python<'py>,
         ids: &Bound<'py, PyAny>,
-    ) -> PyResult<(Bound<'py, PyArray1<i64>>, PyCodebook)> {
-        let (out, codebook) = self.run_one(py, ids, decode_into)?;
-        Ok((out, wrap(codebook)))
+    ) -> PyResult<(Ids<'py>, PyCodebook)> {
+        self.one_with_codebook(py, ids, Direction::Decode)
     }
 
     /// ``encode`` over a batch (a sequence of id sequences or a 2-D array), in parallel.
@@ -159,8 +160,8 @@ impl PyLZWCompressor {
         &self,
         py: Python<'py>,
         seqs: &Bound<'py, PyAny>,
-    ) -> PyResult<Vec<Bound<'py, PyArray1<i64>>>> {
-        self.run_pooled_batch(py, seqs, |pool, rows| pool.batch_encode(rows))
+    ) -> PyResult<Vec<Ids<'py>>> {
+        self.batch(py, seqs, Direction::Encode)
     }
 
     /// ``decode`` over a batch, in parallel.
@@ -168,8 +169,8 @@ impl PyLZWCompressor {
         &self,
         py: Python<'py>,
         seqs: &Bound<'py, PyAny>,
-    ) -> PyResult<Vec<Bound<'py, PyArray1<i64>>>> {
-        self.run_pooled_batch(py, seqs, |pool, rows| pool.batch_decode(rows))
+    ) -> PyResult<Vec<Ids<'py>>> {
+        self.batch(py, seqs, Direction::Decode)
     }
 
     /// ``encode_with_codebook`` over a batch, in parallel.
@@ -177,12 +178,8 @@ impl PyLZWCompressor {
         &self,
         py: Python<'py>,
         seqs: &Bound<'py, PyAny>,
-    ) -> PyResult<Vec<(Bound<'py, PyArray1<i64>>, PyCodebook)>> {
-        Ok(self
-            .run_batch(py, seqs, encode_into)?
-            .into_iter()
-            .map(|(ids, codebook)| (ids, wrap(codebook)))
-            .collect())
+    ) -> PyResult<Vec<(Ids<'py>, PyCodebook)>> {
+        self.batch_with_codebook(py, seqs, Direction::Encode)
     }
 
     /// ``decode_with_codebook`` over a batch, in parallel.
@@ -190,12 +187,8 @@ impl PyLZWCompressor {
         &self,
         py: Python<'py>,
         seqs: &Bound<'py, PyAny>,
-    ) -> PyResult<Vec<(Bound<'py, PyArray1<i64>>, PyCodebook)>> {
-        Ok(self
-            .run_batch(py, seqs, decode_into)?
-            .into_iter()
-            .map(|(ids, codebook)| (ids, wrap(codebook)))
-            .collect())
+    ) -> PyResult<Vec<(Ids<'py>, PyCodebook)>> {
+        self.batch_with_codebook(py, seqs, Direction::Decode)
     }
 
     fn __repr__(&self) -> String {

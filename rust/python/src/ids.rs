@@ -1,60 +1,130 @@
-//! Reading id sequences from Python: numpy integer arrays without copying when they already
-//! hold `u32`, any other integer array or sequence by one validating pass.
+//! Reading ids from Python. Contiguous numpy arrays of `int64` or `uint32` are borrowed, not
+//! copied: the core reads and checks each id where it uses it. Other integer arrays and Python
+//! sequences are read into an `int64` vector once.
 
-use numpy::{PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyInt, PyString};
 use zip2zip::{Error, InvalidTokenReason};
 
-use crate::errors::to_py;
+use crate::errors::{to_py, InvalidTokenError};
 
-/// One row of ids, validated to be non-negative and to fit `u32`.
+/// One row of ids.
 pub(crate) enum Ids<'py> {
-    Borrowed(PyReadonlyArray1<'py, u32>),
-    Owned(Vec<u32>),
+    U32(PyReadonlyArray1<'py, u32>),
+    I64(PyReadonlyArray1<'py, i64>),
+    Owned(Vec<i64>),
+}
+
+/// A row's ids as a slice of the type they arrived in.
+#[derive(Clone, Copy)]
+pub(crate) enum IdSlice<'a> {
+    U32(&'a [u32]),
+    I64(&'a [i64]),
 }
 
 impl Ids<'_> {
-    pub(crate) fn as_slice(&self) -> &[u32] {
+    pub(crate) fn slice(&self) -> IdSlice<'_> {
         match self {
-            Self::Borrowed(array) => array.as_slice().unwrap_or(&[]),
-            Self::Owned(ids) => ids,
+            Self::U32(array) => IdSlice::U32(array.as_slice().unwrap_or(&[])),
+            Self::I64(array) => IdSlice::I64(array.as_slice().unwrap_or(&[])),
+            Self::Owned(ids) => IdSlice::I64(ids),
+        }
+    }
+
+    fn into_owned(self) -> Self {
+        match self {
+            Self::U32(array) => {
+                Self::Owned(array.as_array().iter().map(|&id| i64::from(id)).collect())
+            }
+            other => other,
         }
     }
 }
 
-fn checked<T: Copy + TryInto<u32> + Into<i128>>(values: &[T]) -> Result<Vec<u32>, Error> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(position, &value)| {
-            value.try_into().map_err(|_| {
-                let wide: i128 = value.into();
-                Error::InvalidToken {
-                    position,
-                    id: wide.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
-                    reason: if wide < 0 {
-                        InvalidTokenReason::Negative
-                    } else {
-                        InvalidTokenReason::OutOfRange {
-                            limit: u64::from(u32::MAX),
-                        }
-                    },
-                }
-            })
-        })
-        .collect()
+/// Runs `$body` with `$ids` bound to the row's slice, whatever its integer type.
+macro_rules! with_ids {
+    ($slice:expr, |$ids:ident| $body:expr) => {
+        match $slice {
+            $crate::ids::IdSlice::U32($ids) => $body,
+            $crate::ids::IdSlice::I64($ids) => $body,
+        }
+    };
+}
+pub(crate) use with_ids;
+
+/// Rows of a batch, all as slices of one integer type.
+pub(crate) enum RowSlices<'a> {
+    U32(Vec<&'a [u32]>),
+    I64(Vec<&'a [i64]>),
 }
 
-macro_rules! try_array {
+/// Runs `$body` with `$rows` bound to the batch's row slices, whatever their integer type.
+macro_rules! with_rows {
+    ($rows:expr, |$slices:ident| $body:expr) => {
+        match $rows {
+            $crate::ids::RowSlices::U32($slices) => $body,
+            $crate::ids::RowSlices::I64($slices) => $body,
+        }
+    };
+}
+pub(crate) use with_rows;
+
+/// A batch: rows of ids, or one C-contiguous `int64` matrix.
+pub(crate) enum Batch<'py> {
+    Rows(Vec<Ids<'py>>),
+    Matrix(PyReadonlyArray2<'py, i64>),
+}
+
+impl Batch<'_> {
+    pub(crate) fn rows(&self) -> RowSlices<'_> {
+        match self {
+            Self::Matrix(array) => {
+                let width = array.shape()[1];
+                let data = array.as_slice().unwrap_or(&[]);
+                let height = array.shape()[0];
+                RowSlices::I64(
+                    (0..height)
+                        .map(|row| &data[row * width..(row + 1) * width])
+                        .collect(),
+                )
+            }
+            Self::Rows(rows) if rows.iter().all(|row| matches!(row, Ids::U32(_))) => {
+                RowSlices::U32(
+                    rows.iter()
+                        .map(|row| match row.slice() {
+                            IdSlice::U32(ids) => ids,
+                            IdSlice::I64(_) => &[],
+                        })
+                        .collect(),
+                )
+            }
+            Self::Rows(rows) => RowSlices::I64(
+                rows.iter()
+                    .map(|row| match row.slice() {
+                        IdSlice::I64(ids) => ids,
+                        IdSlice::U32(_) => &[],
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+fn type_name(value: &Bound<'_, PyAny>) -> String {
+    value
+        .get_type()
+        .name()
+        .map_or_else(|_| "?".to_string(), |name| name.to_string())
+}
+
+macro_rules! try_widen {
     ($object:expr, $($ty:ty),*) => {
         $(
             if let Ok(array) = $object.extract::<PyReadonlyArray1<'_, $ty>>() {
-                return match array.as_slice() {
-                    Ok(slice) => checked(slice).map(Ids::Owned).map_err(to_py),
-                    Err(_) => checked(&array.as_array().to_vec()).map(Ids::Owned).map_err(to_py),
-                };
+                let wide = array.as_array().iter().map(|&id| zip2zip::TokenId::to_i64(id)).collect();
+                return Ok(Ids::Owned(wide));
             }
         )*
     };
@@ -62,45 +132,48 @@ macro_rules! try_array {
 
 /// Reads a 1-D sequence of integer ids: a numpy integer array, or any sequence of ints.
 pub(crate) fn extract_ids<'py>(object: &Bound<'py, PyAny>) -> PyResult<Ids<'py>> {
-    if let Ok(array) = object.extract::<PyReadonlyArray1<'py, u32>>() {
-        if array.is_contiguous() {
-            return Ok(Ids::Borrowed(array));
-        }
-        return Ok(Ids::Owned(array.as_array().to_vec()));
+    if let Ok(array) = object.extract::<PyReadonlyArray1<'py, i64>>() {
+        return Ok(if array.is_contiguous() {
+            Ids::I64(array)
+        } else {
+            Ids::Owned(array.as_array().to_vec())
+        });
     }
-    try_array!(object, i64, i32, u64, i16, u16, i8, u8);
+    if let Ok(array) = object.extract::<PyReadonlyArray1<'py, u32>>() {
+        return Ok(if array.is_contiguous() {
+            Ids::U32(array)
+        } else {
+            Ids::U32(array).into_owned()
+        });
+    }
+    try_widen!(object, i32, u64, i16, u16, i8, u8);
     if object.is_instance_of::<PyString>() || object.is_instance_of::<PyBytes>() {
         return Err(PyTypeError::new_err(
             "expected a sequence of integer ids, got a string",
         ));
     }
-    if let Ok(array) = object.cast::<numpy::PyUntypedArray>() {
-        if array.ndim() != 1 {
-            return Err(PyTypeError::new_err(format!(
+    if let Ok(array) = object.cast::<PyUntypedArray>() {
+        return Err(PyTypeError::new_err(if array.ndim() == 1 {
+            format!(
+                "expected an integer array of ids, got dtype {}",
+                array.dtype()
+            )
+        } else {
+            format!(
                 "expected a 1-D array of integer ids, got {} dimensions",
                 array.ndim()
-            )));
-        }
-        return Err(PyTypeError::new_err(format!(
-            "expected an integer array of ids, got dtype {}",
-            array.dtype()
-        )));
+            )
+        }));
     }
     match object.extract::<Vec<i64>>() {
-        Ok(values) => checked(&values).map(Ids::Owned).map_err(to_py),
+        Ok(values) => Ok(Ids::Owned(values)),
         Err(_) => extract_item_by_item(object).map(Ids::Owned),
     }
 }
 
 /// The slow path for sequences the fast extraction refused: says which item is wrong, and
 /// reports integers too wide for 64 bits as invalid tokens rather than as type errors.
-fn extract_item_by_item(object: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
-    let type_name = |value: &Bound<'_, PyAny>| {
-        value
-            .get_type()
-            .name()
-            .map_or_else(|_| "?".to_string(), |name| name.to_string())
-    };
+fn extract_item_by_item(object: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
     let items = object.try_iter().map_err(|_| {
         PyTypeError::new_err(format!(
             "expected a sequence of integer ids, got {}",
@@ -110,14 +183,21 @@ fn extract_item_by_item(object: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
     let mut ids = Vec::new();
     for (position, item) in items.enumerate() {
         let item = item?;
-        let value = match item.extract::<i64>() {
-            Ok(value) => i128::from(value),
+        match item.extract::<i64>() {
+            Ok(value) => ids.push(value),
             Err(_) if item.is_instance_of::<PyInt>() => {
-                if item.lt(0)? {
-                    i128::from(i64::MIN)
-                } else {
-                    i128::from(u64::MAX)
-                }
+                let negative = item.lt(0)?;
+                return Err(to_py(Error::InvalidToken {
+                    position,
+                    id: if negative { i64::MIN } else { i64::MAX },
+                    reason: if negative {
+                        InvalidTokenReason::Negative
+                    } else {
+                        InvalidTokenReason::OutOfRange {
+                            limit: u64::from(u32::MAX),
+                        }
+                    },
+                }));
             }
             Err(_) => {
                 return Err(PyTypeError::new_err(format!(
@@ -125,61 +205,54 @@ fn extract_item_by_item(object: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
                     type_name(&item)
                 )))
             }
-        };
-        let id = checked(&[value]).map_err(|error| match error {
-            Error::InvalidToken { id, reason, .. } => to_py(Error::InvalidToken {
-                position,
-                id,
-                reason,
-            }),
-            other => to_py(other),
-        })?;
-        ids.extend(id);
+        }
     }
     Ok(ids)
 }
 
 /// Reads a batch: a 2-D integer array (one row per sequence) or a sequence of 1-D id sequences.
-pub(crate) fn extract_batch<'py>(object: &Bound<'py, PyAny>) -> PyResult<Vec<Ids<'py>>> {
-    let with_row = |row: usize| move |error: PyErr| prefix_row(object.py(), error, row);
+pub(crate) fn extract_batch<'py>(object: &Bound<'py, PyAny>) -> PyResult<Batch<'py>> {
     if let Ok(array) = object.extract::<PyReadonlyArray2<'py, i64>>() {
-        let view = array.as_array();
-        return view
-            .rows()
-            .into_iter()
-            .enumerate()
-            .map(|(row, values)| {
-                checked(&values.to_vec())
-                    .map(Ids::Owned)
-                    .map_err(|e| to_py(e.in_row(row)))
-            })
-            .collect();
+        if array.is_c_contiguous() {
+            return Ok(Batch::Matrix(array));
+        }
     }
-    if object.is_instance_of::<PyString>() || object.cast::<PyArray1<u32>>().is_ok() {
+    if object.is_instance_of::<PyString>() {
         return Err(PyTypeError::new_err(
             "expected a batch: a sequence of id sequences or a 2-D integer array",
         ));
     }
-    let rows = object.try_iter().map_err(|_| {
+    if let Ok(array) = object.cast::<PyUntypedArray>() {
+        if array.ndim() != 2 {
+            return Err(PyTypeError::new_err(format!(
+                "expected a batch: a 2-D integer array, got {} dimensions",
+                array.ndim()
+            )));
+        }
+    }
+    let items = object.try_iter().map_err(|_| {
         PyTypeError::new_err("expected a batch: a sequence of id sequences or a 2-D integer array")
     })?;
-    rows.enumerate()
-        .map(|(row, item)| extract_ids(&item?).map_err(with_row(row)))
-        .collect()
+    let mut rows = Vec::new();
+    for (row, item) in items.enumerate() {
+        let item = item?;
+        rows.push(extract_ids(&item).map_err(|error| prefix_row(object.py(), error, row))?);
+    }
+    if !rows.iter().all(|row| matches!(row, Ids::U32(_)))
+        && rows.iter().any(|row| matches!(row, Ids::U32(_)))
+    {
+        rows = rows.into_iter().map(Ids::into_owned).collect();
+    }
+    Ok(Batch::Rows(rows))
 }
 
 fn prefix_row(py: Python<'_>, error: PyErr, row: usize) -> PyErr {
     let message = format!("row {row}: {}", error.value(py));
     if error.is_instance_of::<PyTypeError>(py) {
         PyTypeError::new_err(message)
-    } else if error.is_instance_of::<crate::errors::InvalidTokenError>(py) {
-        crate::errors::InvalidTokenError::new_err(message)
+    } else if error.is_instance_of::<InvalidTokenError>(py) {
+        InvalidTokenError::new_err(message)
     } else {
         error
     }
-}
-
-/// Borrows every row as a slice.
-pub(crate) fn slices<'a>(rows: &'a [Ids<'_>]) -> Vec<&'a [u32]> {
-    rows.iter().map(Ids::as_slice).collect()
 }

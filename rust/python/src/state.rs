@@ -7,7 +7,7 @@ use zip2zip::{BatchCodebookState, Codebook, CodebookState};
 use crate::codebook::{dense, PyCodebook};
 use crate::config::PyCompressionConfig;
 use crate::errors::{invalid_config, to_py};
-use crate::ids::{extract_batch, extract_ids, slices};
+use crate::ids::{extract_batch, extract_ids, with_ids, with_rows};
 
 type NewEntries<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray2<i64>>);
 /// `(rows, hyper_ids, subtokens)` of the hypertokens a batched update created.
@@ -58,9 +58,9 @@ impl PyCodebookState {
         ids: &Bound<'py, PyAny>,
     ) -> PyResult<NewEntries<'py>> {
         let ids = extract_ids(ids)?;
-        let slice = ids.as_slice();
         let inner = &mut self.inner;
-        let created = py.detach(|| inner.update(slice)).map_err(to_py)?;
+        let created =
+            with_ids!(ids.slice(), |ids| py.detach(|| inner.update(ids))).map_err(to_py)?;
         Ok(new_entries(py, self.inner.codebook(), created))
     }
 
@@ -126,7 +126,7 @@ pub(crate) struct PyBatchCodebookState {
 }
 
 /// Keeps the ids of each row where `mask` is non-zero.
-fn masked_rows(rows: &[&[u32]], mask: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<u32>>> {
+fn masked_rows<I: Copy>(rows: &[&[I]], mask: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<I>>> {
     let numpy = mask.py().import("numpy")?;
     let mask = numpy.call_method1("asarray", (mask, "int64"))?;
     let mask: PyReadonlyArray2<'_, i64> = mask.extract().map_err(|_| {
@@ -191,18 +191,15 @@ impl PyBatchCodebookState {
         ids: &Bound<'py, PyAny>,
         attention_mask: Option<Bound<'py, PyAny>>,
     ) -> PyResult<BatchNewEntries<'py>> {
-        let rows = extract_batch(ids)?;
-        let rows = slices(&rows);
-        let masked;
-        let rows: Vec<&[u32]> = match attention_mask {
-            None => rows,
-            Some(mask) => {
-                masked = masked_rows(&rows, &mask)?;
-                masked.iter().map(Vec::as_slice).collect()
-            }
-        };
+        let batch = extract_batch(ids)?;
         let inner = &mut self.inner;
-        let created = py.detach(|| inner.update(&rows)).map_err(to_py)?;
+        let created = with_rows!(batch.rows(), |rows| match &attention_mask {
+            None => py.detach(|| inner.update(&rows)).map_err(to_py),
+            Some(mask) => {
+                let kept = masked_rows(&rows, mask)?;
+                py.detach(|| inner.update(&kept)).map_err(to_py)
+            }
+        })?;
         let width = self.config.get().config().max_subtokens();
         let mut row_ids = Vec::new();
         let mut hyper_ids = Vec::new();
