@@ -305,3 +305,13 @@ def test_demo_prints_a_table_of_real_domains(capsys: pytest.CaptureFixture[str])
     for row in rows:
         reduction = float(row.split("|")[7].strip().rstrip("%"))
         assert 5.0 < reduction < 90.0
+
+
+def test_single_text_padding_and_optional_mask(deepseek: Zip2ZipTokenizer) -> None:
+    ids = deepseek.encode("hello hello hello")
+    padded = deepseek("hello hello hello", padding="max_length", max_length=len(ids) + 3)
+    assert padded["input_ids"] == ids + [deepseek.pad_token_id] * 3
+    assert padded["attention_mask"] == [1] * len(ids) + [0] * 3
+    bare = deepseek(["a b", "c"], return_attention_mask=False, padding=True, return_tensors="np")
+    assert set(bare.keys()) == {"input_ids"}
+    assert bare["input_ids"].shape[0] == 2

@@ -329,57 +329,60 @@ class Zip2ZipTokenizer:
         if side not in ("left", "right"):
             raise ValueError(f"padding_side must be 'left' or 'right', got {side!r}")
 
+        if return_tensors not in (None, "np", "pt"):
+            raise ValueError(f"return_tensors must be None, 'np' or 'pt', got {return_tensors!r}")
+
         rows = self._compressor.batch_encode(self._base_ids(texts, add_special_tokens))
         if truncate:
             limit = max_length if max_length is not None else self.model_max_length
             rows = [row[:limit] for row in rows]
-        target = None
+        lengths = [len(row) for row in rows]
+        width = None
         if strategy == "longest":
-            target = max((len(row) for row in rows), default=0)
-        elif strategy == "max_length":
-            target = max_length
-        if target is not None:
-            ids, masks = self._pad(rows, target, side)
-        else:
+            width = max(lengths, default=0)
+        elif strategy == "max_length" and max_length is not None:
+            width = max(max(lengths, default=0), max_length)
+        elif return_tensors is not None:
+            if len(set(lengths)) > 1:
+                raise ValueError(
+                    "sequences have different lengths; pass padding=True to return tensors"
+                )
+            width = max(lengths, default=0)
+        data: dict[str, Any]
+        if width is None:
             ids = [row.tolist() for row in rows]
-            masks = [[1] * len(row) for row in rows]
-        if return_tensors is not None and len({len(row) for row in ids}) > 1:
-            raise ValueError(
-                "sequences have different lengths; pass padding=True to return tensors"
-            )
-        data: dict[str, Any] = {"input_ids": ids[0] if single else ids}
-        if return_attention_mask:
-            data["attention_mask"] = masks[0] if single else masks
-        if return_tensors is not None and single:
-            data = {key: [value] for key, value in data.items()}
-        return BatchEncoding(data, tensor_type=self._tensor_type(return_tensors))
+            data = {"input_ids": ids[0] if single else ids}
+            if return_attention_mask:
+                masks = [[1] * n for n in lengths]
+                data["attention_mask"] = masks[0] if single else masks
+            return BatchEncoding(data)
+        id_matrix, mask_matrix = self._collate(rows, width, side)
+        if return_tensors is None:
+            data = {"input_ids": id_matrix.tolist(), "attention_mask": mask_matrix.tolist()}
+            if single:
+                data = {key: value[0] for key, value in data.items()}
+        else:
+            data = {"input_ids": id_matrix, "attention_mask": mask_matrix}
+        if not return_attention_mask:
+            del data["attention_mask"]
+        return BatchEncoding(data, tensor_type=return_tensors)
 
-    def _pad(
-        self, rows: list[npt.NDArray[np.int64]], target: int, side: str
-    ) -> tuple[list[list[int]], list[list[int]]]:
+    def _collate(
+        self, rows: list[npt.NDArray[np.int64]], width: int, side: str
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Rows padded to ``width`` on ``side``, and their attention mask (1 = real token)."""
         pad = self._config.pad_token_id
-        if pad is None:
+        if pad is None and any(len(row) < width for row in rows):
             raise ValueError(
                 "asking to pad but the tokenizer has neither a pad token nor an EOS token"
             )
-        ids: list[list[int]] = []
-        masks: list[list[int]] = []
-        for row in rows:
-            fill = max(target - len(row), 0)
-            values = row.tolist()
-            if side == "left":
-                ids.append([pad] * fill + values)
-                masks.append([0] * fill + [1] * len(values))
-            else:
-                ids.append(values + [pad] * fill)
-                masks.append([1] * len(values) + [0] * fill)
-        return ids, masks
-
-    @staticmethod
-    def _tensor_type(return_tensors: TensorType | None) -> str | None:
-        if return_tensors not in (None, "np", "pt"):
-            raise ValueError(f"return_tensors must be None, 'np' or 'pt', got {return_tensors!r}")
-        return return_tensors
+        ids = np.full((len(rows), width), pad if pad is not None else 0, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for index, row in enumerate(rows):
+            span = slice(width - len(row), width) if side == "left" else slice(0, len(row))
+            ids[index, span] = row
+            mask[index, span] = 1
+        return ids, mask
 
     def encode(
         self,
