@@ -14,7 +14,7 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use zip2zip::{decode, decode_into, encode, encode_into, CodebookState, CompressionConfig};
 
 const REGULAR: u32 = 128_000;
@@ -216,11 +216,11 @@ fn bench_state(c: &mut Criterion) {
         });
     });
     group.bench_function("update_whole_sequence_one_call", |b| {
-        b.iter_batched_ref(
-            || CodebookState::new(&config),
-            |state| black_box(state.update(black_box(&base)).expect("valid ids")),
-            BatchSize::SmallInput,
-        );
+        let mut state = CodebookState::new(&config);
+        b.iter(|| {
+            state.reset();
+            black_box(state.update(black_box(&base)).expect("valid ids"))
+        });
     });
     group.finish();
 }

@@ -5,6 +5,7 @@
 //! - [`CodebookState`] / [`BatchCodebookState`]: the same encoder fed one id at a time during
 //!   generation, reporting the hypertokens each update creates.
 //! - [`EncoderPool`]: the same, reusing encoders across calls, with parallel batches.
+//! - [`Lattice`]: every valid segmentation of a base sequence (count, enumerate, sample).
 //! - [`parallel::map_rows`]: batches on the crate's own rayon pool.
 #![forbid(unsafe_code)]
 
@@ -15,6 +16,7 @@ mod config;
 mod encoder;
 mod encoder_pool;
 mod error;
+mod lattice;
 pub mod parallel;
 mod state;
 mod token_id;
@@ -25,5 +27,6 @@ pub use config::{CompressionConfig, MAX_SUBTOKENS_LIMIT, MAX_TOTAL_VOCAB};
 pub use encoder::Encoder;
 pub use encoder_pool::EncoderPool;
 pub use error::{Error, InvalidTokenReason, Result};
+pub use lattice::{Lattice, Piece};
 pub use state::{BatchCodebookState, CodebookState};
 pub use token_id::TokenId;

@@ -6,6 +6,7 @@ mod compressor;
 mod config;
 mod errors;
 mod ids;
+mod lattice;
 mod state;
 
 use pyo3::prelude::*;
@@ -38,6 +39,7 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<compressor::PyLZWCompressor>()?;
     module.add_class::<state::PyCodebookState>()?;
     module.add_class::<state::PyBatchCodebookState>()?;
+    module.add_class::<lattice::PyLattice>()?;
     module.add("Zip2ZipError", py.get_type::<errors::Zip2ZipError>())?;
     module.add(
         "InvalidTokenError",

@@ -1,0 +1,196 @@
+//! Every valid segmentation of a base sequence into ids.
+//!
+//! Because the codebook after any prefix is a pure function of the base tokens so far, the
+//! valid ids at base position `i` do not depend on how `0..i` was segmented: the base token,
+//! each hypertoken that exists after `0..i` and matches the tokens ahead, and the one about to
+//! be created there when it matches (LZW's KwKwK case). So the segmentations are the paths of
+//! a lattice over positions `0..=n`, built from one greedy pass that records when each entry
+//! was created.
+
+use crate::codebook::Codebook;
+use crate::config::CompressionConfig;
+use crate::encoder::Encoder;
+use crate::error::Result;
+use crate::token_id::{check_below, TokenId};
+
+/// One lattice edge: `id` covers `len` base tokens starting where the edge starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    pub id: u32,
+    pub len: u32,
+}
+
+/// The segmentation lattice of one base sequence.
+#[derive(Debug, Clone)]
+pub struct Lattice {
+    starts: Vec<usize>,
+    pieces: Vec<Piece>,
+    base_len: usize,
+}
+
+impl Lattice {
+    /// Builds the lattice of `base_ids` (all base ids) under `config`.
+    pub fn new<I: TokenId>(config: &CompressionConfig, base_ids: &[I]) -> Result<Self> {
+        check_below(base_ids, config.initial_vocab_size())?;
+        let tokens: Vec<u32> = base_ids.iter().filter_map(|id| id.to_u32()).collect();
+        let mut encoder = Encoder::with_capacity(config, tokens.len());
+        let mut created_at = Vec::new();
+        for (position, &token) in tokens.iter().enumerate() {
+            let before = encoder.codebook().len();
+            encoder.push(token, |_| {});
+            if encoder.codebook().len() > before {
+                created_at.push(position);
+            }
+        }
+        let codebook = encoder.codebook();
+        let mut starts = Vec::with_capacity(tokens.len() + 1);
+        let mut pieces = Vec::with_capacity(tokens.len() * 2);
+        for position in 0..tokens.len() {
+            starts.push(pieces.len());
+            pieces.push(Piece {
+                id: tokens[position],
+                len: 1,
+            });
+            if !config.is_disabled(tokens[position]) {
+                extend_matches(codebook, &created_at, &tokens, position, &mut pieces);
+            }
+        }
+        starts.push(pieces.len());
+        Ok(Self {
+            starts,
+            pieces,
+            base_len: tokens.len(),
+        })
+    }
+
+    /// Number of base tokens.
+    pub fn base_len(&self) -> usize {
+        self.base_len
+    }
+
+    /// The ids valid at base position `position`, shortest first (the base token comes first).
+    pub fn alternatives(&self, position: usize) -> &[Piece] {
+        match (self.starts.get(position), self.starts.get(position + 1)) {
+            (Some(&start), Some(&end)) => &self.pieces[start..end],
+            _ => &[],
+        }
+    }
+
+    /// Number of segmentations, saturating at `u128::MAX`.
+    pub fn count(&self) -> u128 {
+        self.paths_from().first().copied().unwrap_or(1)
+    }
+
+    /// For each position, the number of segmentations of the rest (saturating); the last
+    /// entry, for the end of the sequence, is 1.
+    fn paths_from(&self) -> Vec<u128> {
+        let mut paths = vec![0u128; self.base_len + 1];
+        paths[self.base_len] = 1;
+        for position in (0..self.base_len).rev() {
+            paths[position] = self
+                .alternatives(position)
+                .iter()
+                .map(|piece| paths[position + piece.len as usize])
+                .fold(0u128, u128::saturating_add);
+        }
+        paths
+    }
+
+    /// Up to `limit` segmentations, in lexicographic order of piece lengths (all base tokens
+    /// first).
+    pub fn enumerate(&self, limit: usize) -> Vec<Vec<u32>> {
+        let mut found = Vec::new();
+        let mut path = Vec::new();
+        self.walk(0, &mut path, &mut found, limit);
+        found
+    }
+
+    fn walk(&self, position: usize, path: &mut Vec<u32>, found: &mut Vec<Vec<u32>>, limit: usize) {
+        if found.len() >= limit {
+            return;
+        }
+        if position == self.base_len {
+            found.push(path.clone());
+            return;
+        }
+        for piece in self.alternatives(position) {
+            path.push(piece.id);
+            self.walk(position + piece.len as usize, path, found, limit);
+            path.pop();
+        }
+    }
+
+    /// One segmentation drawn uniformly at random (up to a modulo bias below 2^-64 while the
+    /// count fits in a `u128`), reproducible from `seed`.
+    pub fn sample(&self, seed: u64) -> Vec<u32> {
+        let paths = self.paths_from();
+        let mut state = seed;
+        let mut path = Vec::new();
+        let mut position = 0;
+        while position < self.base_len {
+            let total = paths[position];
+            let mut pick = uniform_below(&mut state, total);
+            for piece in self.alternatives(position) {
+                let weight = paths[position + piece.len as usize];
+                if pick < weight {
+                    path.push(piece.id);
+                    position += piece.len as usize;
+                    break;
+                }
+                pick -= weight;
+            }
+        }
+        path
+    }
+}
+
+/// Hypertokens matching `tokens[position..]` that exist after `tokens[..position]`, plus the
+/// one created at `position` when its content is exactly what follows.
+fn extend_matches(
+    codebook: &Codebook,
+    created_at: &[usize],
+    tokens: &[u32],
+    position: usize,
+    pieces: &mut Vec<Piece>,
+) {
+    let vocab = codebook.initial_vocab_size();
+    let mut code = tokens[position];
+    for (offset, &token) in tokens[position + 1..].iter().enumerate() {
+        let Some(child) = codebook.child(code, token) else {
+            return;
+        };
+        let born = created_at[(child - vocab) as usize];
+        let len = offset as u32 + 2;
+        if born < position || (born == position && is_kwkwk(codebook, child, tokens, position)) {
+            pieces.push(Piece { id: child, len });
+        }
+        if born >= position {
+            return;
+        }
+        code = child;
+    }
+}
+
+/// Whether the entry created while feeding `tokens[position]` spells `tokens[position..]`.
+fn is_kwkwk(codebook: &Codebook, id: u32, tokens: &[u32], position: usize) -> bool {
+    let mut content = Vec::with_capacity(codebook.max_subtokens());
+    codebook.extend_subtokens(id, &mut content);
+    tokens[position..].starts_with(&content)
+}
+
+/// splitmix64, then a rejection-free multiply-shift reduction to `[0, bound)`.
+fn uniform_below(state: &mut u64, bound: u128) -> u128 {
+    let mut next = || {
+        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let wide = (u128::from(next()) << 64) | u128::from(next());
+    if bound == 0 {
+        0
+    } else {
+        wide % bound
+    }
+}

@@ -1,0 +1,97 @@
+#![allow(clippy::unwrap_used)]
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::config_strategy;
+use proptest::prelude::*;
+use zip2zip::{decode, encode, CodebookState, CompressionConfig, Lattice};
+
+/// Every segmentation by brute force: at each step try every id the streaming state accepts
+/// whose expansion matches the tokens ahead.
+fn brute_force(config: &CompressionConfig, ids: &[u32]) -> BTreeSet<Vec<u32>> {
+    fn go(
+        config: &CompressionConfig,
+        ids: &[u32],
+        state: &CodebookState,
+        position: usize,
+        path: &mut Vec<u32>,
+        out: &mut BTreeSet<Vec<u32>>,
+    ) {
+        if position == ids.len() {
+            out.insert(path.clone());
+            return;
+        }
+        for id in 0..config.total_vocab_size() {
+            let mut next = state.clone();
+            if next.update(&[id]).is_err() {
+                continue;
+            }
+            let mut tokens = Vec::new();
+            next.codebook().extend_subtokens(id, &mut tokens);
+            if ids[position..].starts_with(&tokens) {
+                path.push(id);
+                go(config, ids, &next, position + tokens.len(), path, out);
+                path.pop();
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    go(
+        config,
+        ids,
+        &CodebookState::new(config),
+        0,
+        &mut Vec::new(),
+        &mut out,
+    );
+    out
+}
+
+fn small_case() -> impl Strategy<Value = (CompressionConfig, Vec<u32>)> {
+    config_strategy().prop_flat_map(|config| {
+        let vocab = config.initial_vocab_size().min(3);
+        (Just(config), proptest::collection::vec(0..vocab, 0..11))
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn lattice_paths_are_exactly_the_valid_segmentations((config, ids) in small_case()) {
+        let lattice = Lattice::new(&config, &ids).unwrap();
+        let paths: BTreeSet<Vec<u32>> = lattice.enumerate(usize::MAX).into_iter().collect();
+        prop_assert_eq!(&paths, &brute_force(&config, &ids));
+        prop_assert_eq!(lattice.count(), paths.len() as u128);
+        prop_assert!(paths.contains(&encode(&config, &ids).unwrap().0));
+        for seed in 0..4 {
+            let sample = lattice.sample(seed);
+            prop_assert!(paths.contains(&sample));
+        }
+    }
+
+    #[test]
+    fn every_path_of_a_long_lattice_decodes_to_the_base(
+        (config, ids) in common::config_and_ids(),
+        seed in any::<u64>(),
+    ) {
+        let lattice = Lattice::new(&config, &ids).unwrap();
+        prop_assert!(lattice.count() >= 1);
+        for path in lattice.enumerate(20).into_iter().chain([lattice.sample(seed)]) {
+            let (decoded, _) = decode(&config, &path).unwrap();
+            prop_assert_eq!(&decoded, &ids);
+        }
+    }
+}
+
+#[test]
+fn lattice_of_a_repeat_counts_its_segmentations() {
+    let config = CompressionConfig::new(4, 8, 4, [], None).unwrap();
+    // a a a: 4 = [a a] exists after "a a"? It is created while feeding the second a, so at
+    // position 1 it is the KwKwK entry spelling "a a": paths [a,a,a], [a,4].
+    let lattice = Lattice::new(&config, &[0u32, 0, 0]).unwrap();
+    let paths: BTreeSet<Vec<u32>> = lattice.enumerate(10).into_iter().collect();
+    assert_eq!(paths, BTreeSet::from([vec![0, 0, 0], vec![0, 4]]));
+    assert!(Lattice::new(&config, &[0u32, 9]).is_err());
+}
