@@ -575,3 +575,31 @@ def test_config_is_shared_by_its_users() -> None:
     assert CodebookState(config).config == config
     assert BatchCodebookState(config, 3).config == config
     assert "initial_vocab_size=10" in repr(config)
+
+
+def test_batches_of_views_into_shared_arrays_read_the_right_memory() -> None:
+    """Rows that are views of one base (windows of a document, matrix rows, overlapping,
+    strided or reversed slices) are read through their base; each must see its own ids."""
+    config = CompressionConfig(50, 64, 4, disabled_ids=[0])
+    compressor = LZWCompressor(config)
+    document = (np.arange(5000, dtype=np.int64) * 7919) % 50
+    matrix = document[:4000].reshape(40, 100)
+    rows = [
+        document[10:1034],
+        document[500:600],
+        document[0:0],
+        document[4999:],
+        document[::2],
+        document[::-1][:300],
+        matrix[3],
+        matrix[:, 5],
+        matrix[39],
+        np.asarray(document[100:200].tolist(), dtype=np.int64),
+        document.astype(np.uint32)[7:77],
+    ]
+    expected = [compressor.encode(np.ascontiguousarray(row).tolist()) for row in rows]
+    for got, want in zip(compressor.batch_encode(rows), expected, strict=True):
+        assert got.tolist() == want.tolist()
+    decoded = compressor.batch_decode([np.asarray(e) for e in expected])
+    for got, row in zip(decoded, rows, strict=True):
+        assert got.tolist() == np.asarray(row).tolist()

@@ -226,14 +226,35 @@ fn bench_state(c: &mut Criterion) {
 }
 
 /// The crate's rayon pool on a batch of windows, without any FFI: the scaling ceiling.
+///
+/// `ids_only` drops each codebook in the worker as soon as its row is encoded (what a batch
+/// encode that returns ids needs); `with_codebooks` keeps every row's codebook until the
+/// batch ends. The latter's one-thread time depends on the allocator's history: glibc gives
+/// the top of the heap back to the OS when the batch frees its 64 tables (32 KiB each) and
+/// faults them in again on the next call (about 3x slower when this group runs alone; raising
+/// `GLIBC_TUNABLES=glibc.malloc.trim_threshold` removes the difference).
 fn bench_batch(c: &mut Criterion) {
     let config = config(2048, 4);
     let windows = windows();
     let work = WINDOW * WINDOWS;
     let mut group = c.benchmark_group("batch_encode_64x1024");
     group.throughput(Throughput::Elements(work as u64));
-    for (name, enabled) in [("one_thread", false), ("pool", true)] {
-        group.bench_function(name, |b| {
+    for (threads, enabled) in [("one_thread", false), ("pool", true)] {
+        group.bench_function(format!("ids_only/{threads}"), |b| {
+            zip2zip::parallel::set_parallelism(Some(enabled));
+            b.iter(|| {
+                black_box(
+                    zip2zip::parallel::map_rows(&windows, work, |row| {
+                        encode(&config, row).map(|(ids, _)| ids)
+                    })
+                    .expect("valid ids"),
+                )
+            });
+            zip2zip::parallel::set_parallelism(None);
+        });
+    }
+    for (threads, enabled) in [("one_thread", false), ("pool", true)] {
+        group.bench_function(format!("with_codebooks/{threads}"), |b| {
             zip2zip::parallel::set_parallelism(Some(enabled));
             b.iter(|| {
                 black_box(

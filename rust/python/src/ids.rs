@@ -2,7 +2,12 @@
 //! copied: the core reads and checks each id where it uses it. Other integer arrays and Python
 //! sequences are read into an `int64` vector once.
 
-use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyUntypedArray, PyUntypedArrayMethods};
+use std::collections::HashMap;
+
+use numpy::{
+    PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn,
+    PyUntypedArray, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyInt, PyString};
@@ -73,43 +78,124 @@ pub(crate) use with_rows;
 
 /// A batch: rows of ids, or one C-contiguous `int64` matrix.
 pub(crate) enum Batch<'py> {
-    Rows(Vec<Ids<'py>>),
+    Rows {
+        rows: Vec<Row<'py>>,
+        bases: Vec<PyReadonlyArrayDyn<'py, i64>>,
+    },
     Matrix(PyReadonlyArray2<'py, i64>),
+}
+
+/// One row of a batch: read on its own, or a contiguous view into a shared base array.
+///
+/// Views (windows sliced from one document, rows of a matrix) are read through one borrow of
+/// their base: numpy's borrow tracking checks each new borrow of a base against all borrows
+/// already held on it, so borrowing thousands of views of one array would cost quadratic time.
+pub(crate) enum Row<'py> {
+    Alone(Ids<'py>),
+    InBase {
+        base: usize,
+        start: usize,
+        len: usize,
+    },
 }
 
 impl Batch<'_> {
     pub(crate) fn rows(&self) -> RowSlices<'_> {
         match self {
             Self::Matrix(array) => {
-                let width = array.shape()[1];
+                let (height, width) = (array.shape()[0], array.shape()[1]);
                 let data = array.as_slice().unwrap_or(&[]);
-                let height = array.shape()[0];
                 RowSlices::I64(
                     (0..height)
                         .map(|row| &data[row * width..(row + 1) * width])
                         .collect(),
                 )
             }
-            Self::Rows(rows) if rows.iter().all(|row| matches!(row, Ids::U32(_))) => {
-                RowSlices::U32(
-                    rows.iter()
-                        .map(|row| match row.slice() {
-                            IdSlice::U32(ids) => ids,
-                            IdSlice::I64(_) => &[],
-                        })
-                        .collect(),
-                )
+            Self::Rows { rows, bases } => {
+                let slice = |row| row_slice(row, bases);
+                if rows
+                    .iter()
+                    .all(|row| matches!(row, Row::Alone(Ids::U32(_))))
+                {
+                    RowSlices::U32(
+                        rows.iter()
+                            .map(|row| match slice(row) {
+                                Some(IdSlice::U32(ids)) => ids,
+                                _ => &[],
+                            })
+                            .collect(),
+                    )
+                } else {
+                    RowSlices::I64(
+                        rows.iter()
+                            .map(|row| match slice(row) {
+                                Some(IdSlice::I64(ids)) => ids,
+                                _ => &[],
+                            })
+                            .collect(),
+                    )
+                }
             }
-            Self::Rows(rows) => RowSlices::I64(
-                rows.iter()
-                    .map(|row| match row.slice() {
-                        IdSlice::I64(ids) => ids,
-                        IdSlice::U32(_) => &[],
-                    })
-                    .collect(),
-            ),
         }
     }
+}
+
+fn row_slice<'a>(
+    row: &'a Row<'_>,
+    bases: &'a [PyReadonlyArrayDyn<'_, i64>],
+) -> Option<IdSlice<'a>> {
+    match row {
+        Row::Alone(ids) => Some(ids.slice()),
+        Row::InBase { base, start, len } => bases
+            .get(*base)?
+            .as_slice()
+            .ok()?
+            .get(*start..start + len)
+            .map(IdSlice::I64),
+    }
+}
+
+/// Places a contiguous int64 view inside its (borrowed once) C-contiguous int64 base array.
+fn view_in_base<'py>(
+    item: &Bound<'py, PyAny>,
+    bases: &mut Vec<PyReadonlyArrayDyn<'py, i64>>,
+    base_index: &mut HashMap<usize, usize>,
+) -> PyResult<Option<Row<'py>>> {
+    let Ok(view) = item.cast::<PyArray1<i64>>() else {
+        return Ok(None);
+    };
+    if !view.is_contiguous() {
+        return Ok(None);
+    }
+    let base = view.getattr("base")?;
+    let Ok(base_array) = base.cast::<PyArrayDyn<i64>>() else {
+        return Ok(None);
+    };
+    if !base_array.is_c_contiguous() {
+        return Ok(None);
+    }
+    let base_address = base_array.data() as usize;
+    let Some(offset) = (view.data() as usize).checked_sub(base_address) else {
+        return Ok(None);
+    };
+    let start = offset / std::mem::size_of::<i64>();
+    let len = view.len();
+    if offset % std::mem::size_of::<i64>() != 0 || start + len > base_array.len() {
+        return Ok(None);
+    }
+    let index = match base_index.get(&base_address) {
+        Some(&index) => index,
+        None => {
+            bases.push(base_array.readonly());
+            base_index.insert(base_address, bases.len() - 1);
+            bases.len() - 1
+        }
+    };
+    Ok(Some(Row::InBase {
+        base: index,
+        start,
+        len,
+    }))
 }
 
 fn type_name(value: &Bound<'_, PyAny>) -> String {
@@ -234,16 +320,29 @@ pub(crate) fn extract_batch<'py>(object: &Bound<'py, PyAny>) -> PyResult<Batch<'
         PyTypeError::new_err("expected a batch: a sequence of id sequences or a 2-D integer array")
     })?;
     let mut rows = Vec::new();
-    for (row, item) in items.enumerate() {
+    let mut bases = Vec::new();
+    let mut base_index = HashMap::new();
+    for (index, item) in items.enumerate() {
         let item = item?;
-        rows.push(extract_ids(&item).map_err(|error| prefix_row(object.py(), error, row))?);
+        let row = match view_in_base(&item, &mut bases, &mut base_index)? {
+            Some(row) => row,
+            None => Row::Alone(
+                extract_ids(&item).map_err(|error| prefix_row(object.py(), error, index))?,
+            ),
+        };
+        rows.push(row);
     }
-    if !rows.iter().all(|row| matches!(row, Ids::U32(_)))
-        && rows.iter().any(|row| matches!(row, Ids::U32(_)))
-    {
-        rows = rows.into_iter().map(Ids::into_owned).collect();
+    let is_u32 = |row: &Row<'_>| matches!(row, Row::Alone(Ids::U32(_)));
+    if rows.iter().any(is_u32) && !rows.iter().all(is_u32) {
+        rows = rows
+            .into_iter()
+            .map(|row| match row {
+                Row::Alone(ids) => Row::Alone(ids.into_owned()),
+                in_base => in_base,
+            })
+            .collect();
     }
-    Ok(Batch::Rows(rows))
+    Ok(Batch::Rows { rows, bases })
 }
 
 fn prefix_row(py: Python<'_>, error: PyErr, row: usize) -> PyErr {
