@@ -2,7 +2,7 @@
 //! `ZIP2ZIP_PARALLELISM=0` (or [`set_parallelism`]), and rebuilt in a forked child, whose copy
 //! of the parent's pool has no threads behind it (PyTorch DataLoader workers fork).
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
@@ -97,8 +97,12 @@ where
     map_rows_with(rows, work, || (), |(), row| f(row))
 }
 
-/// Like [`map_rows`], with scratch state made by `init` once per worker task (not per row)
-/// and lent to `f` for each row it handles.
+/// Like [`map_rows`], with scratch state made by `init` once per participating thread (not
+/// per row) and lent to `f` for each row it handles.
+///
+/// The calling thread works too: rows are handed out one at a time from a shared counter to
+/// the caller and to `threads - 1` pool tasks, so the caller starts at once instead of waiting
+/// for sleeping workers to wake, and uneven rows balance themselves.
 pub fn map_rows_with<S, R, I, G, F>(rows: &[S], work: usize, init: G, f: F) -> Result<Vec<R>>
 where
     S: Sync,
@@ -106,19 +110,43 @@ where
     G: Fn() -> I + Sync,
     F: Fn(&mut I, &S) -> Result<R> + Sync,
 {
-    let run = |scratch: &mut I, (index, row): (usize, &S)| {
-        f(scratch, row).map_err(|error| error.in_row(index))
+    let Some(pool) = use_pool(work, rows.len()) else {
+        let mut scratch = init();
+        return rows
+            .iter()
+            .enumerate()
+            .map(|(index, row)| f(&mut scratch, row).map_err(|error| error.in_row(index)))
+            .collect();
     };
-    match use_pool(work, rows.len()) {
-        None => {
-            let mut scratch = init();
-            rows.iter()
-                .enumerate()
-                .map(|item| run(&mut scratch, item))
-                .collect()
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<R>>>> = rows.iter().map(|_| Mutex::new(None)).collect();
+    let drain = || {
+        let mut scratch = init();
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(row) = rows.get(index) else { break };
+            let result = f(&mut scratch, row).map_err(|error| error.in_row(index));
+            *slots[index].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
         }
-        Some(pool) => pool.install(|| rows.par_iter().enumerate().map_init(&init, run).collect()),
-    }
+    };
+    pool.in_place_scope(|scope| {
+        for _ in 1..pool.current_num_threads() {
+            scope.spawn(|_| drain());
+        }
+        drain();
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(|| {
+                    Err(crate::error::Error::InvalidConfig(
+                        "row was not processed".into(),
+                    ))
+                })
+        })
+        .collect()
 }
 
 /// Like [`map_rows`], pairing each mutable state with its input row.

@@ -292,3 +292,25 @@ fn any_integer_type_is_read_and_checked_in_place() {
     assert!(state.update(&[3i32, -1]).is_err());
     assert!(state.codebook().is_empty());
 }
+
+#[test]
+fn parallel_batches_match_sequential_ones_and_report_the_first_bad_row() {
+    zip2zip::parallel::set_parallelism(Some(true));
+    let config = CompressionConfig::new(40, 512, 4, [0], None).unwrap();
+    let pool = zip2zip::EncoderPool::new(&config);
+    let rows: Vec<Vec<u32>> = (0..64u32)
+        .map(|row| (0..(300 + row * 7)).map(|i| (i * i + row) % 40).collect())
+        .collect();
+    let encoded: Vec<Vec<u32>> = pool.batch_encode(&rows).unwrap();
+    for (row, out) in rows.iter().zip(&encoded) {
+        assert_eq!(out, &encode(&config, row).unwrap().0);
+    }
+    let decoded: Vec<Vec<u32>> = pool.batch_decode(&encoded).unwrap();
+    assert_eq!(decoded, rows);
+    let mut bad = rows.clone();
+    bad[41][5] = 99;
+    bad[50][0] = 77;
+    let error = pool.batch_encode::<u32, _, u32>(&bad).unwrap_err();
+    assert!(matches!(error, Error::InRow { row: 41, .. }), "{error}");
+    zip2zip::parallel::set_parallelism(None);
+}

@@ -11,6 +11,11 @@ mod state;
 
 use pyo3::prelude::*;
 
+/// Batches allocate and free many id buffers and codebooks across threads; mimalloc's
+/// thread-local heaps keep that from contending or returning pages to the OS on every call.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Forces batch parallelism on (``True``) or off (``False``); ``None`` defers to the
 /// ``ZIP2ZIP_PARALLELISM`` environment variable.
 #[pyfunction]
