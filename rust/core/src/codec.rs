@@ -4,7 +4,7 @@ use crate::codebook::Codebook;
 use crate::config::CompressionConfig;
 use crate::encoder::Encoder;
 use crate::error::{Error, InvalidTokenReason, Result};
-use crate::token_id::{check_below, invalid, TokenId};
+use crate::token_id::{invalid, TokenId};
 
 /// Greedy LZW: appends the hypertokenized `ids` to `out` and returns the codebook it built.
 /// Every input must be a base id; on error `out` is left as it was.
@@ -24,11 +24,19 @@ pub(crate) fn encode_with<I: TokenId, T: From<u32>>(
     ids: &[I],
     out: &mut Vec<T>,
 ) -> Result<()> {
-    check_below(ids, encoder.config().initial_vocab_size())?;
+    let limit = encoder.config().initial_vocab_size();
+    let start = out.len();
     encoder.reset();
     out.reserve(ids.len());
-    for id in ids.iter().filter_map(|id| id.to_u32()) {
-        encoder.push(id, |code| out.push(T::from(code)));
+    for (position, &raw) in ids.iter().enumerate() {
+        match raw.to_u32() {
+            Some(id) if id < limit => encoder.push(id, |code| out.push(T::from(code))),
+            _ => {
+                out.truncate(start);
+                encoder.reset();
+                return Err(invalid(position, raw, limit));
+            }
+        }
     }
     encoder.finish(|code| out.push(T::from(code)));
     Ok(())
