@@ -437,8 +437,7 @@ class Zip2ZipTokenizer:
         **kwargs: Any,
     ) -> list[str]:
         """Texts of a batch of hypertoken sequences (a 2-D array or tensor, or a list of them)."""
-        if hasattr(sequences, "detach") and hasattr(sequences, "cpu"):  # a torch tensor
-            sequences = sequences.detach().cpu().numpy()
+        sequences = _as_ids(sequences)
         rows: Any = (
             sequences.astype(np.int64, copy=False)
             if isinstance(sequences, np.ndarray) and sequences.ndim == 2
