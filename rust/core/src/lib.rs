@@ -7,6 +7,27 @@
 //! - [`EncoderPool`]: the same, reusing encoders across calls, with parallel batches.
 //! - [`Lattice`]: every valid segmentation of a base sequence (count, enumerate, sample).
 //! - [`parallel::map_rows`]: batches on the crate's own rayon pool.
+//!
+//! ```
+//! use zip2zip::{decode, encode, CodebookState, CompressionConfig};
+//!
+//! let config = CompressionConfig::new(10, 5, 3, [9], Some(0))?;
+//! let (ids, codebook) = encode(&config, &[1u32, 2, 1, 2, 1, 2, 1, 2, 3, 3, 3])?;
+//! assert_eq!(ids, [1, 2, 10, 12, 2, 3, 14]);
+//! assert_eq!(codebook.subtokens(12), Some(vec![1, 2, 1]));
+//! assert_eq!(decode(&config, &ids)?.0, [1, 2, 1, 2, 1, 2, 1, 2, 3, 3, 3]);
+//!
+//! // Generation: feed ids as they come; each update says which hypertokens it created.
+//! let mut state = CodebookState::new(&config);
+//! assert_eq!(state.update(&[1u32, 2, 10])?, 10..12);
+//! assert!(state.update(&[13u32]).is_err()); // not created yet: rejected, state unchanged
+//!
+//! // Many sequences: pooled encoders, parallel on the crate's thread pool.
+//! let pool = zip2zip::EncoderPool::new(&config);
+//! let batch: Vec<Vec<u32>> = pool.batch_encode(&[vec![1u32, 2, 1, 2], vec![3, 3, 3]])?;
+//! assert_eq!(batch, [vec![1, 2, 10], vec![3, 10]]); // each row has its own codebook
+//! # Ok::<(), zip2zip::Error>(())
+//! ```
 #![forbid(unsafe_code)]
 
 mod child_table;
