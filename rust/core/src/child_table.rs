@@ -6,6 +6,13 @@
 
 const FIBONACCI: u64 = 0x9E37_79B9_7F4A_7C15;
 
+/// Where a missing edge would be stored; valid until the table next changes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Vacant {
+    index: usize,
+    tag: u64,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct ChildTable {
     slots: Vec<u128>,
@@ -39,6 +46,12 @@ impl ChildTable {
 
     #[inline]
     pub(crate) fn get(&self, parent: u32, token: u32) -> Option<u32> {
+        self.find(parent, token).ok()
+    }
+
+    /// The child of `(parent, token)`, or the empty slot where that edge would go.
+    #[inline]
+    pub(crate) fn find(&self, parent: u32, token: u32) -> Result<u32, Vacant> {
         let tag = tag(parent, token);
         let mask = self.slots.len() - 1;
         let mut index = self.home(tag);
@@ -46,13 +59,20 @@ impl ChildTable {
             let slot = self.slots[index];
             let slot_tag = slot as u64;
             if slot_tag == tag {
-                return Some((slot >> 64) as u32);
+                return Ok((slot >> 64) as u32);
             }
             if slot_tag == 0 {
-                return None;
+                return Err(Vacant { index, tag });
             }
             index = (index + 1) & mask;
         }
+    }
+
+    /// Fills the slot [`Self::find`] reported for an edge; returns the slot.
+    #[inline]
+    pub(crate) fn fill(&mut self, vacant: Vacant, child: u32) -> u32 {
+        self.slots[vacant.index] = (u128::from(child) << 64) | u128::from(vacant.tag);
+        vacant.index as u32
     }
 
     /// Inserts an edge that is not present yet; returns the slot it landed in.

@@ -1,4 +1,4 @@
-use crate::child_table::ChildTable;
+use crate::child_table::{ChildTable, Vacant};
 use crate::error::{Error, Result};
 
 /// Tables start at most this big and double as entries arrive, so a huge `max_codebook_size`
@@ -143,6 +143,24 @@ impl Codebook {
         self.children.get(code, token)
     }
 
+    /// The child of `code` by `token`, or where it would be stored (for [`Self::insert_at`]).
+    #[inline]
+    pub(crate) fn find_child(&self, code: u32, token: u32) -> Result<u32, Vacant> {
+        self.children.find(code, token)
+    }
+
+    /// [`Self::insert`] into the slot [`Self::find_child`] just reported (no second probe).
+    #[inline]
+    pub(crate) fn insert_at(&mut self, code: u32, token: u32, vacant: Vacant) -> u32 {
+        if self.entries.len() >= self.children.capacity() {
+            return self.insert(code, token);
+        }
+        let id = self.next_id();
+        let slot = self.children.fill(vacant, id);
+        self.push_entry(code, token, slot);
+        id
+    }
+
     /// Creates the entry `code`'s sequence + `token`; the caller ensures it is new and fits.
     #[inline]
     pub(crate) fn insert(&mut self, code: u32, token: u32) -> u32 {
@@ -151,6 +169,12 @@ impl Codebook {
         }
         let id = self.next_id();
         let slot = self.children.insert(code, token, id);
+        self.push_entry(code, token, slot);
+        id
+    }
+
+    #[inline]
+    fn push_entry(&mut self, code: u32, token: u32, slot: u32) {
         let (first, len) = if code < self.initial_vocab_size {
             (code, 2)
         } else {
@@ -164,7 +188,6 @@ impl Codebook {
             len,
             slot,
         });
-        id
     }
 
     /// Doubles the table, re-inserting edges in creation order (which keeps LIFO removal exact).

@@ -117,14 +117,14 @@ impl Encoder {
                 code: token,
                 len: 1,
             },
-            Some(pending) => match self.codebook.child(pending.code, token) {
-                Some(code) => Pending {
+            Some(pending) => match self.codebook.find_child(pending.code, token) {
+                Ok(code) => Pending {
                     code,
                     len: pending.len + 1,
                 },
-                None => {
+                Err(vacant) => {
                     if !self.codebook.is_full() {
-                        self.codebook.insert(pending.code, token);
+                        self.codebook.insert_at(pending.code, token, vacant);
                     }
                     emit(pending.code);
                     Pending {
