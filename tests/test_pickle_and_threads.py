@@ -23,7 +23,7 @@ from zip2zip_tokenizers import (
     LZWCompressor,
 )
 
-PROTOCOLS = list(range(2, pickle.HIGHEST_PROTOCOL + 1))
+PROTOCOLS = list(range(pickle.HIGHEST_PROTOCOL + 1))
 P = Params(40, 200, 5, (3, 7), 0)
 
 

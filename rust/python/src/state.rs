@@ -118,6 +118,15 @@ impl PyCodebookState {
     }
 }
 
+/// Each row's codebook entries and pending code: what pickling a batch state keeps.
+type RowStates = Vec<(Vec<Vec<u32>>, Option<u32>)>;
+/// `(class, (config, batch_size), row states)` for `__reduce__`.
+type BatchReduce<'py> = (
+    Bound<'py, PyAny>,
+    (Py<PyCompressionConfig>, usize),
+    RowStates,
+);
+
 /// One ``CodebookState`` per batch row, updated together in one call (in parallel when large).
 #[pyclass(name = "BatchCodebookState", module = "zip2zip_tokenizers._core")]
 pub(crate) struct PyBatchCodebookState {
@@ -251,11 +260,13 @@ impl PyBatchCodebookState {
         format!("BatchCodebookState(batch_size={})", self.inner.batch_size())
     }
 
-    fn __getnewargs__(&self, py: Python<'_>) -> (Py<PyCompressionConfig>, usize) {
-        (self.config.clone_ref(py), self.inner.batch_size())
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<BatchReduce<'py>> {
+        let this = slf.borrow();
+        let args = (this.config.clone_ref(slf.py()), this.inner.batch_size());
+        Ok((slf.get_type().into_any(), args, this.__getstate__()))
     }
 
-    fn __getstate__(&self) -> Vec<(Vec<Vec<u32>>, Option<u32>)> {
+    fn __getstate__(&self) -> RowStates {
         self.inner
             .rows()
             .iter()
@@ -266,7 +277,7 @@ impl PyBatchCodebookState {
             .collect()
     }
 
-    fn __setstate__(&mut self, rows: Vec<(Vec<Vec<u32>>, Option<u32>)>) -> PyResult<()> {
+    fn __setstate__(&mut self, rows: RowStates) -> PyResult<()> {
         let config = self.config.get().config();
         let states = rows
             .into_iter()
