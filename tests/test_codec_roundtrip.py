@@ -603,3 +603,18 @@ def test_batches_of_views_into_shared_arrays_read_the_right_memory() -> None:
     decoded = compressor.batch_decode([np.asarray(e) for e in expected])
     for got, row in zip(decoded, rows, strict=True):
         assert got.tolist() == np.asarray(row).tolist()
+
+
+def test_masked_out_positions_are_skipped_not_read() -> None:
+    """Left padding may hold anything (-100, say): masked positions never reach the codec."""
+    config = CompressionConfig(10, 8, 3, disabled_ids=[9])
+    padded = BatchCodebookState(config, 2)
+    plain = BatchCodebookState(config, 2)
+    ids = np.array([[-100, -100, 1, 2, 1, 2], [1, 2, 3, 1, 2, 3]])
+    mask = np.array([[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]])
+    got = padded.update(ids, attention_mask=mask)
+    want = plain.update([[1, 2, 1, 2], [1, 2, 3, 1, 2, 3]])
+    for a, b in zip(got, want, strict=True):
+        assert a.tolist() == b.tolist()
+    with pytest.raises(z2z.InvalidTokenError):
+        BatchCodebookState(config, 2).update(ids)
