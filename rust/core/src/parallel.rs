@@ -59,24 +59,32 @@ pub fn num_threads() -> usize {
 
 fn pool() -> Option<Arc<ThreadPool>> {
     let pid = std::process::id();
-    let mut guard = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some((owner, pool)) = guard.as_ref() {
-        if *owner == pid {
-            return Some(Arc::clone(pool));
-        }
+    let current = |guard: &Option<(u32, Arc<ThreadPool>)>| match guard {
+        Some((owner, pool)) if *owner == pid => Some(Arc::clone(pool)),
+        _ => None,
+    };
+    // The lock is only ever held for these few instructions, never while threads start, so a
+    // fork() racing with the first batch cannot leave the child waiting on it forever.
+    if let Some(pool) = current(&POOL.lock().unwrap_or_else(|e| e.into_inner())) {
+        return Some(pool);
+    }
+    let built = Arc::new(
+        ThreadPoolBuilder::new()
+            .num_threads(num_threads())
+            .thread_name(|index| format!("zip2zip-{index}"))
+            .build()
+            .ok()?,
+    );
+    let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(pool) = current(&guard) {
+        return Some(pool); // another thread won the race; ours is dropped
     }
     if let Some((_, inherited)) = guard.take() {
         // Forked child: the parent's worker threads do not exist here; never touch that pool.
         std::mem::forget(inherited);
     }
-    let pool = ThreadPoolBuilder::new()
-        .num_threads(num_threads())
-        .thread_name(|index| format!("zip2zip-{index}"))
-        .build()
-        .ok()?;
-    let pool = Arc::new(pool);
-    *guard = Some((pid, Arc::clone(&pool)));
-    Some(pool)
+    *guard = Some((pid, Arc::clone(&built)));
+    Some(built)
 }
 
 fn use_pool(work: usize, rows: usize) -> Option<Arc<ThreadPool>> {
