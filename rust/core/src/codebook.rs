@@ -25,6 +25,8 @@ pub struct Codebook {
     max_subtokens: usize,
     entries: Vec<Entry>,
     children: ChildTable,
+    /// False for a [`Self::snapshot`]: the table is empty and lookups scan the entries.
+    indexed: bool,
 }
 
 impl Codebook {
@@ -55,6 +57,39 @@ impl Codebook {
                     .min(max_codebook_size as usize)
                     .min(INITIAL_CAPACITY_LIMIT),
             ),
+            indexed: true,
+        }
+    }
+
+    /// A copy of the entries without the lookup table: a fraction of the memory, for codebooks
+    /// that are read (listed, expanded, compared) rather than extended. [`Self::child`] on it
+    /// scans the entries; growing it (or resuming an encoder from it) rebuilds the table.
+    pub fn snapshot(&self) -> Self {
+        Self {
+            initial_vocab_size: self.initial_vocab_size,
+            max_codebook_size: self.max_codebook_size,
+            max_subtokens: self.max_subtokens,
+            entries: self.entries.clone(),
+            children: ChildTable::with_capacity(0),
+            indexed: false,
+        }
+    }
+
+    /// [`Self::snapshot`], consuming the codebook.
+    pub fn into_snapshot(self) -> Self {
+        Self {
+            children: ChildTable::with_capacity(0),
+            indexed: false,
+            ..self
+        }
+    }
+
+    /// Rebuilds the lookup table of a snapshot (a no-op on an indexed codebook).
+    pub(crate) fn reindex(&mut self) {
+        if !self.indexed {
+            self.children = ChildTable::with_capacity(self.entries.len().max(1));
+            self.indexed = true;
+            self.rebuild_table();
         }
     }
 
@@ -140,12 +175,20 @@ impl Codebook {
     /// The code of `code`'s sequence extended by `token`, if that sequence is an entry.
     #[inline]
     pub fn child(&self, code: u32, token: u32) -> Option<u32> {
-        self.children.get(code, token)
+        if self.indexed {
+            return self.children.get(code, token);
+        }
+        let k = self
+            .entries
+            .iter()
+            .position(|entry| entry.parent == code && entry.last == token)?;
+        Some(self.initial_vocab_size + k as u32)
     }
 
     /// The child of `code` by `token`, or where it would be stored (for [`Self::insert_at`]).
     #[inline]
     pub(crate) fn find_child(&self, code: u32, token: u32) -> Result<u32, Vacant> {
+        debug_assert!(self.indexed, "encoders only hold indexed codebooks");
         self.children.find(code, token)
     }
 
@@ -164,6 +207,7 @@ impl Codebook {
     /// Creates the entry `code`'s sequence + `token`; the caller ensures it is new and fits.
     #[inline]
     pub(crate) fn insert(&mut self, code: u32, token: u32) -> u32 {
+        self.reindex();
         if self.entries.len() >= self.children.capacity() {
             self.grow();
         }
@@ -193,19 +237,26 @@ impl Codebook {
     /// Doubles the table, re-inserting edges in creation order (which keeps LIFO removal exact).
     #[cold]
     fn grow(&mut self) {
-        let mut children = ChildTable::with_capacity(self.children.capacity() * 2);
+        self.children = ChildTable::with_capacity(self.children.capacity() * 2);
+        self.rebuild_table();
+    }
+
+    /// Inserts every entry into the (empty) table, in creation order.
+    fn rebuild_table(&mut self) {
         for (k, entry) in self.entries.iter_mut().enumerate() {
             entry.slot =
-                children.insert(entry.parent, entry.last, self.initial_vocab_size + k as u32);
+                self.children
+                    .insert(entry.parent, entry.last, self.initial_vocab_size + k as u32);
         }
-        self.children = children;
     }
 
     /// Drops every entry created after the first `len`, restoring the codebook as it was then.
     pub(crate) fn truncate(&mut self, len: usize) {
         while self.entries.len() > len {
             if let Some(entry) = self.entries.pop() {
-                self.children.free(entry.slot);
+                if self.indexed {
+                    self.children.free(entry.slot);
+                }
             }
         }
     }

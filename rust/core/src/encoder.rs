@@ -51,9 +51,10 @@ impl Encoder {
     /// match (as [`Self::pending_code`] reported it).
     pub fn from_parts(
         config: &CompressionConfig,
-        codebook: Codebook,
+        mut codebook: Codebook,
         pending_code: Option<u32>,
     ) -> Result<Self> {
+        codebook.reindex();
         let invalid = |why: String| Err(Error::InvalidConfig(why));
         if codebook.initial_vocab_size() != config.initial_vocab_size()
             || codebook.max_codebook_size() != config.max_codebook_size()

@@ -314,3 +314,25 @@ fn parallel_batches_match_sequential_ones_and_report_the_first_bad_row() {
     assert!(matches!(error, Error::InRow { row: 41, .. }), "{error}");
     zip2zip::parallel::set_parallelism(None);
 }
+
+proptest! {
+    #[test]
+    fn snapshots_answer_like_their_codebook_and_resume_encoding(
+        (config, ids) in config_and_ids(),
+        split in 0usize..300,
+    ) {
+        let split = split.min(ids.len());
+        let mut state = CodebookState::new(&config);
+        state.update(&ids[..split]).unwrap();
+        let snapshot = state.codebook().snapshot();
+        prop_assert_eq!(&snapshot, state.codebook());
+        for code in 0..state.codebook().next_id() {
+            for token in 0..config.initial_vocab_size() {
+                prop_assert_eq!(snapshot.child(code, token), state.codebook().child(code, token));
+            }
+        }
+        let mut resumed = CodebookState::from_parts(&config, snapshot, state.pending_code()).unwrap();
+        prop_assert_eq!(resumed.update(&ids[split..]).unwrap(), state.update(&ids[split..]).unwrap());
+        prop_assert_eq!(resumed.codebook(), state.codebook());
+    }
+}

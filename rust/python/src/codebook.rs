@@ -13,6 +13,15 @@ pub(crate) struct PyCodebook {
     pub(crate) inner: Codebook,
 }
 
+/// Python holds table-less snapshots: codebooks are read from Python, never extended.
+impl From<Codebook> for PyCodebook {
+    fn from(codebook: Codebook) -> Self {
+        Self {
+            inner: codebook.into_snapshot(),
+        }
+    }
+}
+
 /// `codebook.dense_rows(from, fill)` as a `(rows, max_subtokens)` int64 array.
 pub(crate) fn dense<'py>(
     py: Python<'py>,
@@ -120,7 +129,7 @@ impl PyCodebook {
             max_subtokens,
             &entries,
         )
-        .map(|inner| Self { inner })
+        .map(Self::from)
         .map_err(to_py)
     }
 

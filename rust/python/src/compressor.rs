@@ -64,7 +64,7 @@ impl PyLZWCompressor {
             .map(|codebook| (out, codebook))
         }))
         .map_err(to_py)?;
-        Ok((out.into_pyarray(py), PyCodebook { inner: codebook }))
+        Ok((out.into_pyarray(py), PyCodebook::from(codebook)))
     }
 
     fn batch<'py>(
@@ -109,7 +109,7 @@ impl PyLZWCompressor {
         .map_err(to_py)?;
         Ok(results
             .into_iter()
-            .map(|(out, codebook)| (out.into_pyarray(py), PyCodebook { inner: codebook }))
+            .map(|(out, codebook)| (out.into_pyarray(py), PyCodebook::from(codebook)))
             .collect())
     }
 }

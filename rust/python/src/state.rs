@@ -68,7 +68,7 @@ impl PyCodebookState {
     #[getter]
     fn codebook(&self) -> PyCodebook {
         PyCodebook {
-            inner: self.inner.codebook().clone(),
+            inner: self.inner.codebook().snapshot(),
         }
     }
 
@@ -238,7 +238,7 @@ impl PyBatchCodebookState {
             .ok()
             .and_then(|index| self.inner.row(index))
             .map(|state| PyCodebook {
-                inner: state.codebook().clone(),
+                inner: state.codebook().snapshot(),
             })
             .ok_or_else(|| {
                 pyo3::exceptions::PyIndexError::new_err(format!(
