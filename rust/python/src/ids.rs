@@ -37,15 +37,10 @@ impl Ids<'_> {
             Self::Owned(ids) => IdSlice::I64(ids),
         }
     }
+}
 
-    fn into_owned(self) -> Self {
-        match self {
-            Self::U32(array) => {
-                Self::Owned(array.as_array().iter().map(|&id| i64::from(id)).collect())
-            }
-            other => other,
-        }
-    }
+fn widen(array: &PyReadonlyArray1<'_, u32>) -> Vec<i64> {
+    array.as_array().iter().map(|&id| i64::from(id)).collect()
 }
 
 /// Runs `$body` with `$ids` bound to the row's slice, whatever its integer type.
@@ -76,27 +71,42 @@ macro_rules! with_rows {
 }
 pub(crate) use with_rows;
 
-/// A batch: rows of ids, or one C-contiguous `int64` matrix.
+/// A batch, its rows all read as one integer type.
 pub(crate) enum Batch<'py> {
-    Rows {
-        rows: Vec<Row<'py>>,
+    /// Every row a contiguous `uint32` array.
+    U32(Vec<PyReadonlyArray1<'py, u32>>),
+    /// Rows read as `int64`, on their own or as views into shared base arrays.
+    I64 {
+        rows: Vec<I64Row<'py>>,
         bases: Vec<PyReadonlyArrayDyn<'py, i64>>,
     },
+    /// One C-contiguous `int64` matrix, a row per sequence.
     Matrix(PyReadonlyArray2<'py, i64>),
 }
 
-/// One row of a batch: read on its own, or a contiguous view into a shared base array.
+/// One `int64` row of a batch: read on its own, or a contiguous view into a shared base.
 ///
 /// Views (windows sliced from one document, rows of a matrix) are read through one borrow of
 /// their base: numpy's borrow tracking checks each new borrow of a base against all borrows
 /// already held on it, so borrowing thousands of views of one array would cost quadratic time.
-pub(crate) enum Row<'py> {
-    Alone(Ids<'py>),
+pub(crate) enum I64Row<'py> {
+    Array(PyReadonlyArray1<'py, i64>),
+    Owned(Vec<i64>),
     InBase {
         base: usize,
         start: usize,
         len: usize,
     },
+}
+
+impl<'py> From<Ids<'py>> for I64Row<'py> {
+    fn from(ids: Ids<'py>) -> Self {
+        match ids {
+            Ids::U32(array) => Self::Owned(widen(&array)),
+            Ids::I64(array) => Self::Array(array),
+            Ids::Owned(ids) => Self::Owned(ids),
+        }
+    }
 }
 
 impl Batch<'_> {
@@ -111,47 +121,25 @@ impl Batch<'_> {
                         .collect(),
                 )
             }
-            Self::Rows { rows, bases } => {
-                let slice = |row| row_slice(row, bases);
-                if rows
-                    .iter()
-                    .all(|row| matches!(row, Row::Alone(Ids::U32(_))))
-                {
-                    RowSlices::U32(
-                        rows.iter()
-                            .map(|row| match slice(row) {
-                                Some(IdSlice::U32(ids)) => ids,
-                                _ => &[],
-                            })
-                            .collect(),
-                    )
-                } else {
-                    RowSlices::I64(
-                        rows.iter()
-                            .map(|row| match slice(row) {
-                                Some(IdSlice::I64(ids)) => ids,
-                                _ => &[],
-                            })
-                            .collect(),
-                    )
-                }
-            }
+            Self::U32(rows) => RowSlices::U32(
+                rows.iter()
+                    .map(|array| array.as_slice().unwrap_or(&[]))
+                    .collect(),
+            ),
+            Self::I64 { rows, bases } => RowSlices::I64(
+                rows.iter()
+                    .map(|row| match row {
+                        I64Row::Array(array) => array.as_slice().unwrap_or(&[]),
+                        I64Row::Owned(ids) => ids,
+                        I64Row::InBase { base, start, len } => bases[*base]
+                            .as_slice()
+                            .ok()
+                            .and_then(|data| data.get(*start..start + len))
+                            .unwrap_or(&[]),
+                    })
+                    .collect(),
+            ),
         }
-    }
-}
-
-fn row_slice<'a>(
-    row: &'a Row<'_>,
-    bases: &'a [PyReadonlyArrayDyn<'_, i64>],
-) -> Option<IdSlice<'a>> {
-    match row {
-        Row::Alone(ids) => Some(ids.slice()),
-        Row::InBase { base, start, len } => bases
-            .get(*base)?
-            .as_slice()
-            .ok()?
-            .get(*start..start + len)
-            .map(IdSlice::I64),
     }
 }
 
@@ -160,7 +148,7 @@ fn view_in_base<'py>(
     item: &Bound<'py, PyAny>,
     bases: &mut Vec<PyReadonlyArrayDyn<'py, i64>>,
     base_index: &mut HashMap<usize, usize>,
-) -> PyResult<Option<Row<'py>>> {
+) -> PyResult<Option<I64Row<'py>>> {
     let Ok(view) = item.cast::<PyArray1<i64>>() else {
         return Ok(None);
     };
@@ -191,7 +179,7 @@ fn view_in_base<'py>(
             bases.len() - 1
         }
     };
-    Ok(Some(Row::InBase {
+    Ok(Some(I64Row::InBase {
         base: index,
         start,
         len,
@@ -229,7 +217,7 @@ pub(crate) fn extract_ids<'py>(object: &Bound<'py, PyAny>) -> PyResult<Ids<'py>>
         return Ok(if array.is_contiguous() {
             Ids::U32(array)
         } else {
-            Ids::U32(array).into_owned()
+            Ids::Owned(widen(&array))
         });
     }
     try_widen!(object, i32, u64, i16, u16, i8, u8);
@@ -319,30 +307,41 @@ pub(crate) fn extract_batch<'py>(object: &Bound<'py, PyAny>) -> PyResult<Batch<'
     let items = object.try_iter().map_err(|_| {
         PyTypeError::new_err("expected a batch: a sequence of id sequences or a 2-D integer array")
     })?;
-    let mut rows = Vec::new();
+    let mut alone = Vec::new();
+    let mut views = Vec::new();
     let mut bases = Vec::new();
     let mut base_index = HashMap::new();
     for (index, item) in items.enumerate() {
         let item = item?;
-        let row = match view_in_base(&item, &mut bases, &mut base_index)? {
-            Some(row) => row,
-            None => Row::Alone(
+        match view_in_base(&item, &mut bases, &mut base_index)? {
+            Some(view) => views.push((index, view)),
+            None => alone.push((
+                index,
                 extract_ids(&item).map_err(|error| prefix_row(object.py(), error, index))?,
-            ),
-        };
-        rows.push(row);
+            )),
+        }
     }
-    let is_u32 = |row: &Row<'_>| matches!(row, Row::Alone(Ids::U32(_)));
-    if rows.iter().any(is_u32) && !rows.iter().all(is_u32) {
-        rows = rows
+    if views.is_empty() && alone.iter().all(|(_, ids)| matches!(ids, Ids::U32(_))) {
+        let rows = alone
             .into_iter()
-            .map(|row| match row {
-                Row::Alone(ids) => Row::Alone(ids.into_owned()),
-                in_base => in_base,
+            .filter_map(|(_, ids)| match ids {
+                Ids::U32(array) => Some(array),
+                _ => None,
             })
             .collect();
+        return Ok(Batch::U32(rows));
     }
-    Ok(Batch::Rows { rows, bases })
+    let mut rows: Vec<(usize, I64Row<'py>)> = views;
+    rows.extend(
+        alone
+            .into_iter()
+            .map(|(index, ids)| (index, I64Row::from(ids))),
+    );
+    rows.sort_unstable_by_key(|(index, _)| *index);
+    Ok(Batch::I64 {
+        rows: rows.into_iter().map(|(_, row)| row).collect(),
+        bases,
+    })
 }
 
 fn prefix_row(py: Python<'_>, error: PyErr, row: usize) -> PyErr {
