@@ -69,11 +69,6 @@ impl CodebookState {
         Ok(first_new..self.encoder.codebook().next_id())
     }
 
-    /// Returns to a checkpoint taken before later updates (batched updates are all-or-nothing).
-    fn undo(&mut self, checkpoint: crate::encoder::Checkpoint) {
-        self.encoder.rollback(checkpoint);
-    }
-
     /// Forgets every id fed so far.
     pub fn reset(&mut self) {
         self.encoder.reset();
@@ -132,7 +127,7 @@ impl BatchCodebookState {
             Ok(created) => Ok(created),
             Err(error) => {
                 for (state, checkpoint) in self.rows.iter_mut().zip(checkpoints) {
-                    state.undo(checkpoint);
+                    state.encoder.rollback(checkpoint);
                 }
                 Err(error)
             }
