@@ -49,5 +49,5 @@ pub use encoder::Encoder;
 pub use encoder_pool::EncoderPool;
 pub use error::{Error, InvalidTokenReason, Result};
 pub use lattice::{Lattice, Piece};
-pub use state::{BatchCodebookState, CodebookState};
+pub use state::{BatchCodebookState, CodebookState, StepTrace};
 pub use token_id::TokenId;

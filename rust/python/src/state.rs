@@ -1,8 +1,10 @@
-use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2};
+use std::ops::Range;
+
+use numpy::ndarray::{Array2, Array3};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use zip2zip::{BatchCodebookState, Codebook, CodebookState};
+use zip2zip::{BatchCodebookState, Codebook, CodebookState, StepTrace};
 
 use crate::codebook::{dense, PyCodebook};
 use crate::config::PyCompressionConfig;
@@ -118,6 +120,15 @@ impl PyCodebookState {
     }
 }
 
+/// `update_traced`'s `(rows, hyper_ids, subtokens, sizes, next_entries)`.
+type TracedEntries<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray2<i64>>,
+    Bound<'py, PyArray2<i64>>,
+    Bound<'py, PyArray3<i64>>,
+);
+
 /// Each row's codebook entries and pending code: what pickling a batch state keeps.
 type RowStates = Vec<(Vec<Vec<u32>>, Option<u32>)>;
 /// `(class, (config, batch_size), row states)` for `__reduce__`.
@@ -134,8 +145,11 @@ pub(crate) struct PyBatchCodebookState {
     inner: BatchCodebookState,
 }
 
+/// The ids of each row where `mask` is non-zero, and their columns.
+type MaskedRows<I> = (Vec<Vec<I>>, Vec<Vec<usize>>);
+
 /// Keeps the ids of each row where `mask` is non-zero.
-fn masked_rows<I: Copy>(rows: &[&[I]], mask: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<I>>> {
+fn masked_rows<I: Copy>(rows: &[&[I]], mask: &Bound<'_, PyAny>) -> PyResult<MaskedRows<I>> {
     let numpy = mask.py().import("numpy")?;
     let mask = numpy.call_method1("asarray", (mask, "int64"))?;
     let mask: PyReadonlyArray2<'_, i64> = mask.extract().map_err(|_| {
@@ -163,11 +177,50 @@ fn masked_rows<I: Copy>(rows: &[&[I]], mask: &Bound<'_, PyAny>) -> PyResult<Vec<
             Ok(row
                 .iter()
                 .zip(keep)
-                .filter(|(_, &k)| k != 0)
-                .map(|(&id, _)| id)
-                .collect())
+                .enumerate()
+                .filter(|(_, (_, &k))| k != 0)
+                .map(|(column, (&id, _))| (id, column))
+                .unzip())
         })
-        .collect()
+        .collect::<PyResult<Vec<(Vec<I>, Vec<usize>)>>>()
+        .map(|kept| kept.into_iter().unzip())
+}
+
+/// `(sizes, next_entries)` of a traced update, one row per batch row and one column per id.
+type TraceArrays<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray3<i64>>);
+
+/// Lays each row's trace out on the columns its ids came from (`columns`, or all of them);
+/// a masked-out column repeats the size before it and has no next entry (-1s).
+fn trace_arrays<'py>(
+    py: Python<'py>,
+    traces: &[StepTrace],
+    columns: Option<&[Vec<usize>]>,
+    width: usize,
+    max_subtokens: usize,
+) -> TraceArrays<'py> {
+    let mut sizes = Array2::<i64>::zeros((traces.len(), width));
+    let mut entries = Array3::<i64>::from_elem((traces.len(), width, max_subtokens), -1);
+    for (row, trace) in traces.iter().enumerate() {
+        let mut size = 0i64;
+        let mut step = 0usize;
+        for column in 0..width {
+            let fed = match columns {
+                Some(columns) => columns[row].get(step) == Some(&column),
+                None => true,
+            };
+            if fed {
+                size = i64::from(trace.sizes[step]);
+                let len = trace.next_lens[step];
+                let entry = &trace.next_entries[step * max_subtokens..step * max_subtokens + len];
+                for (slot, &token) in entry.iter().enumerate() {
+                    entries[[row, column, slot]] = i64::from(token);
+                }
+                step += 1;
+            }
+            sizes[[row, column]] = size;
+        }
+    }
+    (sizes.into_pyarray(py), entries.into_pyarray(py))
 }
 
 #[pymethods]
@@ -205,28 +258,53 @@ impl PyBatchCodebookState {
         let created = with_rows!(batch.rows(), |rows| match &attention_mask {
             None => py.detach(|| inner.update(&rows)).map_err(to_py),
             Some(mask) => {
-                let kept = masked_rows(&rows, mask)?;
+                let (kept, _) = masked_rows(&rows, mask)?;
                 py.detach(|| inner.update(&kept)).map_err(to_py)
             }
         })?;
-        let width = self.config.get().config().max_subtokens();
-        let mut row_ids = Vec::new();
-        let mut hyper_ids = Vec::new();
-        let mut subtokens = Vec::new();
-        for (row, (range, state)) in created.into_iter().zip(self.inner.rows()).enumerate() {
-            let codebook = state.codebook();
-            let from = (range.start - codebook.initial_vocab_size()) as usize;
-            row_ids.extend(std::iter::repeat_n(row as i64, range.len()));
-            hyper_ids.extend(range.map(i64::from));
-            subtokens.extend(codebook.dense_rows(from, -1i64));
-        }
-        let subtokens = Array2::from_shape_vec((hyper_ids.len(), width), subtokens)
-            .map_err(|error| invalid_config(error.to_string()))?;
-        Ok((
-            row_ids.into_pyarray(py),
-            hyper_ids.into_pyarray(py),
-            subtokens.into_pyarray(py),
-        ))
+        Ok(self.new_entries(py, created))
+    }
+
+    /// ``update`` for a rectangular batch ``ids`` of shape ``(B, T)`` that also says, after each
+    /// id, what a model predicting the following id may choose from. Returns ``(rows,
+    /// hyper_ids, subtokens, sizes, next_entries)``: the first three as ``update`` returns them,
+    /// ``sizes[b, t]`` the number of hypertokens row ``b`` has after column ``t``, and
+    /// ``next_entries[b, t]`` the base ids (padded with -1; all -1 when invalid) the next
+    /// hypertoken id would stand for if row ``b`` produced it right after column ``t`` (LZW's
+    /// KwKwK case). Masked-out columns repeat the size before them and have no next entry.
+    #[pyo3(signature = (ids, attention_mask = None))]
+    fn update_traced<'py>(
+        &mut self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyAny>,
+        attention_mask: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<TracedEntries<'py>> {
+        let batch = extract_batch(ids)?;
+        let inner = &mut self.inner;
+        let (traced, columns, width) = with_rows!(batch.rows(), |rows| {
+            let width = rows.first().map_or(0, |row| row.len());
+            if rows.iter().any(|row| row.len() != width) {
+                return Err(invalid_config("update_traced needs rows of equal length"));
+            }
+            match &attention_mask {
+                None => py
+                    .detach(|| inner.update_traced(&rows))
+                    .map(|traced| (traced, None, width))
+                    .map_err(to_py),
+                Some(mask) => {
+                    let (kept, columns) = masked_rows(&rows, mask)?;
+                    py.detach(|| inner.update_traced(&kept))
+                        .map(|traced| (traced, Some(columns), width))
+                        .map_err(to_py)
+                }
+            }
+        })?;
+        let (created, traces): (Vec<_>, Vec<_>) = traced.into_iter().unzip();
+        let max_subtokens = self.config.get().config().max_subtokens();
+        let (rows, hyper_ids, subtokens) = self.new_entries(py, created);
+        let (sizes, next_entries) =
+            trace_arrays(py, &traces, columns.as_deref(), width, max_subtokens);
+        Ok((rows, hyper_ids, subtokens, sizes, next_entries))
     }
 
     /// A snapshot of row ``row``'s codebook (negative rows count from the end).
@@ -255,7 +333,6 @@ impl PyBatchCodebookState {
     fn __len__(&self) -> usize {
         self.inner.batch_size()
     }
-
     fn __repr__(&self) -> String {
         format!("BatchCodebookState(batch_size={})", self.inner.batch_size())
     }
@@ -294,5 +371,29 @@ impl PyBatchCodebookState {
             .map_err(to_py)?;
         self.inner = BatchCodebookState::from_states(states);
         Ok(())
+    }
+}
+
+impl PyBatchCodebookState {
+    /// `(rows, hyper_ids, subtokens)` of the hypertokens in each row's `created` range.
+    fn new_entries<'py>(&self, py: Python<'py>, created: Vec<Range<u32>>) -> BatchNewEntries<'py> {
+        let width = self.config.get().config().max_subtokens();
+        let mut row_ids = Vec::new();
+        let mut hyper_ids = Vec::new();
+        let mut subtokens = Vec::new();
+        for (row, (range, state)) in created.into_iter().zip(self.inner.rows()).enumerate() {
+            let codebook = state.codebook();
+            let from = (range.start - codebook.initial_vocab_size()) as usize;
+            row_ids.extend(std::iter::repeat_n(row as i64, range.len()));
+            hyper_ids.extend(range.map(i64::from));
+            subtokens.extend(codebook.dense_rows(from, -1i64));
+        }
+        let subtokens = Array2::from_shape_vec((hyper_ids.len(), width), subtokens)
+            .unwrap_or_else(|_| Array2::from_elem((0, width), -1));
+        (
+            row_ids.into_pyarray(py),
+            hyper_ids.into_pyarray(py),
+            subtokens.into_pyarray(py),
+        )
     }
 }
