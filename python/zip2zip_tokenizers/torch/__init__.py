@@ -1,0 +1,17 @@
+"""The model layer (the ``[torch]`` extra): hyper-encoders, dynamic (un)embedding on any Hugging
+Face causal LM, generation, save/load. Importing it needs torch; the base package never does."""
+
+from __future__ import annotations
+
+from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig
+from zip2zip_tokenizers.torch.errors import ModelMismatchError
+from zip2zip_tokenizers.torch.hyper_state import HyperState
+from zip2zip_tokenizers.torch.model import Zip2ZipForCausalLM, Zip2ZipOutput
+
+__all__ = [
+    "HyperEncoderConfig",
+    "HyperState",
+    "ModelMismatchError",
+    "Zip2ZipForCausalLM",
+    "Zip2ZipOutput",
+]

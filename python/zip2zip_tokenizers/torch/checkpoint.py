@@ -1,0 +1,219 @@
+"""Saving and loading ``Zip2ZipForCausalLM`` checkpoints (safetensors only).
+
+A checkpoint directory holds ``zip2zip_config.json``, ``zip2zip_encoders.safetensors``
+(``input_encoder.*`` and, unless tied, ``output_encoder.*``), the PEFT adapter when there is one
+(``adapter_config.json`` + ``adapter_model.safetensors``) and, when the base model is saved with
+it, the base model itself (``base_model_name_or_path: "."``). This is the layout of the paper
+authors' released checkpoints (their ``format_version`` 2, ``encoder_type`` ``res_latent_attn``),
+so those load too.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from zip2zip_tokenizers._core import CompressionConfig
+from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig
+from zip2zip_tokenizers.torch.errors import ModelMismatchError
+
+if TYPE_CHECKING:
+    from zip2zip_tokenizers.torch.model import Zip2ZipForCausalLM
+
+CONFIG_NAME = "zip2zip_config.json"
+ENCODERS_NAME = "zip2zip_encoders.safetensors"
+ADAPTER_CONFIG_NAME = "adapter_config.json"
+FORMAT_VERSION = 2
+SELF_CONTAINED = "."
+# The authors' name for the pre-LN transformer encoder our "transformer" kind implements.
+AUTHORS_TRANSFORMER = "res_latent_attn"
+
+
+def _is_peft(model: nn.Module) -> bool:
+    return type(model).__module__.startswith("peft")
+
+
+def _plain_base(model: Any) -> tuple[Any, dict[str, torch.Tensor] | None]:
+    """The base model without its adapter, and its state dict with adapter weights removed."""
+    if not _is_peft(model):
+        return model, None
+    plain = model.get_base_model()
+    state = {
+        name.replace(".base_layer.", "."): tensor
+        for name, tensor in plain.state_dict().items()
+        if ".lora_" not in name and "modules_to_save" not in name
+    }
+    return plain, state
+
+
+def encoder_config_to_json(model: Zip2ZipForCausalLM) -> tuple[str, dict[str, Any]]:
+    config = model.encoder_config
+    data = config.to_dict()
+    data.pop("kind")
+    data["model_hidden_size"] = model.base_model.get_input_embeddings().weight.shape[1]
+    kind = AUTHORS_TRANSFORMER if config.kind == "transformer" else config.kind
+    return kind, data
+
+
+def encoder_config_from_json(kind: str, data: dict[str, Any]) -> HyperEncoderConfig:
+    if kind == "mean":
+        return HyperEncoderConfig(kind="mean", tie_encoders=bool(data.get("tie_encoders", False)))
+    if kind != AUTHORS_TRANSFORMER:
+        raise ModelMismatchError(
+            f"encoder_type {kind!r} is not supported (supported: 'mean', {AUTHORS_TRANSFORMER!r})"
+        )
+    fields = dict(data)
+    model_hidden = fields.pop("model_hidden_size", None)
+    fields.setdefault("pooling", "last" if fields.get("causal") else "mean")
+    if "output_projection" not in fields:
+        # The authors' encoder has an output projection exactly when it is narrower.
+        hidden = fields.get("hidden_size")
+        fields["output_projection"] = bool(model_hidden and hidden and hidden != model_hidden)
+    return HyperEncoderConfig.from_dict({"kind": "transformer", **fields})
+
+
+def save_checkpoint(model: Zip2ZipForCausalLM, path: str | Path, *, save_base: bool | None) -> None:
+    from safetensors.torch import save_file
+
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    name = model.base_model_name_or_path
+    if save_base is None:
+        save_base = not name or name == SELF_CONTAINED
+    if save_base:
+        plain, state = _plain_base(model.base_model)
+        plain.save_pretrained(str(directory), state_dict=state, safe_serialization=True)
+        reference = SELF_CONTAINED
+    else:
+        assert name is not None
+        local = Path(name)
+        reference = str(local.resolve()) if local.is_dir() else name
+    if _is_peft(model.base_model):
+        model.base_model.save_pretrained(str(directory), safe_serialization=True)
+
+    tensors = {f"input_encoder.{k}": v for k, v in model.input_encoder.state_dict().items()}
+    if not model.encoder_config.tie_encoders:
+        tensors |= {f"output_encoder.{k}": v for k, v in model.output_encoder.state_dict().items()}
+    save_file(
+        {k: v.detach().contiguous().cpu() for k, v in tensors.items()}, directory / ENCODERS_NAME
+    )
+
+    config_path = directory / CONFIG_NAME
+    data: dict[str, Any] = (
+        json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+    )
+    kind, encoder = encoder_config_to_json(model)
+    compression = model.compression
+    data.update(
+        {
+            "format_version": FORMAT_VERSION,
+            "base_model_name_or_path": reference,
+            "position_mode": (
+                "base_token_end" if model.position_mode == "base_token_end" else "sequential"
+            ),
+            "encoder_type": kind,
+            "encoder": encoder,
+            "compression": {
+                "initial_vocab_size": compression.initial_vocab_size,
+                "max_codebook_size": compression.max_codebook_size,
+                "max_subtokens": compression.max_subtokens,
+                "disabled_ids": compression.disabled_ids,
+            },
+        }
+    )
+    extra = dict(data.get("zip2zip_tokenizers", {}))
+    extra["pad_token_id"] = compression.pad_token_id
+    data["zip2zip_tokenizers"] = extra
+    config_path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def load_checkpoint(
+    cls: type[Zip2ZipForCausalLM],
+    path: str | Path,
+    *,
+    base_model: str | Path | nn.Module | None = None,
+    **model_kwargs: Any,
+) -> Zip2ZipForCausalLM:
+    """Loads a checkpoint directory; ``base_model`` (a directory or a model) overrides the base
+    model the config names; ``model_kwargs`` go to ``AutoModelForCausalLM.from_pretrained``."""
+    directory = Path(path)
+    config_path = directory / CONFIG_NAME
+    if not config_path.is_file():
+        raise FileNotFoundError(f"no {CONFIG_NAME} in {str(directory)!r}")
+    data = json.loads(config_path.read_text(encoding="utf-8"))
+    try:
+        saved = data["compression"]
+        compression = CompressionConfig(
+            saved["initial_vocab_size"],
+            saved["max_codebook_size"],
+            saved["max_subtokens"],
+            saved.get("disabled_ids") or None,
+            data.get("zip2zip_tokenizers", {}).get("pad_token_id"),
+        )
+        encoder_config = encoder_config_from_json(data["encoder_type"], data.get("encoder", {}))
+    except KeyError as missing:
+        raise ModelMismatchError(f"{config_path} lacks the key {missing}") from None
+    position_mode = (
+        "base_token_end" if data.get("position_mode") == "base_token_end" else "sequential"
+    )
+
+    reference = data.get("base_model_name_or_path")
+    if base_model is None:
+        if not reference:
+            raise ModelMismatchError(f"{config_path} names no base model; pass base_model=")
+        base_model = directory if reference == SELF_CONTAINED else reference
+    name = None
+    if isinstance(base_model, (str, Path)):
+        from transformers import AutoModelForCausalLM
+
+        name = str(base_model)
+        base_model = AutoModelForCausalLM.from_pretrained(name, **model_kwargs)
+    if (directory / ADAPTER_CONFIG_NAME).is_file():
+        from peft import PeftModel
+
+        base_model = PeftModel.from_pretrained(base_model, str(directory))
+    model = cls(
+        base_model,
+        compression,
+        encoder_config,
+        position_mode=position_mode,  # type: ignore[arg-type]
+        base_model_name_or_path=SELF_CONTAINED if reference == SELF_CONTAINED else name,
+    )
+    _load_encoders(model, directory / ENCODERS_NAME)
+    return model
+
+
+def _load_encoders(model: Zip2ZipForCausalLM, path: Path) -> None:
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise ModelMismatchError(f"no {ENCODERS_NAME} in {str(path.parent)!r}")
+    tensors = load_file(str(path))
+    parts: dict[str, dict[str, torch.Tensor]] = {"input_encoder": {}, "output_encoder": {}}
+    for key, tensor in tensors.items():
+        prefix, _, rest = key.partition(".")
+        if prefix not in parts:
+            raise ModelMismatchError(f"{path.name}: unexpected tensor {key!r}")
+        parts[prefix][rest] = tensor
+    targets = [("input_encoder", model.input_encoder)]
+    if not model.encoder_config.tie_encoders:
+        targets.append(("output_encoder", model.output_encoder))
+    elif parts["output_encoder"]:
+        raise ModelMismatchError(f"{path.name} has output_encoder.* tensors but tie_encoders")
+    for prefix, module in targets:
+        expected = module.state_dict()
+        got = parts[prefix]
+        missing = sorted(set(expected) - set(got))
+        unexpected = sorted(set(got) - set(expected))
+        wrong = sorted(k for k in set(expected) & set(got) if expected[k].shape != got[k].shape)
+        if missing or unexpected or wrong:
+            raise ModelMismatchError(
+                f"{path.name} does not fit the {prefix} of this base model and config: missing "
+                f"{missing[:5]}, unexpected {unexpected[:5]}, wrong shapes "
+                f"{[(k, tuple(got[k].shape), tuple(expected[k].shape)) for k in wrong[:5]]}"
+            )
+        module.load_state_dict(got)

@@ -1,0 +1,211 @@
+"""Hyper-encoders: map the base embeddings of a codebook entry (up to ``M`` base ids) to one vector.
+
+Every encoder takes ``subtokens`` (``(N, M)`` int64, padded with -1) and the base embedding
+table it reads (``(V, D)``: the input embeddings for the input encoder, the output embeddings
+for the output encoder) and returns ``(N, D)``.
+
+The transformer encoder's parameter names are those of the authors' ``res_latent_attn`` encoder
+(``pos_embed``, ``proj_in``/``proj_out``, ``layers.i.{wq,wk,wv,wo,w1,w2,norm1,norm2}``,
+``norm``), so their released ``zip2zip_encoders.safetensors`` load into it unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zip2zip_tokenizers.torch.ops import gather_subtokens, masked_mean_pool
+
+EncoderKind = Literal["mean", "transformer"]
+Pooling = Literal["mean", "last"]
+
+
+@dataclass(frozen=True)
+class HyperEncoderConfig:
+    """How hypertoken embeddings are computed from their base tokens' embeddings.
+
+    ``kind="mean"`` is the parameter-free masked mean (the Triton fast path). ``"transformer"``
+    is a small pre-LayerNorm transformer over the entry's base embeddings, pooled by masked
+    mean or at the last base token; with ``residual`` the first base token's embedding is added
+    to a zero-initialised output projection, so a fresh encoder maps every hypertoken exactly to
+    its first base token's embedding. Input and output encoders are separate unless
+    ``tie_encoders``.
+    """
+
+    kind: EncoderKind = "transformer"
+    hidden_size: int | None = None
+    num_hidden_layers: int = 1
+    num_heads: int | None = None
+    intermediate_size: int | None = None
+    pooling: Pooling = "mean"
+    causal: bool = False
+    residual: bool = True
+    output_projection: bool | None = None
+    position_encoding: Literal["learnable"] | None = "learnable"
+    tie_encoders: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("mean", "transformer"):
+            raise ValueError(f"unknown hyper-encoder kind {self.kind!r}: 'mean' or 'transformer'")
+        if self.pooling not in ("mean", "last"):
+            raise ValueError(f"unknown pooling {self.pooling!r}: 'mean' or 'last'")
+        if self.num_hidden_layers < 0:
+            raise ValueError("num_hidden_layers must be >= 0")
+        if self.position_encoding not in (None, "learnable"):
+            raise ValueError("position_encoding must be 'learnable' or None")
+
+    def resolved(self, model_hidden_size: int) -> HyperEncoderConfig:
+        """This config with every size that defaults to the model's filled in."""
+        if self.kind == "mean":
+            return self
+        hidden = self.hidden_size or model_hidden_size
+        heads = self.num_heads or max(1, hidden // 64)
+        if hidden % heads:
+            raise ValueError(f"hidden_size {hidden} is not a multiple of num_heads {heads}")
+        projection = self.output_projection
+        if projection is None:
+            projection = self.residual or hidden != model_hidden_size
+        if hidden != model_hidden_size and not projection:
+            raise ValueError("an encoder narrower than the model needs an output projection")
+        return HyperEncoderConfig(
+            kind=self.kind,
+            hidden_size=hidden,
+            num_hidden_layers=self.num_hidden_layers,
+            num_heads=heads,
+            intermediate_size=self.intermediate_size or 4 * hidden,
+            pooling=self.pooling,
+            causal=self.causal,
+            residual=self.residual,
+            output_projection=projection,
+            position_encoding=self.position_encoding,
+            tie_encoders=self.tie_encoders,
+            extra=self.extra,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("extra")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HyperEncoderConfig:
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        return cls(
+            **{k: v for k, v in data.items() if k in known},
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+class MeanHyperEncoder(nn.Module):
+    """The masked mean of an entry's base embeddings; no parameters."""
+
+    def forward(self, subtokens: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+        pooled: torch.Tensor = masked_mean_pool(embeddings, subtokens)
+        return pooled
+
+
+class _EncoderLayer(nn.Module):
+    def __init__(self, hidden: int, heads: int, intermediate: int, causal: bool) -> None:
+        super().__init__()
+        self.heads = heads
+        self.causal = causal
+        self.norm1 = nn.LayerNorm(hidden)
+        self.wq = nn.Linear(hidden, hidden, bias=False)
+        self.wk = nn.Linear(hidden, hidden, bias=False)
+        self.wv = nn.Linear(hidden, hidden, bias=False)
+        self.wo = nn.Linear(hidden, hidden, bias=False)
+        self.norm2 = nn.LayerNorm(hidden)
+        self.w1 = nn.Linear(hidden, intermediate, bias=False)
+        self.w2 = nn.Linear(intermediate, hidden, bias=False)
+
+    def forward(self, x: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
+        n, m, hidden = x.shape
+        h = self.norm1(x)
+
+        def split(t: torch.Tensor) -> torch.Tensor:
+            return t.view(n, m, self.heads, hidden // self.heads).transpose(1, 2)
+
+        q, k, v = split(self.wq(h)), split(self.wk(h)), split(self.wv(h))
+        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=attend[:, None])
+        x = x + self.wo(attn.transpose(1, 2).reshape(n, m, hidden))
+        out: torch.Tensor = x + self.w2(F.gelu(self.w1(self.norm2(x))))
+        return out
+
+
+class TransformerHyperEncoder(nn.Module):
+    """A small pre-LayerNorm transformer over an entry's base embeddings (see the config)."""
+
+    def __init__(self, config: HyperEncoderConfig, model_hidden_size: int, max_subtokens: int):
+        super().__init__()
+        config = config.resolved(model_hidden_size)
+        assert config.hidden_size and config.num_heads and config.intermediate_size
+        hidden = config.hidden_size
+        self.config = config
+        self.pos_embed = (
+            nn.Embedding(max_subtokens, hidden) if config.position_encoding == "learnable" else None
+        )
+        self.proj_in = (
+            nn.Linear(model_hidden_size, hidden, bias=False)
+            if hidden != model_hidden_size
+            else None
+        )
+        self.layers = nn.ModuleList(
+            _EncoderLayer(hidden, config.num_heads, config.intermediate_size, config.causal)
+            for _ in range(config.num_hidden_layers)
+        )
+        self.norm = nn.LayerNorm(hidden)
+        self.proj_out = (
+            nn.Linear(hidden, model_hidden_size, bias=False) if config.output_projection else None
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+            elif isinstance(module, nn.Embedding):
+                nn.init.normal_(module.weight, std=0.02)
+        if self.proj_out is not None and self.config.residual:
+            nn.init.zeros_(self.proj_out.weight)
+
+    def forward(self, subtokens: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+        present = subtokens >= 0
+        x = gather_subtokens(embeddings, subtokens).to(self.norm.weight.dtype)
+        first = x[:, 0]
+        if self.proj_in is not None:
+            x = self.proj_in(x)
+        if self.pos_embed is not None:
+            x = x + self.pos_embed.weight[: x.shape[1]]
+        attend = present[:, None, :].expand(-1, x.shape[1], -1)
+        if self.config.causal:
+            attend = attend & torch.ones_like(attend[0]).tril()
+        # A padding query still needs one key it may attend to; its output is never pooled.
+        attend = attend | torch.eye(x.shape[1], dtype=torch.bool, device=x.device)
+        for layer in self.layers:
+            x = layer(x, attend)
+        x = self.norm(x)
+        if self.config.pooling == "mean":
+            weights = present.to(x.dtype)
+            pooled = (x * weights[..., None]).sum(1) / weights.sum(1, keepdim=True).clamp(min=1)
+        else:
+            last = (present.sum(1) - 1).clamp(min=0)
+            pooled = x[torch.arange(x.shape[0], device=x.device), last]
+        if self.proj_out is not None:
+            pooled = self.proj_out(pooled)
+        if self.config.residual:
+            pooled = first + pooled
+        result: torch.Tensor = pooled.to(embeddings.dtype)
+        return result
+
+
+def build_hyper_encoder(
+    config: HyperEncoderConfig, model_hidden_size: int, max_subtokens: int
+) -> nn.Module:
+    if config.kind == "mean":
+        return MeanHyperEncoder()
+    return TransformerHyperEncoder(config, model_hidden_size, max_subtokens)

@@ -1,0 +1,9 @@
+"""Errors of the model layer."""
+
+from __future__ import annotations
+
+from zip2zip_tokenizers._core import Zip2ZipError
+
+
+class ModelMismatchError(Zip2ZipError):
+    """A base model, checkpoint or config that do not fit together."""

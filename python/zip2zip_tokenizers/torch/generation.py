@@ -1,0 +1,183 @@
+"""Generation with hypertokens: KV cache, per-row codebooks grown from the model's own output,
+greedy or sampled choice over ``V + C`` ids (uncreated slots ``-inf``), EOS and stop strings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from zip2zip_tokenizers.torch.sampling import select_next
+from zip2zip_tokenizers.torch.streamer import TextStreamer
+
+if TYPE_CHECKING:
+    from zip2zip_tokenizers.torch.model import Zip2ZipForCausalLM
+
+__all__ = ["GenerateOutput", "TextStreamer", "generate"]
+
+
+@dataclass
+class GenerateOutput:
+    """``sequences``: prompt + generated ids (``[B, T + steps]``; finished rows padded);
+    ``base_tokens``: base tokens each row generated; ``steps``: model steps taken;
+    ``finish_reasons``: ``"eos"``, ``"stop_string"`` or ``"length"`` per row."""
+
+    sequences: torch.Tensor
+    base_tokens: list[int]
+    steps: int
+    finish_reasons: list[str] = field(default_factory=list)
+    generated_base_ids: list[list[int]] = field(default_factory=list)
+
+
+def _as_ids(value: int | Sequence[int] | None) -> list[int]:
+    if value is None:
+        return []
+    if isinstance(value, int):
+        return [value]
+    return [int(v) for v in value]
+
+
+class _StopStrings:
+    """Finds stop strings in each row's generated text, looking only at its new tail."""
+
+    def __init__(self, stops: Sequence[str], tokenizer: Any, rows: int) -> None:
+        if stops and tokenizer is None:
+            raise ValueError("stop_strings needs tokenizer= to turn base ids into text")
+        self.stops = list(stops)
+        self.tokenizer = getattr(tokenizer, "base_tokenizer", tokenizer)
+        self.longest = max((len(s) for s in self.stops), default=0)
+        self.checked = [0] * rows
+
+    def hit(self, row: int, base_ids: list[int]) -> bool:
+        if not self.stops:
+            return False
+        text: str = self.tokenizer.decode(base_ids)
+        start = max(0, self.checked[row] - self.longest)
+        self.checked[row] = len(text)
+        return any(stop in text[start:] for stop in self.stops)
+
+
+def generate(
+    model: Zip2ZipForCausalLM,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+    *,
+    max_new_tokens: int = 20,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    eos_token_id: int | Sequence[int] | None = None,
+    pad_token_id: int | None = None,
+    stop_strings: str | Sequence[str] | None = None,
+    tokenizer: Any = None,
+    streamer: TextStreamer | None = None,
+    generator: torch.Generator | None = None,
+    return_dict_in_generate: bool = False,
+) -> torch.Tensor | GenerateOutput:
+    """Generates up to ``max_new_tokens`` ids (model steps; each may be a hypertoken) per row.
+
+    ``input_ids`` are hypertoken ids as ``Zip2ZipTokenizer`` returns them (left padding with an
+    ``attention_mask``). Rows stop at an EOS id (``eos_token_id``, default the tokenizer's or the
+    base model's generation config's) or when their text contains one of ``stop_strings``;
+    finished rows are padded with ``pad_token_id``. The returned ids decode to exact text with
+    ``Zip2ZipTokenizer.batch_decode``.
+    """
+    if input_ids.dim() != 2:
+        raise ValueError(f"input_ids must be [batch, length], got {tuple(input_ids.shape)}")
+    if max_new_tokens < 0:
+        raise ValueError("max_new_tokens must be >= 0")
+    rows = input_ids.shape[0]
+    if streamer is not None and rows != 1:
+        raise ValueError("a streamer follows one sequence: generate with a batch of one row")
+    device = model.device
+    input_ids = input_ids.to(device)
+    mask = (
+        torch.ones_like(input_ids) if attention_mask is None else attention_mask.to(device).long()
+    )
+    eos = set(_as_ids(eos_token_id if eos_token_id is not None else _default_eos(model, tokenizer)))
+    pad = _default_pad(pad_token_id, tokenizer, eos)
+    stops = _StopStrings(
+        [stop_strings] if isinstance(stop_strings, str) else list(stop_strings or []),
+        tokenizer,
+        rows,
+    )
+
+    state = model.new_state(rows)
+    out = model(input_ids, mask, state=state, use_cache=True, logits_to_keep=1)
+    finished = torch.zeros(rows, dtype=torch.bool, device=device)
+    reasons = ["length"] * rows
+    generated: list[torch.Tensor] = []
+    base_ids: list[list[int]] = [[] for _ in range(rows)]
+    steps = 0
+    while steps < max_new_tokens and not bool(finished.all()):
+        chosen = select_next(
+            out.logits[:, -1],
+            do_sample=do_sample,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            generator=generator,
+        )
+        chosen = chosen.masked_fill(finished, pad)
+        active = ~finished
+        generated.append(chosen)
+        steps += 1
+        column = chosen[:, None]
+        mask = torch.cat([mask, active.long()[:, None]], dim=1)
+        # Feed the chosen ids first: a hypertoken's base ids (a KwKwK id's too) exist only then.
+        view = state.update(column, active.long()[:, None])
+        for row in active.nonzero(as_tuple=True)[0].tolist():
+            new = state.base_ids(row, int(chosen[row]))
+            base_ids[row].extend(new)
+            if streamer is not None:
+                streamer.put(new)
+            if new[-1] in eos:
+                finished[row], reasons[row] = True, "eos"
+            elif stops.hit(row, base_ids[row]):
+                finished[row], reasons[row] = True, "stop_string"
+        if steps == max_new_tokens or bool(finished.all()):
+            break
+        out = model.forward_fed(
+            column,
+            mask,
+            None,
+            position_ids=None,
+            state=state,
+            view=view,
+            past_key_values=out.past_key_values,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+    if streamer is not None:
+        streamer.end()
+    sequences = torch.cat([input_ids, *[c[:, None] for c in generated]], dim=1)
+    if not return_dict_in_generate:
+        return sequences
+    return GenerateOutput(
+        sequences=sequences,
+        base_tokens=[len(ids) for ids in base_ids],
+        steps=steps,
+        finish_reasons=reasons,
+        generated_base_ids=base_ids,
+    )
+
+
+def _default_eos(model: Zip2ZipForCausalLM, tokenizer: Any) -> int | Sequence[int] | None:
+    if tokenizer is not None and tokenizer.eos_token_id is not None:
+        eos: int = tokenizer.eos_token_id
+        return eos
+    config = getattr(model.base_model, "generation_config", None)
+    value: int | Sequence[int] | None = getattr(config, "eos_token_id", None)
+    return value
+
+
+def _default_pad(pad_token_id: int | None, tokenizer: Any, eos: set[int]) -> int:
+    if pad_token_id is not None:
+        return pad_token_id
+    if tokenizer is not None and tokenizer.pad_token_id is not None:
+        pad: int = tokenizer.pad_token_id
+        return pad
+    return min(eos) if eos else 0

@@ -1,0 +1,363 @@
+"""``Zip2ZipForCausalLM``: any Hugging Face causal LM reading and writing hypertokens.
+
+The base model is used only through ``get_input_embeddings()`` / ``get_output_embeddings()`` and
+its ``forward(inputs_embeds=...)``, so every architecture that supports those works, tied or
+untied, with or without a PEFT adapter. Hypertoken ids ``>= V`` are embedded from per-row caches
+that a :class:`HyperState` fills incrementally; logits cover ``V + C`` ids (see
+:func:`extended_logits`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zip2zip_tokenizers._core import CompressionConfig
+from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig, build_hyper_encoder
+from zip2zip_tokenizers.torch.errors import ModelMismatchError
+from zip2zip_tokenizers.torch.hyper_state import HyperState, StepView
+from zip2zip_tokenizers.torch.logits import extended_logits
+
+if TYPE_CHECKING:
+    from zip2zip_tokenizers.torch.generation import GenerateOutput, TextStreamer
+
+PositionMode = Literal["sequential", "base_token_end"]
+IGNORE_INDEX = -100
+
+
+@dataclass
+class Zip2ZipOutput:
+    """``logits``: ``[B, T', V + C]`` (``T'`` = ``logits_to_keep`` or ``T``); ``loss`` when
+    ``labels`` were given; ``past_key_values`` when ``use_cache``; ``state``: the batch's
+    codebooks after these ids (pass it back with the next ids)."""
+
+    logits: torch.Tensor
+    loss: torch.Tensor | None
+    past_key_values: Any
+    state: HyperState
+
+
+class Zip2ZipForCausalLM(nn.Module):
+    """A causal LM over base tokens and hypertokens (see the module doc)."""
+
+    # A transformers PreTrainedModel or a peft PeftModel wrapping one.
+    base_model: Any
+
+    def __init__(
+        self,
+        base_model: Any,
+        compression: CompressionConfig,
+        encoder_config: HyperEncoderConfig | None = None,
+        *,
+        position_mode: PositionMode = "sequential",
+        base_model_name_or_path: str | None = None,
+    ) -> None:
+        super().__init__()
+        if position_mode not in ("sequential", "base_token_end"):
+            raise ValueError("position_mode must be 'sequential' or 'base_token_end'")
+        input_embeddings = base_model.get_input_embeddings()
+        output_embeddings = base_model.get_output_embeddings()
+        if output_embeddings is None:
+            raise ModelMismatchError(f"{type(base_model).__name__} has no output embeddings")
+        width = input_embeddings.weight.shape[1]
+        vocab = compression.initial_vocab_size
+        for name, table in [("input", input_embeddings), ("output", output_embeddings)]:
+            if table.weight.shape[0] != vocab:
+                raise ModelMismatchError(
+                    f"the base model's {name} embeddings have {table.weight.shape[0]} rows but "
+                    f"the compression config's initial_vocab_size is {vocab}; build the "
+                    f"tokenizer with initial_vocab_size={table.weight.shape[0]}"
+                )
+        self.base_model = base_model
+        self.compression = compression
+        self.encoder_config = (encoder_config or HyperEncoderConfig()).resolved(width)
+        self.position_mode: PositionMode = position_mode
+        self.base_model_name_or_path = base_model_name_or_path or getattr(
+            getattr(base_model, "config", None), "_name_or_path", None
+        )
+        weight = input_embeddings.weight
+        m = compression.max_subtokens
+        self.input_encoder = build_hyper_encoder(self.encoder_config, width, m)
+        self.output_encoder = (
+            self.input_encoder
+            if self.encoder_config.tie_encoders
+            else build_hyper_encoder(self.encoder_config, width, m)
+        )
+        self.input_encoder.to(device=weight.device, dtype=weight.dtype)
+        self.output_encoder.to(device=weight.device, dtype=weight.dtype)
+        self._takes_logits_to_keep = "logits_to_keep" in inspect.signature(
+            base_model.forward
+        ).parameters or _is_peft(base_model)
+
+    # ----------------------------------------------------------------------------- construction
+    @classmethod
+    def from_base(
+        cls,
+        base: str | Path | nn.Module,
+        compression: CompressionConfig,
+        encoder_config: HyperEncoderConfig | None = None,
+        *,
+        lora: Any = None,
+        position_mode: PositionMode = "sequential",
+        **model_kwargs: Any,
+    ) -> Zip2ZipForCausalLM:
+        """Wraps a base model (a local directory / hub name loaded with
+        ``AutoModelForCausalLM.from_pretrained(base, **model_kwargs)``, or a model) with fresh
+        hyper-encoders, and a PEFT adapter when ``lora`` (a ``peft.LoraConfig``) is given."""
+        name = None
+        model: Any = base
+        if isinstance(base, (str, Path)):
+            from transformers import AutoModelForCausalLM
+
+            name = str(base)
+            model = AutoModelForCausalLM.from_pretrained(name, **model_kwargs)
+        if lora is not None:
+            from peft import get_peft_model
+
+            model = get_peft_model(model, lora)
+        return cls(
+            model,
+            compression,
+            encoder_config,
+            position_mode=position_mode,
+            base_model_name_or_path=name,
+        )
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, **kwargs: Any) -> Zip2ZipForCausalLM:
+        """Loads a checkpoint written by :meth:`save_pretrained` or in the authors' released
+        layout (see :mod:`zip2zip_tokenizers.torch.checkpoint`)."""
+        from zip2zip_tokenizers.torch.checkpoint import load_checkpoint
+
+        return load_checkpoint(cls, path, **kwargs)
+
+    def save_pretrained(self, path: str | Path, *, save_base: bool | None = None) -> None:
+        """Writes ``zip2zip_config.json``, ``zip2zip_encoders.safetensors``, the PEFT adapter
+        and, when ``save_base`` (default: when the base model has no local directory or hub
+        name to point to), the base model's weights; safetensors only."""
+        from zip2zip_tokenizers.torch.checkpoint import save_checkpoint
+
+        save_checkpoint(self, path, save_base=save_base)
+
+    # ---------------------------------------------------------------------------------- helpers
+    @property
+    def vocab_size(self) -> int:
+        return self.compression.initial_vocab_size
+
+    @property
+    def max_codebook_size(self) -> int:
+        return self.compression.max_codebook_size
+
+    @property
+    def total_vocab_size(self) -> int:
+        return self.compression.total_vocab_size
+
+    @property
+    def device(self) -> torch.device:
+        device: torch.device = self.base_model.get_input_embeddings().weight.device
+        return device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        dtype: torch.dtype = self.base_model.get_input_embeddings().weight.dtype
+        return dtype
+
+    def new_state(self, batch_size: int) -> HyperState:
+        """Empty codebooks for a batch (one per row)."""
+        return HyperState(
+            self.compression,
+            batch_size,
+            self.input_encoder,
+            self.output_encoder,
+            self.base_model.get_input_embeddings().weight,
+            self.base_model.get_output_embeddings().weight,
+        )
+
+    def embed(self, ids: torch.Tensor, state: HyperState) -> torch.Tensor:
+        """Input vectors of ``ids`` (already fed to ``state``)."""
+        vocab = self.vocab_size
+        embeddings = self.base_model.get_input_embeddings()
+        base: torch.Tensor = embeddings(ids.masked_fill(ids >= vocab, 0))
+        if self.max_codebook_size == 0:
+            return base
+        is_hyper, hyper = state.hyper_inputs(ids)
+        return torch.where(is_hyper[..., None], hyper.to(base.dtype), base)
+
+    def positions(
+        self, ids: torch.Tensor, attention_mask: torch.Tensor | None, state: HyperState
+    ) -> torch.Tensor:
+        """Position ids continuing ``state``'s: one per id (``sequential``) or each id at the
+        position of its last base token (``base_token_end``); masked-out ids get 0."""
+        spans = state.spans(ids) if self.position_mode == "base_token_end" else torch.ones_like(ids)
+        if attention_mask is not None:
+            spans = spans * attention_mask.to(spans.dtype)
+        ends = state.next_position[:, None] + spans.cumsum(1) - 1
+        state.next_position = state.next_position + spans.sum(1)
+        positions = ends.clamp(min=0)
+        if attention_mask is not None:
+            positions = positions.masked_fill(attention_mask == 0, 0)
+        return positions
+
+    # ---------------------------------------------------------------------------------- forward
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        *,
+        position_ids: torch.Tensor | None = None,
+        state: HyperState | None = None,
+        past_key_values: Any = None,
+        use_cache: bool = False,
+        logits_to_keep: int = 0,
+    ) -> Zip2ZipOutput:
+        """One forward over ``input_ids`` (``[B, T]``, base ids and hypertokens).
+
+        ``attention_mask`` covers the cached positions too (``[B, past + T]``), as in
+        transformers. Without ``state`` the codebooks start empty (a whole sequence: training,
+        scoring); with it they continue (generation). ``labels`` (``[B, T]``, -100 ignored) are
+        shifted inside, as in transformers' causal LMs.
+        """
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must be [batch, length], got {tuple(input_ids.shape)}")
+        state = state or self.new_state(input_ids.shape[0])
+        current_mask = None if attention_mask is None else attention_mask[:, -input_ids.shape[1] :]
+        view = state.update(input_ids, current_mask)
+        return self.forward_fed(
+            input_ids,
+            attention_mask,
+            labels,
+            position_ids=position_ids,
+            state=state,
+            view=view,
+            past_key_values=past_key_values,
+            use_cache=use_cache,
+            logits_to_keep=logits_to_keep,
+        )
+
+    def forward_fed(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        labels: torch.Tensor | None,
+        *,
+        position_ids: torch.Tensor | None,
+        state: HyperState,
+        view: StepView,
+        past_key_values: Any,
+        use_cache: bool,
+        logits_to_keep: int,
+    ) -> Zip2ZipOutput:
+        """:meth:`forward` for ids already fed to ``state`` (``view`` is what that returned)."""
+        current_mask = None if attention_mask is None else attention_mask[:, -input_ids.shape[1] :]
+        if attention_mask is None:
+            # An explicit mask: without one, transformers reads jumps in position ids (base-token
+            # positions) as boundaries of packed sequences and stops attention across them.
+            attention_mask = torch.ones(
+                (input_ids.shape[0], state.columns), dtype=torch.long, device=input_ids.device
+            )
+        inputs_embeds = self.embed(input_ids, state)
+        if position_ids is None:
+            position_ids = self.positions(input_ids, current_mask, state)
+        hidden, base_logits, past = self._run_base(
+            inputs_embeds, attention_mask, position_ids, past_key_values, use_cache, logits_to_keep
+        )
+        logits = extended_logits(
+            base_logits, hidden, state.outputs.values, view, self.max_codebook_size
+        )
+        loss = None if labels is None else causal_lm_loss(logits, labels)
+        return Zip2ZipOutput(logits=logits, loss=loss, past_key_values=past, state=state)
+
+    def _run_base(
+        self,
+        inputs_embeds: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        position_ids: torch.Tensor,
+        past_key_values: Any,
+        use_cache: bool,
+        logits_to_keep: int,
+    ) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        captured: list[torch.Tensor] = []
+
+        def capture(_module: nn.Module, args: tuple[Any, ...], _output: Any) -> None:
+            captured.append(args[0])
+
+        kwargs: dict[str, Any] = {}
+        if logits_to_keep and self._takes_logits_to_keep:
+            kwargs["logits_to_keep"] = logits_to_keep
+        handle = self.base_model.get_output_embeddings().register_forward_hook(capture)
+        try:
+            out = self.base_model(
+                inputs_embeds=inputs_embeds,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                past_key_values=past_key_values,
+                use_cache=use_cache,
+                **kwargs,
+            )
+        finally:
+            handle.remove()
+        hidden, logits = captured[-1], out.logits
+        if logits_to_keep:
+            hidden, logits = hidden[:, -logits_to_keep:], logits[:, -logits_to_keep:]
+        return hidden, logits, getattr(out, "past_key_values", None)
+
+    # ------------------------------------------------------------------------------- generation
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        *,
+        max_new_tokens: int = 20,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        eos_token_id: int | Sequence[int] | None = None,
+        pad_token_id: int | None = None,
+        stop_strings: str | Sequence[str] | None = None,
+        tokenizer: Any = None,
+        streamer: TextStreamer | None = None,
+        generator: torch.Generator | None = None,
+        return_dict_in_generate: bool = False,
+    ) -> torch.Tensor | GenerateOutput:
+        """Greedy or sampled generation with the KV cache (see
+        :func:`zip2zip_tokenizers.torch.generation.generate`)."""
+        from zip2zip_tokenizers.torch.generation import generate
+
+        return generate(
+            self,
+            input_ids,
+            attention_mask,
+            max_new_tokens=max_new_tokens,
+            do_sample=do_sample,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            eos_token_id=eos_token_id,
+            pad_token_id=pad_token_id,
+            stop_strings=stop_strings,
+            tokenizer=tokenizer,
+            streamer=streamer,
+            generator=generator,
+            return_dict_in_generate=return_dict_in_generate,
+        )
+
+
+def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean next-id cross-entropy over the extended vocabulary; -100 labels are ignored."""
+    shifted = logits[:, :-1].float().reshape(-1, logits.shape[-1])
+    targets = labels[:, 1:].reshape(-1).to(shifted.device)
+    return F.cross_entropy(shifted, targets, ignore_index=IGNORE_INDEX)
+
+
+def _is_peft(model: nn.Module) -> bool:
+    return type(model).__module__.startswith("peft")
