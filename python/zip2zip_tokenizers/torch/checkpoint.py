@@ -29,6 +29,7 @@ ENCODERS_NAME = "zip2zip_encoders.safetensors"
 ADAPTER_CONFIG_NAME = "adapter_config.json"
 FORMAT_VERSION = 2
 SELF_CONTAINED = "."
+BASE_SUBFOLDER = "base_model"
 # The authors' name for the pre-LN transformer encoder our "transformer" kind implements.
 AUTHORS_TRANSFORMER = "res_latent_attn"
 
@@ -83,11 +84,14 @@ def save_checkpoint(model: Zip2ZipForCausalLM, path: str | Path, *, save_base: b
     directory.mkdir(parents=True, exist_ok=True)
     name = model.base_model_name_or_path
     if save_base is None:
-        save_base = not name or name == SELF_CONTAINED
+        save_base = not name or name in (SELF_CONTAINED, BASE_SUBFOLDER)
     if save_base:
         plain, state = _plain_base(model.base_model)
-        plain.save_pretrained(str(directory), state_dict=state, safe_serialization=True)
-        reference = SELF_CONTAINED
+        # Beside an adapter, transformers would load the base from the adapter's own base path
+        # (adapter_config.json), so a base saved with an adapter goes into a subfolder.
+        reference = BASE_SUBFOLDER if state is not None else SELF_CONTAINED
+        target = directory / reference
+        plain.save_pretrained(str(target), state_dict=state, safe_serialization=True)
     else:
         assert name is not None
         local = Path(name)
@@ -165,7 +169,8 @@ def load_checkpoint(
     if base_model is None:
         if not reference:
             raise ModelMismatchError(f"{config_path} names no base model; pass base_model=")
-        base_model = directory if reference == SELF_CONTAINED else reference
+        inside = directory / reference
+        base_model = inside if reference == SELF_CONTAINED or inside.is_dir() else reference
     name = None
     if isinstance(base_model, (str, Path)):
         from transformers import AutoModelForCausalLM
@@ -181,7 +186,9 @@ def load_checkpoint(
         compression,
         encoder_config,
         position_mode=position_mode,  # type: ignore[arg-type]
-        base_model_name_or_path=SELF_CONTAINED if reference == SELF_CONTAINED else name,
+        base_model_name_or_path=(
+            reference if reference in (SELF_CONTAINED, BASE_SUBFOLDER) else name
+        ),
     )
     _load_encoders(model, directory / ENCODERS_NAME)
     return model
