@@ -53,7 +53,7 @@ def smollm2_135m_instruct() -> Path:
     # The GGUF weights are dequantised on load; what is left of the quantiser only blocks saving.
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model.hf_quantizer = None
+    setattr(model, "hf_quantizer", None)  # noqa: B010
     partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     model.save_pretrained(str(partial), safe_serialization=True)
