@@ -7,7 +7,6 @@ tiny CPU tensors; with CUDA they are compiled and also checked through the ops' 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -257,7 +256,8 @@ def test_opcheck(device: str) -> None:
         torch.library.opcheck(op, args)
 
 
-def test_torch_compile_fullgraph_on_cpu() -> None:
+@pytest.mark.parametrize("device", ["cpu", *(["cuda"] if CUDA else [])])
+def test_torch_compile_fullgraph(device: str) -> None:
     def step(weight: Tensor, subtokens: Tensor, cache: Tensor, rows: Tensor, slots: Tensor,
              hidden: Tensor, n_valid: Tensor) -> Tensor:  # fmt: skip
         pooled = ops.masked_mean_pool(weight, subtokens)
@@ -280,11 +280,9 @@ def test_torch_compile_fullgraph_on_cpu() -> None:
         assert weight.grad is not None and hidden.grad is not None
         return [loss, cache, weight.grad, hidden.grad]
 
-    start = time.perf_counter()
     got = run(torch.compile(step, fullgraph=True))
     for a, b in zip(got, run(step), strict=True):
         torch.testing.assert_close(a, b)
-    assert time.perf_counter() - start < 60
 
 
 # --- Triton kernels against the torch path ---------------------------------------------------

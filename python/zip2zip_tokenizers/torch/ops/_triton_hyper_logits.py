@@ -29,6 +29,7 @@ def _hyper_logits_kernel(
     BLOCK_T: tl.constexpr,
     BLOCK_C: tl.constexpr,
     BLOCK_K: tl.constexpr,
+    PRECISION: tl.constexpr,
 ):
     b = tl.program_id(1).to(tl.int64)
     n_c = tl.cdiv(C, BLOCK_C)
@@ -48,7 +49,7 @@ def _hyper_logits_kernel(
             in_k = offs_k < D - k * BLOCK_K
             h = tl.load(h_ptrs, mask=in_t[:, None] & in_k[None, :], other=0.0)
             w = tl.load(w_ptrs, mask=in_k[:, None] & in_c[None, :], other=0.0)
-            acc = tl.dot(h, w, acc)
+            acc = tl.dot(h, w, acc, input_precision=PRECISION)
             h_ptrs += BLOCK_K
             w_ptrs += BLOCK_K
     logits = tl.where(offs_c[None, :] < n_valid[:, None], acc, float("-inf"))
@@ -63,7 +64,7 @@ def _config(t: int, device_type: str) -> tuple[int, int, int, int]:
     if device_type != "cuda":  # the interpreter: the smallest tiles tl.dot accepts
         return 16, 16, 16, 1
     if t >= 64:
-        return 128, 128, 64, 8
+        return 128, 256, 64, 8
     return 16, 64, 128, 4
 
 
@@ -80,11 +81,14 @@ def hyper_logits_forward(
     if out.numel() == 0:
         return out
     block_t, block_c, block_k, num_warps = _config(t, hidden.device.type)
+    # fp32 inputs follow torch's matmul setting (TF32 only where torch would use it too).
+    exact = hidden.dtype == torch.float32 and not torch.backends.cuda.matmul.allow_tf32
     grid = (triton.cdiv(t, block_t) * triton.cdiv(c, block_c), b)
     _hyper_logits_kernel[grid](
         hidden, table, n_valid, out, t, c, d,
         hidden.stride(0), hidden.stride(1), table.stride(0), table.stride(1), n_valid.stride(0),
         out.stride(0), out.stride(1),
-        BLOCK_T=block_t, BLOCK_C=block_c, BLOCK_K=block_k, num_warps=num_warps, num_stages=3,
+        BLOCK_T=block_t, BLOCK_C=block_c, BLOCK_K=block_k, PRECISION="ieee" if exact else "tf32",
+        num_warps=num_warps, num_stages=3,
     )  # fmt: skip
     return out
