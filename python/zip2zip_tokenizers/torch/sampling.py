@@ -19,13 +19,13 @@ def select_next(
         return logits.argmax(-1)
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
     logits = logits.float() / temperature
     if top_k is not None and top_k > 0:
         kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if top_p is not None and top_p < 1.0:
-        if not 0 < top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
         ordered, order = torch.sort(logits, descending=True, dim=-1)
         cumulative = ordered.softmax(-1).cumsum(-1)
         # Drop an id once the ids before it already hold top_p of the mass (keeps at least one).
