@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from zip2zip_tokenizers.torch.sampling import select_next
@@ -105,15 +106,18 @@ def generate(
         rows,
     )
 
+    # Without padding the base model gets no mask at all (its check for one costs a device sync
+    # per step); a finished row is masked from then on.
+    padded = attention_mask is not None and not bool(mask.all())
     state = model.new_state(rows)
-    out = model(input_ids, mask, state=state, use_cache=True, logits_to_keep=1)
-    finished = torch.zeros(rows, dtype=torch.bool, device=device)
+    out = model(input_ids, mask if padded else None, state=state, use_cache=True, logits_to_keep=1)
+    finished = np.zeros(rows, dtype=bool)
     reasons = ["length"] * rows
-    generated: list[torch.Tensor] = []
+    generated: list[np.ndarray] = []
     base_ids: list[list[int]] = [[] for _ in range(rows)]
     steps = 0
-    while steps < max_new_tokens and not bool(finished.all()):
-        chosen = select_next(
+    while steps < max_new_tokens and not finished.all():
+        chosen_t = select_next(
             out.logits[:, -1],
             do_sample=do_sample,
             temperature=temperature,
@@ -121,15 +125,14 @@ def generate(
             top_p=top_p,
             generator=generator,
         )
-        chosen = chosen.masked_fill(finished, pad)
-        active = ~finished
+        # The one wait for the device per step: the codebooks live on the host.
+        chosen = np.where(finished, pad, chosen_t.cpu().numpy())
+        active = (~finished).astype(np.int64)[:, None]
         generated.append(chosen)
         steps += 1
-        column = chosen[:, None]
-        mask = torch.cat([mask, active.long()[:, None]], dim=1)
         # Feed the chosen ids first: a hypertoken's base ids (a KwKwK id's too) exist only then.
-        view = state.update(column, active.long()[:, None])
-        for row in active.nonzero(as_tuple=True)[0].tolist():
+        view = state.update(chosen[:, None], active)
+        for row in np.flatnonzero(active[:, 0]).tolist():
             new = state.base_ids(row, int(chosen[row]))
             base_ids[row].extend(new)
             if streamer is not None:
@@ -138,11 +141,14 @@ def generate(
                 finished[row], reasons[row] = True, "eos"
             elif stops.hit(row, base_ids[row]):
                 finished[row], reasons[row] = True, "stop_string"
-        if steps == max_new_tokens or bool(finished.all()):
+        if steps == max_new_tokens or finished.all():
             break
+        step_ids, step_mask = torch.from_numpy(np.stack([chosen, active[:, 0]])).to(device)
+        mask = torch.cat([mask, step_mask[:, None]], dim=1)
+        padded = padded or not active.all()
         out = model.forward_fed(
-            column,
-            mask,
+            step_ids[:, None],
+            mask if padded else None,
             None,
             position_ids=None,
             state=state,
@@ -153,7 +159,8 @@ def generate(
         )
     if streamer is not None:
         streamer.end()
-    sequences = torch.cat([input_ids, *[c[:, None] for c in generated]], dim=1)
+    new_ids = torch.from_numpy(np.stack(generated, axis=1)) if generated else None
+    sequences = input_ids if new_ids is None else torch.cat([input_ids, new_ids.to(device)], 1)
     if not return_dict_in_generate:
         return sequences
     return GenerateOutput(

@@ -27,13 +27,23 @@ from zip2zip_tokenizers.torch.ops import scatter_rows_
 class StepView:
     """What the model may choose from after each column of the last update.
 
-    ``sizes[b, t]``: hypertokens row ``b`` has after column ``t``; ``next_vectors``: the output
-    vectors of the valid next entries, at the positions ``next_where`` (a bool ``[B, T]``).
+    ``sizes[b, t]``: hypertokens row ``b`` has after column ``t``. Where the next hypertoken id
+    would be valid (the about-to-be-created entry), ``(next_rows[i], next_columns[i])``, row-major,
+    its output vector is ``next_vectors[i]``; ``next_columns_host`` is ``next_columns`` on the host.
     """
 
     sizes: torch.Tensor
-    next_where: torch.Tensor
+    next_rows: torch.Tensor
+    next_columns: torch.Tensor
+    next_columns_host: np.ndarray
     next_vectors: torch.Tensor
+
+
+def _host(values: torch.Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(values, np.ndarray):
+        return values
+    array: np.ndarray = values.detach().cpu().numpy()
+    return array
 
 
 class _Table:
@@ -90,37 +100,64 @@ class HyperState:
     def device(self) -> torch.device:
         return self._input_weight.device
 
-    def update(self, ids: torch.Tensor, attention_mask: torch.Tensor | None) -> StepView:
+    def update(
+        self, ids: torch.Tensor | np.ndarray, attention_mask: torch.Tensor | np.ndarray | None
+    ) -> StepView:
         """Feeds ``ids`` (``[B, T]``; masked-out positions skipped), embeds the new entries and
-        returns what the model may choose from after each column."""
-        ids_np = ids.detach().cpu().numpy()
-        mask_np = None if attention_mask is None else attention_mask.detach().cpu().numpy()
+        returns what the model may choose from after each column.
+
+        Host arrays are accepted as they are; device tensors are copied to the host once. What
+        goes back to the device travels in one copy, and nothing here waits for the device.
+        """
+        ids_np = _host(ids)
+        mask_np = None if attention_mask is None else _host(attention_mask)
         rows, hyper_ids, subtokens, sizes, next_entries = self.codebooks.update_traced(
             ids_np, mask_np
         )
-        self.columns += ids.shape[1]
-        if len(hyper_ids):
-            self._add_entries(rows, hyper_ids, subtokens)
-        device = self.device
-        sizes_t = torch.from_numpy(sizes).to(device)
+        self.columns += ids_np.shape[1]
+        next_rows, next_columns = np.nonzero(next_entries[:, :, 0] >= 0)
+        slots = hyper_ids - self.config.initial_vocab_size
+        parts = [sizes, next_rows, next_columns, next_entries[next_rows, next_columns], rows, slots]
+        parts.append(subtokens)
+        flat = torch.from_numpy(np.concatenate([p.reshape(-1) for p in parts])).to(self.device)
+        pieces = iter(torch.split(flat, [p.size for p in parts]))
+        sizes_t = next(pieces).view(sizes.shape)
+        next_rows_t, next_columns_t = next(pieces), next(pieces)
+        pending = next(pieces).view(-1, self.config.max_subtokens)
         if sizes.shape[1]:
-            self.sizes = sizes_t[:, -1].clone()
-        next_where_np = next_entries[:, :, 0] >= 0
-        next_where = torch.from_numpy(next_where_np).to(device)
-        if next_where_np.any():
-            pending = torch.from_numpy(next_entries[next_where_np]).to(device)
+            self.sizes = sizes_t[:, -1]
+        if len(hyper_ids):
+            self._add_entries(
+                rows,
+                hyper_ids,
+                subtokens,
+                next(pieces),
+                next(pieces),
+                next(pieces).view(subtokens.shape),
+            )
+        if len(next_rows):
             next_vectors = self._output_encoder(pending, self._output_weight)
         else:
             next_vectors = self._output_weight.new_zeros((0, self._output_weight.shape[1]))
-        return StepView(sizes=sizes_t, next_where=next_where, next_vectors=next_vectors)
+        return StepView(
+            sizes=sizes_t,
+            next_rows=next_rows_t,
+            next_columns=next_columns_t,
+            next_columns_host=next_columns,
+            next_vectors=next_vectors,
+        )
 
-    def _add_entries(self, rows: np.ndarray, hyper_ids: np.ndarray, subtokens: np.ndarray) -> None:
-        device = self.device
+    def _add_entries(
+        self,
+        rows: np.ndarray,
+        hyper_ids: np.ndarray,
+        subtokens: np.ndarray,
+        rows_t: torch.Tensor,
+        slots_t: torch.Tensor,
+        sub_t: torch.Tensor,
+    ) -> None:
         vocab = self.config.initial_vocab_size
-        rows_t = torch.from_numpy(rows).to(device)
-        slots_t = torch.from_numpy(hyper_ids - vocab).to(device)
-        sub_t = torch.from_numpy(subtokens).to(device)
-        needed = int(slots_t.max()) + 1
+        needed = int(hyper_ids.max()) - vocab + 1
         limit = self.config.max_codebook_size
         self.inputs.ensure(needed, limit)
         self.outputs.ensure(needed, limit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -26,12 +27,17 @@ def extended_logits(
         return base_logits
     steps = hidden.shape[1]
     sizes = view.sizes[:, -steps:]
-    next_where = view.next_where[:, -steps:]
-    next_vectors = view.next_vectors
-    if steps < view.next_where.shape[1]:
-        # next_vectors follow the valid positions in row-major order; keep the last columns'.
-        columns = view.next_where.nonzero(as_tuple=True)[1]
-        next_vectors = next_vectors[columns >= view.next_where.shape[1] - steps]
+    rows, columns, next_vectors = view.next_rows, view.next_columns, view.next_vectors
+    width = view.sizes.shape[1]
+    if steps < width:
+        # Keep the valid next entries of the last columns (chosen on the host: no device sync).
+        keep = torch.from_numpy(np.nonzero(view.next_columns_host >= width - steps)[0])
+        keep = keep.to(rows.device)
+        rows, columns, next_vectors = (
+            rows[keep],
+            columns[keep] - (width - steps),
+            next_vectors[keep],
+        )
     hidden = hidden.to(table.dtype)
     if table.shape[1]:
         hyper = hyper_logits(hidden, table, sizes)
@@ -39,7 +45,6 @@ def extended_logits(
         hyper = hidden.new_empty((hidden.shape[0], steps, 0))
     hyper = F.pad(hyper, (0, max_codebook_size - hyper.shape[-1]), value=float("-inf"))
     if next_vectors.shape[0]:
-        rows, columns = next_where.nonzero(as_tuple=True)
         scores = (hidden[rows, columns] * next_vectors.to(hidden.dtype)).sum(-1)
         hyper = hyper.index_put((rows, columns, sizes[rows, columns]), scores)
     return torch.cat([base_logits, hyper.to(base_logits.dtype)], dim=-1)

@@ -257,9 +257,13 @@ class Zip2ZipForCausalLM(nn.Module):
     ) -> Zip2ZipOutput:
         """:meth:`forward` for ids already fed to ``state`` (``view`` is what that returned)."""
         current_mask = None if attention_mask is None else attention_mask[:, -input_ids.shape[1] :]
-        if attention_mask is None:
-            # An explicit mask: without one, transformers reads jumps in position ids (base-token
-            # positions) as boundaries of packed sequences and stops attention across them.
+        if (
+            attention_mask is None
+            and past_key_values is None
+            and self.position_mode != "sequential"
+        ):
+            # An explicit mask: without one (and without a cache), transformers reads jumps in
+            # position ids (base-token positions) as boundaries of packed sequences.
             attention_mask = torch.ones(
                 (input_ids.shape[0], state.columns), dtype=torch.long, device=input_ids.device
             )
