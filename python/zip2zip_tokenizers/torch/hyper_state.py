@@ -126,19 +126,20 @@ class HyperState:
         pending = next(pieces).view(-1, self.config.max_subtokens)
         if sizes.shape[1]:
             self.sizes = sizes_t[:, -1]
+        rows_t, slots_t = next(pieces), next(pieces)
+        sub_t = next(pieces).view(subtokens.shape)
+        # One output-encoder call embeds the new entries and the would-be next entries.
+        outputs = self._output_encoder(torch.cat([sub_t, pending]), self._output_weight)
+        new_outputs, next_vectors = outputs[: len(sub_t)], outputs[len(sub_t) :]
         if len(hyper_ids):
-            self._add_entries(
-                rows,
-                hyper_ids,
-                subtokens,
-                next(pieces),
-                next(pieces),
-                next(pieces).view(subtokens.shape),
+            shared = (
+                self._input_encoder is self._output_encoder
+                and self._input_weight is self._output_weight
             )
-        if len(next_rows):
-            next_vectors = self._output_encoder(pending, self._output_weight)
-        else:
-            next_vectors = self._output_weight.new_zeros((0, self._output_weight.shape[1]))
+            new_inputs = new_outputs if shared else self._input_encoder(sub_t, self._input_weight)
+            self._add_entries(
+                rows, hyper_ids, subtokens, rows_t, slots_t, sub_t, new_inputs, new_outputs
+            )
         return StepView(
             sizes=sizes_t,
             next_rows=next_rows_t,
@@ -155,6 +156,8 @@ class HyperState:
         rows_t: torch.Tensor,
         slots_t: torch.Tensor,
         sub_t: torch.Tensor,
+        inputs: torch.Tensor,
+        outputs: torch.Tensor,
     ) -> None:
         vocab = self.config.initial_vocab_size
         needed = int(hyper_ids.max()) - vocab + 1
@@ -166,8 +169,8 @@ class HyperState:
             self.lengths = torch.cat(
                 [self.lengths, self.lengths.new_zeros((self.batch_size, grow))], 1
             )
-        self.inputs.write(rows_t, slots_t, self._input_encoder(sub_t, self._input_weight))
-        self.outputs.write(rows_t, slots_t, self._output_encoder(sub_t, self._output_weight))
+        self.inputs.write(rows_t, slots_t, inputs)
+        self.outputs.write(rows_t, slots_t, outputs)
         self.lengths[rows_t, slots_t] = (sub_t >= 0).sum(1)
         if self._entries.shape[1] < needed:
             grown = np.full_like(
