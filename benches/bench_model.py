@@ -8,6 +8,10 @@ Sections:
      --model-dir a directory holding only its config and tokenizer, random weights of the same
      shape (timing does not depend on the weights).
 
+  d  base tokens per second on repetitive text when the model writes hypertokens: the
+     continuation is forced (a prompt's next 3000 characters, as the canonical hypertoken ids a
+     trained model would write, vs its base ids for the base model), each step still running
+     the model and choosing an id, so the per-step cost is real and only the choice is fixed.
   c  checks on the device before timing: without a codebook the logits equal the base model's
      exactly; incremental (KV cache) logits equal one full forward's (fp32).
 
@@ -24,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 from zip2zip_tokenizers import Zip2ZipTokenizer
@@ -126,6 +131,77 @@ def measure(
 
 
 @torch.no_grad()
+def forced_base(model: Any, prompt: torch.Tensor, continuation: list[int]) -> None:
+    out = model(input_ids=prompt, use_cache=True, logits_to_keep=1)
+    device = prompt.device
+    for token in continuation:
+        out.logits[:, -1].argmax(-1)
+        step = torch.tensor([[token]], device=device)
+        out = model(
+            input_ids=step, past_key_values=out.past_key_values, use_cache=True, logits_to_keep=1
+        )
+
+
+@torch.no_grad()
+def forced_ours(model: Zip2ZipForCausalLM, prompt: torch.Tensor, continuation: list[int]) -> None:
+    state = model.new_state(1)
+    out = model(prompt, state=state, use_cache=True, logits_to_keep=1)
+    device = prompt.device
+    for token in continuation:
+        out.logits[:, -1].argmax(-1).cpu()
+        step = np.array([[token]])
+        view = state.update(step, None)
+        out = model.forward_fed(
+            torch.from_numpy(step).to(device),
+            None,
+            None,
+            position_ids=None,
+            state=state,
+            view=view,
+            past_key_values=out.past_key_values,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+
+
+def measure_forced(
+    base: Any, tok: Zip2ZipTokenizer, text: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Section d: a prompt, then its continuation forced as hypertokens (ours) or base ids."""
+    device = args.device
+    ours = Zip2ZipForCausalLM(base, tok.config, HyperEncoderConfig(kind="mean")).eval()
+    whole = tok([text], return_tensors="pt")["input_ids"][0].tolist()
+    prompt_chars = len(text) // 2
+    prompt_ids = tok([text[:prompt_chars]], return_tensors="pt")["input_ids"][0].tolist()
+    # The whole text's canonical ids start with the prompt's except at the seam: cut at a
+    # position whose base prefix is exactly the prompt's base ids.
+    base_prompt = tok.to_base_ids(prompt_ids)
+    cut = next(i for i in range(len(whole)) if len(tok.to_base_ids(whole[:i])) >= len(base_prompt))
+    prompt_t = torch.tensor([whole[:cut]], device=device)
+    continuation = whole[cut:]
+    base_all = tok.to_base_ids(whole)
+    base_cut = len(tok.to_base_ids(whole[:cut]))
+    base_prompt_t = torch.tensor([base_all[:base_cut]], device=device)
+    base_continuation = base_all[base_cut:]
+    forced_base(base, base_prompt_t, base_continuation[:4])
+    forced_ours(ours, prompt_t, continuation[:4])
+    times = {"base": [], "ours": []}
+    for _ in range(args.repeats):
+        times["base"].append(
+            best_of(lambda: forced_base(base, base_prompt_t, base_continuation), 1, device)
+        )
+        times["ours"].append(best_of(lambda: forced_ours(ours, prompt_t, continuation), 1, device))
+    best = {k: min(v) for k, v in times.items()}
+    return {
+        "base_tokens": len(base_continuation),
+        "steps": {"base": len(base_continuation), "ours": len(continuation)},
+        "seconds": best,
+        "base_tokens_per_s": {k: len(base_continuation) / v for k, v in best.items()},
+        "speedup": best["base"] / best["ours"],
+    }
+
+
+@torch.no_grad()
 def check_device(tok: Zip2ZipTokenizer, text: str, device: str) -> dict[str, float | bool]:
     base = config_model(512, 4, tok.config.initial_vocab_size, device, torch.float32)
     batch = {k: v.to(device) for k, v in tok([text[:1500]], return_tensors="pt").items()}
@@ -178,7 +254,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--prompt-chars", type=int, default=3000)
-    parser.add_argument("--sections", default="cab")
+    parser.add_argument("--sections", default="cabd")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--model-dir", type=Path, help="SmolLM2 directory (default: bundled)")
     args = parser.parse_args()
@@ -205,6 +281,17 @@ def main() -> None:
             name += " (random weights)"
         base = base.to(device=args.device, dtype=dtype).eval()
         results.append(measure(name, base, tok, text, args))
+    forced = []
+    if "d" in args.sections:
+        forced_text = prompt_text(2 * args.prompt_chars + 6000)[-6000:]
+        for hidden, layers in [(512, 8), (1024, 8)]:
+            base = config_model(hidden, layers, tok.config.initial_vocab_size, args.device, dtype)
+            forced.append(
+                {
+                    "name": f"llama d={hidden} L={layers}",
+                    **measure_forced(base, tok, forced_text, args),
+                }
+            )
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     print(f"device: {device_name}, {dtype}, {args.steps} greedy steps, C=2048, M=4")
     header = (
@@ -220,8 +307,19 @@ def main() -> None:
             f"| {s['base']:.2f} / {s['ours']:.2f} / {s['plain']:.2f} "
             f"| {100 * r['overhead']:+.1f} % ({100 * r['overhead_c0']:+.1f} %) |"
         )
+    if forced:
+        print()
+        print("| model (forced) | steps base / ours | base tok/s base / ours | speed-up |")
+        print("|---|---|---|---|")
+        for f in forced:
+            st, bt = f["steps"], f["base_tokens_per_s"]
+            print(
+                f"| {f['name']} | {st['base']} / {st['ours']} "
+                f"| {bt['base']:.0f} / {bt['ours']:.0f} | {f['speedup']:.2f}x |"
+            )
     if args.json:
-        args.json.write_text(json.dumps({"device": device_name, "results": results}, indent=2))
+        payload = {"device": device_name, "results": results, "forced": forced}
+        args.json.write_text(json.dumps(payload, indent=2))
 
 
 if __name__ == "__main__":
