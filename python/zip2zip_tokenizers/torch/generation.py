@@ -143,9 +143,16 @@ def generate(
                 finished[row], reasons[row] = True, "stop_string"
         if steps == max_new_tokens or finished.all():
             break
-        step_ids, step_mask = torch.from_numpy(np.stack([chosen, active[:, 0]])).to(device)
-        mask = torch.cat([mask, step_mask[:, None]], dim=1)
         padded = padded or not active.all()
+        if padded:
+            # Until a row was masked the mask was all ones and not kept up to date.
+            behind = state.columns - 1 - mask.shape[1]
+            if behind:
+                mask = torch.cat([mask, mask.new_ones((rows, behind))], dim=1)
+            step_ids, step_mask = torch.from_numpy(np.stack([chosen, active[:, 0]])).to(device)
+            mask = torch.cat([mask, step_mask[:, None]], dim=1)
+        else:
+            step_ids = torch.from_numpy(chosen).to(device)
         out = model.forward_fed(
             step_ids[:, None],
             mask if padded else None,

@@ -115,6 +115,8 @@ class HyperState:
             ids_np, mask_np
         )
         self.columns += ids_np.shape[1]
+        if self.config.max_codebook_size == 0:
+            return self._empty_view(sizes.shape)
         next_rows, next_columns = np.nonzero(next_entries[:, :, 0] >= 0)
         slots = hyper_ids - self.config.initial_vocab_size
         parts = [sizes, next_rows, next_columns, next_entries[next_rows, next_columns], rows, slots]
@@ -129,7 +131,10 @@ class HyperState:
         rows_t, slots_t = next(pieces), next(pieces)
         sub_t = next(pieces).view(subtokens.shape)
         # One output-encoder call embeds the new entries and the would-be next entries.
-        outputs = self._output_encoder(torch.cat([sub_t, pending]), self._output_weight)
+        if len(sub_t) + len(pending):
+            outputs = self._output_encoder(torch.cat([sub_t, pending]), self._output_weight)
+        else:
+            outputs = self._output_weight.new_zeros((0, self._output_weight.shape[1]))
         new_outputs, next_vectors = outputs[: len(sub_t)], outputs[len(sub_t) :]
         if len(hyper_ids):
             shared = (
@@ -146,6 +151,17 @@ class HyperState:
             next_columns=next_columns_t,
             next_columns_host=next_columns,
             next_vectors=next_vectors,
+        )
+
+    def _empty_view(self, shape: tuple[int, ...]) -> StepView:
+        """Without a codebook nothing is ever created or scored."""
+        empty = torch.zeros(0, dtype=torch.long, device=self.device)
+        return StepView(
+            sizes=torch.zeros(shape, dtype=torch.long, device=self.device),
+            next_rows=empty,
+            next_columns=empty,
+            next_columns_host=np.zeros(0, dtype=np.int64),
+            next_vectors=self._output_weight.new_zeros((0, self._output_weight.shape[1])),
         )
 
     def _add_entries(

@@ -195,6 +195,11 @@ class Zip2ZipForCausalLM(nn.Module):
     ) -> torch.Tensor:
         """Position ids continuing ``state``'s: one per id (``sequential``) or each id at the
         position of its last base token (``base_token_end``); masked-out ids get 0."""
+        if self.position_mode == "sequential" and attention_mask is None:
+            steps = ids.shape[1]
+            start = state.next_position
+            state.next_position = start + steps
+            return start[:, None] + torch.arange(steps, device=ids.device)
         spans = state.spans(ids) if self.position_mode == "base_token_end" else torch.ones_like(ids)
         if attention_mask is not None:
             spans = spans * attention_mask.to(spans.dtype)
@@ -296,7 +301,12 @@ class Zip2ZipForCausalLM(nn.Module):
         kwargs: dict[str, Any] = {}
         if logits_to_keep and self._takes_logits_to_keep:
             kwargs["logits_to_keep"] = logits_to_keep
-        handle = self.base_model.get_output_embeddings().register_forward_hook(capture)
+        # Without a codebook the hidden states are not needed: no hook at all.
+        handle = (
+            self.base_model.get_output_embeddings().register_forward_hook(capture)
+            if self.max_codebook_size
+            else None
+        )
         try:
             out = self.base_model(
                 inputs_embeds=inputs_embeds,
@@ -307,8 +317,10 @@ class Zip2ZipForCausalLM(nn.Module):
                 **kwargs,
             )
         finally:
-            handle.remove()
-        hidden, logits = captured[-1], out.logits
+            if handle is not None:
+                handle.remove()
+        logits = out.logits
+        hidden = captured[-1] if captured else logits
         if logits_to_keep:
             hidden, logits = hidden[:, -logits_to_keep:], logits[:, -logits_to_keep:]
         return hidden, logits, getattr(out, "past_key_values", None)

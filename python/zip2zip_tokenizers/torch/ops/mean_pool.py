@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import check_float, check_index, check_same_device, check_subtoken_ids
-from ._triton import HAS_TRITON, triton_enabled
+from ._triton import HAS_TRITON, direct_call, triton_enabled
 
 
 def _check(weight: torch.Tensor, subtokens: torch.Tensor) -> None:
@@ -73,6 +73,12 @@ def masked_mean_pool(weight: torch.Tensor, subtokens: torch.Tensor) -> torch.Ten
     ``[0, V)`` raise :class:`~zip2zip_tokenizers.InvalidTokenError` on the torch path; the
     Triton kernel (CUDA) skips the check to stay sync-free and treats them as padding.
     """
+    if direct_call(weight):
+        return (
+            _pool_cuda(weight, subtokens)
+            if weight.is_cuda
+            else masked_mean_pool_torch(weight, subtokens)
+        )
     return cast(torch.Tensor, _pool_op(weight, subtokens))
 
 
@@ -118,7 +124,7 @@ if HAS_TRITON:
     from . import _triton_mean_pool
 
     @_pool_op.register_kernel("cuda")
-    def _(weight: torch.Tensor, subtokens: torch.Tensor) -> torch.Tensor:
+    def _pool_triton(weight: torch.Tensor, subtokens: torch.Tensor) -> torch.Tensor:
         if not triton_enabled():
             return masked_mean_pool_torch(weight, subtokens)
         _check(weight, subtokens)
@@ -131,3 +137,10 @@ if HAS_TRITON:
         return _triton_mean_pool.mean_pool_backward(
             grad_out, subtokens, num_embeddings, grad_out.dtype
         )
+
+
+def _pool_cuda(weight: torch.Tensor, subtokens: torch.Tensor) -> torch.Tensor:
+    """What the op runs on a CUDA tensor."""
+    if HAS_TRITON:
+        return cast(torch.Tensor, _pool_triton(weight, subtokens))
+    return masked_mean_pool_torch(weight, subtokens)

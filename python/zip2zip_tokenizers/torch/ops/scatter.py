@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_float, check_index, check_same_device
-from ._triton import HAS_TRITON, triton_enabled
+from ._triton import HAS_TRITON, direct_call, triton_enabled
 
 
 def _check(
@@ -50,6 +50,12 @@ def scatter_rows_(
     (cast to ``cache.dtype``). ``(row, slot)`` pairs must be distinct. Out-of-range pairs raise
     :class:`IndexError` on the torch path; the Triton kernel (CUDA) skips them without a sync.
     """
+    if direct_call(values):
+        if cache.is_cuda and HAS_TRITON:
+            _scatter_triton(cache, rows, slots, values)
+        else:
+            scatter_rows_torch(cache, rows, slots, values)
+        return
     _scatter_op(cache, rows, slots, values)
 
 
@@ -69,7 +75,7 @@ if HAS_TRITON:
     from . import _triton_scatter
 
     @_scatter_op.register_kernel("cuda")
-    def _(
+    def _scatter_triton(
         cache: torch.Tensor, rows: torch.Tensor, slots: torch.Tensor, values: torch.Tensor
     ) -> None:
         if not triton_enabled() or cache.stride(2) != 1:
