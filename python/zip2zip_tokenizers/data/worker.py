@@ -1,0 +1,116 @@
+"""One task, start to finish: read its records, window them in native code, write its shards.
+Every engine (in process, worker processes, Ray actors) runs exactly this, so they all write
+the same bytes."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from zip2zip_tokenizers.data.errors import BadRecordError
+from zip2zip_tokenizers.data.formats import Task
+from zip2zip_tokenizers.data.readers import BadRecord, read_task
+from zip2zip_tokenizers.data.shards import build_table, shard_stats, write_shard
+from zip2zip_tokenizers.data.windowing import Hypertokenizer, WindowColumns
+
+#: Bad-record locations kept per task (all are counted).
+MAX_LOCATIONS = 20
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """What a task needs besides its own range, shared by every task of a run."""
+
+    output: str
+    text_field: str = "text"
+    shard_bytes: int = 64 << 20
+    batch_bytes: int = 1 << 20
+    strict: bool = False
+
+
+def shard_name(task: Task, chunk: int) -> str:
+    return f"shard-{task.task_id}-{chunk:05d}.parquet"
+
+
+class _Chunk:
+    """The records of one shard being built: windowed a batch at a time, so only the compact
+    id arrays (never the token lists of a whole shard) are held."""
+
+    def __init__(self) -> None:
+        self.parts: list[WindowColumns] = []
+        self.shifts: list[int] = []
+        self.records: list[int] = []
+        self.texts: list[str] = []
+        self.batch_bytes = 0
+        self.bytes = 0
+        self.base_tokens = 0
+
+    def add(self, record: int, text: str, size: int) -> None:
+        self.records.append(record)
+        self.texts.append(text)
+        self.batch_bytes += size
+        self.bytes += size
+
+    def window(self, hypertokenizer: Hypertokenizer | None) -> None:
+        if self.texts and hypertokenizer is not None:
+            columns, base_tokens = hypertokenizer.windows(self.texts)
+            self.parts.append(columns)
+            self.shifts.append(len(self.records) - len(self.texts))
+            self.base_tokens += base_tokens
+        self.texts = []
+        self.batch_bytes = 0
+
+
+def run_task(task: Task, hypertokenizer: Hypertokenizer, settings: TaskSettings) -> dict[str, Any]:
+    """Runs ``task`` and returns its manifest entry. A shard already on disk (a previous run
+    that stopped inside this task) is not rebuilt: its records are read again only to find
+    where the next shard starts."""
+    started = time.perf_counter()
+    shards: list[dict[str, Any]] = []
+    bad = 0
+    locations: list[str] = []
+    chunk = _Chunk()
+
+    def flush() -> None:
+        nonlocal chunk
+        name = shard_name(task, len(shards))
+        path = os.path.join(settings.output, name)
+        exists = os.path.exists(path)
+        chunk.window(None if exists else hypertokenizer)
+        if exists:
+            stats = shard_stats(path)
+        else:
+            columns = WindowColumns.concat(chunk.parts, chunk.shifts)
+            records = np.asarray(chunk.records, dtype=np.int64)
+            stats = write_shard(build_table(columns, [task.path] * len(records), records), path)
+        shards.append({"file": name, "documents": len(chunk.records), "bytes": chunk.bytes, **stats})
+        chunk = _Chunk()
+
+    for record, value in read_task(task, settings.text_field):
+        if isinstance(value, BadRecord):
+            if settings.strict:
+                raise BadRecordError(value.location, value.reason)
+            bad += 1
+            if len(locations) < MAX_LOCATIONS:
+                locations.append(f"{value.location}: {value.reason}")
+            continue
+        size = len(value.encode("utf-8"))
+        chunk.add(record, value, size)
+        if chunk.bytes >= settings.shard_bytes:
+            flush()
+        elif chunk.batch_bytes >= settings.batch_bytes:
+            path = os.path.join(settings.output, shard_name(task, len(shards)))
+            chunk.window(None if os.path.exists(path) else hypertokenizer)
+    if chunk.records:
+        flush()
+    return {
+        "task": task.to_dict(),
+        "shards": shards,
+        "bad_records": bad,
+        "bad_locations": locations,
+        "seconds": time.perf_counter() - started,
+    }
