@@ -131,7 +131,7 @@ def _parquet_tasks(index: int, path: str, target_bytes: int, text_field: str) ->
         raise InputError(f"{path}: not a readable Parquet file ({error})") from error
     if text_field not in metadata.schema.names:
         raise InputError(f"{path}: no column {text_field!r} (columns: {metadata.schema.names})")
-    tasks = []
+    tasks: list[Task] = []
     group = 0
     row = 0
     while group < metadata.num_row_groups:

@@ -46,9 +46,7 @@ class _MapFunction:
             indices = list(range(len(texts)))
         for index, text in zip(indices, texts, strict=True):
             if not isinstance(text, str):
-                raise BadRecordError(
-                    f"row {index}", f"field {self.text_field!r} is not a string"
-                )
+                raise BadRecordError(f"row {index}", f"field {self.text_field!r} is not a string")
         if self.source_field is not None:
             sources = [str(s) for s in batch[self.source_field]]
         else:

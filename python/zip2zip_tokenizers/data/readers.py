@@ -8,7 +8,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, cast
 
 from zip2zip_tokenizers.data.formats import Task
 
@@ -54,13 +54,14 @@ def _open_lines(task: Task) -> IO[bytes]:
     if task.format == "jsonl.gz":
         import gzip
 
-        return gzip.open(task.path, "rb")
+        return cast(IO[bytes], gzip.open(task.path, "rb"))
     if task.format == "jsonl.zst":
         import zstandard
 
         raw = open(task.path, "rb")  # noqa: SIM115 (closed with the wrapper)
         reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
-        return io.BufferedReader(reader, buffer_size=1 << 20)  # type: ignore[arg-type]
+        buffered: IO[bytes] = io.BufferedReader(reader, buffer_size=1 << 20)
+        return buffered
     file = open(task.path, "rb")  # noqa: SIM115 (the caller closes it)
     file.seek(task.start)
     return file

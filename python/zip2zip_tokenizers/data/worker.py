@@ -87,7 +87,9 @@ def run_task(task: Task, hypertokenizer: Hypertokenizer, settings: TaskSettings)
             columns = WindowColumns.concat(chunk.parts, chunk.shifts)
             records = np.asarray(chunk.records, dtype=np.int64)
             stats = write_shard(build_table(columns, [task.path] * len(records), records), path)
-        shards.append({"file": name, "documents": len(chunk.records), "bytes": chunk.bytes, **stats})
+        shards.append(
+            {"file": name, "documents": len(chunk.records), "bytes": chunk.bytes, **stats}
+        )
         chunk = _Chunk()
 
     for record, value in read_task(task, settings.text_field):

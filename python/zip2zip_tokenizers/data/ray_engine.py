@@ -1,0 +1,103 @@
+"""The Ray engine: the same tasks as the local engine, as a Ray Data pipeline over a cluster.
+
+``ray.data.from_items(tasks)`` → ``map_batches`` on a pool of actors, each holding one
+``Hypertokenizer`` (loaded once per actor, not per task), that read their task's records,
+window them and write the task's shards → the driver streams the finished tasks' entries into
+the manifest as they arrive. The actors write the shards themselves, with the same deterministic
+atomic writer as the local engine, so the output is byte-identical to a local run and resumes
+the same way (``Dataset.write_parquet`` would name files by block and could not resume).
+
+On a real cluster, start Ray on every node (``ray start --head`` / ``ray start
+--address=HEAD:6379``), put inputs and output on storage every node sees at the same path (NFS,
+a mounted bucket), and run ``zip2zip-tokenizers preprocess ... --engine ray --ray-address
+HEAD:6379 --workers TOTAL_CORES``. Ray is imported only here (the ``[ray]`` extra).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from zip2zip_tokenizers.data.errors import DataError
+from zip2zip_tokenizers.data.formats import Task
+from zip2zip_tokenizers.data.windowing import Hypertokenizer
+from zip2zip_tokenizers.data.worker import TaskSettings, run_task
+
+
+class TaskActor:
+    """A Ray actor running tasks with a tokenizer it loads once."""
+
+    def __init__(self, hypertokenizer: bytes, settings: TaskSettings) -> None:
+        import os
+
+        from zip2zip_tokenizers.data.local import native_thread_env
+
+        os.environ.update(native_thread_env(1))  # one CPU per actor
+        self.hypertokenizer: Hypertokenizer = pickle.loads(hypertokenizer)
+        self.settings = settings
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        entries = [
+            json.dumps(
+                run_task(Task.from_dict(json.loads(str(t))), self.hypertokenizer, self.settings)
+            )
+            for t in batch["task"]
+        ]
+        return {"entry": np.asarray(entries, dtype=object)}
+
+
+def _unwrap(error: BaseException) -> BaseException | None:
+    """Our own error inside a Ray task error, if that is what it carries."""
+    seen: BaseException | None = error
+    while seen is not None:
+        cause = getattr(seen, "cause", None)
+        if isinstance(seen, DataError):
+            return seen
+        if isinstance(cause, DataError):
+            return cause
+        seen = seen.__cause__
+    return None
+
+
+def run_ray(
+    tasks: Sequence[Task],
+    hypertokenizer: Hypertokenizer,
+    settings: TaskSettings,
+    workers: int,
+    address: str | None,
+    on_done: Callable[[dict[str, Any]], None],
+) -> None:
+    """Runs the tasks on Ray (joining ``address``, or the cluster this process is already
+    connected to, or a new local one) with ``workers`` actors of one CPU each."""
+    try:
+        import ray
+        import ray.data
+    except ImportError as error:
+        raise DataError("engine 'ray' needs Ray: pip install 'zip2zip-tokenizers[ray]'") from error
+    if not tasks:
+        return
+    if not ray.is_initialized():
+        ray.init(address=address, log_to_driver=False)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    items = [{"task": json.dumps(task.to_dict())} for task in tasks]
+    dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+        TaskActor,
+        fn_constructor_args=(pickle.dumps(hypertokenizer), settings),
+        batch_size=1,
+        concurrency=min(workers, len(items)),
+        num_cpus=1,
+        batch_format="numpy",
+    )
+    try:
+        for row in dataset.iter_rows():
+            on_done(json.loads(str(row["entry"])))
+    except Exception as error:
+        ours = _unwrap(error)
+        if ours is not None:
+            raise ours from error
+        raise
