@@ -41,26 +41,16 @@ class TaskActor:
         self.settings = settings
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        entries = [
-            json.dumps(
-                run_task(Task.from_dict(json.loads(str(t))), self.hypertokenizer, self.settings)
-            )
-            for t in batch["task"]
-        ]
+        entries = []
+        for item in batch["task"]:
+            task = Task.from_dict(json.loads(str(item)))
+            try:
+                entry = run_task(task, self.hypertokenizer, self.settings)
+            except DataError as error:
+                # Ray hands the driver a traceback, not the exception: send it as data.
+                entry = {"error": pickle.dumps(error).hex()}
+            entries.append(json.dumps(entry))
         return {"entry": np.asarray(entries, dtype=object)}
-
-
-def _unwrap(error: BaseException) -> BaseException | None:
-    """Our own error inside a Ray task error, if that is what it carries."""
-    seen: BaseException | None = error
-    while seen is not None:
-        cause = getattr(seen, "cause", None)
-        if isinstance(seen, DataError):
-            return seen
-        if isinstance(cause, DataError):
-            return cause
-        seen = seen.__cause__
-    return None
 
 
 def run_ray(
@@ -89,15 +79,13 @@ def run_ray(
         TaskActor,
         fn_constructor_args=(pickle.dumps(hypertokenizer), settings),
         batch_size=1,
-        concurrency=min(workers, len(items)),
+        compute=ray.data.ActorPoolStrategy(size=min(workers, len(items))),
         num_cpus=1,
         batch_format="numpy",
     )
-    try:
-        for row in dataset.iter_rows():
-            on_done(json.loads(str(row["entry"])))
-    except Exception as error:
-        ours = _unwrap(error)
-        if ours is not None:
-            raise ours from error
-        raise
+    for row in dataset.iter_rows():
+        entry = json.loads(str(row["entry"]))
+        if "error" in entry:
+            failure: BaseException = pickle.loads(bytes.fromhex(entry["error"]))
+            raise failure
+        on_done(entry)
