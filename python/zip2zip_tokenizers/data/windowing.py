@@ -111,7 +111,20 @@ class Hypertokenizer:
         append_eos: bool = True,
         **kwargs: Any,
     ) -> Hypertokenizer:
-        """From a local HF tokenizer directory (``kwargs`` go to ``Zip2ZipTokenizer``)."""
+        """From a local HF tokenizer directory, with the codec settings ``Zip2ZipTokenizer``
+        would use (``max_codebook_size``, ``max_subtokens``, ``disable_digits``). Reads the
+        files directly when it can, so that ``transformers`` (and torch) are not imported."""
+        from zip2zip_tokenizers.data.light_tokenizer import Unsupported, codec_settings
+
+        names = {"max_codebook_size", "max_subtokens", "disable_digits"}
+        if set(kwargs) <= names:
+            try:
+                tokenizer_json, config, eos = codec_settings(directory, **kwargs)
+            except Unsupported:
+                pass
+            else:
+                suffix = [eos] if append_eos and eos is not None else []
+                return cls(tokenizer_json, config, window, suffix)
         from zip2zip_tokenizers.tokenizer import Zip2ZipTokenizer
 
         tokenizer = Zip2ZipTokenizer.from_pretrained(directory, **kwargs)
