@@ -81,6 +81,10 @@ class Hypertokenizer:
             raise DataError(f"window must be at least 1, got {window}")
         self._json = tokenizer_json
         self._tokenizer: Tokenizer = Tokenizer.from_str(tokenizer_json)
+        # A tokenizer.json may carry a model's truncation and padding (BERT's cuts at 512, or
+        # 128); transformers switches them off, and so must we: a document is never cut.
+        self._tokenizer.no_truncation()
+        self._tokenizer.no_padding()
         self._config = config
         self._compressor = LZWCompressor(config)
         self._window = window
