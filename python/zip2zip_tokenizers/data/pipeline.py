@@ -15,7 +15,7 @@ from zip2zip_tokenizers.data.windowing import DEFAULT_WINDOW, Hypertokenizer
 from zip2zip_tokenizers.data.worker import TaskSettings
 
 Engine = Literal["local", "ray"]
-DEFAULT_SHARD_BYTES = 64 << 20
+DEFAULT_SHARD_BYTES = 32_000_000
 
 
 def _task_size(task: Task) -> int:

@@ -82,11 +82,13 @@ def build_table(
     """The shard table of ``columns``; document ``i`` came from ``source_files[i]``, record
     ``source_records[i]``."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     offsets = pa.array(columns.offsets.astype(np.int32))
     ids = pa.ListArray.from_arrays(offsets, pa.array(columns.ids, pa.int32()))
     mask = pa.ListArray.from_arrays(offsets, pa.array(np.ones(len(columns.ids), np.int8)))
-    files = np.asarray(source_files, dtype=object)[columns.documents]
+    names, index = np.unique(np.asarray(source_files, dtype=object), return_inverse=True)
+    files = pc.take(pa.array(names.tolist(), pa.string()), pa.array(index[columns.documents]))
     return pa.Table.from_arrays(
         [
             ids,
@@ -94,7 +96,7 @@ def build_table(
             pa.array(columns.base_lengths.astype(np.int32)),
             pa.array(columns.base_starts),
             pa.array(window_indices(columns.documents)),
-            pa.array(files, pa.string()),
+            files,
             pa.array(np.asarray(source_records, dtype=np.int64)[columns.documents]),
         ],
         schema=schema(),

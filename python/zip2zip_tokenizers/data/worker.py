@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +29,7 @@ class TaskSettings:
 
     output: str
     text_field: str = "text"
-    shard_bytes: int = 64 << 20
+    shard_bytes: int = 32_000_000
     batch_bytes: int = 1 << 20
     strict: bool = False
 
@@ -40,7 +42,8 @@ class _Chunk:
     """The records of one shard being built: windowed a batch at a time, so only the compact
     id arrays (never the token lists of a whole shard) are held."""
 
-    def __init__(self) -> None:
+    def __init__(self, index: int) -> None:
+        self.index = index
         self.parts: list[WindowColumns] = []
         self.shifts: list[int] = []
         self.records: list[int] = []
@@ -73,25 +76,67 @@ def run_task(task: Task, hypertokenizer: Hypertokenizer, settings: TaskSettings)
     shards: list[dict[str, Any]] = []
     bad = 0
     locations: list[str] = []
-    chunk = _Chunk()
+    chunk = _Chunk(0)
+    # Shards are assembled and written on a second thread (Arrow and Parquet release the GIL)
+    # while this one reads and tokenizes the next; at most one write is in flight.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zip2zip-shard-writer")
+    writing: Future[None] | None = None
+
+    def write(columns: WindowColumns, records: np.ndarray[Any, Any], entry: dict[str, Any]) -> None:
+        table = build_table(columns, [task.path] * len(records), records)
+        entry.update(write_shard(table, os.path.join(settings.output, entry["file"])))
 
     def flush() -> None:
-        nonlocal chunk
+        nonlocal chunk, writing
         name = shard_name(task, len(shards))
         path = os.path.join(settings.output, name)
         exists = os.path.exists(path)
         chunk.window(None if exists else hypertokenizer)
+        entry: dict[str, Any] = {
+            "file": name,
+            "documents": len(chunk.records),
+            "bytes": chunk.bytes,
+        }
+        shards.append(entry)
+        if writing is not None:
+            writing.result()
         if exists:
-            stats = shard_stats(path)
+            entry.update(shard_stats(path))
+            writing = None
         else:
             columns = WindowColumns.concat(chunk.parts, chunk.shifts)
             records = np.asarray(chunk.records, dtype=np.int64)
-            stats = write_shard(build_table(columns, [task.path] * len(records), records), path)
-        shards.append(
-            {"file": name, "documents": len(chunk.records), "bytes": chunk.bytes, **stats}
-        )
-        chunk = _Chunk()
+            writing = writer.submit(write, columns, records, entry)
+        chunk = _Chunk(len(shards))
 
+    try:
+        bad, locations = _read_into(task, settings, hypertokenizer, flush, lambda: chunk)
+        if chunk.records:
+            flush()
+        if writing is not None:
+            writing.result()
+    finally:
+        writer.shutdown(wait=True)
+    return {
+        "task": task.to_dict(),
+        "shards": shards,
+        "bad_records": bad,
+        "bad_locations": locations,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _read_into(
+    task: Task,
+    settings: TaskSettings,
+    hypertokenizer: Hypertokenizer,
+    flush: Callable[[], None],
+    current: Callable[[], _Chunk],
+) -> tuple[int, list[str]]:
+    """Feeds the task's records into the current chunk, windowing a batch at a time and
+    flushing full shards; returns the bad-record count and the first locations."""
+    bad = 0
+    locations: list[str] = []
     for record, value in read_task(task, settings.text_field):
         if isinstance(value, BadRecord):
             if settings.strict:
@@ -100,19 +145,12 @@ def run_task(task: Task, hypertokenizer: Hypertokenizer, settings: TaskSettings)
             if len(locations) < MAX_LOCATIONS:
                 locations.append(f"{value.location}: {value.reason}")
             continue
-        size = len(value.encode("utf-8"))
-        chunk.add(record, value, size)
+        chunk = current()
+        chunk.add(record, value, len(value.encode("utf-8")))
         if chunk.bytes >= settings.shard_bytes:
             flush()
         elif chunk.batch_bytes >= settings.batch_bytes:
-            path = os.path.join(settings.output, shard_name(task, len(shards)))
-            chunk.window(None if os.path.exists(path) else hypertokenizer)
-    if chunk.records:
-        flush()
-    return {
-        "task": task.to_dict(),
-        "shards": shards,
-        "bad_records": bad,
-        "bad_locations": locations,
-        "seconds": time.perf_counter() - started,
-    }
+            # Shards left by an interrupted run are kept: their records need no windowing.
+            done = os.path.exists(os.path.join(settings.output, shard_name(task, chunk.index)))
+            chunk.window(None if done else hypertokenizer)
+    return bad, locations
