@@ -3,7 +3,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: demo test install-test rust-test py-test lint bench
+.PHONY: demo test install-test rust-test py-test lint bench bench-pipeline
 
 demo:
 	$(PIP) install ".[demo]"
@@ -33,3 +33,7 @@ lint:
 bench:
 	$(PIP) install -e ".[bench]"
 	$(PYTHON) benches/bench_codec.py
+
+bench-pipeline:
+	$(PIP) install -e ".[bench]"
+	$(PYTHON) benches/bench_pipeline.py

@@ -166,14 +166,18 @@ class Hypertokenizer:
 
     def windows(self, texts: list[str]) -> tuple[WindowColumns, int]:
         """The windows of ``texts`` (an empty text has none) and the number of base tokens."""
-        rows = self.base_ids(texts)
+        return self.windows_of_ids(self.base_ids(texts))
+
+    def windows_of_ids(self, rows: list[list[int]]) -> tuple[WindowColumns, int]:
+        """The windows of documents given as base ids (suffix not included)."""
         kept = [index for index, row in enumerate(rows) if row]
-        if len(kept) < len(rows):
+        count = len(rows)
+        if len(kept) < count:
             rows = [rows[index] for index in kept]
         ids, offsets, documents, starts, lengths = self._compressor.batch_encode_windows(
             rows, self._window, self._suffix
         )
-        if len(kept) < len(texts):
+        if len(kept) < count:
             documents = np.asarray(kept, dtype=np.int64)[documents]
         columns = WindowColumns(ids, offsets, documents, starts, lengths)
         return columns, int(lengths.sum())

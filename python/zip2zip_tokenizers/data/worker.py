@@ -58,14 +58,44 @@ class _Chunk:
         self.batch_bytes += size
         self.bytes += size
 
-    def window(self, hypertokenizer: Hypertokenizer | None) -> None:
-        if self.texts and hypertokenizer is not None:
-            columns, base_tokens = hypertokenizer.windows(self.texts)
-            self.parts.append(columns)
-            self.shifts.append(len(self.records) - len(self.texts))
-            self.base_tokens += base_tokens
-        self.texts = []
-        self.batch_bytes = 0
+    def take_batch(self) -> tuple[list[str], int]:
+        """The texts not windowed yet, and the index of the first of them in the chunk."""
+        texts, self.texts, self.batch_bytes = self.texts, [], 0
+        return texts, len(self.records) - len(texts)
+
+
+class _Windower:
+    """Tokenizes one batch on a helper thread (the tokenizer's Rust code releases the GIL)
+    while this thread reads the next batch and windows the previous one, so the tokenizer —
+    nearly all of the work — never waits on Python."""
+
+    def __init__(self, hypertokenizer: Hypertokenizer) -> None:
+        self.hypertokenizer = hypertokenizer
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zip2zip-tokenize")
+        self.pending: tuple[Future[list[list[int]]], _Chunk, int] | None = None
+
+    def submit(self, chunk: _Chunk) -> None:
+        texts, shift = chunk.take_batch()
+        if not texts:
+            return
+        future = self.thread.submit(self.hypertokenizer.base_ids, texts)
+        previous, self.pending = self.pending, (future, chunk, shift)
+        if previous is not None:
+            self._finish(*previous)
+
+    def drain(self) -> None:
+        if self.pending is not None:
+            previous, self.pending = self.pending, None
+            self._finish(*previous)
+
+    def _finish(self, future: Future[list[list[int]]], chunk: _Chunk, shift: int) -> None:
+        columns, base_tokens = self.hypertokenizer.windows_of_ids(future.result())
+        chunk.parts.append(columns)
+        chunk.shifts.append(shift)
+        chunk.base_tokens += base_tokens
+
+    def close(self) -> None:
+        self.thread.shutdown(wait=True)
 
 
 def run_task(task: Task, hypertokenizer: Hypertokenizer, settings: TaskSettings) -> dict[str, Any]:
@@ -77,8 +107,9 @@ def run_task(task: Task, hypertokenizer: Hypertokenizer, settings: TaskSettings)
     bad = 0
     locations: list[str] = []
     chunk = _Chunk(0)
-    # Shards are assembled and written on a second thread (Arrow and Parquet release the GIL)
-    # while this one reads and tokenizes the next; at most one write is in flight.
+    windower = _Windower(hypertokenizer)
+    # Shards are assembled and written on a third thread (Arrow and Parquet release the GIL)
+    # while the next one is read and tokenized; at most one write is in flight.
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zip2zip-shard-writer")
     writing: Future[None] | None = None
 
@@ -86,22 +117,31 @@ def run_task(task: Task, hypertokenizer: Hypertokenizer, settings: TaskSettings)
         table = build_table(columns, [task.path] * len(records), records)
         entry.update(write_shard(table, os.path.join(settings.output, entry["file"])))
 
+    def shard_done(index: int) -> bool:
+        """Whether an interrupted run left this shard: its records need no windowing."""
+        return os.path.exists(os.path.join(settings.output, shard_name(task, index)))
+
+    def batch() -> None:
+        if shard_done(chunk.index):
+            chunk.take_batch()
+        else:
+            windower.submit(chunk)
+
     def flush() -> None:
         nonlocal chunk, writing
-        name = shard_name(task, len(shards))
-        path = os.path.join(settings.output, name)
-        exists = os.path.exists(path)
-        chunk.window(None if exists else hypertokenizer)
+        done = shard_done(chunk.index)
+        batch()
+        windower.drain()
         entry: dict[str, Any] = {
-            "file": name,
+            "file": shard_name(task, chunk.index),
             "documents": len(chunk.records),
             "bytes": chunk.bytes,
         }
         shards.append(entry)
         if writing is not None:
             writing.result()
-        if exists:
-            entry.update(shard_stats(path))
+        if done:
+            entry.update(shard_stats(os.path.join(settings.output, entry["file"])))
             writing = None
         else:
             columns = WindowColumns.concat(chunk.parts, chunk.shifts)
@@ -110,12 +150,13 @@ def run_task(task: Task, hypertokenizer: Hypertokenizer, settings: TaskSettings)
         chunk = _Chunk(len(shards))
 
     try:
-        bad, locations = _read_into(task, settings, hypertokenizer, flush, lambda: chunk)
+        bad, locations = _read_into(task, settings, batch, flush, lambda: chunk)
         if chunk.records:
             flush()
         if writing is not None:
             writing.result()
     finally:
+        windower.close()
         writer.shutdown(wait=True)
     return {
         "task": task.to_dict(),
@@ -129,11 +170,11 @@ def run_task(task: Task, hypertokenizer: Hypertokenizer, settings: TaskSettings)
 def _read_into(
     task: Task,
     settings: TaskSettings,
-    hypertokenizer: Hypertokenizer,
+    batch: Callable[[], None],
     flush: Callable[[], None],
     current: Callable[[], _Chunk],
 ) -> tuple[int, list[str]]:
-    """Feeds the task's records into the current chunk, windowing a batch at a time and
+    """Feeds the task's records into the current chunk, handing on a batch at a time and
     flushing full shards; returns the bad-record count and the first locations."""
     bad = 0
     locations: list[str] = []
@@ -150,7 +191,5 @@ def _read_into(
         if chunk.bytes >= settings.shard_bytes:
             flush()
         elif chunk.batch_bytes >= settings.batch_bytes:
-            # Shards left by an interrupted run are kept: their records need no windowing.
-            done = os.path.exists(os.path.join(settings.output, shard_name(task, chunk.index)))
-            chunk.window(None if done else hypertokenizer)
+            batch()
     return bad, locations
