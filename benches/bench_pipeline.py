@@ -132,9 +132,10 @@ def pipeline(path: Path, workers: int, shard_mb: float) -> tuple[float, dict[str
     return seconds, report
 
 
-def peak_rss(path: Path, workers: int) -> tuple[float, float, float]:
-    """(seconds, peak RSS of the process tree, peak RSS of one process), in MB, for the CLI on
-    ``path``."""
+def peak_memory(path: Path, workers: int) -> tuple[float, float, float]:
+    """(seconds, peak PSS of the whole process tree, peak RSS of its largest process), memory
+    in MB, for the CLI on ``path``. PSS counts pages shared between processes (libraries,
+    copy-on-write) once in total, where a sum of RSS would count them once per process."""
     output = WORK / "out-rss"
     shutil.rmtree(output, ignore_errors=True)
     command = [
@@ -149,12 +150,12 @@ def peak_rss(path: Path, workers: int) -> tuple[float, float, float]:
     while process.poll() is None:
         try:
             members = [root, *root.children(recursive=True)]
-            sizes = [member.memory_info().rss for member in members]
+            infos = [member.memory_full_info() for member in members]
         except psutil.Error:
             continue
-        tree_peak = max(tree_peak, sum(sizes))
-        one_peak = max(one_peak, *sizes)
-        time.sleep(0.1)
+        tree_peak = max(tree_peak, sum(info.pss for info in infos))
+        one_peak = max(one_peak, *(info.rss for info in infos))
+        time.sleep(0.2)
     seconds = time.perf_counter() - started
     if process.returncode != 0:
         raise SystemExit(f"preprocess failed with exit code {process.returncode}")
@@ -176,40 +177,9 @@ def big_input(gigabytes: float) -> Path:
     return path
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mb", type=float, default=40, help="size of the throughput input")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--shard-mb", type=float, default=4, help="task/shard size")
-    parser.add_argument("--rss-gb", type=float, default=1.0, help="0 to skip")
-    parser.add_argument("--rss-workers", type=int, default=2)
-    args = parser.parse_args()
-
-    path = corpus(args.mb)
-    size = text_bytes(path)
-    jsonl_mb = path.stat().st_size / 1e6
-    print(
-        f"input: {path} ({jsonl_mb:.1f} MB of JSONL, {size / 1e6:.1f} MB of text), "
-        f"{psutil.cpu_count()} cores",
-        flush=True,
-    )
-    # Rounds interleave the runs, so that load from other processes on the machine hits each
-    # run alike; each run keeps its best wall time and its least CPU time (all processes).
-    runs = {"base": base_tokenizer_alone, 1: None, 2: None}
-    wall: dict[object, float] = {}
-    cpu: dict[object, float] = {}
-    report: dict[str, object] = {}
-    for _ in range(args.repeats):
-        for name in runs:
-            before = cpu_seconds()
-            if name == "base":
-                seconds = base_tokenizer_alone(path)[0]
-            else:
-                seconds, report = pipeline(path, int(str(name)), args.shard_mb)
-            used = cpu_seconds() - before
-            wall[name] = min(wall.get(name, float("inf")), seconds)
-            cpu[name] = min(cpu.get(name, float("inf")), used)
-            print(f"  {name}: {seconds:.1f} s wall, {used:.1f} s CPU", flush=True)
+def throughput_table(
+    size: int, wall: dict[object, float], cpu: dict[object, float], report: dict[str, object]
+) -> None:
     print()
     print("| run | MB/s of text | wall-time ratio to base | CPU s per MB | CPU ratio to base |")
     print("|---|---:|---:|---:|---:|")
@@ -227,16 +197,59 @@ def main() -> None:
     assert isinstance(totals, dict)
     print(
         f"\nreduction: {100 * totals['reduction']:.1f} % ({totals['base_tokens']:,} base tokens "
-        f"-> {totals['hypertokens']:,} hypertokens; window 1024, codebook 2048, M 4)"
+        f"-> {totals['hypertokens']:,} hypertokens; window 1024, codebook 2048, M 4)\n",
+        flush=True,
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mb", type=float, default=40, help="size of the throughput input")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--shard-mb", type=float, default=4, help="task/shard size")
+    parser.add_argument("--rss-gb", type=float, default=1.0, help="0 to skip")
+    parser.add_argument("--rss-workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--skip-throughput", action="store_true")
+    args = parser.parse_args()
+
+    path = corpus(args.mb)
+    size = text_bytes(path)
+    jsonl_mb = path.stat().st_size / 1e6
+    print(
+        f"input: {path} ({jsonl_mb:.1f} MB of JSONL, {size / 1e6:.1f} MB of text), "
+        f"{psutil.cpu_count()} cores",
+        flush=True,
+    )
+    # Rounds interleave the runs, so that load from other processes on the machine hits each
+    # run alike; each run keeps its best wall time and its least CPU time (all processes).
+    runs = ("base", 1, 2) if not args.skip_throughput else ()
+    wall: dict[object, float] = {}
+    cpu: dict[object, float] = {}
+    report: dict[str, object] = {}
+    for _ in range(args.repeats):
+        for name in runs:
+            before = cpu_seconds()
+            if name == "base":
+                seconds = base_tokenizer_alone(path)[0]
+            else:
+                seconds, report = pipeline(path, int(str(name)), args.shard_mb)
+            used = cpu_seconds() - before
+            wall[name] = min(wall.get(name, float("inf")), seconds)
+            cpu[name] = min(cpu.get(name, float("inf")), used)
+            print(f"  {name}: {seconds:.1f} s wall, {used:.1f} s CPU", flush=True)
+    if runs:
+        throughput_table(size, wall, cpu, report)
     if args.rss_gb > 0:
         big = big_input(args.rss_gb)
-        seconds, tree, one = peak_rss(big, args.rss_workers)
-        print(
-            f"\npeak memory on {big.stat().st_size / 1e9:.2f} GB ({args.rss_workers} workers, "
-            f"{seconds:.0f} s, {big.stat().st_size / seconds / 1e6:.2f} MB/s): "
-            f"{tree:.0f} MB for the whole process tree, {one:.0f} MB for the largest process"
-        )
+        for workers in args.rss_workers:
+            seconds, tree, one = peak_memory(big, workers)
+            print(
+                f"peak memory on {big.stat().st_size / 1e9:.2f} GB of JSONL, {workers} "
+                f"worker{'s' * (workers > 1)} ({seconds:.0f} s, "
+                f"{big.stat().st_size / seconds / 1e6:.2f} MB/s): {tree:.0f} MB for the whole "
+                f"process tree (PSS), {one:.0f} MB RSS for its largest process",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ COLUMNS = (
     "source_record",
 )
 METADATA_KEY = b"zip2zip"
-ROW_GROUP_SIZE = 4096
+ROW_GROUP_SIZE = 1024
 # Fixed writer settings: part of the promise that equal rows give equal bytes.
 WRITE_OPTIONS: dict[str, Any] = {
     "compression": "zstd",

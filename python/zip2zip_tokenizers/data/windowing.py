@@ -75,21 +75,29 @@ class Hypertokenizer:
         window: int = DEFAULT_WINDOW,
         suffix: Sequence[int] = (),
     ) -> None:
-        from tokenizers import Tokenizer
-
         if window < 1:
             raise DataError(f"window must be at least 1, got {window}")
         self._json = tokenizer_json
-        self._tokenizer: Tokenizer = Tokenizer.from_str(tokenizer_json)
-        # A tokenizer.json may carry a model's truncation and padding (BERT's cuts at 512, or
-        # 128); transformers switches them off, and so must we: a document is never cut.
-        self._tokenizer.no_truncation()
-        self._tokenizer.no_padding()
+        self._loaded: Tokenizer | None = None
         self._config = config
         self._compressor = LZWCompressor(config)
         self._window = window
         self._suffix = list(suffix)
-        self._fast = hasattr(self._tokenizer, "encode_batch_fast")
+
+    @property
+    def _tokenizer(self) -> Tokenizer:
+        """The Rust tokenizer, built on first use (a driver that only hands this object to
+        worker processes never pays its memory)."""
+        if self._loaded is None:
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_str(self._json)
+            # A tokenizer.json may carry a model's truncation and padding (BERT's cuts at 512,
+            # or 128); transformers switches them off, and so must we: a document is never cut.
+            tokenizer.no_truncation()
+            tokenizer.no_padding()
+            self._loaded = tokenizer
+        return self._loaded
 
     @classmethod
     def from_tokenizer(
@@ -158,10 +166,11 @@ class Hypertokenizer:
 
     def base_ids(self, texts: list[str]) -> list[list[int]]:
         """Each text's base ids (without the suffix)."""
-        if self._fast:
-            encodings = self._tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+        tokenizer = self._tokenizer
+        if hasattr(tokenizer, "encode_batch_fast"):
+            encodings = tokenizer.encode_batch_fast(texts, add_special_tokens=False)
         else:  # tokenizers < 0.20
-            encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
+            encodings = tokenizer.encode_batch(texts, add_special_tokens=False)
         return [encoding.ids for encoding in encodings]
 
     def windows(self, texts: list[str]) -> tuple[WindowColumns, int]:
