@@ -39,7 +39,7 @@ def _add_preprocess(commands: argparse._SubParsersAction[argparse.ArgumentParser
     parser.add_argument("--engine", choices=("local", "ray"), default="local")
     parser.add_argument("--ray-address", help="address of a running Ray cluster (engine ray)")
     parser.add_argument(
-        "--shard-mb", type=float, default=32, help="text per shard (and per task), in MB"
+        "--shard-mb", type=float, default=16, help="text per shard (and per task), in MB"
     )
     parser.add_argument("--strict", action="store_true", help="stop at the first bad record")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

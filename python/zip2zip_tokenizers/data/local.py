@@ -30,6 +30,9 @@ def native_thread_env(threads: int) -> dict[str, str]:
 def _start_worker(hypertokenizer: bytes, settings: TaskSettings, threads: int) -> None:
     import pickle
 
+    from zip2zip_tokenizers.data.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()
     os.environ.update(native_thread_env(threads))
     _STATE["hypertokenizer"] = pickle.loads(hypertokenizer)
     _STATE["settings"] = settings

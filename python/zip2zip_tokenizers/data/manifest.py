@@ -22,7 +22,8 @@ def input_identity(path: str) -> dict[str, Any]:
 
 
 def write_json_atomic(path: str, data: Any) -> None:
-    temporary = f"{path}.{os.getpid()}.tmp"
+    directory, name = os.path.split(path)
+    temporary = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
     with open(temporary, "w", encoding="utf-8") as file:
         json.dump(data, file, indent=1, sort_keys=True)
         file.write("\n")

@@ -10,12 +10,13 @@ from typing import Any, Literal
 from zip2zip_tokenizers.data.errors import DataError
 from zip2zip_tokenizers.data.formats import Task, expand_inputs, plan_tasks
 from zip2zip_tokenizers.data.manifest import Manifest, input_identity
+from zip2zip_tokenizers.data.memory import limit_malloc_arenas
 from zip2zip_tokenizers.data.report import build_report, format_report, write_report
 from zip2zip_tokenizers.data.windowing import DEFAULT_WINDOW, Hypertokenizer
 from zip2zip_tokenizers.data.worker import TaskSettings
 
 Engine = Literal["local", "ray"]
-DEFAULT_SHARD_BYTES = 32_000_000
+DEFAULT_SHARD_BYTES = 16_000_000
 
 
 def _task_size(task: Task) -> int:
@@ -23,7 +24,10 @@ def _task_size(task: Task) -> int:
         end = task.end if task.end >= 0 else os.path.getsize(task.path)
         return end - task.start
     if task.format == "parquet":
-        return 0
+        import pyarrow.parquet as pq
+
+        metadata = pq.ParquetFile(task.path).metadata
+        return sum(metadata.row_group(g).total_byte_size for g in range(task.start, task.end))
     return os.path.getsize(task.path)
 
 
@@ -60,6 +64,7 @@ def preprocess(
     if engine not in ("local", "ray"):
         raise DataError(f"engine must be 'local' or 'ray', got {engine!r}")
     output = os.path.abspath(os.fspath(output))
+    limit_malloc_arenas()
     if isinstance(tokenizer, Hypertokenizer):
         hypertokenizer, tokenizer_path = tokenizer, None
     else:

@@ -84,6 +84,7 @@ def format_report(report: dict[str, Any]) -> str:
 def write_report(output: str, report: dict[str, Any]) -> None:
     write_json_atomic(os.path.join(output, "report.json"), report)
     text_path = os.path.join(output, "report.txt")
-    with open(f"{text_path}.tmp", "w", encoding="utf-8") as file:
+    temporary = os.path.join(output, f".report.txt.{os.getpid()}.tmp")
+    with open(temporary, "w", encoding="utf-8") as file:
         file.write(format_report(report))
-    os.replace(f"{text_path}.tmp", text_path)
+    os.replace(temporary, text_path)

@@ -29,7 +29,7 @@ class TaskSettings:
 
     output: str
     text_field: str = "text"
-    shard_bytes: int = 32_000_000
+    shard_bytes: int = 16_000_000
     batch_bytes: int = 1 << 20
     strict: bool = False
 
