@@ -92,7 +92,13 @@ def verify(
             raise VerifyError(f"the inputs {paths} are not the ones preprocessed: {recorded}")
         reference = _reference_tokenizer(tokenizer or settings["tokenizer"])
     seen: set[tuple[str, int]] = set()
-    totals = {"shards": 0, "windows": 0, "documents": 0, "hypertokens": 0, "base_tokens": 0}
+    totals = {
+        "shards": 0,
+        "windows": 0,
+        "documents_with_windows": 0,
+        "hypertokens": 0,
+        "base_tokens": 0,
+    }
     for task_id in sorted(manifest.tasks):
         entry = manifest.tasks[task_id]
         task_documents: Documents = {}
@@ -107,7 +113,7 @@ def verify(
             seen.update(documents)
             task_documents.update(documents)
             totals["shards"] += 1
-            totals["documents"] += count
+            totals["documents_with_windows"] += count
             for key in ("windows", "hypertokens", "base_tokens"):
                 totals[key] += shard[key]
         if reference is not None:
