@@ -1,6 +1,6 @@
 """End-to-end preprocessing throughput against the base tokenizer alone, and peak memory.
 
-    python benches/bench_pipeline.py [--mb 40] [--repeats 3] [--rss-gb 1.0]
+    python benches/bench_pipeline.py [--mb 60] [--repeats 3] [--rss-gb 1.0] [--rss-workers 1 2]
 
 Builds a JSONL corpus of real text (the Python standard library sources and the system's
 licence texts, repeated) under /tmp, then times on the same file, best of ``--repeats``:
@@ -204,9 +204,9 @@ def throughput_table(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mb", type=float, default=40, help="size of the throughput input")
+    parser.add_argument("--mb", type=float, default=60, help="size of the throughput input")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--shard-mb", type=float, default=4, help="task/shard size")
+    parser.add_argument("--shard-mb", type=float, default=8, help="task/shard size")
     parser.add_argument("--rss-gb", type=float, default=1.0, help="0 to skip")
     parser.add_argument("--rss-workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--skip-throughput", action="store_true")
