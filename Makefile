@@ -3,7 +3,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: demo test install-test rust-test py-test lint bench
+.PHONY: demo test install-test rust-test py-test lint bench bench-pipeline
 
 demo:
 	$(PIP) install ".[demo]"
@@ -35,3 +35,7 @@ lint:
 bench:
 	$(PIP) install -e ".[bench]"
 	$(PYTHON) benches/bench_codec.py
+
+bench-pipeline:
+	$(PIP) install -e ".[bench]"
+	$(PYTHON) benches/bench_pipeline.py

@@ -1,9 +1,60 @@
-"""Console entry point: ``zip2zip-tokenizers demo``."""
+"""Console entry point: ``zip2zip-tokenizers demo | preprocess | verify``."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
 from collections.abc import Sequence
+
+
+def _add_preprocess(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "preprocess",
+        help="tokenize and hypertokenize a corpus into Parquet shards of training windows",
+        description="Reads .txt (one document per file), .jsonl, .jsonl.gz, .jsonl.zst and "
+        ".parquet inputs and writes Parquet shards of lossless training windows, a manifest "
+        "(running the same command again resumes) and a report.",
+    )
+    parser.add_argument("--tokenizer", required=True, help="a local HF tokenizer directory")
+    parser.add_argument(
+        "--input", required=True, nargs="+", help="input files, directories or globs"
+    )
+    parser.add_argument("--output", required=True, help="output directory")
+    parser.add_argument("--text-field", default="text", help="JSON field / Parquet column")
+    parser.add_argument("--window", type=int, default=1024, help="hypertokens per window")
+    parser.add_argument("--max-codebook-size", type=int, default=2048)
+    parser.add_argument("--max-subtokens", type=int, default=4)
+    parser.add_argument("--disable-digits", action="store_true", help="never merge digits")
+    parser.add_argument(
+        "--no-eos", action="store_true", help="do not end each document with the EOS token"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes sharing the cores (default: one per core)",
+    )
+    parser.add_argument("--engine", choices=("local", "ray"), default="local")
+    parser.add_argument("--ray-address", help="address of a running Ray cluster (engine ray)")
+    parser.add_argument(
+        "--shard-mb", type=float, default=16, help="text per shard (and per task), in MB"
+    )
+    parser.add_argument("--strict", action="store_true", help="stop at the first bad record")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "verify",
+        help="decode a preprocessed output and check it (against the input, if given)",
+    )
+    parser.add_argument("output", help="a directory written by preprocess")
+    parser.add_argument(
+        "--input", nargs="+", help="the inputs preprocessed: also check exact base ids"
+    )
+    parser.add_argument("--tokenizer", help="tokenizer directory (default: the manifest's)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -19,12 +70,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     demo.add_argument("--max-codebook-size", type=int, default=2048)
     demo.add_argument("--max-subtokens", type=int, default=4)
+    _add_preprocess(commands)
+    _add_verify(commands)
     args = parser.parse_args(argv)
     if args.command == "demo":
         from zip2zip_tokenizers.demo import run
 
         run(args.tokenizer, args.max_codebook_size, args.max_subtokens)
-    return 0
+        return 0
+    from zip2zip_tokenizers import Zip2ZipError
+
+    try:
+        if args.command == "preprocess":
+            return _preprocess(args)
+        return _verify(args)
+    except Zip2ZipError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _preprocess(args: argparse.Namespace) -> int:
+    from zip2zip_tokenizers.data import format_report, preprocess
+
+    report = preprocess(
+        args.tokenizer,
+        args.input,
+        args.output,
+        text_field=args.text_field,
+        window=args.window,
+        max_codebook_size=args.max_codebook_size,
+        max_subtokens=args.max_subtokens,
+        disable_digits=args.disable_digits,
+        append_eos=not args.no_eos,
+        workers=args.workers,
+        engine=args.engine,
+        ray_address=args.ray_address,
+        strict=args.strict,
+        shard_bytes=max(1, int(args.shard_mb * 1e6)),
+        progress=not args.no_progress,
+    )
+    print(format_report(report), end="")
+    return 0 if report["complete"] else 1
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from zip2zip_tokenizers.data import verify
+
+    result = verify(args.output, args.input, args.tokenizer)
+    print(json.dumps(result, indent=1))
+    return 0 if result["complete"] else 1
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ use crate::encoder::Encoder;
 use crate::error::Result;
 use crate::parallel::map_rows_with;
 use crate::token_id::TokenId;
+use crate::windows::{check_window, encode_windows_with, Windows};
 
 /// A thread-safe codec front for one config: whole-sequence and batched encode and decode
 /// (batches on the crate's pool), each call borrowing a pooled encoder.
@@ -88,6 +89,32 @@ impl EncoderPool {
         T: From<u32> + Send,
     {
         self.batch(rows, decode_with)
+    }
+
+    /// Cuts every row (followed by `suffix`) into lossless windows of at most `window`
+    /// hypertokens (see [`crate::encode_windows`]), in parallel for large batches.
+    pub fn batch_encode_windows<I, S>(
+        &self,
+        rows: &[S],
+        suffix: &[u32],
+        window: usize,
+    ) -> Result<Vec<Windows>>
+    where
+        I: TokenId,
+        S: AsRef<[I]> + Sync,
+    {
+        check_window(window)?;
+        let work = rows.iter().map(|row| row.as_ref().len()).sum();
+        map_rows_with(
+            rows,
+            work,
+            || self.loan(),
+            |loan, row| {
+                let mut out = Windows::default();
+                encode_windows_with(loan.encoder(), row.as_ref(), suffix, window, &mut out)?;
+                Ok(out)
+            },
+        )
     }
 
     fn batch<I, S, T>(

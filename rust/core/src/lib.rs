@@ -6,6 +6,8 @@
 //!   generation, reporting the hypertokens each update creates.
 //! - [`EncoderPool`]: the same, reusing encoders across calls, with parallel batches.
 //! - [`Lattice`]: every valid segmentation of a base sequence (count, enumerate, sample).
+//! - [`encode_windows`]: a long document cut into lossless training windows, each with its own
+//!   codebook (no base token dropped or repeated at a window edge).
 //! - [`parallel::map_rows`]: batches on the crate's own rayon pool.
 //!
 //! ```
@@ -41,6 +43,7 @@ mod lattice;
 pub mod parallel;
 mod state;
 mod token_id;
+mod windows;
 
 pub use codebook::Codebook;
 pub use codec::{decode, decode_into, encode, encode_into};
@@ -51,3 +54,4 @@ pub use error::{Error, InvalidTokenReason, Result};
 pub use lattice::{Lattice, Piece};
 pub use state::{BatchCodebookState, CodebookState, StepTrace};
 pub use token_id::TokenId;
+pub use windows::{encode_windows, Windows};

@@ -2,14 +2,77 @@ use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use zip2zip::parallel::map_rows;
-use zip2zip::{decode_into, encode_into, Codebook, EncoderPool};
+use zip2zip::{decode_into, encode_into, Codebook, EncoderPool, Windows};
 
 use crate::codebook::PyCodebook;
 use crate::config::PyCompressionConfig;
-use crate::errors::to_py;
+use crate::errors::{to_py, InvalidTokenError};
 use crate::ids::{extract_batch, extract_ids, with_ids, with_rows};
 
 type Ids<'py> = Bound<'py, PyArray1<i64>>;
+type WindowArrays<'py> = (
+    Bound<'py, PyArray1<i32>>,
+    Ids<'py>,
+    Ids<'py>,
+    Ids<'py>,
+    Ids<'py>,
+);
+
+/// The windows of a batch as flat columns (see `batch_encode_windows`).
+struct FlatWindows {
+    ids: Vec<i32>,
+    offsets: Vec<i64>,
+    rows: Vec<i64>,
+    base_starts: Vec<i64>,
+    base_lengths: Vec<i64>,
+}
+
+fn flatten(documents: &[Windows]) -> FlatWindows {
+    let count: usize = documents.iter().map(Windows::len).sum();
+    let total: usize = documents.iter().map(|windows| windows.ids.len()).sum();
+    let mut flat = FlatWindows {
+        ids: Vec::with_capacity(total),
+        offsets: Vec::with_capacity(count + 1),
+        rows: Vec::with_capacity(count),
+        base_starts: Vec::with_capacity(count),
+        base_lengths: Vec::with_capacity(count),
+    };
+    flat.offsets.push(0);
+    for (row, windows) in documents.iter().enumerate() {
+        let first = flat.ids.len();
+        // Ids are below V + C <= i32::MAX (checked when the config was built).
+        flat.ids.extend(
+            windows
+                .ids
+                .iter()
+                .map(|&id| i32::try_from(id).unwrap_or(i32::MAX)),
+        );
+        for k in 0..windows.len() {
+            let (start, end) = windows.base_span(k);
+            flat.offsets
+                .push((first + windows.id_offsets[k + 1]) as i64);
+            flat.rows.push(row as i64);
+            flat.base_starts.push(start as i64);
+            flat.base_lengths.push((end - start) as i64);
+        }
+    }
+    flat
+}
+
+fn suffix_ids(suffix: Vec<i64>) -> PyResult<Vec<u32>> {
+    suffix
+        .into_iter()
+        .enumerate()
+        .map(|(position, id)| {
+            u32::try_from(id).map_err(|_| {
+                InvalidTokenError::new_err(format!(
+                    "invalid suffix id {id} at position {position}: ids must be non-negative \
+                     base ids"
+                ))
+            })
+        })
+        .collect()
+}
 
 #[derive(Clone, Copy)]
 enum Direction {
@@ -189,6 +252,39 @@ impl PyLZWCompressor {
         seqs: &Bound<'py, PyAny>,
     ) -> PyResult<Vec<(Ids<'py>, PyCodebook)>> {
         self.batch_with_codebook(py, seqs, Direction::Decode)
+    }
+
+    /// Cuts every document of a batch (each followed by ``suffix``, e.g. an end-of-document
+    /// id) into lossless training windows of at most ``window`` hypertokens, each encoded with
+    /// its own fresh codebook; every base token lands in exactly one window.
+    ///
+    /// Returns flat arrays ``(ids, offsets, rows, base_starts, base_lengths)``: window ``k``
+    /// holds ``ids[offsets[k]:offsets[k + 1]]`` (int32), comes from document ``rows[k]`` and
+    /// covers its base tokens ``base_starts[k]`` to ``base_starts[k] + base_lengths[k]``.
+    /// Windows are in document order; an empty document (and empty suffix) has none.
+    #[pyo3(signature = (seqs, window, suffix = None))]
+    fn batch_encode_windows<'py>(
+        &self,
+        py: Python<'py>,
+        seqs: &Bound<'py, PyAny>,
+        window: usize,
+        suffix: Option<Vec<i64>>,
+    ) -> PyResult<WindowArrays<'py>> {
+        let suffix = suffix_ids(suffix.unwrap_or_default())?;
+        let batch = extract_batch(seqs)?;
+        let pool = &self.pool;
+        let flat = with_rows!(batch.rows(), |rows| py.detach(|| {
+            pool.batch_encode_windows(&rows, &suffix, window)
+                .map(|windows| flatten(&windows))
+        }))
+        .map_err(to_py)?;
+        Ok((
+            flat.ids.into_pyarray(py),
+            flat.offsets.into_pyarray(py),
+            flat.rows.into_pyarray(py),
+            flat.base_starts.into_pyarray(py),
+            flat.base_lengths.into_pyarray(py),
+        ))
     }
 
     fn __repr__(&self) -> String {

@@ -1,0 +1,42 @@
+"""Corpus preprocessing into Parquet shards of lossless training windows (the ``[data]``
+extra: pyarrow, tqdm, zstandard).
+
+- :func:`preprocess` / ``zip2zip-tokenizers preprocess``: files → shards + manifest + report,
+  resumable, on every local core (``workers``) or on a Ray cluster (``engine="ray"``).
+- :func:`verify` / ``zip2zip-tokenizers verify``: decode the shards and check them.
+- :class:`Hypertokenizer`: text → windows in native code; :func:`datasets_map_function` is the
+  same transformation for ``datasets.Dataset.map``.
+- ``zip2zip_tokenizers.data.torch_dataset.ShardDataset``: a PyTorch ``IterableDataset`` over the
+  shards (imports torch; nothing else here does).
+"""
+
+from __future__ import annotations
+
+from zip2zip_tokenizers.data.errors import (
+    BadRecordError,
+    DataError,
+    InputError,
+    ResumeError,
+    VerifyError,
+)
+from zip2zip_tokenizers.data.hf_datasets import datasets_map_function
+from zip2zip_tokenizers.data.pipeline import preprocess
+from zip2zip_tokenizers.data.report import format_report
+from zip2zip_tokenizers.data.shards import COLUMNS, write_shard
+from zip2zip_tokenizers.data.verify import verify
+from zip2zip_tokenizers.data.windowing import Hypertokenizer
+
+__all__ = [
+    "COLUMNS",
+    "BadRecordError",
+    "DataError",
+    "Hypertokenizer",
+    "InputError",
+    "ResumeError",
+    "VerifyError",
+    "datasets_map_function",
+    "format_report",
+    "preprocess",
+    "verify",
+    "write_shard",
+]

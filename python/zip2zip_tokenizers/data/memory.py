@@ -1,0 +1,32 @@
+"""Keeping a long run's memory flat on glibc.
+
+The base tokenizer allocates each batch's encodings on its own worker threads; glibc gives every
+such thread its own heap ("arena") and keeps what it frees there, so resident memory creeps up
+by a heap per thread. Capping the arenas (as ``MALLOC_ARENA_MAX=2`` would, but settable after
+start-up) keeps it flat: about 100 MB less on a 1 GB run, at no measurable speed cost.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+_M_ARENA_MAX = -8
+_done = False
+
+
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Caps glibc's malloc arenas for threads created from now on; whether it applied (no-op
+    off glibc, or when ``MALLOC_ARENA_MAX`` is already set)."""
+    global _done
+    import os
+
+    if _done or not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        _done = bool(libc.mallopt(_M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):
+        return False
+    return _done

@@ -1,0 +1,138 @@
+"""``preprocess``: inputs → planned tasks → an engine runs them → shards, manifest, report."""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from typing import Any, Literal
+
+from zip2zip_tokenizers.data.errors import DataError
+from zip2zip_tokenizers.data.formats import Task, expand_inputs, plan_tasks
+from zip2zip_tokenizers.data.manifest import Manifest, input_identity
+from zip2zip_tokenizers.data.memory import limit_malloc_arenas
+from zip2zip_tokenizers.data.report import build_report, format_report, write_report
+from zip2zip_tokenizers.data.windowing import DEFAULT_WINDOW, Hypertokenizer
+from zip2zip_tokenizers.data.worker import TaskSettings
+
+Engine = Literal["local", "ray"]
+DEFAULT_SHARD_BYTES = 16_000_000
+
+
+def _task_size(task: Task) -> int:
+    if task.format == "jsonl":
+        end = task.end if task.end >= 0 else os.path.getsize(task.path)
+        return end - task.start
+    if task.format == "parquet":
+        import pyarrow.parquet as pq
+
+        metadata = pq.ParquetFile(task.path).metadata
+        return sum(metadata.row_group(g).total_byte_size for g in range(task.start, task.end))
+    return os.path.getsize(task.path)
+
+
+def preprocess(
+    tokenizer: str | os.PathLike[str] | Hypertokenizer,
+    inputs: list[str],
+    output: str | os.PathLike[str],
+    *,
+    text_field: str = "text",
+    window: int = DEFAULT_WINDOW,
+    max_codebook_size: int = 2048,
+    max_subtokens: int = 4,
+    disable_digits: bool = False,
+    append_eos: bool = True,
+    workers: int = 1,
+    engine: Engine = "local",
+    ray_address: str | None = None,
+    strict: bool = False,
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Preprocesses ``inputs`` (files, directories or globs of ``.txt``, ``.jsonl[.gz|.zst]``
+    and ``.parquet``) into Parquet shards of lossless training windows under ``output``, with a
+    manifest and a report (returned). Runs again on the same output resume where it stopped.
+
+    ``tokenizer`` is a local HF tokenizer directory (the codec settings apply) or a ready
+    ``Hypertokenizer``. ``workers`` processes share the cores (1: this process, native code on
+    every core); ``engine="ray"`` runs the same tasks as a Ray Data pipeline.
+    """
+    if workers < 1:
+        raise DataError(f"workers must be at least 1, got {workers}")
+    if shard_bytes < 1:
+        raise DataError(f"shard_bytes must be at least 1, got {shard_bytes}")
+    if engine not in ("local", "ray"):
+        raise DataError(f"engine must be 'local' or 'ray', got {engine!r}")
+    output = os.path.abspath(os.fspath(output))
+    limit_malloc_arenas()
+    if isinstance(tokenizer, Hypertokenizer):
+        hypertokenizer, tokenizer_path = tokenizer, None
+    else:
+        tokenizer_path = os.path.abspath(os.fspath(tokenizer))
+        hypertokenizer = Hypertokenizer.from_pretrained(
+            tokenizer_path,
+            window=window,
+            append_eos=append_eos,
+            max_codebook_size=max_codebook_size,
+            max_subtokens=max_subtokens,
+            disable_digits=disable_digits,
+        )
+    paths = expand_inputs(list(inputs))
+    tasks = plan_tasks(paths, shard_bytes, text_field)
+    settings = {
+        "tokenizer": tokenizer_path,
+        "fingerprint": hypertokenizer.fingerprint(),
+        "config": hypertokenizer.config.to_dict(),
+        "window": hypertokenizer.window,
+        "suffix": hypertokenizer.suffix,
+        "text_field": text_field,
+        "shard_bytes": shard_bytes,
+    }
+    manifest = Manifest.open(
+        output, settings, [input_identity(p) for p in paths], [t.task_id for t in tasks]
+    )
+    for stale in glob.glob(os.path.join(output, ".*.tmp")):
+        os.remove(stale)  # a temporary shard of a run that was killed while writing it
+    todo = [task for task in tasks if task.task_id not in manifest.tasks]
+    task_settings = TaskSettings(output, text_field, shard_bytes, strict=strict)
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=sum(_task_size(t) for t in todo), unit="B", unit_scale=True, desc="preprocess"
+        )
+    started = time.perf_counter()
+    run = {"bytes": 0, "base_tokens": 0}
+    sizes = {task.task_id: _task_size(task) for task in todo}
+
+    def on_done(entry: dict[str, Any]) -> None:
+        manifest.record(entry)
+        run["bytes"] += sum(shard["bytes"] for shard in entry["shards"])
+        run["base_tokens"] += sum(shard["base_tokens"] for shard in entry["shards"])
+        if bar is not None:
+            bar.update(sizes[entry["task"]["task_id"]])
+            elapsed = max(time.perf_counter() - started, 1e-9)
+            bar.set_postfix(tokens_per_s=f"{run['base_tokens'] / elapsed:,.0f}", refresh=False)
+
+    try:
+        if engine == "ray":
+            from zip2zip_tokenizers.data.ray_engine import run_ray
+
+            run_ray(todo, hypertokenizer, task_settings, workers, ray_address, on_done)
+        else:
+            from zip2zip_tokenizers.data.local import run_local
+
+            run_local(todo, hypertokenizer, task_settings, workers, on_done)
+    finally:
+        if bar is not None:
+            bar.close()
+        report = build_report(
+            manifest, time.perf_counter() - started, run["bytes"], run["base_tokens"]
+        )
+        write_report(output, report)
+    return report
+
+
+__all__ = ["format_report", "preprocess"]
