@@ -34,13 +34,14 @@ BASE_SUBFOLDER = "base_model"
 AUTHORS_TRANSFORMER = "res_latent_attn"
 
 
-def _is_peft(model: nn.Module) -> bool:
+def is_peft(model: nn.Module) -> bool:
+    """Whether ``model`` is a peft ``PeftModel`` (wrapping the base model with an adapter)."""
     return type(model).__module__.startswith("peft")
 
 
 def _plain_base(model: Any) -> tuple[Any, dict[str, torch.Tensor] | None]:
     """The base model without its adapter, and its state dict with adapter weights removed."""
-    if not _is_peft(model):
+    if not is_peft(model):
         return model, None
     plain = model.get_base_model()
     state = {
@@ -96,7 +97,7 @@ def save_checkpoint(model: Zip2ZipForCausalLM, path: str | Path, *, save_base: b
         assert name is not None
         local = Path(name)
         reference = str(local.resolve()) if local.is_dir() else name
-    if _is_peft(model.base_model):
+    if is_peft(model.base_model):
         model.base_model.save_pretrained(str(directory), safe_serialization=True)
 
     tensors = {f"input_encoder.{k}": v for k, v in model.input_encoder.state_dict().items()}

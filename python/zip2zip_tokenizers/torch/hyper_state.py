@@ -47,10 +47,11 @@ def _host(values: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 class _Table:
-    """One ``[B, capacity, D]`` table of entry vectors, grown on demand."""
+    """One ``[B, capacity, D]`` table of entry vectors, grown on demand. It starts with one slot,
+    so lookups never index an empty table (ids that do not exist are masked out by the caller)."""
 
     def __init__(self, batch: int, width: int, like: torch.Tensor) -> None:
-        self.values = like.new_zeros((batch, 0, width))
+        self.values = like.new_zeros((batch, 1, width))
 
     def ensure(self, slots: int, limit: int) -> None:
         capacity = self.values.shape[1]
@@ -89,8 +90,7 @@ class HyperState:
         device = input_weight.device
         self.inputs = _Table(batch_size, input_weight.shape[1], input_weight)
         self.outputs = _Table(batch_size, output_weight.shape[1], output_weight)
-        self.lengths = torch.zeros((batch_size, 0), dtype=torch.long, device=device)
-        self.sizes = torch.zeros(batch_size, dtype=torch.long, device=device)
+        self.lengths = torch.zeros((batch_size, 1), dtype=torch.long, device=device)
         self.next_position = torch.zeros(batch_size, dtype=torch.long, device=device)
         # Columns fed so far, masked ones included (the KV cache's length).
         self.columns = 0
@@ -126,8 +126,6 @@ class HyperState:
         sizes_t = next(pieces).view(sizes.shape)
         next_rows_t, next_columns_t = next(pieces), next(pieces)
         pending = next(pieces).view(-1, self.config.max_subtokens)
-        if sizes.shape[1]:
-            self.sizes = sizes_t[:, -1]
         rows_t, slots_t = next(pieces), next(pieces)
         sub_t = next(pieces).view(subtokens.shape)
         # One output-encoder call embeds the new entries and the would-be next entries.
@@ -216,15 +214,10 @@ class HyperState:
         """How many base tokens each id stands for."""
         slots, is_hyper = self._slots(ids)
         rows = torch.arange(ids.shape[0], device=ids.device)[:, None].expand_as(ids)
-        lengths = self.lengths[rows, slots] if self.lengths.shape[1] else torch.ones_like(ids)
-        return torch.where(is_hyper, lengths, torch.ones_like(ids))
+        return torch.where(is_hyper, self.lengths[rows, slots], torch.ones_like(ids))
 
     def _slots(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         vocab = self.config.initial_vocab_size
         is_hyper = ids >= vocab
-        capacity = max(self.inputs.values.shape[1], 1)
-        slots = (ids - vocab).clamp(0, capacity - 1)
-        if self.inputs.values.shape[1] == 0:
-            self.inputs.ensure(1, 1)
-            self.outputs.ensure(1, 1)
+        slots = (ids - vocab).clamp(0, self.inputs.values.shape[1] - 1)
         return slots, is_hyper

@@ -39,10 +39,7 @@ def extended_logits(
             next_vectors[keep],
         )
     hidden = hidden.to(table.dtype)
-    if table.shape[1]:
-        hyper = hyper_logits(hidden, table, sizes)
-    else:
-        hyper = hidden.new_empty((hidden.shape[0], steps, 0))
+    hyper = hyper_logits(hidden, table, sizes)
     hyper = F.pad(hyper, (0, max_codebook_size - hyper.shape[-1]), value=float("-inf"))
     if next_vectors.shape[0]:
         scores = (hidden[rows, columns] * next_vectors.to(hidden.dtype)).sum(-1)

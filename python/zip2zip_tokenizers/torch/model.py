@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zip2zip_tokenizers._core import CompressionConfig
+from zip2zip_tokenizers.torch.checkpoint import is_peft, load_checkpoint, save_checkpoint
 from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig, build_hyper_encoder
 from zip2zip_tokenizers.torch.errors import ModelMismatchError
 from zip2zip_tokenizers.torch.hyper_state import HyperState, StepView
@@ -94,7 +95,7 @@ class Zip2ZipForCausalLM(nn.Module):
         self.output_encoder.to(device=weight.device, dtype=weight.dtype)
         self._takes_logits_to_keep = "logits_to_keep" in inspect.signature(
             base_model.forward
-        ).parameters or _is_peft(base_model)
+        ).parameters or is_peft(base_model)
 
     # ----------------------------------------------------------------------------- construction
     @classmethod
@@ -134,16 +135,12 @@ class Zip2ZipForCausalLM(nn.Module):
     def from_pretrained(cls, path: str | Path, **kwargs: Any) -> Zip2ZipForCausalLM:
         """Loads a checkpoint written by :meth:`save_pretrained` or in the authors' released
         layout (see :mod:`zip2zip_tokenizers.torch.checkpoint`)."""
-        from zip2zip_tokenizers.torch.checkpoint import load_checkpoint
-
         return load_checkpoint(cls, path, **kwargs)
 
     def save_pretrained(self, path: str | Path, *, save_base: bool | None = None) -> None:
         """Writes ``zip2zip_config.json``, ``zip2zip_encoders.safetensors``, the PEFT adapter
         and, when ``save_base`` (default: when the base model has no local directory or hub
         name to point to), the base model's weights; safetensors only."""
-        from zip2zip_tokenizers.torch.checkpoint import save_checkpoint
-
         save_checkpoint(self, path, save_base=save_base)
 
     # ---------------------------------------------------------------------------------- helpers
@@ -373,7 +370,3 @@ def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     shifted = logits[:, :-1].float().reshape(-1, logits.shape[-1])
     targets = labels[:, 1:].reshape(-1).to(shifted.device)
     return F.cross_entropy(shifted, targets, ignore_index=IGNORE_INDEX)
-
-
-def _is_peft(model: nn.Module) -> bool:
-    return type(model).__module__.startswith("peft")
