@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -93,6 +93,54 @@ def special_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     return sorted(i for i in ids if i is not None and 0 <= i < len(tokenizer))
 
 
+def resolve_codec_config(
+    saved: dict[str, Any],
+    *,
+    vocab_size: int,
+    special_ids: list[int],
+    digit_ids: Callable[[], list[int]],
+    default_pad: int | None,
+    max_codebook_size: int | None,
+    max_subtokens: int | None,
+    disable_digits: bool | None,
+    initial_vocab_size: int | None = None,
+) -> tuple[CompressionConfig, bool]:
+    """The codec config (and whether digits are disabled) from a saved ``zip2zip_config.json``
+    (``saved``, possibly empty) and a tokenizer's facts; explicit arguments win. Without saved
+    ``disabled_ids`` every special and added token is disabled, and every digit token too when
+    digits are disabled. Shared by ``Zip2ZipTokenizer`` and the transformers-free data loader."""
+    compression: dict[str, Any] = dict(saved.get("compression", {}))
+    extra: dict[str, Any] = dict(saved.get("zip2zip_tokenizers", {}))
+    digits = bool(extra.get("disable_digits", False)) if disable_digits is None else disable_digits
+    pad = extra.get("pad_token_id", default_pad)
+    if "disabled_ids" in compression and disable_digits is None:
+        disabled = list(compression["disabled_ids"])
+    else:
+        disabled = list(special_ids)
+        if digits:
+            disabled += digit_ids()
+    config = CompressionConfig(
+        initial_vocab_size=(
+            initial_vocab_size
+            if initial_vocab_size is not None
+            else compression.get("initial_vocab_size", vocab_size)
+        ),
+        max_codebook_size=(
+            max_codebook_size
+            if max_codebook_size is not None
+            else compression.get("max_codebook_size", DEFAULT_MAX_CODEBOOK_SIZE)
+        ),
+        max_subtokens=(
+            max_subtokens
+            if max_subtokens is not None
+            else compression.get("max_subtokens", DEFAULT_MAX_SUBTOKENS)
+        ),
+        disabled_ids=disabled,
+        pad_token_id=pad,
+    )
+    return config, digits
+
+
 class Zip2ZipTokenizer:
     """A hypertokenizing wrapper around a Hugging Face tokenizer.
 
@@ -153,39 +201,20 @@ class Zip2ZipTokenizer:
                 saved = json.loads((path / CONFIG_NAME).read_text(encoding="utf-8"))
         else:
             tokenizer = pretrained
-        compression: dict[str, Any] = dict(saved.get("compression", {}))
-        extra: dict[str, Any] = dict(saved.get("zip2zip_tokenizers", {}))
-        digits = (
-            bool(extra.get("disable_digits", False)) if disable_digits is None else disable_digits
-        )
-        pad = (
-            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        )
-        pad = extra.get("pad_token_id", pad)
-        if "disabled_ids" in compression and disable_digits is None:
-            disabled = list(compression["disabled_ids"])
-        else:
-            disabled = special_token_ids(tokenizer)
-            if digits:
-                disabled += digit_token_ids(tokenizer)
-        config = CompressionConfig(
-            initial_vocab_size=(
-                initial_vocab_size
-                if initial_vocab_size is not None
-                else compression.get("initial_vocab_size", len(tokenizer))
+        config, digits = resolve_codec_config(
+            saved,
+            vocab_size=len(tokenizer),
+            special_ids=special_token_ids(tokenizer),
+            digit_ids=lambda: digit_token_ids(tokenizer),
+            default_pad=(
+                tokenizer.pad_token_id
+                if tokenizer.pad_token_id is not None
+                else tokenizer.eos_token_id
             ),
-            max_codebook_size=(
-                max_codebook_size
-                if max_codebook_size is not None
-                else compression.get("max_codebook_size", DEFAULT_MAX_CODEBOOK_SIZE)
-            ),
-            max_subtokens=(
-                max_subtokens
-                if max_subtokens is not None
-                else compression.get("max_subtokens", DEFAULT_MAX_SUBTOKENS)
-            ),
-            disabled_ids=disabled,
-            pad_token_id=pad,
+            max_codebook_size=max_codebook_size,
+            max_subtokens=max_subtokens,
+            disable_digits=disable_digits,
+            initial_vocab_size=initial_vocab_size,
         )
         return cls(tokenizer, config, disable_digits=digits)
 

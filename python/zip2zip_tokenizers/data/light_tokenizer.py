@@ -59,11 +59,7 @@ def codec_settings(
     would derive them; ``Unsupported`` when that needs ``transformers``."""
     from tokenizers import Tokenizer
 
-    from zip2zip_tokenizers.tokenizer import (
-        CONFIG_NAME,
-        DEFAULT_MAX_CODEBOOK_SIZE,
-        DEFAULT_MAX_SUBTOKENS,
-    )
+    from zip2zip_tokenizers.tokenizer import CONFIG_NAME, resolve_codec_config
 
     path = Path(directory)
     if not (path / "tokenizer.json").is_file():
@@ -86,33 +82,16 @@ def codec_settings(
     size = backend.get_vocab_size(with_added_tokens=True)
     eos = token_id("eos_token")
     pad = token_id("pad_token")
-    pad = pad if pad is not None else eos
 
-    saved = _read_json(path / CONFIG_NAME)
-    compression: dict[str, Any] = dict(saved.get("compression", {}))
-    extra: dict[str, Any] = dict(saved.get("zip2zip_tokenizers", {}))
-    digits = bool(extra.get("disable_digits", False)) if disable_digits is None else disable_digits
-    pad = extra.get("pad_token_id", pad)
-    if "disabled_ids" in compression and disable_digits is None:
-        disabled = list(compression["disabled_ids"])
-    else:
-        disabled = sorted(i for i in special | added if i is not None and 0 <= i < size)
-        if digits:
-            disabled += _digit_ids(backend, size)
-    codec = CompressionConfig(
-        initial_vocab_size=compression.get("initial_vocab_size", size),
-        max_codebook_size=(
-            max_codebook_size
-            if max_codebook_size is not None
-            else compression.get("max_codebook_size", DEFAULT_MAX_CODEBOOK_SIZE)
-        ),
-        max_subtokens=(
-            max_subtokens
-            if max_subtokens is not None
-            else compression.get("max_subtokens", DEFAULT_MAX_SUBTOKENS)
-        ),
-        disabled_ids=disabled,
-        pad_token_id=pad,
+    codec, _ = resolve_codec_config(
+        _read_json(path / CONFIG_NAME),
+        vocab_size=size,
+        special_ids=sorted(i for i in special | added if i is not None and 0 <= i < size),
+        digit_ids=lambda: _digit_ids(backend, size),
+        default_pad=pad if pad is not None else eos,
+        max_codebook_size=max_codebook_size,
+        max_subtokens=max_subtokens,
+        disable_digits=disable_digits,
     )
     return tokenizer_json, codec, eos
 
