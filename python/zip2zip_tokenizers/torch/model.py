@@ -20,7 +20,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from zip2zip_tokenizers._core import CompressionConfig
-from zip2zip_tokenizers.torch.checkpoint import is_peft, load_checkpoint, save_checkpoint
+from zip2zip_tokenizers.torch.checkpoint import (
+    is_peft,
+    load_checkpoint,
+    require_local_directory,
+    save_checkpoint,
+)
 from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig, build_hyper_encoder
 from zip2zip_tokenizers.torch.errors import ModelMismatchError
 from zip2zip_tokenizers.torch.hyper_state import HyperState, StepView
@@ -62,7 +67,9 @@ class Zip2ZipForCausalLM(nn.Module):
     ) -> None:
         super().__init__()
         if position_mode not in ("sequential", "base_token_end"):
-            raise ValueError("position_mode must be 'sequential' or 'base_token_end'")
+            raise ModelMismatchError(
+                f"position_mode must be 'sequential' or 'base_token_end', got {position_mode!r}"
+            )
         input_embeddings = base_model.get_input_embeddings()
         output_embeddings = base_model.get_output_embeddings()
         if output_embeddings is None:
@@ -118,6 +125,7 @@ class Zip2ZipForCausalLM(nn.Module):
             from transformers import AutoModelForCausalLM
 
             name = str(base)
+            require_local_directory(name, "from_base")
             model = AutoModelForCausalLM.from_pretrained(name, **model_kwargs)
         if lora is not None:
             from peft import get_peft_model
