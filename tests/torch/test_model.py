@@ -210,7 +210,7 @@ def test_base_token_positions_place_each_hypertoken_at_its_last_base_token() -> 
     state = model.new_state(1)
     ids = torch.tensor([stream])
     state.update(ids, None)
-    positions = model.positions(ids, None, state)[0].tolist()
+    positions = state.positions(ids, None, model.position_mode)[0].tolist()
     spans = [len(state.base_ids(0, t)) for t in stream]
     assert positions == [sum(spans[: i + 1]) - 1 for i in range(len(stream))]
     assert positions[-1] == 6

@@ -100,9 +100,11 @@ class Zip2ZipForCausalLM(nn.Module):
         )
         self.input_encoder.to(device=weight.device, dtype=weight.dtype)
         self.output_encoder.to(device=weight.device, dtype=weight.dtype)
-        self._takes_logits_to_keep = "logits_to_keep" in inspect.signature(
-            base_model.forward
-        ).parameters or is_peft(base_model)
+        plain = base_model.get_base_model() if is_peft(base_model) else base_model
+        parameters = inspect.signature(plain.forward).parameters
+        self._takes_logits_to_keep = "logits_to_keep" in parameters
+        # transformers >= 5.x renamed ``past_key_values`` to ``cache`` (the old name warns).
+        self._cache_argument = "cache" if "cache" in parameters else "past_key_values"
 
     # ----------------------------------------------------------------------------- construction
     @classmethod
@@ -195,26 +197,6 @@ class Zip2ZipForCausalLM(nn.Module):
         is_hyper, hyper = state.hyper_inputs(ids)
         return torch.where(is_hyper[..., None], hyper.to(base.dtype), base)
 
-    def positions(
-        self, ids: torch.Tensor, attention_mask: torch.Tensor | None, state: HyperState
-    ) -> torch.Tensor:
-        """Position ids continuing ``state``'s: one per id (``sequential``) or each id at the
-        position of its last base token (``base_token_end``); masked-out ids get 0."""
-        if self.position_mode == "sequential" and attention_mask is None:
-            steps = ids.shape[1]
-            start = state.next_position
-            state.next_position = start + steps
-            return start[:, None] + torch.arange(steps, device=ids.device)
-        spans = state.spans(ids) if self.position_mode == "base_token_end" else torch.ones_like(ids)
-        if attention_mask is not None:
-            spans = spans * attention_mask.to(spans.dtype)
-        ends = state.next_position[:, None] + spans.cumsum(1) - 1
-        state.next_position = state.next_position + spans.sum(1)
-        positions = ends.clamp(min=0)
-        if attention_mask is not None:
-            positions = positions.masked_fill(attention_mask == 0, 0)
-        return positions
-
     # ---------------------------------------------------------------------------------- forward
     def forward(
         self,
@@ -240,7 +222,7 @@ class Zip2ZipForCausalLM(nn.Module):
         state = state or self.new_state(input_ids.shape[0])
         current_mask = None if attention_mask is None else attention_mask[:, -input_ids.shape[1] :]
         view = state.update(input_ids, current_mask)
-        return self.forward_fed(
+        return self._forward_fed(
             input_ids,
             attention_mask,
             labels,
@@ -252,7 +234,7 @@ class Zip2ZipForCausalLM(nn.Module):
             logits_to_keep=logits_to_keep,
         )
 
-    def forward_fed(
+    def _forward_fed(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None,
@@ -279,7 +261,7 @@ class Zip2ZipForCausalLM(nn.Module):
             )
         inputs_embeds = self.embed(input_ids, state)
         if position_ids is None:
-            position_ids = self.positions(input_ids, current_mask, state)
+            position_ids = state.positions(input_ids, current_mask, self.position_mode)
         hidden, base_logits, past = self._run_base(
             inputs_embeds, attention_mask, position_ids, past_key_values, use_cache, logits_to_keep
         )
@@ -303,7 +285,7 @@ class Zip2ZipForCausalLM(nn.Module):
         def capture(_module: nn.Module, args: tuple[Any, ...], _output: Any) -> None:
             captured.append(args[0])
 
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {self._cache_argument: past_key_values}
         if logits_to_keep and self._takes_logits_to_keep:
             kwargs["logits_to_keep"] = logits_to_keep
         # Without a codebook the hidden states are not needed: no hook at all.
@@ -317,7 +299,6 @@ class Zip2ZipForCausalLM(nn.Module):
                 inputs_embeds=inputs_embeds,
                 attention_mask=attention_mask,
                 position_ids=position_ids,
-                past_key_values=past_key_values,
                 use_cache=use_cache,
                 **kwargs,
             )
@@ -328,7 +309,8 @@ class Zip2ZipForCausalLM(nn.Module):
         hidden = captured[-1] if captured else logits
         if logits_to_keep:
             hidden, logits = hidden[:, -logits_to_keep:], logits[:, -logits_to_keep:]
-        return hidden, logits, getattr(out, "past_key_values", None)
+        cache = out.get("cache", out.get("past_key_values"))
+        return hidden, logits, cache
 
     # ------------------------------------------------------------------------------- generation
     @torch.no_grad()
