@@ -155,8 +155,15 @@ class Zip2ZipForCausalLM(nn.Module):
 
     # ---------------------------------------------------------------------------------- helpers
     @property
-    def vocab_size(self) -> int:
+    def initial_vocab_size(self) -> int:
+        """``V``: base ids are below it."""
         return self.compression.initial_vocab_size
+
+    @property
+    def vocab_size(self) -> int:
+        """``V + C``: the ids the model reads and predicts (the logits' last dimension), as
+        ``Zip2ZipTokenizer.vocab_size``."""
+        return self.compression.total_vocab_size
 
     @property
     def max_codebook_size(self) -> int:
@@ -189,7 +196,7 @@ class Zip2ZipForCausalLM(nn.Module):
 
     def embed(self, ids: torch.Tensor, state: HyperState) -> torch.Tensor:
         """Input vectors of ``ids`` (already fed to ``state``)."""
-        vocab = self.vocab_size
+        vocab = self.initial_vocab_size
         embeddings = self.base_model.get_input_embeddings()
         base: torch.Tensor = embeddings(ids.masked_fill(ids >= vocab, 0))
         if self.max_codebook_size == 0:
