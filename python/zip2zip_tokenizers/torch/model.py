@@ -20,7 +20,12 @@ from torch import nn
 from transformers.utils.generic import ModelOutput
 
 from zip2zip_tokenizers._core import CompressionConfig
-from zip2zip_tokenizers.torch.checkpoint import is_peft, load_checkpoint, save_checkpoint
+from zip2zip_tokenizers.torch.checkpoint import (
+    is_peft,
+    load_checkpoint,
+    require_local_directory,
+    save_checkpoint,
+)
 from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig, build_hyper_encoder
 from zip2zip_tokenizers.torch.errors import ModelMismatchError
 from zip2zip_tokenizers.torch.hyper_state import HyperState, StepView
@@ -93,7 +98,9 @@ class Zip2ZipForCausalLM(nn.Module):
     ) -> None:
         super().__init__()
         if position_mode not in ("sequential", "base_token_end"):
-            raise ValueError("position_mode must be 'sequential' or 'base_token_end'")
+            raise ModelMismatchError(
+                f"position_mode must be 'sequential' or 'base_token_end', got {position_mode!r}"
+            )
         input_embeddings = base_model.get_input_embeddings()
         output_embeddings = base_model.get_output_embeddings()
         if output_embeddings is None:
@@ -135,9 +142,11 @@ class Zip2ZipForCausalLM(nn.Module):
             nn.init.zeros_(self.token_type_head.weight)
             nn.init.zeros_(self.token_type_head.bias)
         self.loss_chunk_positions = DEFAULT_CHUNK_POSITIONS
-        self._takes_logits_to_keep = "logits_to_keep" in inspect.signature(
-            base_model.forward
-        ).parameters or is_peft(base_model)
+        plain = base_model.get_base_model() if is_peft(base_model) else base_model
+        parameters = inspect.signature(plain.forward).parameters
+        self._takes_logits_to_keep = "logits_to_keep" in parameters
+        # transformers >= 5.x renamed ``past_key_values`` to ``cache`` (the old name warns).
+        self._cache_argument = "cache" if "cache" in parameters else "past_key_values"
 
     # ----------------------------------------------------------------------------- construction
     @classmethod
@@ -161,6 +170,7 @@ class Zip2ZipForCausalLM(nn.Module):
             from transformers import AutoModelForCausalLM
 
             name = str(base)
+            require_local_directory(name, "from_base")
             model = AutoModelForCausalLM.from_pretrained(name, **model_kwargs)
         if lora is not None:
             from peft import get_peft_model
@@ -201,8 +211,15 @@ class Zip2ZipForCausalLM(nn.Module):
 
     # ---------------------------------------------------------------------------------- helpers
     @property
-    def vocab_size(self) -> int:
+    def initial_vocab_size(self) -> int:
+        """``V``: base ids are below it."""
         return self.compression.initial_vocab_size
+
+    @property
+    def vocab_size(self) -> int:
+        """``V + C``: the ids the model reads and predicts (the logits' last dimension), as
+        ``Zip2ZipTokenizer.vocab_size``."""
+        return self.compression.total_vocab_size
 
     @property
     def max_codebook_size(self) -> int:
@@ -235,33 +252,13 @@ class Zip2ZipForCausalLM(nn.Module):
 
     def embed(self, ids: torch.Tensor, state: HyperState) -> torch.Tensor:
         """Input vectors of ``ids`` (already fed to ``state``)."""
-        vocab = self.vocab_size
+        vocab = self.initial_vocab_size
         embeddings = self.base_model.get_input_embeddings()
         base: torch.Tensor = embeddings(ids.masked_fill(ids >= vocab, 0))
         if self.max_codebook_size == 0:
             return base
         is_hyper, hyper = state.hyper_inputs(ids)
         return torch.where(is_hyper[..., None], hyper.to(base.dtype), base)
-
-    def positions(
-        self, ids: torch.Tensor, attention_mask: torch.Tensor | None, state: HyperState
-    ) -> torch.Tensor:
-        """Position ids continuing ``state``'s: one per id (``sequential``) or each id at the
-        position of its last base token (``base_token_end``); masked-out ids get 0."""
-        if self.position_mode == "sequential" and attention_mask is None:
-            steps = ids.shape[1]
-            start = state.next_position
-            state.next_position = start + steps
-            return start[:, None] + torch.arange(steps, device=ids.device)
-        spans = state.spans(ids) if self.position_mode == "base_token_end" else torch.ones_like(ids)
-        if attention_mask is not None:
-            spans = spans * attention_mask.to(spans.dtype)
-        ends = state.next_position[:, None] + spans.cumsum(1) - 1
-        state.next_position = state.next_position + spans.sum(1)
-        positions = ends.clamp(min=0)
-        if attention_mask is not None:
-            positions = positions.masked_fill(attention_mask == 0, 0)
-        return positions
 
     # ---------------------------------------------------------------------------------- forward
     def forward(
@@ -293,7 +290,7 @@ class Zip2ZipForCausalLM(nn.Module):
         state = state or self.new_state(input_ids.shape[0])
         current_mask = None if attention_mask is None else attention_mask[:, -input_ids.shape[1] :]
         view = state.update(input_ids, current_mask)
-        return self.forward_fed(
+        return self._forward_fed(
             input_ids,
             attention_mask,
             labels,
@@ -306,7 +303,7 @@ class Zip2ZipForCausalLM(nn.Module):
             return_logits=return_logits,
         )
 
-    def forward_fed(
+    def _forward_fed(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None,
@@ -337,7 +334,7 @@ class Zip2ZipForCausalLM(nn.Module):
         skip_head = labels is not None and not return_logits and self._head_is_separable()
         inputs_embeds = self.embed(input_ids, state)
         if position_ids is None:
-            position_ids = self.positions(input_ids, current_mask, state)
+            position_ids = state.positions(input_ids, current_mask, self.position_mode)
         hidden, base_logits, past = self._run_base(
             inputs_embeds,
             attention_mask,
@@ -365,7 +362,7 @@ class Zip2ZipForCausalLM(nn.Module):
         if self.token_type_head is not None:
             type_logits = self.token_type_head(hidden).squeeze(-1)
             out.token_type_loss, out.token_type_correct = token_type_loss(
-                type_logits, labels, self.vocab_size
+                type_logits, labels, self.initial_vocab_size
             )
         return out
 
@@ -385,7 +382,7 @@ class Zip2ZipForCausalLM(nn.Module):
     ) -> LossSums:
         chunk = self.loss_chunk_positions
         if logits is not None:
-            return chunked_logits_loss(logits, labels, self.vocab_size, chunk)
+            return chunked_logits_loss(logits, labels, self.initial_vocab_size, chunk)
         head = self.base_model.get_output_embeddings()
         return chunked_hidden_loss(
             hidden,
@@ -394,7 +391,7 @@ class Zip2ZipForCausalLM(nn.Module):
             view,
             self.max_codebook_size,
             labels,
-            self.vocab_size,
+            self.initial_vocab_size,
             chunk,
         )
 
@@ -420,7 +417,7 @@ class Zip2ZipForCausalLM(nn.Module):
 
         def bypass(hidden: torch.Tensor) -> torch.Tensor:
             captured.append(hidden)
-            return hidden.new_zeros(()).expand(*hidden.shape[:-1], self.vocab_size)
+            return hidden.new_zeros(()).expand(*hidden.shape[:-1], self.initial_vocab_size)
 
         kwargs: dict[str, Any] = {}
         if logits_to_keep and self._takes_logits_to_keep:
@@ -435,7 +432,7 @@ class Zip2ZipForCausalLM(nn.Module):
             handle = head.register_forward_hook(capture)
         try:
             if past_key_values is not None:
-                kwargs["past_key_values"] = past_key_values
+                kwargs[self._cache_argument] = past_key_values
             out = self.base_model(
                 inputs_embeds=inputs_embeds,
                 attention_mask=attention_mask,
