@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from zip2zip_tokenizers.torch.training.arguments import Zip2ZipTrainingArguments
 from zip2zip_tokenizers.torch.training.chat import chat_dataset
-from zip2zip_tokenizers.torch.training.codec import check_codec, codec_differences
+from zip2zip_tokenizers.torch.training.codec import check_codec
 from zip2zip_tokenizers.torch.training.collator import Zip2ZipCollator
 from zip2zip_tokenizers.torch.training.errors import (
     CodecMismatchError,
@@ -38,7 +38,6 @@ __all__ = [
     "Zip2ZipTrainingArguments",
     "chat_dataset",
     "check_codec",
-    "codec_differences",
     "file_dataset",
     "text_dataset",
 ]

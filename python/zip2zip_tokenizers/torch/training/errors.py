@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from zip2zip_tokenizers._core import Zip2ZipError
+from zip2zip_tokenizers.settings import CodecMismatchError as CodecMismatchError
 
 
 class TrainingError(Zip2ZipError):
     """Base class of every training error."""
-
-
-class CodecMismatchError(TrainingError):
-    """Training data made with other codec settings than the model's: its hypertoken ids would
-    mean other entries than the model reads and writes."""
 
 
 class EmptyDataError(TrainingError):
