@@ -67,11 +67,9 @@ class Zip2ZipRecipe:
     def tokenizer(self, model_dir: str | os.PathLike[str], **kwargs: Any) -> Zip2ZipTokenizer:
         """The base tokenizer of ``model_dir`` with this recipe's codec settings; a
         ``zip2zip_config.json`` there wins over the recipe (its settings are the model's)."""
-        from pathlib import Path
+        from zip2zip_tokenizers.settings import config_path
 
-        from zip2zip_tokenizers.tokenizer import CONFIG_NAME
-
-        if (Path(model_dir) / CONFIG_NAME).is_file():
+        if config_path(model_dir).is_file():
             return Zip2ZipTokenizer.from_pretrained(model_dir, **kwargs)
         return Zip2ZipTokenizer.from_pretrained(
             model_dir,
