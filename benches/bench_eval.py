@@ -10,7 +10,8 @@ Sections:
          document cut to --max-chars): the base model alone (C=0) and the fresh, untrained
          wrapper with mean and transformer encoders at C=2048, M=4, under strict, first-piece
          and exact multi-view byte perplexity; the full table, generation compression and the
-         exact/strict cost ratio per encoder.
+         exact/strict cost ratio per encoder (the seconds of the whole wrapper run over those of
+         its canonical pass, measured in the same run).
 
 Timings are best-of-N of interleaved runs (the CPU of this project's machine is shared).
 Usage:
@@ -197,10 +198,6 @@ def section_table(
             device=args.device,
             dtype=args.dtype,
         )
-        started = time.perf_counter()
-        strict = evaluate(model, tok, docs, window=args.window, metrics=("strict",))
-        strict_s = time.perf_counter() - started
-        started = time.perf_counter()
         report = evaluate(
             model,
             tok,
@@ -210,11 +207,7 @@ def section_table(
             compare_base=index == 0,
             progress=True,
         )
-        exact_s = report.seconds["wrapper"]
-        assert all(
-            abs(a.nll["strict"] - b.nll["strict"]) < 1e-3
-            for a, b in zip(strict.windows, report.windows, strict=True)
-        )
+        strict_s, exact_s = report.seconds["strict_pass"], report.seconds["wrapper"]
         report.generation = generation_compression(
             model, tok, [d.text[:400] for d in docs[: args.prompts]], max_new_tokens=32
         )
@@ -228,8 +221,8 @@ def section_table(
         out[name] = {
             "report": report.to_dict(include_windows=False),
             "table": table,
-            "strict_run_s": strict_s,
-            "exact_run_s": exact_s,
+            "strict_pass_s": strict_s,
+            "strict_first_exact_s": exact_s,
             "exact_over_strict": exact_s / strict_s,
         }
         if plot_dir is not None:
