@@ -9,6 +9,28 @@ import sys
 from collections.abc import Sequence
 
 
+def add_codec_arguments(parser: argparse.ArgumentParser) -> None:
+    """The codec flags every command shares; left out, each means "as the tokenizer or model
+    directory's zip2zip_config.json says", then the package default."""
+    from zip2zip_tokenizers.settings import DEFAULT_MAX_CODEBOOK_SIZE, DEFAULT_MAX_SUBTOKENS
+
+    parser.add_argument(
+        "--max-codebook-size",
+        type=int,
+        help=f"hypertokens per codebook (default: as saved, else {DEFAULT_MAX_CODEBOOK_SIZE})",
+    )
+    parser.add_argument(
+        "--max-subtokens",
+        type=int,
+        help=f"longest hypertoken in base tokens (default: as saved, else {DEFAULT_MAX_SUBTOKENS})",
+    )
+    parser.add_argument(
+        "--disable-digits",
+        action=argparse.BooleanOptionalAction,
+        help="never merge digit tokens (default: as saved, else merge them)",
+    )
+
+
 def _add_preprocess(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "preprocess",
@@ -24,9 +46,7 @@ def _add_preprocess(commands: argparse._SubParsersAction[argparse.ArgumentParser
     parser.add_argument("--output", required=True, help="output directory")
     parser.add_argument("--text-field", default="text", help="JSON field / Parquet column")
     parser.add_argument("--window", type=int, default=1024, help="hypertokens per window")
-    parser.add_argument("--max-codebook-size", type=int, default=2048)
-    parser.add_argument("--max-subtokens", type=int, default=4)
-    parser.add_argument("--disable-digits", action="store_true", help="never merge digits")
+    add_codec_arguments(parser)
     parser.add_argument(
         "--no-eos", action="store_true", help="do not end each document with the EOS token"
     )
@@ -113,8 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument(
         "--tokenizer", help="a local HF tokenizer directory (default: DeepSeek-V4's, bundled)"
     )
-    demo.add_argument("--max-codebook-size", type=int, default=2048)
-    demo.add_argument("--max-subtokens", type=int, default=4)
+    demo.add_argument("--max-codebook-size", type=int)
+    demo.add_argument("--max-subtokens", type=int)
     _add_preprocess(commands)
     _add_verify(commands)
     _add_eval(commands)

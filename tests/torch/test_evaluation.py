@@ -263,7 +263,9 @@ def test_bad_arguments_are_clear_errors(loaded: tuple[Any, Zip2ZipTokenizer]) ->
         evaluate(model, tokenizer, [], metrics=("strict", "beam"))
     with pytest.raises(EvaluationError, match="first_target"):
         score_segmentation(model, canonical(model.compression, np.array([1])))
-    plain = Zip2ZipForCausalLM(model.base_model, CompressionConfig(model.vocab_size, 16, 4, [0], 0))
+    plain = Zip2ZipForCausalLM(
+        model.base_model, CompressionConfig(model.initial_vocab_size, 16, 4, [0], 0)
+    )
     with pytest.raises(EvaluationError, match="prefix token 1 is not a disabled id"):
         evaluate(plain, tokenizer, [Document("a", "d", "text")])
 

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 
 from zip2zip_tokenizers._core import CompressionConfig
+from zip2zip_tokenizers.settings import CONFIG_NAME
 from zip2zip_tokenizers.tokenizer import Zip2ZipTokenizer
-from zip2zip_tokenizers.torch.checkpoint import CONFIG_NAME
 from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig
 from zip2zip_tokenizers.torch.errors import ModelMismatchError
 from zip2zip_tokenizers.torch.model import PositionMode, Zip2ZipForCausalLM

@@ -183,7 +183,7 @@ def _node_logprobs(
         allowed = torch.from_numpy(tree_attention(trees, first_target, cached, start, stop))
         mask = torch.zeros(allowed.shape, dtype=model.dtype).masked_fill(~allowed, blocked)
         node_ids = torch.tensor(trees.node_ids[start:stop], dtype=torch.long, device=device)
-        result = model.forward_fed(
+        result = model._forward_fed(
             node_ids[None],
             mask[None, None].to(device),
             None,
@@ -196,6 +196,7 @@ def _node_logprobs(
         )
         # Drop this chunk's keys and values: the next chunk sees the canonical columns only.
         cache.crop(-(stop - start))
+        assert result.logits is not None
         logits = result.logits[0].float()
         terms = np.flatnonzero(
             (term_rows >= trees.targets + start) & (term_rows < trees.targets + stop)
