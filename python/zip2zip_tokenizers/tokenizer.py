@@ -74,6 +74,25 @@ def _as_ids(ids: Any) -> Any:
     return ids
 
 
+def import_transformers_quietly() -> None:
+    """Imports ``transformers`` without its "PyTorch was not found" advice: a tokenizer needs no
+    torch, so a user of ``Zip2ZipTokenizer`` alone should not be told to install it."""
+    import importlib.util
+    import sys
+
+    if "transformers" in sys.modules or importlib.util.find_spec("torch") is not None:
+        return
+    previous = os.environ.get("TRANSFORMERS_NO_ADVISORY_WARNINGS")
+    os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = "1"
+    try:
+        import transformers  # noqa: F401
+    finally:
+        if previous is None:
+            del os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"]
+        else:
+            os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = previous
+
+
 def digit_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     """Ids of the tokens whose text, whitespace and WordPiece ``##`` aside, is only digits."""
     size = len(tokenizer)
@@ -143,6 +162,7 @@ class Zip2ZipTokenizer:
         """
         saved: ConfigFile | None = None
         if isinstance(pretrained, (str, os.PathLike)):
+            import_transformers_quietly()
             from transformers import AutoTokenizer
 
             path = Path(pretrained)
