@@ -166,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_eval(args)
         return _verify(args)
-    except Zip2ZipError as error:
+    except (Zip2ZipError, OSError) as error:  # an OSError names its file (a full disk...)
         print(f"error: {error}", file=sys.stderr)
         return 2
 
