@@ -7,3 +7,8 @@ from zip2zip_tokenizers._core import Zip2ZipError
 
 class ModelMismatchError(Zip2ZipError):
     """A base model, checkpoint or config that do not fit together."""
+
+
+class AuthorsFormatWarning(UserWarning):
+    """A checkpoint was saved that the paper authors' runtime (PyPI ``zip2zip`` 0.2.0) cannot
+    load unedited; the message names every reason."""

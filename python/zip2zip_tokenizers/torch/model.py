@@ -10,7 +10,6 @@ that a :class:`HyperState` fills incrementally; logits cover ``V + C`` ids (see
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
     from zip2zip_tokenizers.torch.generation import GenerateOutput, TextStreamer
 
 PositionMode = Literal["sequential", "base_token_end"]
+KwKwKSlot = Literal["scored", "masked"]
 IGNORE_INDEX = -100
 
 
@@ -64,12 +64,15 @@ class Zip2ZipForCausalLM(nn.Module):
         *,
         position_mode: PositionMode = "sequential",
         base_model_name_or_path: str | None = None,
+        kwkwk_slot: KwKwKSlot = "scored",
     ) -> None:
         super().__init__()
         if position_mode not in ("sequential", "base_token_end"):
             raise ModelMismatchError(
                 f"position_mode must be 'sequential' or 'base_token_end', got {position_mode!r}"
             )
+        if kwkwk_slot not in ("scored", "masked"):
+            raise ModelMismatchError(f"kwkwk_slot must be 'scored' or 'masked', got {kwkwk_slot!r}")
         input_embeddings = base_model.get_input_embeddings()
         output_embeddings = base_model.get_output_embeddings()
         if output_embeddings is None:
@@ -87,6 +90,9 @@ class Zip2ZipForCausalLM(nn.Module):
         self.compression = compression
         self.encoder_config = (encoder_config or HyperEncoderConfig()).resolved(width)
         self.position_mode: PositionMode = position_mode
+        # The about-to-be-created slot (LZW's KwKwK case): scored with its own entry, or -inf as
+        # in the authors' runtime and training (see docs/interop.md). Saved with the checkpoint.
+        self.kwkwk_slot: KwKwKSlot = kwkwk_slot
         self.base_model_name_or_path = base_model_name_or_path or getattr(
             getattr(base_model, "config", None), "_name_or_path", None
         )
@@ -116,6 +122,7 @@ class Zip2ZipForCausalLM(nn.Module):
         *,
         lora: Any = None,
         position_mode: PositionMode = "sequential",
+        kwkwk_slot: KwKwKSlot = "scored",
         **model_kwargs: Any,
     ) -> Zip2ZipForCausalLM:
         """Wraps a base model (a local directory / hub name loaded with
@@ -139,6 +146,7 @@ class Zip2ZipForCausalLM(nn.Module):
             encoder_config,
             position_mode=position_mode,
             base_model_name_or_path=name,
+            kwkwk_slot=kwkwk_slot,
         )
 
     @classmethod
@@ -147,11 +155,19 @@ class Zip2ZipForCausalLM(nn.Module):
         layout (see :mod:`zip2zip_tokenizers.torch.checkpoint`)."""
         return load_checkpoint(cls, path, **kwargs)
 
-    def save_pretrained(self, path: str | Path, *, save_base: bool | None = None) -> None:
+    def save_pretrained(
+        self,
+        path: str | Path,
+        *,
+        save_base: bool | None = None,
+        authors_compatible: bool = False,
+    ) -> None:
         """Writes ``zip2zip_config.json``, ``zip2zip_encoders.safetensors``, the PEFT adapter
         and, when ``save_base`` (default: when the base model has no local directory or hub
-        name to point to), the base model's weights; safetensors only."""
-        save_checkpoint(self, path, save_base=save_base)
+        name to point to), the base model's weights; safetensors only. A model the authors'
+        runtime cannot load unedited gets an ``AuthorsFormatWarning`` (an error with
+        ``authors_compatible=True``)."""
+        save_checkpoint(self, path, save_base=save_base, authors_compatible=authors_compatible)
 
     # ---------------------------------------------------------------------------------- helpers
     @property
@@ -266,7 +282,12 @@ class Zip2ZipForCausalLM(nn.Module):
             inputs_embeds, attention_mask, position_ids, past_key_values, use_cache, logits_to_keep
         )
         logits = extended_logits(
-            base_logits, hidden, state.outputs.values, view, self.max_codebook_size
+            base_logits,
+            hidden,
+            state.outputs.values,
+            view,
+            self.max_codebook_size,
+            score_next=self.kwkwk_slot == "scored",
         )
         loss = None if labels is None else causal_lm_loss(logits, labels)
         return Zip2ZipOutput(logits=logits, loss=loss, past_key_values=past, state=state)
@@ -318,40 +339,26 @@ class Zip2ZipForCausalLM(nn.Module):
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
+        generation_config: Any = None,
         *,
-        max_new_tokens: int = 20,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        eos_token_id: int | Sequence[int] | None = None,
-        pad_token_id: int | None = None,
-        stop_strings: str | Sequence[str] | None = None,
         tokenizer: Any = None,
         streamer: TextStreamer | None = None,
         generator: torch.Generator | None = None,
-        return_dict_in_generate: bool = False,
+        **options: Any,
     ) -> torch.Tensor | GenerateOutput:
-        """Greedy or sampled generation with the KV cache (see
-        :func:`zip2zip_tokenizers.torch.generation.generate`)."""
+        """Greedy or sampled generation with the KV cache; ``options`` are transformers' names
+        (see :func:`zip2zip_tokenizers.torch.generation.generate`)."""
         from zip2zip_tokenizers.torch.generation import generate
 
         return generate(
             self,
             input_ids,
             attention_mask,
-            max_new_tokens=max_new_tokens,
-            do_sample=do_sample,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            eos_token_id=eos_token_id,
-            pad_token_id=pad_token_id,
-            stop_strings=stop_strings,
+            generation_config,
             tokenizer=tokenizer,
             streamer=streamer,
             generator=generator,
-            return_dict_in_generate=return_dict_in_generate,
+            **options,
         )
 
 
