@@ -81,7 +81,7 @@ def test_repetition_penalty_scales_the_logits_of_every_id_read_so_far(model: Any
 def test_min_new_tokens_holds_back_eos(model: Any) -> None:
     # The base token the model likes best first plays EOS.
     raw = run(model, max_new_tokens=1, output_logits=True).logits[0][0]
-    first = int(raw[: model.vocab_size].argmax())
+    first = int(raw[: model.initial_vocab_size].argmax())
     out = model.generate(
         prompt(),
         eos_token_id=first,

@@ -41,6 +41,8 @@ SELF_CONTAINED = "."
 BASE_SUBFOLDER = "base_model"
 # Their name for our "sequential" positions.
 AUTHORS_POSITION_MODES = {"sequential": "compressed", "base_token_end": "base_token_end"}
+# The training-only "is the next id a hypertoken" classifier, saved beside the encoders.
+TOKEN_TYPE_HEAD = "token_type_head"
 
 
 def is_peft(model: nn.Module) -> bool:
@@ -121,6 +123,10 @@ def save_checkpoint(
     tensors = {f"input_encoder.{k}": v for k, v in model.input_encoder.state_dict().items()}
     if not model.encoder_config.tie_encoders:
         tensors |= {f"output_encoder.{k}": v for k, v in model.output_encoder.state_dict().items()}
+    if model.token_type_head is not None:
+        tensors |= {
+            f"{TOKEN_TYPE_HEAD}.{k}": v for k, v in model.token_type_head.state_dict().items()
+        }
     save_file(
         {k: v.detach().contiguous().cpu() for k, v in tensors.items()}, directory / ENCODERS_NAME
     )
@@ -142,6 +148,7 @@ def save_checkpoint(
             OWN_SECTION: {
                 "pad_token_id": compression.pad_token_id,
                 "kwkwk_slot": model.kwkwk_slot,
+                "token_type_head": model.token_type_head is not None,
             },
         },
     )
@@ -203,9 +210,17 @@ def load_checkpoint(
         base_model_name_or_path=(
             reference if reference in (SELF_CONTAINED, BASE_SUBFOLDER) else name
         ),
+        token_type_head=_saved_flag(saved.data, TOKEN_TYPE_HEAD, path),
     )
     _load_encoders(model, directory / ENCODERS_NAME)
     return model
+
+
+def _saved_flag(data: dict[str, Any], key: str, path: Path) -> bool:
+    value = data.get(OWN_SECTION, {}).get(key, False)
+    if not isinstance(value, bool):
+        raise ModelMismatchError(f"{path}: {OWN_SECTION}.{key}: expected true or false")
+    return value
 
 
 def _load_encoders(model: Zip2ZipForCausalLM, path: Path) -> None:
@@ -214,7 +229,11 @@ def _load_encoders(model: Zip2ZipForCausalLM, path: Path) -> None:
     if not path.is_file():
         raise ModelMismatchError(f"no {ENCODERS_NAME} in {str(path.parent)!r}")
     tensors = load_file(str(path))
-    parts: dict[str, dict[str, torch.Tensor]] = {"input_encoder": {}, "output_encoder": {}}
+    parts: dict[str, dict[str, torch.Tensor]] = {
+        "input_encoder": {},
+        "output_encoder": {},
+        TOKEN_TYPE_HEAD: {},
+    }
     for key, tensor in tensors.items():
         prefix, _, rest = key.partition(".")
         if prefix not in parts:
@@ -225,6 +244,10 @@ def _load_encoders(model: Zip2ZipForCausalLM, path: Path) -> None:
         targets.append(("output_encoder", model.output_encoder))
     elif parts["output_encoder"]:
         raise ModelMismatchError(f"{path.name} has output_encoder.* tensors but tie_encoders")
+    if model.token_type_head is not None:
+        targets.append((TOKEN_TYPE_HEAD, model.token_type_head))
+    elif parts[TOKEN_TYPE_HEAD]:
+        raise ModelMismatchError(f"{path.name} has {TOKEN_TYPE_HEAD}.* tensors but its config none")
     for prefix, module in targets:
         expected = module.state_dict()
         got = parts[prefix]

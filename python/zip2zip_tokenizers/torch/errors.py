@@ -9,6 +9,10 @@ class ModelMismatchError(Zip2ZipError):
     """A base model, checkpoint or config that do not fit together."""
 
 
+class LabelError(Zip2ZipError):
+    """Labels that are neither an id of the extended vocabulary ``[0, V + C)`` nor -100."""
+
+
 class AuthorsFormatWarning(UserWarning):
     """A checkpoint was saved that the paper authors' runtime (PyPI ``zip2zip`` 0.2.0) cannot
     load unedited; the message names every reason."""

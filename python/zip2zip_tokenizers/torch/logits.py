@@ -16,15 +16,12 @@ def extended_logits(
     table: torch.Tensor,
     view: StepView,
     max_codebook_size: int,
-    *,
-    score_next: bool = True,
 ) -> torch.Tensor:
     """``[B, T, V + C]`` logits for the last ``T`` positions of ``view``.
 
     Slot ``k`` of row ``b`` at position ``t`` scores ``hidden · table[b, k]`` when the entry
-    exists (``k < sizes[b, t]``); with ``score_next``, the one slot the next id would create
-    scores the vector of that would-be entry when creating it there is valid; every other slot
-    is ``-inf``.
+    exists (``k < sizes[b, t]``); the one slot the next id would create scores the vector of
+    that would-be entry when creating it there is valid; every other slot is ``-inf``.
     """
     if max_codebook_size == 0:
         return base_logits
@@ -44,7 +41,7 @@ def extended_logits(
     hidden = hidden.to(table.dtype)
     hyper = hyper_logits(hidden, table, sizes)
     hyper = F.pad(hyper, (0, max_codebook_size - hyper.shape[-1]), value=float("-inf"))
-    if score_next and next_vectors.shape[0]:
+    if next_vectors.shape[0]:
         scores = (hidden[rows, columns] * next_vectors.to(hidden.dtype)).sum(-1)
         hyper = hyper.index_put((rows, columns, sizes[rows, columns]), scores)
     return torch.cat([base_logits, hyper.to(base_logits.dtype)], dim=-1)

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+from transformers.utils.generic import ModelOutput
 
 from zip2zip_tokenizers._core import CompressionConfig
 from zip2zip_tokenizers.torch.checkpoint import (
@@ -29,25 +29,55 @@ from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig, build_hyper_en
 from zip2zip_tokenizers.torch.errors import ModelMismatchError
 from zip2zip_tokenizers.torch.hyper_state import HyperState, StepView
 from zip2zip_tokenizers.torch.logits import extended_logits
+from zip2zip_tokenizers.torch.loss import (
+    DEFAULT_CHUNK_POSITIONS,
+    LossSums,
+    check_labels,
+    chunked_hidden_loss,
+    chunked_logits_loss,
+    token_type_loss,
+)
+from zip2zip_tokenizers.torch.loss import (
+    IGNORE_INDEX as IGNORE_INDEX,
+)
 
 if TYPE_CHECKING:
     from zip2zip_tokenizers.torch.generation import GenerateOutput, TextStreamer
 
 PositionMode = Literal["sequential", "base_token_end"]
 KwKwKSlot = Literal["scored", "masked"]
-IGNORE_INDEX = -100
+# Base-model configs whose logits are not just ``lm_head(hidden)``: their loss needs the logits.
+_LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling")
 
 
 @dataclass
-class Zip2ZipOutput:
-    """``logits``: ``[B, T', V + C]`` (``T'`` = ``logits_to_keep`` or ``T``); ``loss`` when
-    ``labels`` were given; ``past_key_values`` when ``use_cache``; ``state``: the batch's
-    codebooks after these ids (pass it back with the next ids)."""
+class Zip2ZipOutput(ModelOutput):
+    """``logits``: ``[B, T', V + C]`` (``T'`` = ``logits_to_keep`` or ``T``; ``None`` when
+    ``return_logits=False``); ``loss``: mean next-id cross-entropy when ``labels`` were given;
+    ``past_key_values`` when ``use_cache``; ``state``: the batch's codebooks after these ids
+    (pass it back with the next ids).
 
-    logits: torch.Tensor
-    loss: torch.Tensor | None
-    past_key_values: Any
-    state: HyperState
+    With labels, also the parts a trainer normalises itself: ``loss_sum`` (summed
+    cross-entropy), ``num_targets``, ``loss_stats`` (detached ``[base_sum, base_count,
+    hyper_sum, hyper_count]``) and, with a token-type head, ``token_type_loss`` (summed binary
+    cross-entropy of "the next id is a hypertoken") and ``token_type_correct``.
+    """
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    # transformers >= 5 calls a model's KV cache ``cache`` (``past_key_values`` before).
+    cache: Any = None
+    state: HyperState | None = None
+    loss_sum: torch.Tensor | None = None
+    num_targets: torch.Tensor | None = None
+    loss_stats: torch.Tensor | None = None
+    token_type_loss: torch.Tensor | None = None
+    token_type_correct: torch.Tensor | None = None
+
+    @property
+    def past_key_values(self) -> Any:
+        """The KV cache (``use_cache=True``)."""
+        return self.cache
 
 
 class Zip2ZipForCausalLM(nn.Module):
@@ -65,6 +95,7 @@ class Zip2ZipForCausalLM(nn.Module):
         position_mode: PositionMode = "sequential",
         base_model_name_or_path: str | None = None,
         kwkwk_slot: KwKwKSlot = "scored",
+        token_type_head: bool = False,
     ) -> None:
         super().__init__()
         if position_mode not in ("sequential", "base_token_end"):
@@ -106,6 +137,17 @@ class Zip2ZipForCausalLM(nn.Module):
         )
         self.input_encoder.to(device=weight.device, dtype=weight.dtype)
         self.output_encoder.to(device=weight.device, dtype=weight.dtype)
+        # The auxiliary "is the next id a hypertoken" classifier (zip2zip++ v0.6.3); training
+        # only: generation never reads it.
+        self.token_type_head = (
+            nn.Linear(width, 1, device=weight.device, dtype=weight.dtype)
+            if token_type_head
+            else None
+        )
+        if self.token_type_head is not None:
+            nn.init.zeros_(self.token_type_head.weight)
+            nn.init.zeros_(self.token_type_head.bias)
+        self.loss_chunk_positions = DEFAULT_CHUNK_POSITIONS
         plain = base_model.get_base_model() if is_peft(base_model) else base_model
         parameters = inspect.signature(plain.forward).parameters
         self._takes_logits_to_keep = "logits_to_keep" in parameters
@@ -123,6 +165,7 @@ class Zip2ZipForCausalLM(nn.Module):
         lora: Any = None,
         position_mode: PositionMode = "sequential",
         kwkwk_slot: KwKwKSlot = "scored",
+        token_type_head: bool = False,
         **model_kwargs: Any,
     ) -> Zip2ZipForCausalLM:
         """Wraps a base model (a local directory / hub name loaded with
@@ -147,6 +190,7 @@ class Zip2ZipForCausalLM(nn.Module):
             position_mode=position_mode,
             base_model_name_or_path=name,
             kwkwk_slot=kwkwk_slot,
+            token_type_head=token_type_head,
         )
 
     @classmethod
@@ -169,10 +213,29 @@ class Zip2ZipForCausalLM(nn.Module):
         ``authors_compatible=True``)."""
         save_checkpoint(self, path, save_base=save_base, authors_compatible=authors_compatible)
 
+    def gradient_checkpointing_enable(
+        self, gradient_checkpointing_kwargs: dict[str, Any] | None = None
+    ) -> None:
+        """Recomputes the base model's layer activations in the backward pass (as transformers'
+        ``Trainer(gradient_checkpointing=True)`` asks); non-reentrant by default, so frozen
+        embeddings under a LoRA adapter need no ``enable_input_require_grads``."""
+        kwargs = {"use_reentrant": False, **(gradient_checkpointing_kwargs or {})}
+        self.base_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+    def gradient_checkpointing_disable(self) -> None:
+        self.base_model.gradient_checkpointing_disable()
+
     # ---------------------------------------------------------------------------------- helpers
     @property
-    def vocab_size(self) -> int:
+    def initial_vocab_size(self) -> int:
+        """``V``: base ids are below it."""
         return self.compression.initial_vocab_size
+
+    @property
+    def vocab_size(self) -> int:
+        """``V + C``: the ids the model reads and predicts (the logits' last dimension), as
+        ``Zip2ZipTokenizer.vocab_size``."""
+        return self.compression.total_vocab_size
 
     @property
     def max_codebook_size(self) -> int:
@@ -205,7 +268,7 @@ class Zip2ZipForCausalLM(nn.Module):
 
     def embed(self, ids: torch.Tensor, state: HyperState) -> torch.Tensor:
         """Input vectors of ``ids`` (already fed to ``state``)."""
-        vocab = self.vocab_size
+        vocab = self.initial_vocab_size
         embeddings = self.base_model.get_input_embeddings()
         base: torch.Tensor = embeddings(ids.masked_fill(ids >= vocab, 0))
         if self.max_codebook_size == 0:
@@ -225,13 +288,18 @@ class Zip2ZipForCausalLM(nn.Module):
         past_key_values: Any = None,
         use_cache: bool = False,
         logits_to_keep: int = 0,
+        return_logits: bool = True,
+        **_: Any,
     ) -> Zip2ZipOutput:
         """One forward over ``input_ids`` (``[B, T]``, base ids and hypertokens).
 
         ``attention_mask`` covers the cached positions too (``[B, past + T]``), as in
         transformers. Without ``state`` the codebooks start empty (a whole sequence: training,
         scoring); with it they continue (generation). ``labels`` (``[B, T]``, -100 ignored) are
-        shifted inside, as in transformers' causal LMs.
+        shifted inside, as in transformers' causal LMs. With labels and ``return_logits=False``
+        (what training uses) the ``[B, T, V + C]`` logits are never built: the loss is scored
+        from the hidden states a chunk at a time. Other keyword arguments (a trainer's
+        ``num_items_in_batch``) are ignored.
         """
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be [batch, length], got {tuple(input_ids.shape)}")
@@ -248,6 +316,7 @@ class Zip2ZipForCausalLM(nn.Module):
             past_key_values=past_key_values,
             use_cache=use_cache,
             logits_to_keep=logits_to_keep,
+            return_logits=return_logits,
         )
 
     def _forward_fed(
@@ -262,8 +331,11 @@ class Zip2ZipForCausalLM(nn.Module):
         past_key_values: Any,
         use_cache: bool,
         logits_to_keep: int,
+        return_logits: bool = True,
     ) -> Zip2ZipOutput:
         """:meth:`forward` for ids already fed to ``state`` (``view`` is what that returned)."""
+        if self.kwkwk_slot == "masked":
+            view = view.without_next()
         current_mask = None if attention_mask is None else attention_mask[:, -input_ids.shape[1] :]
         if (
             attention_mask is None
@@ -275,22 +347,71 @@ class Zip2ZipForCausalLM(nn.Module):
             attention_mask = torch.ones(
                 (input_ids.shape[0], state.columns), dtype=torch.long, device=input_ids.device
             )
+        if labels is not None:
+            check_labels(labels, self.total_vocab_size)
+        skip_head = labels is not None and not return_logits and self._head_is_separable()
         inputs_embeds = self.embed(input_ids, state)
         if position_ids is None:
             position_ids = state.positions(input_ids, current_mask, self.position_mode)
         hidden, base_logits, past = self._run_base(
-            inputs_embeds, attention_mask, position_ids, past_key_values, use_cache, logits_to_keep
+            inputs_embeds,
+            attention_mask,
+            position_ids,
+            past_key_values,
+            use_cache,
+            logits_to_keep,
+            skip_head=skip_head,
         )
-        logits = extended_logits(
-            base_logits,
+        logits = None
+        if not skip_head:
+            logits = extended_logits(
+                base_logits, hidden, state.outputs.values, view, self.max_codebook_size
+            )
+        out = Zip2ZipOutput(
+            logits=logits if return_logits or labels is None else None, cache=past, state=state
+        )
+        if labels is None:
+            return out
+        sums = self._loss_sums(hidden, logits, state, view, labels)
+        out.loss = sums.mean
+        out.loss_sum = sums.loss_sum
+        out.num_targets = sums.num_targets
+        out.loss_stats = sums.stats
+        if self.token_type_head is not None:
+            type_logits = self.token_type_head(hidden).squeeze(-1)
+            out.token_type_loss, out.token_type_correct = token_type_loss(
+                type_logits, labels, self.initial_vocab_size
+            )
+        return out
+
+    def _head_is_separable(self) -> bool:
+        """Whether the base model's logits are exactly ``output_embeddings(hidden)``, so the
+        loss may call the head itself on chunks of hidden states."""
+        config = getattr(self.base_model, "config", None)
+        return not any(getattr(config, name, None) for name in _LOGIT_TRANSFORMS)
+
+    def _loss_sums(
+        self,
+        hidden: torch.Tensor,
+        logits: torch.Tensor | None,
+        state: HyperState,
+        view: StepView,
+        labels: torch.Tensor,
+    ) -> LossSums:
+        chunk = self.loss_chunk_positions
+        if logits is not None:
+            return chunked_logits_loss(logits, labels, self.initial_vocab_size, chunk)
+        head = self.base_model.get_output_embeddings()
+        return chunked_hidden_loss(
             hidden,
+            head,
             state.outputs.values,
             view,
             self.max_codebook_size,
-            score_next=self.kwkwk_slot == "scored",
+            labels,
+            self.initial_vocab_size,
+            chunk,
         )
-        loss = None if labels is None else causal_lm_loss(logits, labels)
-        return Zip2ZipOutput(logits=logits, loss=loss, past_key_values=past, state=state)
 
     def _run_base(
         self,
@@ -300,22 +421,36 @@ class Zip2ZipForCausalLM(nn.Module):
         past_key_values: Any,
         use_cache: bool,
         logits_to_keep: int,
+        *,
+        skip_head: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """The base model's last hidden states, logits and cache. With ``skip_head`` the output
+        embeddings are not applied (the logits returned are a zero-stride placeholder): the
+        caller scores chunks of the hidden states itself."""
         captured: list[torch.Tensor] = []
+        head = self.base_model.get_output_embeddings()
 
         def capture(_module: nn.Module, args: tuple[Any, ...], _output: Any) -> None:
             captured.append(args[0])
 
-        kwargs: dict[str, Any] = {self._cache_argument: past_key_values}
+        def bypass(hidden: torch.Tensor) -> torch.Tensor:
+            captured.append(hidden)
+            return hidden.new_zeros(()).expand(*hidden.shape[:-1], self.initial_vocab_size)
+
+        kwargs: dict[str, Any] = {}
         if logits_to_keep and self._takes_logits_to_keep:
             kwargs["logits_to_keep"] = logits_to_keep
-        # Without a codebook the hidden states are not needed: no hook at all.
-        handle = (
-            self.base_model.get_output_embeddings().register_forward_hook(capture)
-            if self.max_codebook_size
-            else None
-        )
+        # Without a codebook or token-type head the hidden states are not needed: no hook.
+        handle = None
+        # An accelerate hook may already sit on the instance's forward: put back what was there.
+        previous = head.__dict__.get("forward")
+        if skip_head:
+            head.forward = bypass
+        elif self.max_codebook_size or self.token_type_head is not None:
+            handle = head.register_forward_hook(capture)
         try:
+            if past_key_values is not None:
+                kwargs[self._cache_argument] = past_key_values
             out = self.base_model(
                 inputs_embeds=inputs_embeds,
                 attention_mask=attention_mask,
@@ -326,12 +461,17 @@ class Zip2ZipForCausalLM(nn.Module):
         finally:
             if handle is not None:
                 handle.remove()
+            if skip_head:
+                if previous is None:
+                    del head.forward
+                else:
+                    head.forward = previous
         logits = out.logits
         hidden = captured[-1] if captured else logits
         if logits_to_keep:
             hidden, logits = hidden[:, -logits_to_keep:], logits[:, -logits_to_keep:]
-        cache = out.get("cache", out.get("past_key_values"))
-        return hidden, logits, cache
+        past = out["cache"] if "cache" in out else out.get("past_key_values")
+        return hidden, logits, past
 
     # ------------------------------------------------------------------------------- generation
     @torch.no_grad()
@@ -363,7 +503,7 @@ class Zip2ZipForCausalLM(nn.Module):
 
 
 def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean next-id cross-entropy over the extended vocabulary; -100 labels are ignored."""
-    shifted = logits[:, :-1].float().reshape(-1, logits.shape[-1])
-    targets = labels[:, 1:].reshape(-1).to(shifted.device)
-    return F.cross_entropy(shifted, targets, ignore_index=IGNORE_INDEX)
+    """Mean next-id cross-entropy over the extended vocabulary; -100 labels are ignored. Scored
+    a chunk at a time, so it never holds an fp32 copy of all the logits."""
+    vocab = logits.shape[-1]
+    return chunked_logits_loss(logits, labels, vocab).mean

@@ -3,7 +3,7 @@ use crate::config::CompressionConfig;
 use crate::error::{Error, Result};
 
 /// The greedy LZW encoder as a streaming state: base tokens go in one at a time, finished
-/// codes come out through a callback, and the codebook grows as DESIGN.md specifies.
+/// codes come out through a callback, and the codebook grows as docs/codec.md specifies.
 ///
 /// The pending match is held as its code (a base id or a hypertoken), so extending it by one
 /// token is a single table probe.
