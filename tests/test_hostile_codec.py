@@ -266,6 +266,8 @@ def test_huge_integer_arguments(value: int) -> None:
         (lambda: P.compressor().batch_encode_windows([[1]], 4.0), "window"),
         (lambda: Codebook.from_entries(10, 8, 4, []).to_array(0.5), "fill"),
         (lambda: BatchCodebookState(P.config(), 1).update([[1]], [[0.5]]), "attention_mask"),
+        (lambda: P.compressor().encode([1, True]), "bool at position 1"),
+        (lambda: CodebookState(P.config()).update((1, 2, False)), "bool at position 2"),
     ],
 )
 def test_wrong_types_are_type_errors_naming_the_argument(call: Any, name: str) -> None:

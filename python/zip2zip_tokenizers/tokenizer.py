@@ -65,6 +65,8 @@ def _truncates(truncation: TruncationArg) -> bool:
 def _as_ids(ids: Any) -> Any:
     """Ids as something the codec reads: numpy arrays pass through, tensors become arrays, a
     lone id becomes a one-element list; anything else is checked by the codec itself."""
+    if isinstance(ids, bool):
+        raise TypeError("expected integer ids, got bool")
     if isinstance(ids, (int, np.integer)):
         return [int(ids)]
     if hasattr(ids, "detach") and hasattr(ids, "cpu"):  # a torch tensor
@@ -505,9 +507,7 @@ class Zip2ZipTokenizer:
         For a sequence, hypertokens are resolved by the sequence's own codebook; a lone
         hypertoken id needs the ``codebook`` it belongs to.
         """
-        if isinstance(ids, bool):
-            raise TypeError("expected an integer id, got bool")
-        if isinstance(ids, (int, np.integer)):
+        if isinstance(ids, (int, np.integer)) and not isinstance(ids, bool):
             return self._token_strings([int(ids)], codebook, skip_special_tokens, single=True)[0]
         values = _id_list(ids)
         if codebook is None:

@@ -137,7 +137,12 @@ impl Lattice {
             }
             total += path.len();
             check(
-                || format!("the ids of {} segmentations", found.len() + 1),
+                || {
+                    format!(
+                        "the ids of {} segmentations (ask for fewer)",
+                        found.len() + 1
+                    )
+                },
                 total as u128,
                 max_ids,
             )?;

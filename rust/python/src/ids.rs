@@ -14,7 +14,7 @@ use numpy::{
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyInt, PyString};
+use pyo3::types::{PyBool, PyBytes, PyInt, PyList, PyString, PyTuple};
 use zip2zip::{InvalidTokenReason, TokenId};
 
 use crate::errors::InvalidTokenError;
@@ -139,10 +139,22 @@ pub(crate) fn extract_ids<'py>(object: &Bound<'py, PyAny>) -> PyResult<Batch<'py
         }));
     }
     let ids = match object.extract::<Vec<i64>>() {
-        Ok(values) => values,
-        Err(_) => extract_item_by_item(object)?,
+        Ok(values) if !holds_a_bool(object) => values,
+        _ => extract_item_by_item(object)?,
     };
     Ok(Batch::one(Row::Owned(ids)))
+}
+
+/// Whether a list or tuple holds a `bool`, which the fast extraction reads as 0 or 1 (an exact
+/// type check per item: a pointer comparison).
+fn holds_a_bool(object: &Bound<'_, PyAny>) -> bool {
+    let is_bool = |item: Bound<'_, PyAny>| item.is_exact_instance_of::<PyBool>();
+    if let Ok(list) = object.cast::<PyList>() {
+        return list.iter().any(is_bool);
+    }
+    object
+        .cast::<PyTuple>()
+        .is_ok_and(|tuple| tuple.iter().any(is_bool))
 }
 
 /// A 1-D integer array of another dtype, widened to `int64` (values past `i64::MAX`
@@ -165,7 +177,7 @@ fn extract_item_by_item(object: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
     for (position, item) in items.enumerate() {
         let item = item?;
         match item.extract::<i64>() {
-            Ok(value) => ids.push(value),
+            Ok(value) if !item.is_exact_instance_of::<PyBool>() => ids.push(value),
             Err(_) if item.is_instance_of::<PyInt>() => {
                 let reason = if item.lt(0)? {
                     InvalidTokenReason::Negative
