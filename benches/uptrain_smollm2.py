@@ -17,8 +17,9 @@ canonical ids), greedy generation compression (base tokens per generated id), a 
 with the hypertokens the model wrote marked, and (zip2zip) a checkpoint reload that must
 generate the same ids. Writes ``<out>/uptrain_smollm2.json`` and ``<out>/uptrain_smollm2.png``.
 
-    python benches/uptrain_smollm2.py --minutes 11            # CPU smoke run
-    python benches/uptrain_smollm2.py --device cuda --bf16 --window 1024 --batch 8 --minutes 4
+    python benches/uptrain_smollm2.py --max-steps 10 --window 64 --batch 2   # CPU smoke run
+    python benches/uptrain_smollm2.py --device cuda --bf16 --window 1024 --batch 8 \
+        --max-steps 300 --minutes 4
 """
 
 from __future__ import annotations
@@ -220,8 +221,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--bf16", action="store_true")
-    parser.add_argument("--minutes", type=float, default=10, help="training time of zip2zip")
-    parser.add_argument("--max-steps", type=int, default=100_000)
+    parser.add_argument(
+        "--minutes", type=float, default=10, help="zip2zip stops early past this training time"
+    )
+    parser.add_argument("--max-steps", type=int, default=40, help="the schedule's length")
     parser.add_argument("--window", type=int, default=128, help="ids per training window")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--accumulation", type=int, default=1)
