@@ -407,6 +407,30 @@ class Zip2ZipTokenizer:
         ids: list[int] = encoded["input_ids"]
         return ids
 
+    def apply_chat_template(
+        self,
+        conversation: Sequence[dict[str, Any]],
+        *,
+        tokenize: bool = True,
+        add_generation_prompt: bool = False,
+        return_tensors: TensorType | None = None,
+        **template_kwargs: Any,
+    ) -> Any:
+        """A conversation rendered with the base tokenizer's chat template: the text
+        (``tokenize=False``), or its hypertoken ids (the template's own special tokens already
+        in the text, none added), a ``[1, T]`` array or tensor with ``return_tensors``."""
+        text = self._tokenizer.apply_chat_template(
+            list(conversation),
+            tokenize=False,
+            add_generation_prompt=add_generation_prompt,
+            **template_kwargs,
+        )
+        if not tokenize:
+            return str(text)
+        if return_tensors is None:
+            return self.encode(str(text), add_special_tokens=False)
+        return self(str(text), add_special_tokens=False, return_tensors=return_tensors)["input_ids"]
+
     def encode_with_codebook(
         self, text: str, *, add_special_tokens: bool = True
     ) -> tuple[list[int], Codebook]:

@@ -13,6 +13,7 @@ peft leaves the output layer out). Codebook 2048 entries of up to 4 base tokens.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,20 +65,26 @@ class Zip2ZipRecipe:
             task_type="CAUSAL_LM",
         )
 
-    def tokenizer(self, model_dir: str | os.PathLike[str], **kwargs: Any) -> Zip2ZipTokenizer:
-        """The base tokenizer of ``model_dir`` with this recipe's codec settings; a
-        ``zip2zip_config.json`` there wins over the recipe (its settings are the model's)."""
+    def tokenizer(
+        self,
+        model_dir: str | os.PathLike[str],
+        *,
+        explicit: Collection[str] = (),
+        **kwargs: Any,
+    ) -> Zip2ZipTokenizer:
+        """The base tokenizer of ``model_dir`` with this recipe's codec settings. When
+        ``model_dir`` has a ``zip2zip_config.json``, its settings are the model's and win, except
+        for the fields named in ``explicit`` (settings the user gave on purpose)."""
         from zip2zip_tokenizers.settings import config_path
 
+        codec: dict[str, Any] = {
+            "max_codebook_size": self.max_codebook_size,
+            "max_subtokens": self.max_subtokens,
+            "disable_digits": self.disable_digits,
+        }
         if config_path(model_dir).is_file():
-            return Zip2ZipTokenizer.from_pretrained(model_dir, **kwargs)
-        return Zip2ZipTokenizer.from_pretrained(
-            model_dir,
-            max_codebook_size=self.max_codebook_size,
-            max_subtokens=self.max_subtokens,
-            disable_digits=self.disable_digits,
-            **kwargs,
-        )
+            codec = {name: value for name, value in codec.items() if name in explicit}
+        return Zip2ZipTokenizer.from_pretrained(model_dir, **codec, **kwargs)
 
     def build(
         self, base: str | os.PathLike[str] | Any, tokenizer: Zip2ZipTokenizer, **model_kwargs: Any
