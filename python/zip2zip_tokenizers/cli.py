@@ -118,6 +118,12 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         metavar="N",
         help="also measure compression of N generated ids per document (greedy and sampled)",
     )
+    parser.add_argument(
+        "--max-tree-nodes",
+        type=int,
+        default=2048,
+        help="exact metric: tree nodes per packed forward (whole trees per chunk)",
+    )
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
     parser.add_argument("--device", help="torch device (default: cuda when available)")
     parser.add_argument("--strict", action="store_true", help="stop at the first bad file")

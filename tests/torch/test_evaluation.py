@@ -261,6 +261,9 @@ def test_bad_arguments_are_clear_errors(loaded: tuple[Any, Zip2ZipTokenizer]) ->
         rolling_windows(text, 1, prefix=1)
     with pytest.raises(EvaluationError, match="metrics must be some of"):
         evaluate(model, tokenizer, [], metrics=("strict", "beam"))
+    segmentation = canonical(model.compression, np.array([1, 5, 6, 5, 6]))
+    with pytest.raises(EvaluationError, match="max_tree_nodes must be at least 1"):
+        score_segmentation(model, segmentation, 1, ("exact",), max_tree_nodes=0)
     with pytest.raises(EvaluationError, match="first_target"):
         score_segmentation(model, canonical(model.compression, np.array([1])))
     plain = Zip2ZipForCausalLM(
@@ -311,6 +314,7 @@ def test_eval_command_writes_table_json_and_plot(
             "eval", "--model", str(model_dir), "--data", f"{data}/*/*.txt", "--window", "64",
             "--metrics", "strict,exact", "--compare-base", "--max-codebook-size", "128",
             "--json", str(out_json), "--plot", str(out_png), "--no-progress",
+            "--max-tree-nodes", "3",
         ]
     )  # fmt: skip
     assert code == 0

@@ -73,6 +73,8 @@ def score_segmentation(
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
         raise EvaluationError(f"unknown metrics {unknown}; known: {list(METRICS)}")
+    if max_tree_nodes < 1:
+        raise EvaluationError(f"max_tree_nodes must be at least 1, got {max_tree_nodes}")
     count = len(segmentation.ids)
     if not 1 <= first_target < count:
         raise EvaluationError(
