@@ -152,7 +152,7 @@ def forced_ours(model: Zip2ZipForCausalLM, prompt: torch.Tensor, continuation: l
         out.logits[:, -1].argmax(-1).cpu()
         step = np.array([[token]])
         view = state.update(step, None)
-        out = model.forward_fed(
+        out = model._forward_fed(
             torch.from_numpy(step).to(device),
             None,
             None,

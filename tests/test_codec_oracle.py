@@ -1,5 +1,5 @@
 """Differential tests: canonical encodings and codebooks must be bit-identical to the reference
-compressor ``zip2zip-compression`` 0.3.4 for every config (DESIGN.md, "The codec")."""
+compressor ``zip2zip-compression`` 0.3.4 for every config (docs/codec.md)."""
 
 from __future__ import annotations
 

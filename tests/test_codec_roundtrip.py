@@ -124,7 +124,7 @@ def test_random_segmentation_is_really_non_canonical() -> None:
 @pytest.mark.parametrize(
     ("p", "stream", "base"),
     [
-        # Hand-made valid streams (see DESIGN.md: KwKwK is valid when it would be created).
+        # Hand-made valid streams (docs/codec.md: KwKwK is valid when it would be created).
         (Params(10, 8, 4, (9,)), [1, 10], [1, 1, 1]),
         (Params(10, 8, 4, (9,)), [1, 1, 1, 1], [1, 1, 1, 1]),
         (Params(10, 8, 4, (9,)), [1, 1, 10], [1, 1, 1, 1]),

@@ -32,3 +32,19 @@ def test_tokenizer_pickles_with_its_config() -> None:
     assert clone.config == tok.config
     assert clone.encode(text) == tok.encode(text)
     assert clone.decode(clone.encode(text)) == text
+
+
+def test_the_test_extra_composes_every_other_extra() -> None:
+    import re
+    from pathlib import Path
+
+    import tomllib
+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
+    composed: set[str] = set()
+    for requirement in extras["test"]:
+        match = re.fullmatch(r"zip2zip-tokenizers\[([\w,-]+)\]", requirement)
+        if match:
+            composed |= set(match.group(1).split(","))
+    assert composed == set(extras) - {"test", "bench"}

@@ -21,7 +21,8 @@ from zip2zip_tokenizers import (
     Zip2ZipError,
     Zip2ZipTokenizer,
 )
-from zip2zip_tokenizers.tokenizer import CONFIG_NAME, digit_token_ids, special_token_ids
+from zip2zip_tokenizers.settings import CONFIG_NAME
+from zip2zip_tokenizers.tokenizer import digit_token_ids, special_token_ids
 
 CODE = Path(textwrap.__file__).read_text(encoding="utf-8")
 REPEATED = "the cat sat on the mat; the cat sat on the mat. " * 20

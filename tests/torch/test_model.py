@@ -210,7 +210,7 @@ def test_base_token_positions_place_each_hypertoken_at_its_last_base_token() -> 
     state = model.new_state(1)
     ids = torch.tensor([stream])
     state.update(ids, None)
-    positions = model.positions(ids, None, state)[0].tolist()
+    positions = state.positions(ids, None, model.position_mode)[0].tolist()
     spans = [len(state.base_ids(0, t)) for t in stream]
     assert positions == [sum(spans[: i + 1]) - 1 for i in range(len(stream))]
     assert positions[-1] == 6
@@ -307,3 +307,20 @@ def test_eos_stops_a_row_and_pads_it() -> None:
 
 def seeded_numpy(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
+
+
+def test_vocab_size_means_the_extended_vocabulary_everywhere() -> None:
+    from zip2zip_tokenizers.tokenizer import Zip2ZipTokenizer
+
+    model = wrapped("llama", MEAN)
+    ids = torch.tensor([canonical(repetitive(40))])
+    logits = model(ids).logits
+    assert model.vocab_size == V + C == logits.shape[-1]
+    assert model.initial_vocab_size == V
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    words = Tokenizer(models.WordLevel({f"t{i}": i for i in range(V)}, unk_token="t0"))
+    tokenizer = Zip2ZipTokenizer(PreTrainedTokenizerFast(tokenizer_object=words), config())
+    assert tokenizer.vocab_size == len(tokenizer) == model.vocab_size
+    assert tokenizer.initial_vocab_size == model.initial_vocab_size

@@ -59,7 +59,7 @@ def codec_settings(
     would derive them; ``Unsupported`` when that needs ``transformers``."""
     from tokenizers import Tokenizer
 
-    from zip2zip_tokenizers.tokenizer import CONFIG_NAME, resolve_codec_config
+    from zip2zip_tokenizers.settings import read_config, resolve_codec
 
     path = Path(directory)
     if not (path / "tokenizer.json").is_file():
@@ -83,8 +83,8 @@ def codec_settings(
     eos = token_id("eos_token")
     pad = token_id("pad_token")
 
-    codec, _ = resolve_codec_config(
-        _read_json(path / CONFIG_NAME),
+    codec, _ = resolve_codec(
+        read_config(path),
         vocab_size=size,
         special_ids=sorted(i for i in special | added if i is not None and 0 <= i < size),
         digit_ids=lambda: _digit_ids(backend, size),

@@ -38,9 +38,9 @@ def preprocess(
     *,
     text_field: str = "text",
     window: int = DEFAULT_WINDOW,
-    max_codebook_size: int = 2048,
-    max_subtokens: int = 4,
-    disable_digits: bool = False,
+    max_codebook_size: int | None = None,
+    max_subtokens: int | None = None,
+    disable_digits: bool | None = None,
     append_eos: bool = True,
     workers: int = 1,
     engine: Engine = "local",
@@ -53,7 +53,9 @@ def preprocess(
     and ``.parquet``) into Parquet shards of lossless training windows under ``output``, with a
     manifest and a report (returned). Runs again on the same output resume where it stopped.
 
-    ``tokenizer`` is a local HF tokenizer directory (the codec settings apply) or a ready
+    ``tokenizer`` is a local HF tokenizer directory (its saved ``zip2zip_config.json`` gives the
+    codec settings; ``max_codebook_size``, ``max_subtokens`` and ``disable_digits`` left ``None``
+    mean "as saved", then the package defaults) or a ready
     ``Hypertokenizer``. ``workers`` processes share the cores (1: this process, native code on
     every core); ``engine="ray"`` runs the same tasks as a Ray Data pipeline.
     """

@@ -126,6 +126,9 @@ def verify(
 def _reference_tokenizer(path: str | os.PathLike[str] | None) -> Any:
     if path is None:
         raise VerifyError("the manifest names no tokenizer directory; pass one to check inputs")
+    from zip2zip_tokenizers.tokenizer import import_transformers_quietly
+
+    import_transformers_quietly()
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(os.fspath(path))

@@ -10,7 +10,7 @@ so those load too.
 
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,20 +18,27 @@ import torch
 from torch import nn
 
 from zip2zip_tokenizers._core import CompressionConfig
+from zip2zip_tokenizers.settings import (
+    CONFIG_NAME,
+    OWN_SECTION,
+    config_path,
+    read_config,
+    write_config,
+)
 from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig
 from zip2zip_tokenizers.torch.errors import ModelMismatchError
 
 if TYPE_CHECKING:
     from zip2zip_tokenizers.torch.model import Zip2ZipForCausalLM
 
-CONFIG_NAME = "zip2zip_config.json"
 ENCODERS_NAME = "zip2zip_encoders.safetensors"
 ADAPTER_CONFIG_NAME = "adapter_config.json"
-FORMAT_VERSION = 2
 SELF_CONTAINED = "."
 BASE_SUBFOLDER = "base_model"
 # The authors' name for the pre-LN transformer encoder our "transformer" kind implements.
 AUTHORS_TRANSFORMER = "res_latent_attn"
+# The training-only "is the next id a hypertoken" classifier, saved beside the encoders.
+TOKEN_TYPE_HEAD = "token_type_head"
 
 
 def is_peft(model: nn.Module) -> bool:
@@ -50,6 +57,15 @@ def _plain_base(model: Any) -> tuple[Any, dict[str, torch.Tensor] | None]:
         if ".lora_" not in name and "modules_to_save" not in name
     }
     return plain, state
+
+
+def require_local_directory(name: str, what: str) -> None:
+    """Raises ``ModelMismatchError`` when ``name`` is written as a local path (absolute, or
+    starting with ``.`` or ``~``) but no such directory exists, instead of letting transformers
+    take it for a hub name and retry a download."""
+    local = name.startswith((os.sep, ".", "~")) or Path(name).is_absolute()
+    if local and not Path(name).expanduser().is_dir():
+        raise ModelMismatchError(f"{what}: no model directory at {name!r}")
 
 
 def encoder_config_to_json(model: Zip2ZipForCausalLM) -> tuple[str, dict[str, Any]]:
@@ -103,23 +119,21 @@ def save_checkpoint(model: Zip2ZipForCausalLM, path: str | Path, *, save_base: b
     tensors = {f"input_encoder.{k}": v for k, v in model.input_encoder.state_dict().items()}
     if not model.encoder_config.tie_encoders:
         tensors |= {f"output_encoder.{k}": v for k, v in model.output_encoder.state_dict().items()}
+    if model.token_type_head is not None:
+        tensors |= {
+            f"{TOKEN_TYPE_HEAD}.{k}": v for k, v in model.token_type_head.state_dict().items()
+        }
     save_file(
         {k: v.detach().contiguous().cpu() for k, v in tensors.items()}, directory / ENCODERS_NAME
     )
 
-    config_path = directory / CONFIG_NAME
-    data: dict[str, Any] = (
-        json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
-    )
     kind, encoder = encoder_config_to_json(model)
     compression = model.compression
-    data.update(
+    write_config(
+        directory,
         {
-            "format_version": FORMAT_VERSION,
             "base_model_name_or_path": reference,
-            "position_mode": (
-                "base_token_end" if model.position_mode == "base_token_end" else "sequential"
-            ),
+            "position_mode": model.position_mode,
             "encoder_type": kind,
             "encoder": encoder,
             "compression": {
@@ -128,12 +142,12 @@ def save_checkpoint(model: Zip2ZipForCausalLM, path: str | Path, *, save_base: b
                 "max_subtokens": compression.max_subtokens,
                 "disabled_ids": compression.disabled_ids,
             },
-        }
+            OWN_SECTION: {
+                "pad_token_id": compression.pad_token_id,
+                "token_type_head": model.token_type_head is not None,
+            },
+        },
     )
-    extra = dict(data.get("zip2zip_tokenizers", {}))
-    extra["pad_token_id"] = compression.pad_token_id
-    data["zip2zip_tokenizers"] = extra
-    config_path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def load_checkpoint(
@@ -146,30 +160,28 @@ def load_checkpoint(
     """Loads a checkpoint directory; ``base_model`` (a directory or a model) overrides the base
     model the config names; ``model_kwargs`` go to ``AutoModelForCausalLM.from_pretrained``."""
     directory = Path(path)
-    config_path = directory / CONFIG_NAME
-    if not config_path.is_file():
-        raise FileNotFoundError(f"no {CONFIG_NAME} in {str(directory)!r}")
-    data = json.loads(config_path.read_text(encoding="utf-8"))
-    try:
-        saved = data["compression"]
-        compression = CompressionConfig(
-            saved["initial_vocab_size"],
-            saved["max_codebook_size"],
-            saved["max_subtokens"],
-            saved.get("disabled_ids") or None,
-            data.get("zip2zip_tokenizers", {}).get("pad_token_id"),
-        )
-        encoder_config = encoder_config_from_json(data["encoder_type"], data.get("encoder", {}))
-    except KeyError as missing:
-        raise ModelMismatchError(f"{config_path} lacks the key {missing}") from None
-    position_mode = (
-        "base_token_end" if data.get("position_mode") == "base_token_end" else "sequential"
+    saved = read_config(directory)
+    if saved is None:
+        raise FileNotFoundError(f"{str(directory)!r} is not a zip2zip checkpoint: no {CONFIG_NAME}")
+    path = config_path(directory)
+    if saved.codec is None or saved.model is None:
+        missing = "compression" if saved.codec is None else "encoder_type"
+        raise ModelMismatchError(f"{path} is not a checkpoint's config: it has no {missing!r}")
+    codec = saved.codec
+    compression = CompressionConfig(
+        codec.initial_vocab_size,
+        codec.max_codebook_size,
+        codec.max_subtokens,
+        list(codec.disabled_ids or []) or None,
+        codec.pad_token_id,
     )
+    encoder_config = encoder_config_from_json(saved.model.encoder_type, saved.model.encoder)
+    position_mode = saved.model.position_mode
 
-    reference = data.get("base_model_name_or_path")
+    reference = saved.model.base_model_name_or_path
     if base_model is None:
         if not reference:
-            raise ModelMismatchError(f"{config_path} names no base model; pass base_model=")
+            raise ModelMismatchError(f"{path} names no base model; pass base_model=")
         inside = directory / reference
         base_model = inside if reference == SELF_CONTAINED or inside.is_dir() else reference
     name = None
@@ -177,6 +189,7 @@ def load_checkpoint(
         from transformers import AutoModelForCausalLM
 
         name = str(base_model)
+        require_local_directory(name, f"the base model of {path}")
         base_model = AutoModelForCausalLM.from_pretrained(name, **model_kwargs)
     if (directory / ADAPTER_CONFIG_NAME).is_file():
         from peft import PeftModel
@@ -190,9 +203,17 @@ def load_checkpoint(
         base_model_name_or_path=(
             reference if reference in (SELF_CONTAINED, BASE_SUBFOLDER) else name
         ),
+        token_type_head=_saved_flag(saved.data, TOKEN_TYPE_HEAD, path),
     )
     _load_encoders(model, directory / ENCODERS_NAME)
     return model
+
+
+def _saved_flag(data: dict[str, Any], key: str, path: Path) -> bool:
+    value = data.get(OWN_SECTION, {}).get(key, False)
+    if not isinstance(value, bool):
+        raise ModelMismatchError(f"{path}: {OWN_SECTION}.{key}: expected true or false")
+    return value
 
 
 def _load_encoders(model: Zip2ZipForCausalLM, path: Path) -> None:
@@ -201,7 +222,11 @@ def _load_encoders(model: Zip2ZipForCausalLM, path: Path) -> None:
     if not path.is_file():
         raise ModelMismatchError(f"no {ENCODERS_NAME} in {str(path.parent)!r}")
     tensors = load_file(str(path))
-    parts: dict[str, dict[str, torch.Tensor]] = {"input_encoder": {}, "output_encoder": {}}
+    parts: dict[str, dict[str, torch.Tensor]] = {
+        "input_encoder": {},
+        "output_encoder": {},
+        TOKEN_TYPE_HEAD: {},
+    }
     for key, tensor in tensors.items():
         prefix, _, rest = key.partition(".")
         if prefix not in parts:
@@ -212,6 +237,10 @@ def _load_encoders(model: Zip2ZipForCausalLM, path: Path) -> None:
         targets.append(("output_encoder", model.output_encoder))
     elif parts["output_encoder"]:
         raise ModelMismatchError(f"{path.name} has output_encoder.* tensors but tie_encoders")
+    if model.token_type_head is not None:
+        targets.append((TOKEN_TYPE_HEAD, model.token_type_head))
+    elif parts[TOKEN_TYPE_HEAD]:
+        raise ModelMismatchError(f"{path.name} has {TOKEN_TYPE_HEAD}.* tensors but its config none")
     for prefix, module in targets:
         expected = module.state_dict()
         got = parts[prefix]

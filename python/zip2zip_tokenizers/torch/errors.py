@@ -7,3 +7,7 @@ from zip2zip_tokenizers._core import Zip2ZipError
 
 class ModelMismatchError(Zip2ZipError):
     """A base model, checkpoint or config that do not fit together."""
+
+
+class LabelError(Zip2ZipError):
+    """Labels that are neither an id of the extended vocabulary ``[0, V + C)`` nor -100."""

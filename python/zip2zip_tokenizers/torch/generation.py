@@ -153,7 +153,7 @@ def generate(
             mask = torch.cat([mask, step_mask[:, None]], dim=1)
         else:
             step_ids = torch.from_numpy(chosen).to(device)
-        out = model.forward_fed(
+        out = model._forward_fed(
             step_ids[:, None],
             mask if padded else None,
             None,

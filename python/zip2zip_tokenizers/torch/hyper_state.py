@@ -210,6 +210,30 @@ class HyperState:
         rows = torch.arange(ids.shape[0], device=ids.device)[:, None].expand_as(ids)
         return is_hyper, self.inputs.values[rows, slots]
 
+    def positions(
+        self,
+        ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        mode: str,
+    ) -> torch.Tensor:
+        """Position ids of ``ids`` (already fed), continuing the previous ones: one per id
+        (``"sequential"``) or each id at the position of its last base token
+        (``"base_token_end"``); masked-out ids get 0."""
+        if mode == "sequential" and attention_mask is None:
+            steps = ids.shape[1]
+            start = self.next_position
+            self.next_position = start + steps
+            return start[:, None] + torch.arange(steps, device=ids.device)
+        spans = self.spans(ids) if mode == "base_token_end" else torch.ones_like(ids)
+        if attention_mask is not None:
+            spans = spans * attention_mask.to(spans.dtype)
+        ends = self.next_position[:, None] + spans.cumsum(1) - 1
+        self.next_position = self.next_position + spans.sum(1)
+        positions = ends.clamp(min=0)
+        if attention_mask is not None:
+            positions = positions.masked_fill(attention_mask == 0, 0)
+        return positions
+
     def spans(self, ids: torch.Tensor) -> torch.Tensor:
         """How many base tokens each id stands for."""
         slots, is_hyper = self._slots(ids)

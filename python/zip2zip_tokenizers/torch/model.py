@@ -16,33 +16,68 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+from transformers.utils.generic import ModelOutput
 
 from zip2zip_tokenizers._core import CompressionConfig
-from zip2zip_tokenizers.torch.checkpoint import is_peft, load_checkpoint, save_checkpoint
+from zip2zip_tokenizers.torch.checkpoint import (
+    is_peft,
+    load_checkpoint,
+    require_local_directory,
+    save_checkpoint,
+)
 from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig, build_hyper_encoder
 from zip2zip_tokenizers.torch.errors import ModelMismatchError
 from zip2zip_tokenizers.torch.hyper_state import HyperState, StepView
 from zip2zip_tokenizers.torch.logits import extended_logits
+from zip2zip_tokenizers.torch.loss import (
+    DEFAULT_CHUNK_POSITIONS,
+    LossSums,
+    check_labels,
+    chunked_hidden_loss,
+    chunked_logits_loss,
+    token_type_loss,
+)
+from zip2zip_tokenizers.torch.loss import (
+    IGNORE_INDEX as IGNORE_INDEX,
+)
 
 if TYPE_CHECKING:
     from zip2zip_tokenizers.torch.generation import GenerateOutput, TextStreamer
 
 PositionMode = Literal["sequential", "base_token_end"]
-IGNORE_INDEX = -100
+# Base-model configs whose logits are not just ``lm_head(hidden)``: their loss needs the logits.
+_LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling")
 
 
 @dataclass
-class Zip2ZipOutput:
-    """``logits``: ``[B, T', V + C]`` (``T'`` = ``logits_to_keep`` or ``T``); ``loss`` when
-    ``labels`` were given; ``past_key_values`` when ``use_cache``; ``state``: the batch's
-    codebooks after these ids (pass it back with the next ids)."""
+class Zip2ZipOutput(ModelOutput):
+    """``logits``: ``[B, T', V + C]`` (``T'`` = ``logits_to_keep`` or ``T``; ``None`` when
+    ``return_logits=False``); ``loss``: mean next-id cross-entropy when ``labels`` were given;
+    ``past_key_values`` when ``use_cache``; ``state``: the batch's codebooks after these ids
+    (pass it back with the next ids).
 
-    logits: torch.Tensor
-    loss: torch.Tensor | None
-    past_key_values: Any
-    state: HyperState
+    With labels, also the parts a trainer normalises itself: ``loss_sum`` (summed
+    cross-entropy), ``num_targets``, ``loss_stats`` (detached ``[base_sum, base_count,
+    hyper_sum, hyper_count]``) and, with a token-type head, ``token_type_loss`` (summed binary
+    cross-entropy of "the next id is a hypertoken") and ``token_type_correct``.
+    """
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    # transformers >= 5 calls a model's KV cache ``cache`` (``past_key_values`` before).
+    cache: Any = None
+    state: HyperState | None = None
+    loss_sum: torch.Tensor | None = None
+    num_targets: torch.Tensor | None = None
+    loss_stats: torch.Tensor | None = None
+    token_type_loss: torch.Tensor | None = None
+    token_type_correct: torch.Tensor | None = None
+
+    @property
+    def past_key_values(self) -> Any:
+        """The KV cache (``use_cache=True``)."""
+        return self.cache
 
 
 class Zip2ZipForCausalLM(nn.Module):
@@ -59,10 +94,13 @@ class Zip2ZipForCausalLM(nn.Module):
         *,
         position_mode: PositionMode = "sequential",
         base_model_name_or_path: str | None = None,
+        token_type_head: bool = False,
     ) -> None:
         super().__init__()
         if position_mode not in ("sequential", "base_token_end"):
-            raise ValueError("position_mode must be 'sequential' or 'base_token_end'")
+            raise ModelMismatchError(
+                f"position_mode must be 'sequential' or 'base_token_end', got {position_mode!r}"
+            )
         input_embeddings = base_model.get_input_embeddings()
         output_embeddings = base_model.get_output_embeddings()
         if output_embeddings is None:
@@ -93,9 +131,22 @@ class Zip2ZipForCausalLM(nn.Module):
         )
         self.input_encoder.to(device=weight.device, dtype=weight.dtype)
         self.output_encoder.to(device=weight.device, dtype=weight.dtype)
-        self._takes_logits_to_keep = "logits_to_keep" in inspect.signature(
-            base_model.forward
-        ).parameters or is_peft(base_model)
+        # The auxiliary "is the next id a hypertoken" classifier (zip2zip++ v0.6.3); training
+        # only: generation never reads it.
+        self.token_type_head = (
+            nn.Linear(width, 1, device=weight.device, dtype=weight.dtype)
+            if token_type_head
+            else None
+        )
+        if self.token_type_head is not None:
+            nn.init.zeros_(self.token_type_head.weight)
+            nn.init.zeros_(self.token_type_head.bias)
+        self.loss_chunk_positions = DEFAULT_CHUNK_POSITIONS
+        plain = base_model.get_base_model() if is_peft(base_model) else base_model
+        parameters = inspect.signature(plain.forward).parameters
+        self._takes_logits_to_keep = "logits_to_keep" in parameters
+        # transformers >= 5.x renamed ``past_key_values`` to ``cache`` (the old name warns).
+        self._cache_argument = "cache" if "cache" in parameters else "past_key_values"
 
     # ----------------------------------------------------------------------------- construction
     @classmethod
@@ -107,6 +158,7 @@ class Zip2ZipForCausalLM(nn.Module):
         *,
         lora: Any = None,
         position_mode: PositionMode = "sequential",
+        token_type_head: bool = False,
         **model_kwargs: Any,
     ) -> Zip2ZipForCausalLM:
         """Wraps a base model (a local directory / hub name loaded with
@@ -118,6 +170,7 @@ class Zip2ZipForCausalLM(nn.Module):
             from transformers import AutoModelForCausalLM
 
             name = str(base)
+            require_local_directory(name, "from_base")
             model = AutoModelForCausalLM.from_pretrained(name, **model_kwargs)
         if lora is not None:
             from peft import get_peft_model
@@ -129,6 +182,7 @@ class Zip2ZipForCausalLM(nn.Module):
             encoder_config,
             position_mode=position_mode,
             base_model_name_or_path=name,
+            token_type_head=token_type_head,
         )
 
     @classmethod
@@ -143,10 +197,29 @@ class Zip2ZipForCausalLM(nn.Module):
         name to point to), the base model's weights; safetensors only."""
         save_checkpoint(self, path, save_base=save_base)
 
+    def gradient_checkpointing_enable(
+        self, gradient_checkpointing_kwargs: dict[str, Any] | None = None
+    ) -> None:
+        """Recomputes the base model's layer activations in the backward pass (as transformers'
+        ``Trainer(gradient_checkpointing=True)`` asks); non-reentrant by default, so frozen
+        embeddings under a LoRA adapter need no ``enable_input_require_grads``."""
+        kwargs = {"use_reentrant": False, **(gradient_checkpointing_kwargs or {})}
+        self.base_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+    def gradient_checkpointing_disable(self) -> None:
+        self.base_model.gradient_checkpointing_disable()
+
     # ---------------------------------------------------------------------------------- helpers
     @property
-    def vocab_size(self) -> int:
+    def initial_vocab_size(self) -> int:
+        """``V``: base ids are below it."""
         return self.compression.initial_vocab_size
+
+    @property
+    def vocab_size(self) -> int:
+        """``V + C``: the ids the model reads and predicts (the logits' last dimension), as
+        ``Zip2ZipTokenizer.vocab_size``."""
+        return self.compression.total_vocab_size
 
     @property
     def max_codebook_size(self) -> int:
@@ -179,33 +252,13 @@ class Zip2ZipForCausalLM(nn.Module):
 
     def embed(self, ids: torch.Tensor, state: HyperState) -> torch.Tensor:
         """Input vectors of ``ids`` (already fed to ``state``)."""
-        vocab = self.vocab_size
+        vocab = self.initial_vocab_size
         embeddings = self.base_model.get_input_embeddings()
         base: torch.Tensor = embeddings(ids.masked_fill(ids >= vocab, 0))
         if self.max_codebook_size == 0:
             return base
         is_hyper, hyper = state.hyper_inputs(ids)
         return torch.where(is_hyper[..., None], hyper.to(base.dtype), base)
-
-    def positions(
-        self, ids: torch.Tensor, attention_mask: torch.Tensor | None, state: HyperState
-    ) -> torch.Tensor:
-        """Position ids continuing ``state``'s: one per id (``sequential``) or each id at the
-        position of its last base token (``base_token_end``); masked-out ids get 0."""
-        if self.position_mode == "sequential" and attention_mask is None:
-            steps = ids.shape[1]
-            start = state.next_position
-            state.next_position = start + steps
-            return start[:, None] + torch.arange(steps, device=ids.device)
-        spans = state.spans(ids) if self.position_mode == "base_token_end" else torch.ones_like(ids)
-        if attention_mask is not None:
-            spans = spans * attention_mask.to(spans.dtype)
-        ends = state.next_position[:, None] + spans.cumsum(1) - 1
-        state.next_position = state.next_position + spans.sum(1)
-        positions = ends.clamp(min=0)
-        if attention_mask is not None:
-            positions = positions.masked_fill(attention_mask == 0, 0)
-        return positions
 
     # ---------------------------------------------------------------------------------- forward
     def forward(
@@ -219,20 +272,25 @@ class Zip2ZipForCausalLM(nn.Module):
         past_key_values: Any = None,
         use_cache: bool = False,
         logits_to_keep: int = 0,
+        return_logits: bool = True,
+        **_: Any,
     ) -> Zip2ZipOutput:
         """One forward over ``input_ids`` (``[B, T]``, base ids and hypertokens).
 
         ``attention_mask`` covers the cached positions too (``[B, past + T]``), as in
         transformers. Without ``state`` the codebooks start empty (a whole sequence: training,
         scoring); with it they continue (generation). ``labels`` (``[B, T]``, -100 ignored) are
-        shifted inside, as in transformers' causal LMs.
+        shifted inside, as in transformers' causal LMs. With labels and ``return_logits=False``
+        (what training uses) the ``[B, T, V + C]`` logits are never built: the loss is scored
+        from the hidden states a chunk at a time. Other keyword arguments (a trainer's
+        ``num_items_in_batch``) are ignored.
         """
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be [batch, length], got {tuple(input_ids.shape)}")
         state = state or self.new_state(input_ids.shape[0])
         current_mask = None if attention_mask is None else attention_mask[:, -input_ids.shape[1] :]
         view = state.update(input_ids, current_mask)
-        return self.forward_fed(
+        return self._forward_fed(
             input_ids,
             attention_mask,
             labels,
@@ -242,9 +300,10 @@ class Zip2ZipForCausalLM(nn.Module):
             past_key_values=past_key_values,
             use_cache=use_cache,
             logits_to_keep=logits_to_keep,
+            return_logits=return_logits,
         )
 
-    def forward_fed(
+    def _forward_fed(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None,
@@ -256,6 +315,7 @@ class Zip2ZipForCausalLM(nn.Module):
         past_key_values: Any,
         use_cache: bool,
         logits_to_keep: int,
+        return_logits: bool = True,
     ) -> Zip2ZipOutput:
         """:meth:`forward` for ids already fed to ``state`` (``view`` is what that returned)."""
         current_mask = None if attention_mask is None else attention_mask[:, -input_ids.shape[1] :]
@@ -269,17 +329,71 @@ class Zip2ZipForCausalLM(nn.Module):
             attention_mask = torch.ones(
                 (input_ids.shape[0], state.columns), dtype=torch.long, device=input_ids.device
             )
+        if labels is not None:
+            check_labels(labels, self.total_vocab_size)
+        skip_head = labels is not None and not return_logits and self._head_is_separable()
         inputs_embeds = self.embed(input_ids, state)
         if position_ids is None:
-            position_ids = self.positions(input_ids, current_mask, state)
+            position_ids = state.positions(input_ids, current_mask, self.position_mode)
         hidden, base_logits, past = self._run_base(
-            inputs_embeds, attention_mask, position_ids, past_key_values, use_cache, logits_to_keep
+            inputs_embeds,
+            attention_mask,
+            position_ids,
+            past_key_values,
+            use_cache,
+            logits_to_keep,
+            skip_head=skip_head,
         )
-        logits = extended_logits(
-            base_logits, hidden, state.outputs.values, view, self.max_codebook_size
+        logits = None
+        if not skip_head:
+            logits = extended_logits(
+                base_logits, hidden, state.outputs.values, view, self.max_codebook_size
+            )
+        out = Zip2ZipOutput(
+            logits=logits if return_logits or labels is None else None, cache=past, state=state
         )
-        loss = None if labels is None else causal_lm_loss(logits, labels)
-        return Zip2ZipOutput(logits=logits, loss=loss, past_key_values=past, state=state)
+        if labels is None:
+            return out
+        sums = self._loss_sums(hidden, logits, state, view, labels)
+        out.loss = sums.mean
+        out.loss_sum = sums.loss_sum
+        out.num_targets = sums.num_targets
+        out.loss_stats = sums.stats
+        if self.token_type_head is not None:
+            type_logits = self.token_type_head(hidden).squeeze(-1)
+            out.token_type_loss, out.token_type_correct = token_type_loss(
+                type_logits, labels, self.initial_vocab_size
+            )
+        return out
+
+    def _head_is_separable(self) -> bool:
+        """Whether the base model's logits are exactly ``output_embeddings(hidden)``, so the
+        loss may call the head itself on chunks of hidden states."""
+        config = getattr(self.base_model, "config", None)
+        return not any(getattr(config, name, None) for name in _LOGIT_TRANSFORMS)
+
+    def _loss_sums(
+        self,
+        hidden: torch.Tensor,
+        logits: torch.Tensor | None,
+        state: HyperState,
+        view: StepView,
+        labels: torch.Tensor,
+    ) -> LossSums:
+        chunk = self.loss_chunk_positions
+        if logits is not None:
+            return chunked_logits_loss(logits, labels, self.initial_vocab_size, chunk)
+        head = self.base_model.get_output_embeddings()
+        return chunked_hidden_loss(
+            hidden,
+            head,
+            state.outputs.values,
+            view,
+            self.max_codebook_size,
+            labels,
+            self.initial_vocab_size,
+            chunk,
+        )
 
     def _run_base(
         self,
@@ -289,38 +403,57 @@ class Zip2ZipForCausalLM(nn.Module):
         past_key_values: Any,
         use_cache: bool,
         logits_to_keep: int,
+        *,
+        skip_head: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """The base model's last hidden states, logits and cache. With ``skip_head`` the output
+        embeddings are not applied (the logits returned are a zero-stride placeholder): the
+        caller scores chunks of the hidden states itself."""
         captured: list[torch.Tensor] = []
+        head = self.base_model.get_output_embeddings()
 
         def capture(_module: nn.Module, args: tuple[Any, ...], _output: Any) -> None:
             captured.append(args[0])
 
+        def bypass(hidden: torch.Tensor) -> torch.Tensor:
+            captured.append(hidden)
+            return hidden.new_zeros(()).expand(*hidden.shape[:-1], self.initial_vocab_size)
+
         kwargs: dict[str, Any] = {}
         if logits_to_keep and self._takes_logits_to_keep:
             kwargs["logits_to_keep"] = logits_to_keep
-        # Without a codebook the hidden states are not needed: no hook at all.
-        handle = (
-            self.base_model.get_output_embeddings().register_forward_hook(capture)
-            if self.max_codebook_size
-            else None
-        )
+        # Without a codebook or token-type head the hidden states are not needed: no hook.
+        handle = None
+        # An accelerate hook may already sit on the instance's forward: put back what was there.
+        previous = head.__dict__.get("forward")
+        if skip_head:
+            head.forward = bypass
+        elif self.max_codebook_size or self.token_type_head is not None:
+            handle = head.register_forward_hook(capture)
         try:
+            if past_key_values is not None:
+                kwargs[self._cache_argument] = past_key_values
             out = self.base_model(
                 inputs_embeds=inputs_embeds,
                 attention_mask=attention_mask,
                 position_ids=position_ids,
-                past_key_values=past_key_values,
                 use_cache=use_cache,
                 **kwargs,
             )
         finally:
             if handle is not None:
                 handle.remove()
+            if skip_head:
+                if previous is None:
+                    del head.forward
+                else:
+                    head.forward = previous
         logits = out.logits
         hidden = captured[-1] if captured else logits
         if logits_to_keep:
             hidden, logits = hidden[:, -logits_to_keep:], logits[:, -logits_to_keep:]
-        return hidden, logits, getattr(out, "past_key_values", None)
+        past = out["cache"] if "cache" in out else out.get("past_key_values")
+        return hidden, logits, past
 
     # ------------------------------------------------------------------------------- generation
     @torch.no_grad()
@@ -366,7 +499,7 @@ class Zip2ZipForCausalLM(nn.Module):
 
 
 def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean next-id cross-entropy over the extended vocabulary; -100 labels are ignored."""
-    shifted = logits[:, :-1].float().reshape(-1, logits.shape[-1])
-    targets = labels[:, 1:].reshape(-1).to(shifted.device)
-    return F.cross_entropy(shifted, targets, ignore_index=IGNORE_INDEX)
+    """Mean next-id cross-entropy over the extended vocabulary; -100 labels are ignored. Scored
+    a chunk at a time, so it never holds an fp32 copy of all the logits."""
+    vocab = logits.shape[-1]
+    return chunked_logits_loss(logits, labels, vocab).mean

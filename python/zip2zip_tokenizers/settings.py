@@ -1,0 +1,344 @@
+"""The one owner of ``zip2zip_config.json``: reads, validates, resolves and writes it for the
+tokenizer, the model checkpoints, the data pipeline and the command line (standard library only).
+
+The file is a JSON object (format documented in ``docs/config-file.md``)::
+
+    {
+      "format_version": 2,
+      "compression": {"initial_vocab_size": ..., "max_codebook_size": ..., "max_subtokens": ...,
+                      "disabled_ids": [...] | null},
+      "zip2zip_tokenizers": {"pad_token_id": ... | null, "disable_digits": false},
+      "base_model_name_or_path": ..., "encoder_type": ..., "encoder": {...},
+      "position_mode": "sequential" | "base_token_end"
+    }
+
+The ``compression`` section and the model keys are the paper authors' layout, so their files
+read too; ``zip2zip_tokenizers`` holds what their format has no place for. Keys this module does
+not know are kept as they are when the file is rewritten. Reading is strict: a value of the wrong
+type, a missing required key or an out-of-range value raises :class:`ConfigFileError` naming the
+file and the key; nothing is ever silently replaced by a default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zip2zip_tokenizers._core import CompressionConfig, InvalidConfigError, Zip2ZipError
+
+CONFIG_NAME = "zip2zip_config.json"
+FORMAT_VERSION = 2
+DEFAULT_MAX_CODEBOOK_SIZE = 2048
+DEFAULT_MAX_SUBTOKENS = 4
+# Our own section; the authors' format has no place for these.
+OWN_SECTION = "zip2zip_tokenizers"
+# The authors' runtime calls sequential positions "compressed".
+POSITION_MODES = {
+    "sequential": "sequential",
+    "compressed": "sequential",
+    "base_token_end": "base_token_end",
+}
+REQUIRED_COMPRESSION_KEYS = ("initial_vocab_size", "max_codebook_size", "max_subtokens")
+
+
+class ConfigFileError(InvalidConfigError):
+    """A ``zip2zip_config.json`` that can not be read: not JSON, not an object, a key missing, a
+    value of the wrong type or out of range. The message names the file and the key."""
+
+
+class CodecMismatchError(Zip2ZipError):
+    """Two parts of a run (a model and its data, a checkpoint and a tokenizer) were made with
+    different codec settings; the message names every field that differs."""
+
+
+@dataclass(frozen=True)
+class SavedCodec:
+    """The codec settings a file holds, exactly as saved (``None``: not saved)."""
+
+    initial_vocab_size: int
+    max_codebook_size: int
+    max_subtokens: int
+    disabled_ids: tuple[int, ...] | None
+    pad_token_id: int | None
+    disable_digits: bool | None
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """The model keys of a checkpoint's file (``position_mode`` already mapped to ours)."""
+
+    base_model_name_or_path: str | None
+    encoder_type: str
+    encoder: dict[str, Any]
+    position_mode: str
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """A validated ``zip2zip_config.json``: its codec settings, its model keys (checkpoints
+    only) and every key as read (``data``)."""
+
+    path: Path
+    codec: SavedCodec | None
+    model: ModelSection | None
+    data: dict[str, Any] = field(repr=False)
+
+
+def config_path(location: str | os.PathLike[str]) -> Path:
+    """The file itself, for a directory or a path to the file."""
+    path = Path(location)
+    return path / CONFIG_NAME if path.is_dir() or path.name != CONFIG_NAME else path
+
+
+# ----------------------------------------------------------------------------------- validation
+
+
+def _fail(path: Path, key: str, problem: str) -> ConfigFileError:
+    return ConfigFileError(f"{path}: {key}: {problem}")
+
+
+def _int(path: Path, key: str, value: Any, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(path, key, f"expected an integer, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise _fail(path, key, f"must be >= {minimum}, got {value}")
+    return value
+
+
+def _optional_int(path: Path, key: str, value: Any) -> int | None:
+    return None if value is None else _int(path, key, value, minimum=0)
+
+
+def _object(path: Path, key: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail(path, key, f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _codec(path: Path, data: dict[str, Any]) -> SavedCodec | None:
+    if "compression" not in data:
+        if OWN_SECTION in data:
+            raise _fail(path, "compression", "missing (the file has a zip2zip_tokenizers section)")
+        return None
+    compression = _object(path, "compression", data["compression"])
+    for key in REQUIRED_COMPRESSION_KEYS:
+        if key not in compression:
+            raise _fail(path, f"compression.{key}", "missing")
+    vocab = _int(
+        path, "compression.initial_vocab_size", compression["initial_vocab_size"], minimum=1
+    )
+    disabled = compression.get("disabled_ids")
+    if disabled is not None:
+        if not isinstance(disabled, list):
+            raise _fail(path, "compression.disabled_ids", "expected a list of ids or null")
+        disabled = tuple(
+            _int(path, f"compression.disabled_ids[{i}]", v, minimum=0)
+            for i, v in enumerate(disabled)
+        )
+        for i, v in enumerate(disabled):
+            if v >= vocab:
+                raise _fail(
+                    path, f"compression.disabled_ids[{i}]", f"{v} >= initial_vocab_size {vocab}"
+                )
+    own = _object(path, OWN_SECTION, data.get(OWN_SECTION, {}))
+    pad = _optional_int(path, f"{OWN_SECTION}.pad_token_id", own.get("pad_token_id"))
+    if pad is not None and pad >= vocab:
+        key = f"{OWN_SECTION}.pad_token_id"
+        raise _fail(path, key, f"{pad} >= initial_vocab_size {vocab}")
+    digits = own.get("disable_digits")
+    if digits is not None and not isinstance(digits, bool):
+        raise _fail(
+            path, f"{OWN_SECTION}.disable_digits", f"expected true or false, got {digits!r}"
+        )
+    return SavedCodec(
+        initial_vocab_size=vocab,
+        max_codebook_size=_int(
+            path, "compression.max_codebook_size", compression["max_codebook_size"], minimum=0
+        ),
+        max_subtokens=_int(
+            path, "compression.max_subtokens", compression["max_subtokens"], minimum=1
+        ),
+        disabled_ids=disabled,
+        pad_token_id=pad,
+        disable_digits=digits,
+    )
+
+
+def _model(path: Path, data: dict[str, Any]) -> ModelSection | None:
+    if "encoder_type" not in data:
+        for key in ("encoder", "position_mode"):
+            if key in data:
+                raise _fail(path, "encoder_type", f"missing (the file has {key!r})")
+        return None
+    encoder_type = data["encoder_type"]
+    if not isinstance(encoder_type, str):
+        raise _fail(path, "encoder_type", f"expected a string, got {encoder_type!r}")
+    encoder = _object(path, "encoder", data.get("encoder", {}))
+    mode = data.get("position_mode", "sequential")
+    if mode is None:
+        mode = "sequential"
+    if mode not in POSITION_MODES:
+        raise _fail(
+            path, "position_mode", f"unknown value {mode!r}; known: {sorted(POSITION_MODES)}"
+        )
+    base = data.get("base_model_name_or_path")
+    if base is not None and not isinstance(base, str):
+        raise _fail(path, "base_model_name_or_path", f"expected a string or null, got {base!r}")
+    return ModelSection(base, encoder_type, encoder, POSITION_MODES[mode])
+
+
+def parse_config(data: Any, path: Path) -> ConfigFile:
+    """Validates the decoded content of ``path`` (see the module doc)."""
+    if not isinstance(data, dict):
+        raise ConfigFileError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    if "format_version" in data:
+        version = _int(path, "format_version", data["format_version"], minimum=1)
+        if version > FORMAT_VERSION:
+            raise _fail(
+                path,
+                "format_version",
+                f"{version} is newer than this package reads ({FORMAT_VERSION}); upgrade it",
+            )
+    return ConfigFile(path, _codec(path, data), _model(path, data), data)
+
+
+def read_config(location: str | os.PathLike[str]) -> ConfigFile | None:
+    """The validated ``zip2zip_config.json`` of a directory (or at a path), ``None`` when there is
+    no such file."""
+    path = config_path(location)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ConfigFileError(f"{path}: not valid JSON ({error})") from None
+    return parse_config(data, path)
+
+
+# ----------------------------------------------------------------------------------- resolving
+
+
+def resolve_codec(
+    saved: ConfigFile | None,
+    *,
+    vocab_size: int,
+    special_ids: Sequence[int],
+    digit_ids: Callable[[], list[int]],
+    default_pad: int | None,
+    max_codebook_size: int | None = None,
+    max_subtokens: int | None = None,
+    disable_digits: bool | None = None,
+    initial_vocab_size: int | None = None,
+) -> tuple[CompressionConfig, bool]:
+    """The codec config, and whether digits are disabled, for a tokenizer with the given facts.
+
+    Every argument left ``None`` means "as saved", then the package default. Without saved
+    ``disabled_ids`` (or when ``disable_digits`` is given) every special and added token is
+    disabled, and every digit token too when digits are disabled.
+    """
+    codec = saved.codec if saved is not None else None
+    saved_digits = codec.disable_digits if codec is not None else None
+    digits = disable_digits if disable_digits is not None else bool(saved_digits)
+    if codec is not None and codec.disabled_ids is not None and disable_digits is None:
+        disabled = list(codec.disabled_ids)
+    else:
+        disabled = sorted(set(special_ids) | (set(digit_ids()) if digits else set()))
+    pad = (
+        codec.pad_token_id if codec is not None and codec.pad_token_id is not None else default_pad
+    )
+
+    def pick(given: int | None, stored: int | None, default: int) -> int:
+        return given if given is not None else stored if stored is not None else default
+
+    config = CompressionConfig(
+        initial_vocab_size=pick(
+            initial_vocab_size, codec.initial_vocab_size if codec else None, vocab_size
+        ),
+        max_codebook_size=pick(
+            max_codebook_size, codec.max_codebook_size if codec else None, DEFAULT_MAX_CODEBOOK_SIZE
+        ),
+        max_subtokens=pick(
+            max_subtokens, codec.max_subtokens if codec else None, DEFAULT_MAX_SUBTOKENS
+        ),
+        disabled_ids=disabled,
+        pad_token_id=pad,
+    )
+    return config, digits
+
+
+def codec_differences(
+    expected: CompressionConfig, got: CompressionConfig
+) -> list[tuple[str, Any, Any]]:
+    """``(field, expected value, got value)`` for every codec field that differs."""
+    fields = ("initial_vocab_size", "max_codebook_size", "max_subtokens", "disabled_ids")
+    out = []
+    for name in fields:
+        a, b = getattr(expected, name), getattr(got, name)
+        if name == "disabled_ids":
+            a, b = sorted(a), sorted(b)
+        if a != b:
+            out.append((name, a, b))
+    return out
+
+
+def check_same_codec(
+    expected: CompressionConfig, got: CompressionConfig, *, expected_from: str, got_from: str
+) -> None:
+    """Raises :class:`CodecMismatchError` naming each differing field and both sources."""
+    differences = codec_differences(expected, got)
+    if not differences:
+        return
+
+    def short(value: Any) -> str:
+        if isinstance(value, list) and len(value) > 8:
+            return f"[{len(value)} ids: {value[:4]}...]"
+        return repr(value)
+
+    details = "; ".join(
+        f"{name}: {short(a)} ({expected_from}) vs {short(b)} ({got_from})"
+        for name, a, b in differences
+    )
+    raise CodecMismatchError(
+        f"{got_from} was made with other codec settings than {expected_from}: {details}"
+    )
+
+
+# ----------------------------------------------------------------------------------- writing
+
+
+def codec_section(config: CompressionConfig, disable_digits: bool) -> dict[str, Any]:
+    """The keys that hold ``config`` in the file (``compression`` and our own section)."""
+    return {
+        "compression": {
+            "initial_vocab_size": config.initial_vocab_size,
+            "max_codebook_size": config.max_codebook_size,
+            "max_subtokens": config.max_subtokens,
+            "disabled_ids": list(config.disabled_ids),
+        },
+        OWN_SECTION: {"pad_token_id": config.pad_token_id, "disable_digits": disable_digits},
+    }
+
+
+def write_config(location: str | os.PathLike[str], updates: dict[str, Any]) -> Path:
+    """Merges ``updates`` (top-level keys; our own section merged key by key) into the file of
+    ``location`` (created when missing, validated when present) and writes it atomically with
+    this package's ``format_version``. The result is validated before it is written."""
+    path = config_path(location)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existing = read_config(path)
+    data: dict[str, Any] = dict(existing.data) if existing is not None else {}
+    for key, value in updates.items():
+        if key == OWN_SECTION and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    data["format_version"] = FORMAT_VERSION
+    parse_config(data, path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+    return path
