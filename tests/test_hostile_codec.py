@@ -430,3 +430,16 @@ def test_lattice_pickles(protocol: int) -> None:
     assert all(np.array_equal(a, b) for a, b in zip(copy_.edges(), lattice.edges(), strict=True))
     assert as_list(copy.deepcopy(lattice).sample(3)) == as_list(lattice.sample(3))
     assert as_list(LZWCompressor(config).decode(copy_.sample(5))) == base
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 9), min_size=6, max_size=6), min_size=1, max_size=4))
+def test_every_mask_layout_and_dtype_reads_the_same(rows: list[list[int]]) -> None:
+    """A C-contiguous int64 mask is read in place; bool, int32, Fortran-ordered and list masks
+    are converted first: all give the same result."""
+    ids = np.array(rows, dtype=np.int64)
+    keep = (ids % 3 != 0).astype(np.int64)
+    expected = BatchCodebookState(P.config(), len(rows)).update_traced(ids, keep)
+    for mask in [keep.astype(bool), keep.astype(np.int32), np.asfortranarray(keep), keep.tolist()]:
+        got = BatchCodebookState(P.config(), len(rows)).update_traced(ids, mask)
+        assert all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
