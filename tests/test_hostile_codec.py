@@ -224,8 +224,8 @@ def test_huge_integer_arguments(value: int) -> None:
         with pytest.raises(LimitExceededError, match="batch_size"):
             BatchCodebookState(P.config(), value)
         assert len(lattice.enumerate(value)) == lattice.count()  # no limit at all
-        windows = compressor.batch_encode_windows([[1, 2]], value)
-        assert as_list(windows.ids) == [1, 2]
+        windows = compressor.batch_encode_windows([[1, 2], [3, 3, 3], [4]], value)
+        assert as_list(windows.ids) == [1, 2, 3, 10, 4]  # one window per document
     if value >= 2**64 or value < 0:
         with pytest.raises(InvalidArgumentError, match="seed"):
             lattice.sample(value)
