@@ -128,7 +128,7 @@ pub(crate) struct PyBatchCodebookState {
 /// float mask is refused rather than truncated).
 fn read_mask<'py>(mask: &Bound<'py, PyAny>) -> PyResult<PyReadonlyArrayDyn<'py, i64>> {
     let fast = mask.cast::<PyArrayDyn<i64>>().ok();
-    let array = match fast.filter(|array| array.is_c_contiguous()) {
+    let array = match fast.filter(|array| array.is_c_contiguous() && array.is_aligned()) {
         Some(array) => array.readonly(),
         None => convert_mask(mask)?,
     };
@@ -154,7 +154,7 @@ fn convert_mask<'py>(mask: &Bound<'py, PyAny>) -> PyResult<PyReadonlyArrayDyn<'p
         )));
     }
     numpy
-        .call_method1("ascontiguousarray", (array, "int64"))?
+        .call_method1("require", (array, "int64", "CA"))?
         .extract()
 }
 
