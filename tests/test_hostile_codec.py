@@ -224,8 +224,8 @@ def test_huge_integer_arguments(value: int) -> None:
         with pytest.raises(LimitExceededError, match="batch_size"):
             BatchCodebookState(P.config(), value)
         assert len(lattice.enumerate(value)) == lattice.count()  # no limit at all
-        windows = compressor.batch_encode_windows([[1, 2]], value)
-        assert as_list(windows.ids) == [1, 2]
+        windows = compressor.batch_encode_windows([[1, 2], [3, 3, 3], [4]], value)
+        assert as_list(windows.ids) == [1, 2, 3, 10, 4]  # one window per document
     if value >= 2**64 or value < 0:
         with pytest.raises(InvalidArgumentError, match="seed"):
             lattice.sample(value)
@@ -430,3 +430,49 @@ def test_lattice_pickles(protocol: int) -> None:
     assert all(np.array_equal(a, b) for a, b in zip(copy_.edges(), lattice.edges(), strict=True))
     assert as_list(copy.deepcopy(lattice).sample(3)) == as_list(lattice.sample(3))
     assert as_list(LZWCompressor(config).decode(copy_.sample(5))) == base
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 9), min_size=6, max_size=6), min_size=1, max_size=4))
+def test_every_mask_layout_and_dtype_reads_the_same(rows: list[list[int]]) -> None:
+    """A C-contiguous int64 mask is read in place; bool, int32, Fortran-ordered and list masks
+    are converted first: all give the same result."""
+    ids = np.array(rows, dtype=np.int64)
+    keep = (ids % 3 != 0).astype(np.int64)
+    expected = BatchCodebookState(P.config(), len(rows)).update_traced(ids, keep)
+    for mask in [keep.astype(bool), keep.astype(np.int32), np.asfortranarray(keep), keep.tolist()]:
+        got = BatchCodebookState(P.config(), len(rows)).update_traced(ids, mask)
+        assert all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
+
+
+def misaligned(values: list[int], dtype: type[np.integer[Any]]) -> Any:
+    """An array of ``values`` whose data starts one byte into its buffer (not aligned)."""
+    size = np.dtype(dtype).itemsize
+    buffer = bytearray(size * len(values) + 1)
+    array = np.frombuffer(buffer, dtype=dtype, offset=1, count=len(values))
+    array[:] = values
+    return array
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint32, np.int32, np.uint64])
+def test_misaligned_and_strided_arrays_are_read_correctly(dtype: type[np.integer[Any]]) -> None:
+    """numpy can hand over arrays whose memory can not be read as a slice (misaligned, or
+    strided): they are copied, never read as empty or as garbage."""
+    base = [int(x) for x in np.arange(60) % 7]
+    compressor = P.compressor()
+    expected = as_list(compressor.encode(base))
+    strided = np.repeat(np.array(base, dtype=dtype), 2)[::2]
+    for ids in [misaligned(base, dtype), strided]:
+        assert not (ids.flags.aligned and ids.flags.c_contiguous)
+        assert as_list(compressor.encode(ids)) == expected
+        assert [as_list(x) for x in compressor.batch_encode([ids, ids[:7]])] == [
+            expected,
+            as_list(compressor.encode(base[:7])),
+        ]
+        assert len(Lattice(P.config(), ids)) == len(base)
+    stream = np.array(expected, dtype=np.int64)
+    assert as_list(compressor.decode(misaligned(expected, np.int64))) == base
+    matrix = misaligned([*expected, *expected], np.int64).reshape(2, -1)
+    mask = misaligned([1] * (2 * len(expected)), np.int64).reshape(2, -1)
+    traced = BatchCodebookState(P.config(), 2).update_traced(matrix, mask)
+    assert traced.sizes[0, -1] == len(compressor.decode_with_codebook(stream).codebook)

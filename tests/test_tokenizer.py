@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from zip2zip_tokenizers import (
     CompressionConfig,
+    InvalidArgumentError,
     InvalidConfigError,
     InvalidTokenError,
     Zip2ZipError,
@@ -260,11 +261,15 @@ def test_bad_input_raises_precise_errors(deepseek: Zip2ZipTokenizer, tmp_path: P
         deepseek(123)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         deepseek(["ok", 5])  # type: ignore[list-item]
-    with pytest.raises(ValueError, match="padding"):
+    with pytest.raises(InvalidArgumentError, match="padding"):
         deepseek("a", padding="sideways")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="max_length"):
+    with pytest.raises(InvalidArgumentError, match="max_length"):
         deepseek("a", padding="max_length")
-    with pytest.raises(ValueError, match="return_tensors"):
+    with pytest.raises(InvalidArgumentError, match="max_length must be non-negative, got -1"):
+        deepseek("a", truncation=True, max_length=-1)
+    with pytest.raises(InvalidArgumentError, match="truncation"):
+        deepseek("a", truncation="sometimes")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="return_tensors"):
         deepseek("a", return_tensors="tf")  # type: ignore[arg-type]
     with pytest.raises(InvalidTokenError):
         deepseek.decode([5, deepseek.initial_vocab_size + 3])
@@ -290,8 +295,10 @@ def test_convert_ids_to_tokens_refuses_what_decode_refuses(deepseek: Zip2ZipToke
         with pytest.raises(TypeError):
             deepseek.decode(bad)
     for bad_id in [-1, 2**70, deepseek.vocab_size]:
-        with pytest.raises(InvalidTokenError):
+        with pytest.raises(InvalidTokenError, match=f"id {bad_id}"):
             deepseek.convert_ids_to_tokens([5, bad_id])
+        with pytest.raises(InvalidTokenError, match=f"id {bad_id}"):
+            deepseek.convert_ids_to_tokens(bad_id)
     assert deepseek.convert_ids_to_tokens(np.array([], dtype=np.float64)) == []
 
 

@@ -20,6 +20,7 @@ import numpy.typing as npt
 from zip2zip_tokenizers._core import (
     Codebook,
     CompressionConfig,
+    InvalidArgumentError,
     InvalidConfigError,
     InvalidTokenError,
     LZWCompressor,
@@ -48,7 +49,7 @@ def _padding_strategy(padding: PaddingArg) -> str:
         return "do_not_pad"
     if padding == "max_length":
         return "max_length"
-    raise ValueError(
+    raise InvalidArgumentError(
         f"padding must be True, False, 'longest', 'max_length' or 'do_not_pad', got {padding!r}"
     )
 
@@ -58,7 +59,7 @@ def _truncates(truncation: TruncationArg) -> bool:
         return True
     if truncation in (False, "do_not_truncate"):
         return False
-    raise ValueError(
+    raise InvalidArgumentError(
         "truncation must be True, False, 'longest_first', 'only_first' or 'do_not_truncate', "
         f"got {truncation!r}"
     )
@@ -267,7 +268,7 @@ class Zip2ZipTokenizer:
     @padding_side.setter
     def padding_side(self, side: str) -> None:
         if side not in ("left", "right"):
-            raise ValueError(f"padding_side must be 'left' or 'right', got {side!r}")
+            raise InvalidArgumentError(f"padding_side must be 'left' or 'right', got {side!r}")
         self._tokenizer.padding_side = side
 
     @property
@@ -326,15 +327,17 @@ class Zip2ZipTokenizer:
         strategy = _padding_strategy(padding)
         truncate = _truncates(truncation)
         if strategy == "max_length" and max_length is None:
-            raise ValueError("padding='max_length' needs max_length")
+            raise InvalidArgumentError("padding='max_length' needs max_length")
         if max_length is not None and max_length < 0:
-            raise ValueError(f"max_length must be non-negative, got {max_length}")
+            raise InvalidArgumentError(f"max_length must be non-negative, got {max_length}")
         side = padding_side or self._tokenizer.padding_side
         if side not in ("left", "right"):
-            raise ValueError(f"padding_side must be 'left' or 'right', got {side!r}")
+            raise InvalidArgumentError(f"padding_side must be 'left' or 'right', got {side!r}")
 
         if return_tensors not in (None, "np", "pt"):
-            raise ValueError(f"return_tensors must be None, 'np' or 'pt', got {return_tensors!r}")
+            raise InvalidArgumentError(
+                f"return_tensors must be None, 'np' or 'pt', got {return_tensors!r}"
+            )
 
         rows = self._compressor.batch_encode(self._base_ids(texts, add_special_tokens))
         if truncate:
@@ -348,7 +351,7 @@ class Zip2ZipTokenizer:
             width = max(max(lengths, default=0), max_length)
         elif return_tensors is not None:
             if len(set(lengths)) > 1:
-                raise ValueError(
+                raise InvalidArgumentError(
                     "sequences have different lengths; pass padding=True to return tensors"
                 )
             width = max(lengths, default=0)
@@ -377,7 +380,7 @@ class Zip2ZipTokenizer:
         """Rows padded to ``width`` on ``side``, and their attention mask (1 = real token)."""
         pad = self._config.pad_token_id
         if pad is None and any(len(row) < width for row in rows):
-            raise ValueError(
+            raise InvalidArgumentError(
                 "asking to pad but the tokenizer has neither a pad token nor an EOS token"
             )
         ids = np.full((len(rows), width), pad if pad is not None else 0, dtype=np.int64)
@@ -510,6 +513,11 @@ class Zip2ZipTokenizer:
                 continue
             if 0 <= token_id < self.initial_vocab_size:
                 pieces = [token_id]
+            elif not 0 <= token_id < self._config.total_vocab_size:
+                raise InvalidTokenError(
+                    f"invalid token id {token_id}: ids must be between 0 and "
+                    f"{self._config.total_vocab_size - 1}"
+                )
             elif codebook is None:
                 raise InvalidTokenError(
                     f"hypertoken {token_id} has no meaning without its sequence's codebook"

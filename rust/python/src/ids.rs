@@ -98,20 +98,24 @@ impl<'py> Batch<'py> {
 /// Reads a 1-D sequence of integer ids (a numpy integer array or any sequence of ints) as a
 /// batch of one row.
 pub(crate) fn extract_ids<'py>(object: &Bound<'py, PyAny>) -> PyResult<Batch<'py>> {
+    let copy;
+    let object = match object.cast::<PyUntypedArray>() {
+        Ok(array) if array.ndim() == 1 && !readable_in_place(array) => {
+            copy = object
+                .py()
+                .import("numpy")?
+                .call_method1("require", (object, object.py().None(), "CA"))?;
+            &copy
+        }
+        _ => object,
+    };
     if let Ok(array) = object.extract::<PyReadonlyArray1<'py, i64>>() {
-        return Ok(Batch::one(if array.is_contiguous() {
-            Row::Array(array)
-        } else {
-            Row::Owned(array.as_array().to_vec())
-        }));
+        return Ok(Batch::one(Row::Array(array)));
     }
     if let Ok(array) = object.extract::<PyReadonlyArray1<'py, u32>>() {
-        if array.is_contiguous() {
-            return Ok(Batch::U32(vec![array]));
-        }
+        return Ok(Batch::U32(vec![array]));
     }
-    let widened = widen::<u32>(object)
-        .or_else(|| widen::<i32>(object))
+    let widened = widen::<i32>(object)
         .or_else(|| widen::<u64>(object))
         .or_else(|| widen::<i16>(object))
         .or_else(|| widen::<u16>(object))
@@ -143,6 +147,12 @@ pub(crate) fn extract_ids<'py>(object: &Bound<'py, PyAny>) -> PyResult<Batch<'py
         _ => extract_item_by_item(object)?,
     };
     Ok(Batch::one(Row::Owned(ids)))
+}
+
+/// Whether an array's memory can be read as a slice: contiguous and aligned (numpy can make
+/// arrays that are neither, e.g. `np.frombuffer(data, offset=1)`); others are copied first.
+fn readable_in_place(array: &Bound<'_, PyUntypedArray>) -> bool {
+    array.is_contiguous() && array.is_aligned()
 }
 
 /// Whether a list or tuple holds a `bool`, which the fast extraction reads as 0 or 1 (an exact
@@ -204,7 +214,7 @@ fn extract_item_by_item(object: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
 /// Reads a batch: a 2-D integer array (one row per sequence) or a sequence of 1-D id sequences.
 pub(crate) fn extract_batch<'py>(object: &Bound<'py, PyAny>) -> PyResult<Batch<'py>> {
     if let Ok(matrix) = object.cast::<PyArrayDyn<i64>>() {
-        if matrix.ndim() == 2 && matrix.is_c_contiguous() {
+        if matrix.ndim() == 2 && matrix.is_c_contiguous() && matrix.is_aligned() {
             let (height, width) = (matrix.shape()[0], matrix.shape()[1]);
             let rows = (0..height)
                 .map(|row| Row::InBase {
@@ -284,14 +294,14 @@ fn view_in_base<'py>(
     let Ok(view) = item.cast::<PyArray1<i64>>() else {
         return Ok(None);
     };
-    if !view.is_contiguous() {
+    if !view.is_contiguous() || !view.is_aligned() {
         return Ok(None);
     }
     let base = view.getattr("base")?;
     let Ok(base_array) = base.cast::<PyArrayDyn<i64>>() else {
         return Ok(None);
     };
-    if !base_array.is_c_contiguous() {
+    if !base_array.is_c_contiguous() || !base_array.is_aligned() {
         return Ok(None);
     }
     let base_address = base_array.data() as usize;

@@ -1,4 +1,4 @@
-use numpy::{IntoPyArray, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyIndexError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -127,6 +127,22 @@ pub(crate) struct PyBatchCodebookState {
 /// An attention mask as a C-contiguous 2-D int64 array (bool and integer dtypes only: a
 /// float mask is refused rather than truncated).
 fn read_mask<'py>(mask: &Bound<'py, PyAny>) -> PyResult<PyReadonlyArrayDyn<'py, i64>> {
+    let fast = mask.cast::<PyArrayDyn<i64>>().ok();
+    let array = match fast.filter(|array| array.is_c_contiguous() && array.is_aligned()) {
+        Some(array) => array.readonly(),
+        None => convert_mask(mask)?,
+    };
+    if array.ndim() != 2 {
+        return Err(invalid_argument(format!(
+            "attention_mask must be 2-D, got {} dimensions",
+            array.ndim()
+        )));
+    }
+    Ok(array)
+}
+
+/// [`read_mask`] for anything but a C-contiguous int64 array: converted by numpy.
+fn convert_mask<'py>(mask: &Bound<'py, PyAny>) -> PyResult<PyReadonlyArrayDyn<'py, i64>> {
     let numpy = mask.py().import("numpy")?;
     let array = numpy.call_method1("asarray", (mask,))?;
     let kind: String = array.getattr("dtype")?.getattr("kind")?.extract()?;
@@ -137,15 +153,9 @@ fn read_mask<'py>(mask: &Bound<'py, PyAny>) -> PyResult<PyReadonlyArrayDyn<'py, 
             array.getattr("dtype")?
         )));
     }
-    let array = numpy.call_method1("ascontiguousarray", (array, "int64"))?;
-    let array: PyReadonlyArrayDyn<'py, i64> = array.extract()?;
-    if array.ndim() != 2 {
-        return Err(invalid_argument(format!(
-            "attention_mask must be 2-D, got {} dimensions",
-            array.ndim()
-        )));
-    }
-    Ok(array)
+    numpy
+        .call_method1("require", (array, "int64", "CA"))?
+        .extract()
 }
 
 /// The core's view of a mask read by [`read_mask`].
