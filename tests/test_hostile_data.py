@@ -312,17 +312,33 @@ def test_a_broken_manifest_is_a_resume_error_naming_it(
     assert_cli_error(capsys, ["verify", str(out)], str(out / "manifest.json"))
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        (("shards", 0, "file"), "../../elsewhere.parquet", r"\.shards\[0\]\.file is not a shard"),
+        (("shards", 0, "windows"), -1, r"\.shards\[0\]\.windows is not a count"),
+        (("task", "path"), "/elsewhere.jsonl", r"\.task\.path is not one of the inputs"),
+        (("bad_records",), "3", r"\.bad_records is not a count"),
+    ],
+)
 def test_a_tampered_manifest_entry_names_the_key(
-    run: Run, texts: list[str], tmp_path: Path
+    run: Run, texts: list[str], tmp_path: Path, key: tuple[object, ...], value: object, says: str
 ) -> None:
     out = tmp_path / "out"
-    run([write_jsonl(tmp_path / "a.jsonl", texts)], out)
+    jsonl = write_jsonl(tmp_path / "a.jsonl", texts)
+    run([jsonl], out)
     manifest = json.loads((out / "manifest.json").read_text())
     task = sorted(manifest["tasks"])[0]
-    manifest["tasks"][task]["shards"][0]["file"] = "../../elsewhere.parquet"
+    place = manifest["tasks"][task]
+    for step in key[:-1]:
+        place = place[step]
+    place[key[-1]] = value
     (out / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ResumeError, match=rf"tasks\['{task}'\]\.shards\[0\]\.file is not a shard"):
-        verify(out)
+    before = snapshot(out)
+    for attempt in (lambda: verify(out), lambda: run([jsonl], out)):
+        with pytest.raises(ResumeError, match=rf"manifest\.json: .*tasks\['{task}'\]{says}"):
+            attempt()
+    assert snapshot(out) == before
 
 
 def shard_damages() -> list[tuple[str, Callable[[Path], None], str]]:

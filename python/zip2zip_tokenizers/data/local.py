@@ -9,6 +9,7 @@ the driver dies, even by ``kill -9`` (``parent_watch.py``)."""
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import pickle
@@ -83,8 +84,14 @@ class LocalEngine:
             initializer=_start_worker,
             initargs=(shared, settings, threads, os.getpid()),
         )
-        # The first task starts every worker (a forking pool starts them all at once).
-        self.executor.submit(_ready).result()
+        # Objects frozen before the fork are never visited by the workers' garbage collector,
+        # which would otherwise write to (and so copy) every page of the shared heap.
+        gc.freeze()
+        try:
+            # The first task starts every worker (a forking pool starts them all at once).
+            self.executor.submit(_ready).result()
+        finally:
+            gc.unfreeze()
 
     def run(self, tasks: Sequence[Task], on_done: Callable[[dict[str, Any]], None]) -> None:
         """Runs every task, calling ``on_done`` with each task's entry as it finishes (in any

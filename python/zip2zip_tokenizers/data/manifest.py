@@ -210,6 +210,10 @@ def _validate(path: str, data: object) -> None:
         _check_fields(path, f"{key}.task", entry["task"], _TASK)
         if entry["task"]["task_id"] != task_id:
             raise _fail(path, f"{key}.task.task_id", "differs from its key")
+        if task_id not in data["planned"]:
+            raise _fail(path, key, "is not a planned task")
+        if entry["task"]["path"] not in {item["path"] for item in data["inputs"]}:
+            raise _fail(path, f"{key}.task.path", "is not one of the inputs")
         _check_count(path, f"{key}.bad_records", entry.get("bad_records"))
         if not isinstance(entry.get("bad_locations"), list):
             raise _fail(path, f"{key}.bad_locations", "is missing or not a list")

@@ -15,8 +15,8 @@ joined by bounded pipes (``pipe.py``)::
 - ``WriteStage``: each shard as a Parquet file (Arrow releases the GIL); the manifest entry of
   each shard.
 
-Pipe capacities keep at most two batches per pipe and two shards (one being written, one
-waiting) in memory, whatever the input size.
+Pipe capacities keep at most three batches and two shards (one being written, one waiting) in
+memory, whatever the input size.
 """
 
 from __future__ import annotations
@@ -238,8 +238,12 @@ class WriteStage:
 def run_task(task: Task, hypertokenizer: Hypertokenizer, settings: TaskSettings) -> dict[str, Any]:
     """Runs ``task`` through the four stages and returns its manifest entry."""
     started = time.perf_counter()
+    # Two slots before the tokenizer (the batch it works on and the next, ready when it comes
+    # back); one after it: windowing is faster than tokenizing, and each slot there holds a
+    # batch's ids as Python lists (about 9 MB per MB of text). One shard waits while the
+    # previous one is written.
     texts: Pipe[Batch | ShardEnd] = Pipe(2)
-    tokenized: Pipe[Batch | ShardEnd] = Pipe(2)
+    tokenized: Pipe[Batch | ShardEnd] = Pipe(1)
     shards: Pipe[Shard] = Pipe(1)
     read = ReadStage(task, settings, texts)
     write = WriteStage(task, settings, shards)
