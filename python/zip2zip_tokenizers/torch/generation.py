@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from zip2zip_tokenizers.torch.generation_options import GenerationOptions
+from zip2zip_tokenizers._core import LZWCompressor
+from zip2zip_tokenizers.torch.beam_search import beam_options_check, beam_search
+from zip2zip_tokenizers.torch.generation_options import (
+    GenerationOptions,
+    UnsupportedGenerationOptionError,
+)
 from zip2zip_tokenizers.torch.processors import ScoreProcessors
 from zip2zip_tokenizers.torch.sampling import select_next
 from zip2zip_tokenizers.torch.streamer import TextStreamer
@@ -30,7 +35,8 @@ class GenerateOutput:
     ``finish_reasons``: ``"eos"``, ``"stop_string"`` or ``"length"`` per row; ``scores`` /
     ``logits`` (with ``output_scores`` / ``output_logits``): one ``[B, V + C]`` tensor per step,
     the scores after the processors (repetition penalty, n-grams, minimum length; before
-    temperature and top-k/p) / the model's raw logits."""
+    temperature and top-k/p) / the model's raw logits; ``sequences_scores`` (beam search): each
+    row's best hypothesis's length-penalised log-probability."""
 
     sequences: torch.Tensor
     base_tokens: list[int]
@@ -39,6 +45,7 @@ class GenerateOutput:
     generated_base_ids: list[list[int]] = field(default_factory=list)
     scores: tuple[torch.Tensor, ...] | None = None
     logits: tuple[torch.Tensor, ...] | None = None
+    sequences_scores: torch.Tensor | None = None
 
 
 class _StopStrings:
@@ -108,6 +115,8 @@ def generate(
         opts = dataclasses.replace(opts, eos_token_id=default)
     eos = set(opts.eos_ids)
     pad = _default_pad(opts.pad_token_id, tokenizer, eos)
+    if opts.num_beams > 1:
+        return _beam_search(model, input_ids, attention_mask, opts, eos, pad, streamer)
     stops = _StopStrings(list(opts.stop_strings), tokenizer, rows)
     mask_host = mask.cpu().numpy()
     processors = ScoreProcessors(
@@ -195,6 +204,45 @@ def generate(
         generated_base_ids=base_ids,
         scores=tuple(scores_out) if opts.output_scores else None,
         logits=tuple(logits_out) if opts.output_logits else None,
+    )
+
+
+def _beam_search(
+    model: Zip2ZipForCausalLM,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    opts: GenerationOptions,
+    eos: set[int],
+    pad: int,
+    streamer: TextStreamer | None,
+) -> torch.Tensor | GenerateOutput:
+    unsupported = beam_options_check(opts, {"streamer": streamer is not None})
+    if unsupported:
+        raise UnsupportedGenerationOptionError(
+            f"beam search (num_beams={opts.num_beams}) does not support {', '.join(unsupported)}"
+        )
+    mask = None if attention_mask is None else attention_mask.to(input_ids.device)
+    result = beam_search(
+        model, input_ids, mask, opts, eos, pad, opts.num_beams, opts.length_penalty
+    )
+    longest = max(len(ids) for ids in result.generated)
+    new = torch.tensor([ids + [pad] * (longest - len(ids)) for ids in result.generated])
+    sequences = torch.cat([input_ids, new.to(input_ids.device)], dim=1)
+    if not opts.return_dict_in_generate:
+        return sequences
+    codec = LZWCompressor(model.compression)
+    base_ids = []
+    for row, ids in enumerate(result.generated):
+        prompt = input_ids[row] if mask is None else input_ids[row][mask[row].bool()]
+        before = len(codec.decode(prompt.tolist()))
+        base_ids.append([int(t) for t in codec.decode([*prompt.tolist(), *ids])[before:]])
+    return GenerateOutput(
+        sequences=sequences,
+        base_tokens=[len(ids) for ids in base_ids],
+        steps=result.steps,
+        finish_reasons=["eos" if ended else "length" for ended in result.ended],
+        generated_base_ids=base_ids,
+        sequences_scores=torch.tensor(result.scores),
     )
 
 

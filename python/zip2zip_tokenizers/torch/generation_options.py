@@ -33,6 +33,8 @@ class GenerationOptions:
     ``repetition_penalty`` and ``no_repeat_ngram_size`` act on the id stream the model reads,
     hypertokens included (an id is a hypertoken of its own row's codebook).
     ``output_scores``: the processed scores of each step; ``output_logits``: the raw ones.
+    ``num_beams > 1``: beam search, each beam with its own codebook (``length_penalty`` as in
+    transformers; greedy choice only, without the score processors).
     """
 
     max_new_tokens: int = 20
@@ -43,6 +45,8 @@ class GenerationOptions:
     top_p: float | None = None
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
+    num_beams: int = 1
+    length_penalty: float = 1.0
     eos_token_id: int | tuple[int, ...] | None = None
     pad_token_id: int | None = None
     stop_strings: tuple[str, ...] = ()
@@ -59,6 +63,7 @@ class GenerationOptions:
             ("top_p", self.top_p is None or 0 < self.top_p <= 1, "in (0, 1]"),
             ("repetition_penalty", self.repetition_penalty > 0, "> 0"),
             ("no_repeat_ngram_size", self.no_repeat_ngram_size >= 0, ">= 0"),
+            ("num_beams", self.num_beams >= 1, ">= 1"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -114,7 +119,6 @@ _IGNORED = {
 }
 # transformers options accepted only at their default (a no-op here).
 _DEFAULTS: dict[str, Any] = {
-    "num_beams": 1,
     "num_return_sequences": 1,
     "num_beam_groups": 1,
     "typical_p": 1.0,
