@@ -77,21 +77,6 @@ def _as_ids(ids: Any) -> Any:
     return ids
 
 
-def _id_list(ids: Any) -> list[int]:
-    """A 1-D sequence of integer ids as a list of ints; floats, bools and strings raise
-    ``TypeError`` (as the codec does), never truncated or cast."""
-    array = np.asarray(_as_ids(ids))
-    if array.ndim != 1:
-        raise TypeError(f"expected a 1-D sequence of integer ids, got {array.ndim} dimensions")
-    if array.dtype == object:
-        bad = [x for x in array.tolist() if isinstance(x, bool) or not isinstance(x, int)]
-        if bad:
-            raise TypeError(f"expected integer ids, got {type(bad[0]).__name__}")
-    elif array.size and array.dtype.kind not in "iu":
-        raise TypeError(f"expected integer ids, got dtype {array.dtype}")
-    return [int(x) for x in array.tolist()]
-
-
 def import_transformers_quietly() -> None:
     """Imports ``transformers`` without its "PyTorch was not found" advice: a tokenizer needs no
     torch, so a user of ``Zip2ZipTokenizer`` alone should not be told to install it."""
@@ -109,6 +94,21 @@ def import_transformers_quietly() -> None:
             del os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"]
         else:
             os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = previous
+
+
+def _id_list(ids: Any) -> list[int]:
+    """A 1-D sequence of integer ids as a list of ints; floats, bools and strings raise
+    ``TypeError`` (as the codec does), never truncated or cast."""
+    array = np.asarray(_as_ids(ids))
+    if array.ndim != 1:
+        raise TypeError(f"expected a 1-D sequence of integer ids, got {array.ndim} dimensions")
+    if array.dtype == object:
+        bad = [x for x in array.tolist() if isinstance(x, bool) or not isinstance(x, int)]
+        if bad:
+            raise TypeError(f"expected integer ids, got {type(bad[0]).__name__}")
+    elif array.size and array.dtype.kind not in "iu":
+        raise TypeError(f"expected integer ids, got dtype {array.dtype}")
+    return [int(x) for x in array.tolist()]
 
 
 def digit_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
@@ -409,6 +409,30 @@ class Zip2ZipTokenizer:
         )
         ids: list[int] = encoded["input_ids"]
         return ids
+
+    def apply_chat_template(
+        self,
+        conversation: Sequence[dict[str, Any]],
+        *,
+        tokenize: bool = True,
+        add_generation_prompt: bool = False,
+        return_tensors: TensorType | None = None,
+        **template_kwargs: Any,
+    ) -> Any:
+        """A conversation rendered with the base tokenizer's chat template: the text
+        (``tokenize=False``), or its hypertoken ids (the template's own special tokens already
+        in the text, none added), a ``[1, T]`` array or tensor with ``return_tensors``."""
+        text = self._tokenizer.apply_chat_template(
+            list(conversation),
+            tokenize=False,
+            add_generation_prompt=add_generation_prompt,
+            **template_kwargs,
+        )
+        if not tokenize:
+            return str(text)
+        if return_tensors is None:
+            return self.encode(str(text), add_special_tokens=False)
+        return self(str(text), add_special_tokens=False, return_tensors=return_tensors)["input_ids"]
 
     def encode_with_codebook(
         self, text: str, *, add_special_tokens: bool = True

@@ -99,6 +99,11 @@ class Hypertokenizer:
             self._loaded = tokenizer
         return self._loaded
 
+    def load(self) -> Hypertokenizer:
+        """Builds the Rust tokenizer now, e.g. before forking workers that then share it."""
+        self._tokenizer  # noqa: B018 (built on first access)
+        return self
+
     @classmethod
     def from_tokenizer(
         cls, tokenizer: Zip2ZipTokenizer, window: int = DEFAULT_WINDOW, append_eos: bool = True

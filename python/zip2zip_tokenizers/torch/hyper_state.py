@@ -38,6 +38,16 @@ class StepView:
     next_columns_host: np.ndarray
     next_vectors: torch.Tensor
 
+    def without_next(self) -> StepView:
+        """This view with no about-to-be-created slot: the authors' rule for LZW's KwKwK case."""
+        return StepView(
+            sizes=self.sizes,
+            next_rows=self.next_rows[:0],
+            next_columns=self.next_columns[:0],
+            next_columns_host=self.next_columns_host[:0],
+            next_vectors=self.next_vectors[:0],
+        )
+
 
 def _host(values: torch.Tensor | np.ndarray) -> np.ndarray:
     if isinstance(values, np.ndarray):
