@@ -283,6 +283,23 @@ def test_bad_input_raises_precise_errors(deepseek: Zip2ZipTokenizer, tmp_path: P
     assert deepseek.encode("hello hello") == deepseek.encode("hello hello")
 
 
+def test_convert_ids_to_tokens_refuses_what_decode_refuses(deepseek: Zip2ZipTokenizer) -> None:
+    for bad in [[1.7], [5, 2.0], np.array([1.5]), [True], True, "5", [[5]]]:
+        with pytest.raises(TypeError):
+            deepseek.convert_ids_to_tokens(bad)
+        with pytest.raises(TypeError):
+            deepseek.decode(bad)
+    for bad_id in [-1, 2**70, deepseek.vocab_size]:
+        with pytest.raises(InvalidTokenError):
+            deepseek.convert_ids_to_tokens([5, bad_id])
+    assert deepseek.convert_ids_to_tokens(np.array([], dtype=np.float64)) == []
+
+
+def test_readme_convert_ids_to_tokens_example(deepseek: Zip2ZipTokenizer) -> None:
+    ids = deepseek.encode("hello hello hello hello")
+    assert deepseek.convert_ids_to_tokens(ids) == ["hello", "Ġhello", "ĠhelloĠhello"]
+
+
 def test_len_and_vocab_size_cover_hypertokens(deepseek: Zip2ZipTokenizer) -> None:
     assert len(deepseek) == deepseek.vocab_size == len(deepseek.base_tokenizer) + 512
 

@@ -141,7 +141,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_verify(commands)
     _add_eval(commands)
     add_train(commands)
-    args = parser.parse_args(argv)
+    harness = commands.add_parser(
+        "lm-eval",
+        help="lm-evaluation-harness's command line with the zip2zip model registered",
+        description="Runs lm-eval's own command line (arguments passed as they are) after "
+        "registering --model zip2zip, e.g. lm-eval --model zip2zip --model_args "
+        "pretrained=CKPT --tasks TASK.",
+    )
+    harness.add_argument("arguments", nargs=argparse.REMAINDER)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["lm-eval"]:
+        # Everything after it is lm-eval's (argparse would read its options as ours).
+        return _lm_eval(given[1:])
+    args = parser.parse_args(given)
     if args.command == "demo":
         from zip2zip_tokenizers.demo import run
 
@@ -159,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "train":
             return run_train(args)
         return _verify(args)
-    except Zip2ZipError as error:
+    except (Zip2ZipError, OSError) as error:  # an OSError names its file (a full disk...)
         print(f"error: {error}", file=sys.stderr)
         return 2
 
@@ -194,6 +206,21 @@ def _verify(args: argparse.Namespace) -> int:
     result = verify(args.output, args.input, args.tokenizer)
     print(json.dumps(result, indent=1))
     return 0 if result["complete"] else 1
+
+
+def _lm_eval(arguments: list[str]) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from lm_eval.__main__ import cli_evaluate
+
+    import zip2zip_tokenizers.torch.evaluation.harness  # noqa: F401  (registers "zip2zip")
+
+    saved = sys.argv
+    sys.argv = ["lm-eval", *arguments]
+    try:
+        cli_evaluate()
+    finally:
+        sys.argv = saved
+    return 0
 
 
 if __name__ == "__main__":

@@ -67,6 +67,8 @@ def _truncates(truncation: TruncationArg) -> bool:
 def _as_ids(ids: Any) -> Any:
     """Ids as something the codec reads: numpy arrays pass through, tensors become arrays, a
     lone id becomes a one-element list; anything else is checked by the codec itself."""
+    if isinstance(ids, bool):
+        raise TypeError("expected integer ids, got bool")
     if isinstance(ids, (int, np.integer)):
         return [int(ids)]
     if hasattr(ids, "detach") and hasattr(ids, "cpu"):  # a torch tensor
@@ -91,6 +93,21 @@ def import_transformers_quietly() -> None:
             del os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"]
         else:
             os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = previous
+
+
+def _id_list(ids: Any) -> list[int]:
+    """A 1-D sequence of integer ids as a list of ints; floats, bools and strings raise
+    ``TypeError`` (as the codec does), never truncated or cast."""
+    array = np.asarray(_as_ids(ids))
+    if array.ndim != 1:
+        raise TypeError(f"expected a 1-D sequence of integer ids, got {array.ndim} dimensions")
+    if array.dtype == object:
+        bad = [x for x in array.tolist() if isinstance(x, bool) or not isinstance(x, int)]
+        if bad:
+            raise TypeError(f"expected integer ids, got {type(bad[0]).__name__}")
+    elif array.size and array.dtype.kind not in "iu":
+        raise TypeError(f"expected integer ids, got dtype {array.dtype}")
+    return [int(x) for x in array.tolist()]
 
 
 def digit_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
@@ -472,9 +489,9 @@ class Zip2ZipTokenizer:
         For a sequence, hypertokens are resolved by the sequence's own codebook; a lone
         hypertoken id needs the ``codebook`` it belongs to.
         """
-        if isinstance(ids, (int, np.integer)):
+        if isinstance(ids, (int, np.integer)) and not isinstance(ids, bool):
             return self._token_strings([int(ids)], codebook, skip_special_tokens, single=True)[0]
-        values: list[int] = np.asarray(_as_ids(ids), dtype=np.int64).tolist()
+        values = _id_list(ids)
         if codebook is None:
             _, codebook = self._compressor.decode_with_codebook(values)
         return self._token_strings(values, codebook, skip_special_tokens, single=False)

@@ -22,9 +22,9 @@ from tiny_models import tiny_model  # noqa: E402
 from tiny_text_model import save_tiny_model  # noqa: E402
 from zip2zip_tokenizers import CompressionConfig, Lattice, Zip2ZipTokenizer  # noqa: E402
 from zip2zip_tokenizers.cli import main  # noqa: E402
+from zip2zip_tokenizers.settings import CodecMismatchError  # noqa: E402
 from zip2zip_tokenizers.torch import (  # noqa: E402
     HyperEncoderConfig,
-    ModelMismatchError,
     Zip2ZipForCausalLM,
 )
 from zip2zip_tokenizers.torch.evaluation import (  # noqa: E402
@@ -281,7 +281,7 @@ def test_a_checkpoint_whose_codec_differs_from_its_tokenizer_is_an_error(
     other = Zip2ZipTokenizer.from_pretrained(model_dir, max_codebook_size=128, max_subtokens=3)
     other.save_pretrained(tmp_path / "other")
     with pytest.raises(
-        ModelMismatchError, match=r"max_codebook_size: 256 .* vs 128.*max_subtokens: 4"
+        CodecMismatchError, match=r"max_codebook_size: 256 .* vs 128.*max_subtokens: 4 "
     ):
         load_for_eval(tmp_path / "ckpt", tokenizer_dir=tmp_path / "other")
 

@@ -38,6 +38,16 @@ class StepView:
     next_columns_host: np.ndarray
     next_vectors: torch.Tensor
 
+    def without_next(self) -> StepView:
+        """This view with no about-to-be-created slot: the authors' rule for LZW's KwKwK case."""
+        return StepView(
+            sizes=self.sizes,
+            next_rows=self.next_rows[:0],
+            next_columns=self.next_columns[:0],
+            next_columns_host=self.next_columns_host[:0],
+            next_vectors=self.next_vectors[:0],
+        )
+
 
 def _host(values: torch.Tensor | np.ndarray) -> np.ndarray:
     if isinstance(values, np.ndarray):
@@ -111,9 +121,9 @@ class HyperState:
         """
         ids_np = _host(ids)
         mask_np = None if attention_mask is None else _host(attention_mask)
-        rows, hyper_ids, subtokens, sizes, next_entries = self.codebooks.update_traced(
-            ids_np, mask_np
-        )
+        traced = self.codebooks.update_traced(ids_np, mask_np)
+        rows, hyper_ids, subtokens = traced.rows, traced.hyper_ids, traced.subtokens
+        sizes, next_entries = traced.sizes, traced.next_entries
         self.columns += ids_np.shape[1]
         if self.config.max_codebook_size == 0:
             return self._empty_view(sizes.shape)

@@ -73,7 +73,7 @@ pub fn encode_windows<I: TokenId>(
 /// Checks a window size.
 pub(crate) fn check_window(window: usize) -> Result<()> {
     if window == 0 {
-        return Err(Error::InvalidConfig("window must be at least 1".into()));
+        return Err(Error::argument("window", "must be at least 1, got 0"));
     }
     Ok(())
 }
@@ -186,7 +186,7 @@ mod tests {
         let config = CompressionConfig::new(10, 5, 3, [], None).unwrap();
         assert!(matches!(
             encode_windows(&config, &[1u32], &[], 0),
-            Err(Error::InvalidConfig(_))
+            Err(Error::InvalidArgument { name: "window", .. })
         ));
         let error = encode_windows(&config, &[1i64, -1], &[], 4).unwrap_err();
         assert!(matches!(error, Error::InvalidToken { position: 1, .. }));

@@ -3,8 +3,9 @@ multi-view metrics (see ``docs/evaluation.md``)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,13 +33,15 @@ DEFAULT_MAX_TREE_NODES = 2048
 @dataclass
 class TargetScores:
     """Per target (the ids from ``first_target`` on): base tokens covered, log-probability in
-    nats under each metric asked for, whether the strict target was the model's argmax, and how
-    many tree nodes the exact metric fed."""
+    nats under each metric asked for, whether the strict target was the model's argmax, how
+    many tree nodes the exact metric fed, and the seconds spent in the canonical (strict) pass
+    and in the multi-view work after it."""
 
     lengths: np.ndarray
     logprobs: dict[str, np.ndarray]
     greedy: np.ndarray
     tree_nodes: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def _group_logsumexp(values: torch.Tensor, groups: torch.Tensor, count: int) -> torch.Tensor:
@@ -81,6 +84,7 @@ def score_segmentation(
     targets = count - first_target
     multi_view = config.max_codebook_size > 0 and bool({"first", "exact"} & set(metrics))
     exact = multi_view and "exact" in metrics
+    started = time.perf_counter()
     state = model.new_state(1)
     out = model(ids[:, :-1], state=state, use_cache=exact, logits_to_keep=targets)
     logits = out.logits[0].float()
@@ -94,6 +98,8 @@ def score_segmentation(
     )
     for metric in metrics:
         scores.logprobs[metric] = strict.cpu().numpy()
+    strict_done = time.perf_counter()
+    scores.seconds["strict"] = strict_done - started
     if not multi_view:
         return scores
     lattice = Lattice(config, segmentation.base)
@@ -109,6 +115,7 @@ def score_segmentation(
         )
         scores.logprobs["exact"] = _exact(trees, logits, norm, node_logprobs).cpu().numpy()
         scores.tree_nodes = trees.nodes
+    scores.seconds["multi_view"] = time.perf_counter() - strict_done
     return scores
 
 
