@@ -29,7 +29,7 @@ from zip2zip_tokenizers.torch import HyperEncoderConfig, Zip2ZipForCausalLM
 from zip2zip_tokenizers.torch.bundled import smollm2_135m_instruct
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "torch"))
-from authors_runtime import authors_python  # noqa: E402
+from authors_runtime import authors_python
 
 WORKER = Path(__file__).with_name("authors_worker.py")
 PROMPT_FILES = ["json/encoder.py", "json/decoder.py", "textwrap.py"]
