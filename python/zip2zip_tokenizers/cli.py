@@ -1,4 +1,4 @@
-"""Console entry point: ``zip2zip-tokenizers demo | preprocess | verify | eval``."""
+"""Console entry point: ``zip2zip-tokenizers demo | preprocess | verify | eval | train``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+
+from zip2zip_tokenizers.train_cli import add_train, run_train
 
 
 def add_codec_arguments(parser: argparse.ArgumentParser) -> None:
@@ -116,6 +118,12 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         metavar="N",
         help="also measure compression of N generated ids per document (greedy and sampled)",
     )
+    parser.add_argument(
+        "--max-tree-nodes",
+        type=int,
+        default=2048,
+        help="exact metric: tree nodes per packed forward (whole trees per chunk)",
+    )
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
     parser.add_argument("--device", help="torch device (default: cuda when available)")
     parser.add_argument("--strict", action="store_true", help="stop at the first bad file")
@@ -138,7 +146,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_preprocess(commands)
     _add_verify(commands)
     _add_eval(commands)
-    args = parser.parse_args(argv)
+    add_train(commands)
+    harness = commands.add_parser(
+        "lm-eval",
+        help="lm-evaluation-harness's command line with the zip2zip model registered",
+        description="Runs lm-eval's own command line (arguments passed as they are) after "
+        "registering --model zip2zip, e.g. lm-eval --model zip2zip --model_args "
+        "pretrained=CKPT --tasks TASK.",
+    )
+    harness.add_argument("arguments", nargs=argparse.REMAINDER)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["lm-eval"]:
+        # Everything after it is lm-eval's (argparse would read its options as ours).
+        return _lm_eval(given[1:])
+    args = parser.parse_args(given)
     if args.command == "demo":
         from zip2zip_tokenizers.demo import run
 
@@ -153,8 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from zip2zip_tokenizers.torch.eval_cli import run_eval
 
             return run_eval(args)
+        if args.command == "train":
+            return run_train(args)
         return _verify(args)
-    except Zip2ZipError as error:
+    except (Zip2ZipError, OSError) as error:  # an OSError names its file (a full disk...)
         print(f"error: {error}", file=sys.stderr)
         return 2
 
@@ -189,6 +212,21 @@ def _verify(args: argparse.Namespace) -> int:
     result = verify(args.output, args.input, args.tokenizer)
     print(json.dumps(result, indent=1))
     return 0 if result["complete"] else 1
+
+
+def _lm_eval(arguments: list[str]) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from lm_eval.__main__ import cli_evaluate
+
+    import zip2zip_tokenizers.torch.evaluation.harness  # noqa: F401  (registers "zip2zip")
+
+    saved = sys.argv
+    sys.argv = ["lm-eval", *arguments]
+    try:
+        cli_evaluate()
+    finally:
+        sys.argv = saved
+    return 0
 
 
 if __name__ == "__main__":

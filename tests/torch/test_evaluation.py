@@ -22,9 +22,9 @@ from tiny_models import tiny_model  # noqa: E402
 from tiny_text_model import save_tiny_model  # noqa: E402
 from zip2zip_tokenizers import CompressionConfig, Lattice, Zip2ZipTokenizer  # noqa: E402
 from zip2zip_tokenizers.cli import main  # noqa: E402
+from zip2zip_tokenizers.settings import CodecMismatchError  # noqa: E402
 from zip2zip_tokenizers.torch import (  # noqa: E402
     HyperEncoderConfig,
-    ModelMismatchError,
     Zip2ZipForCausalLM,
 )
 from zip2zip_tokenizers.torch.evaluation import (  # noqa: E402
@@ -261,6 +261,9 @@ def test_bad_arguments_are_clear_errors(loaded: tuple[Any, Zip2ZipTokenizer]) ->
         rolling_windows(text, 1, prefix=1)
     with pytest.raises(EvaluationError, match="metrics must be some of"):
         evaluate(model, tokenizer, [], metrics=("strict", "beam"))
+    segmentation = canonical(model.compression, np.array([1, 5, 6, 5, 6]))
+    with pytest.raises(EvaluationError, match="max_tree_nodes must be at least 1"):
+        score_segmentation(model, segmentation, 1, ("exact",), max_tree_nodes=0)
     with pytest.raises(EvaluationError, match="first_target"):
         score_segmentation(model, canonical(model.compression, np.array([1])))
     plain = Zip2ZipForCausalLM(
@@ -281,7 +284,7 @@ def test_a_checkpoint_whose_codec_differs_from_its_tokenizer_is_an_error(
     other = Zip2ZipTokenizer.from_pretrained(model_dir, max_codebook_size=128, max_subtokens=3)
     other.save_pretrained(tmp_path / "other")
     with pytest.raises(
-        ModelMismatchError, match=r"max_codebook_size: 256 .* vs 128.*max_subtokens: 4"
+        CodecMismatchError, match=r"max_codebook_size: 256 .* vs 128.*max_subtokens: 4 "
     ):
         load_for_eval(tmp_path / "ckpt", tokenizer_dir=tmp_path / "other")
 
@@ -311,6 +314,7 @@ def test_eval_command_writes_table_json_and_plot(
             "eval", "--model", str(model_dir), "--data", f"{data}/*/*.txt", "--window", "64",
             "--metrics", "strict,exact", "--compare-base", "--max-codebook-size", "128",
             "--json", str(out_json), "--plot", str(out_png), "--no-progress",
+            "--max-tree-nodes", "3",
         ]
     )  # fmt: skip
     assert code == 0

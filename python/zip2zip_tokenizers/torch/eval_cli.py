@@ -45,6 +45,7 @@ def run_eval(args: argparse.Namespace) -> int:
         window=args.window,
         metrics=list(iter_metrics(args.metrics)),
         compare_base=args.compare_base,
+        max_tree_nodes=args.max_tree_nodes,
         progress=not args.no_progress,
     )
     report.skipped[:0] = skipped

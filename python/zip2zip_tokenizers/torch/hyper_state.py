@@ -124,9 +124,9 @@ class HyperState:
         ids_np = _host(ids)
         mask_np = None if attention_mask is None else _host(attention_mask)
         self._fed.append((ids_np, mask_np))
-        rows, hyper_ids, subtokens, sizes, next_entries = self.codebooks.update_traced(
-            ids_np, mask_np
-        )
+        traced = self.codebooks.update_traced(ids_np, mask_np)
+        rows, hyper_ids, subtokens = traced.rows, traced.hyper_ids, traced.subtokens
+        sizes, next_entries = traced.sizes, traced.next_entries
         self.columns += ids_np.shape[1]
         if self.config.max_codebook_size == 0:
             return self._empty_view(sizes.shape)

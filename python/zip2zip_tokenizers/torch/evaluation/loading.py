@@ -9,41 +9,18 @@ from typing import Any
 import torch
 
 from zip2zip_tokenizers._core import CompressionConfig
-from zip2zip_tokenizers.settings import CONFIG_NAME
+from zip2zip_tokenizers.settings import CONFIG_NAME, check_same_codec
 from zip2zip_tokenizers.tokenizer import Zip2ZipTokenizer
 from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig
-from zip2zip_tokenizers.torch.errors import ModelMismatchError
 from zip2zip_tokenizers.torch.model import PositionMode, Zip2ZipForCausalLM
 
-CODEC_FIELDS = ("initial_vocab_size", "max_codebook_size", "max_subtokens", "disabled_ids")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
 
 
-def codec_differences(model: CompressionConfig, tokenizer: CompressionConfig) -> list[str]:
-    """``"field: model value vs tokenizer value"`` for each codec setting that differs (the pad
-    id does not change encodings and is not compared)."""
-    out = []
-    for name in CODEC_FIELDS:
-        ours, theirs = getattr(model, name), getattr(tokenizer, name)
-        if ours != theirs:
-            if name == "disabled_ids":
-                only_model = sorted(set(ours) - set(theirs))[:8]
-                only_tok = sorted(set(theirs) - set(ours))[:8]
-                out.append(
-                    f"disabled_ids: only the model's {only_model}, only the tokenizer's {only_tok}"
-                )
-            else:
-                out.append(f"{name}: {ours} (model) vs {theirs} (tokenizer)")
-    return out
-
-
 def check_codec(model: CompressionConfig, tokenizer: CompressionConfig) -> None:
-    """Raises :class:`ModelMismatchError` naming every codec setting that differs."""
-    differences = codec_differences(model, tokenizer)
-    if differences:
-        raise ModelMismatchError(
-            "the checkpoint's codec settings differ from the tokenizer's: " + "; ".join(differences)
-        )
+    """Raises :class:`~zip2zip_tokenizers.settings.CodecMismatchError` naming every codec
+    setting in which the model (checkpoint) and the tokenizer differ."""
+    check_same_codec(model, tokenizer, expected_from="the checkpoint", got_from="the tokenizer")
 
 
 def _has_tokenizer(directory: Path) -> bool:

@@ -82,7 +82,10 @@ class Skipped:
 
 @dataclass
 class EvalReport:
-    """Every window's result, what was skipped, the settings and the seconds each part took."""
+    """Every window's result, what was skipped, the settings and the seconds each part took
+    (``base``: the base model alone; ``wrapper``: the wrapper's metrics, of which
+    ``strict_pass`` was the canonical forward and ``multi_view`` the first-piece and exact work
+    after it)."""
 
     metrics: list[str]
     windows: list[WindowResult] = field(default_factory=list)

@@ -3,8 +3,9 @@ multi-view metrics (see ``docs/evaluation.md``)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,13 +33,15 @@ DEFAULT_MAX_TREE_NODES = 2048
 @dataclass
 class TargetScores:
     """Per target (the ids from ``first_target`` on): base tokens covered, log-probability in
-    nats under each metric asked for, whether the strict target was the model's argmax, and how
-    many tree nodes the exact metric fed."""
+    nats under each metric asked for, whether the strict target was the model's argmax, how
+    many tree nodes the exact metric fed, and the seconds spent in the canonical (strict) pass
+    and in the multi-view work after it."""
 
     lengths: np.ndarray
     logprobs: dict[str, np.ndarray]
     greedy: np.ndarray
     tree_nodes: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def _group_logsumexp(values: torch.Tensor, groups: torch.Tensor, count: int) -> torch.Tensor:
@@ -70,6 +73,8 @@ def score_segmentation(
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
         raise EvaluationError(f"unknown metrics {unknown}; known: {list(METRICS)}")
+    if max_tree_nodes < 1:
+        raise EvaluationError(f"max_tree_nodes must be at least 1, got {max_tree_nodes}")
     count = len(segmentation.ids)
     if not 1 <= first_target < count:
         raise EvaluationError(
@@ -81,6 +86,7 @@ def score_segmentation(
     targets = count - first_target
     multi_view = config.max_codebook_size > 0 and bool({"first", "exact"} & set(metrics))
     exact = multi_view and "exact" in metrics
+    started = time.perf_counter()
     state = model.new_state(1)
     out = model(ids[:, :-1], state=state, use_cache=exact, logits_to_keep=targets)
     logits = out.logits[0].float()
@@ -94,10 +100,15 @@ def score_segmentation(
     )
     for metric in metrics:
         scores.logprobs[metric] = strict.cpu().numpy()
+    strict_done = time.perf_counter()
+    scores.seconds["strict"] = strict_done - started
     if not multi_view:
         return scores
     lattice = Lattice(config, segmentation.base)
-    alternatives = alternatives_by_position(len(segmentation.base), *lattice.edges())
+    edges = lattice.edges()
+    alternatives = alternatives_by_position(
+        len(segmentation.base), edges.starts, edges.ids, edges.lengths
+    )
     trees = build_trees(segmentation, first_target, alternatives)
     if "first" in metrics:
         scores.logprobs["first"] = _first_piece(trees, logits, norm).cpu().numpy()
@@ -109,6 +120,7 @@ def score_segmentation(
         )
         scores.logprobs["exact"] = _exact(trees, logits, norm, node_logprobs).cpu().numpy()
         scores.tree_nodes = trees.nodes
+    scores.seconds["multi_view"] = time.perf_counter() - strict_done
     return scores
 
 
@@ -160,7 +172,8 @@ def _node_logprobs(
     device = model.device
     cached = len(segmentation.ids) - 1
     # What a model may choose from after each base prefix (a pure function of that prefix).
-    _, _, _, sizes, pending = BatchCodebookState(config, 1).update_traced(segmentation.base[None])
+    traced = BatchCodebookState(config, 1).update_traced(segmentation.base[None])
+    sizes, pending = traced.sizes, traced.next_entries
     term_rows = np.asarray(trees.term_rows)
     ends = np.asarray(trees.node_ends)
     if model.position_mode == "sequential":
