@@ -136,7 +136,10 @@ class Zip2ZipForCausalLM(nn.Module):
             else build_hyper_encoder(self.encoder_config, width, m)
         )
         self.input_encoder.to(device=weight.device, dtype=weight.dtype)
-        self.output_encoder.to(device=weight.device, dtype=weight.dtype)
+        if self.output_encoder is not self.input_encoder:
+            # Beside the table it reads: a device_map may put the head on another device.
+            head = output_embeddings.weight
+            self.output_encoder.to(device=head.device, dtype=head.dtype)
         # The auxiliary "is the next id a hypertoken" classifier (zip2zip++ v0.6.3); training
         # only: generation never reads it.
         self.token_type_head = (
