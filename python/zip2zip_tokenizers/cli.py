@@ -1,4 +1,4 @@
-"""Console entry point: ``zip2zip-tokenizers demo | preprocess | verify``."""
+"""Console entry point: ``zip2zip-tokenizers demo | preprocess | verify | eval | train``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+
+from zip2zip_tokenizers.train_cli import add_train, run_train
 
 
 def add_codec_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,6 +79,57 @@ def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument("--tokenizer", help="tokenizer directory (default: the manifest's)")
 
 
+def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "eval",
+        help="byte-level perplexity (base, strict, multi-view) and compression on text files",
+        description="Scores text files in rolling windows of base tokens, each window with its "
+        "own codebook, and prints a table per file and domain (a file's domain is its folder). "
+        "--model is a zip2zip checkpoint or a plain HF model directory, wrapped with fresh "
+        "encoders and the codec settings given here.",
+    )
+    parser.add_argument("--model", required=True, help="checkpoint or base model directory")
+    parser.add_argument("--data", required=True, nargs="+", help="text files, folders or globs")
+    parser.add_argument("--tokenizer", help="tokenizer directory (default: the model's)")
+    parser.add_argument("--window", type=int, default=1024, help="base tokens per window")
+    parser.add_argument("--metrics", default="strict", help="comma-separated: strict, first, exact")
+    parser.add_argument(
+        "--compare-base", action="store_true", help="also score the base model alone (C=0)"
+    )
+    parser.add_argument("--json", help="write the report as JSON here")
+    parser.add_argument("--plot", help="write a perplexity-vs-compression plot (PNG) here")
+    parser.add_argument("--max-chars", type=int, help="cut each file to this many characters")
+    parser.add_argument("--max-codebook-size", type=int, default=2048, help="base models only")
+    parser.add_argument("--max-subtokens", type=int, default=4, help="base models only")
+    parser.add_argument("--disable-digits", action="store_true", help="base models only")
+    parser.add_argument(
+        "--encoder", choices=("mean", "transformer"), default="mean", help="base models only"
+    )
+    parser.add_argument(
+        "--position-mode",
+        choices=("sequential", "base_token_end"),
+        default="sequential",
+        help="base models only",
+    )
+    parser.add_argument(
+        "--generate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure compression of N generated ids per document (greedy and sampled)",
+    )
+    parser.add_argument(
+        "--max-tree-nodes",
+        type=int,
+        default=2048,
+        help="exact metric: tree nodes per packed forward (whole trees per chunk)",
+    )
+    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
+    parser.add_argument("--device", help="torch device (default: cuda when available)")
+    parser.add_argument("--strict", action="store_true", help="stop at the first bad file")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="zip2zip-tokenizers", description="LZW hypertokens for Hugging Face tokenizers."
@@ -92,7 +145,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--max-subtokens", type=int)
     _add_preprocess(commands)
     _add_verify(commands)
-    args = parser.parse_args(argv)
+    _add_eval(commands)
+    add_train(commands)
+    harness = commands.add_parser(
+        "lm-eval",
+        help="lm-evaluation-harness's command line with the zip2zip model registered",
+        description="Runs lm-eval's own command line (arguments passed as they are) after "
+        "registering --model zip2zip, e.g. lm-eval --model zip2zip --model_args "
+        "pretrained=CKPT --tasks TASK.",
+    )
+    harness.add_argument("arguments", nargs=argparse.REMAINDER)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["lm-eval"]:
+        # Everything after it is lm-eval's (argparse would read its options as ours).
+        return _lm_eval(given[1:])
+    args = parser.parse_args(given)
     if args.command == "demo":
         from zip2zip_tokenizers.demo import run
 
@@ -103,6 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "preprocess":
             return _preprocess(args)
+        if args.command == "eval":
+            from zip2zip_tokenizers.torch.eval_cli import run_eval
+
+            return run_eval(args)
+        if args.command == "train":
+            return run_train(args)
         return _verify(args)
     except (Zip2ZipError, OSError) as error:  # an OSError names its file (a full disk...)
         print(f"error: {error}", file=sys.stderr)
@@ -139,6 +212,21 @@ def _verify(args: argparse.Namespace) -> int:
     result = verify(args.output, args.input, args.tokenizer)
     print(json.dumps(result, indent=1))
     return 0 if result["complete"] else 1
+
+
+def _lm_eval(arguments: list[str]) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from lm_eval.__main__ import cli_evaluate
+
+    import zip2zip_tokenizers.torch.evaluation.harness  # noqa: F401  (registers "zip2zip")
+
+    saved = sys.argv
+    sys.argv = ["lm-eval", *arguments]
+    try:
+        cli_evaluate()
+    finally:
+        sys.argv = saved
+    return 0
 
 
 if __name__ == "__main__":

@@ -188,10 +188,11 @@ class Hypertokenizer:
         count = len(rows)
         if len(kept) < count:
             rows = [rows[index] for index in kept]
-        ids, offsets, documents, starts, lengths = self._compressor.batch_encode_windows(
-            rows, self._window, self._suffix
-        )
+        windows = self._compressor.batch_encode_windows(rows, self._window, self._suffix)
+        documents = windows.rows
         if len(kept) < count:
             documents = np.asarray(kept, dtype=np.int64)[documents]
-        columns = WindowColumns(ids, offsets, documents, starts, lengths)
-        return columns, int(lengths.sum())
+        columns = WindowColumns(
+            windows.ids, windows.offsets, documents, windows.base_starts, windows.base_lengths
+        )
+        return columns, int(windows.base_lengths.sum())

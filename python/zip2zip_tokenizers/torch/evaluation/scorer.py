@@ -1,0 +1,235 @@
+"""Log-probabilities of a segmentation's targets under the strict, first-piece and exact
+multi-view metrics (see ``docs/evaluation.md``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from zip2zip_tokenizers._core import BatchCodebookState, Lattice
+from zip2zip_tokenizers.torch.evaluation.errors import EvaluationError
+from zip2zip_tokenizers.torch.evaluation.segments import Segmentation
+from zip2zip_tokenizers.torch.evaluation.tree import (
+    SpanTrees,
+    alternatives_by_position,
+    build_trees,
+    tree_attention,
+)
+from zip2zip_tokenizers.torch.hyper_state import HyperState, StepView
+
+if TYPE_CHECKING:
+    from zip2zip_tokenizers.torch.model import Zip2ZipForCausalLM
+
+METRICS = ("strict", "first", "exact")
+# Tree nodes per forward: a window of 1024 base tokens at M = 4 has a few hundred.
+DEFAULT_MAX_TREE_NODES = 2048
+
+
+@dataclass
+class TargetScores:
+    """Per target (the ids from ``first_target`` on): base tokens covered, log-probability in
+    nats under each metric asked for, whether the strict target was the model's argmax, how
+    many tree nodes the exact metric fed, and the seconds spent in the canonical (strict) pass
+    and in the multi-view work after it."""
+
+    lengths: np.ndarray
+    logprobs: dict[str, np.ndarray]
+    greedy: np.ndarray
+    tree_nodes: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _group_logsumexp(values: torch.Tensor, groups: torch.Tensor, count: int) -> torch.Tensor:
+    """``logsumexp`` of ``values`` within each of ``count`` groups (every group non-empty)."""
+    peak = values.new_full((count,), float("-inf")).scatter_reduce(
+        0, groups, values, "amax", include_self=True
+    )
+    total = values.new_zeros(count).index_add(0, groups, (values - peak[groups]).exp())
+    result: torch.Tensor = peak + total.log()
+    return result
+
+
+@torch.no_grad()
+def score_segmentation(
+    model: Zip2ZipForCausalLM,
+    segmentation: Segmentation,
+    first_target: int = 1,
+    metrics: Collection[str] = ("strict",),
+    *,
+    max_tree_nodes: int = DEFAULT_MAX_TREE_NODES,
+) -> TargetScores:
+    """Scores ``segmentation.ids[first_target:]`` given the ids before them.
+
+    ``strict``: the log-probability of each canonical id. ``first``: the probability of every
+    valid first piece of the id's base span, summed. ``exact``: the span's probability summed
+    over all its segmentations, each scored after the canonical prefix (one packed forward per
+    chunk of trees; see :mod:`~zip2zip_tokenizers.torch.evaluation.tree`).
+    """
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown:
+        raise EvaluationError(f"unknown metrics {unknown}; known: {list(METRICS)}")
+    if max_tree_nodes < 1:
+        raise EvaluationError(f"max_tree_nodes must be at least 1, got {max_tree_nodes}")
+    count = len(segmentation.ids)
+    if not 1 <= first_target < count:
+        raise EvaluationError(
+            f"first_target must be in [1, {count}) for {count} ids (a target needs a context)"
+        )
+    config = model.compression
+    device = model.device
+    ids = torch.from_numpy(segmentation.ids).to(device)[None]
+    targets = count - first_target
+    multi_view = config.max_codebook_size > 0 and bool({"first", "exact"} & set(metrics))
+    exact = multi_view and "exact" in metrics
+    started = time.perf_counter()
+    state = model.new_state(1)
+    out = model(ids[:, :-1], state=state, use_cache=exact, logits_to_keep=targets)
+    logits = out.logits[0].float()
+    norm = torch.logsumexp(logits, -1)
+    wanted = ids[0, first_target:]
+    strict = logits.gather(1, wanted[:, None])[:, 0] - norm
+    scores = TargetScores(
+        lengths=segmentation.lengths[first_target:].copy(),
+        logprobs={},
+        greedy=(logits.argmax(-1) == wanted).cpu().numpy(),
+    )
+    for metric in metrics:
+        scores.logprobs[metric] = strict.cpu().numpy()
+    strict_done = time.perf_counter()
+    scores.seconds["strict"] = strict_done - started
+    if not multi_view:
+        return scores
+    lattice = Lattice(config, segmentation.base)
+    edges = lattice.edges()
+    alternatives = alternatives_by_position(
+        len(segmentation.base), edges.starts, edges.ids, edges.lengths
+    )
+    trees = build_trees(segmentation, first_target, alternatives)
+    if "first" in metrics:
+        scores.logprobs["first"] = _first_piece(trees, logits, norm).cpu().numpy()
+    if exact:
+        # The entries of the last id's span are created only once that id is fed.
+        state.update(ids[:, -1:], None)
+        node_logprobs = _node_logprobs(
+            model, state, trees, segmentation, first_target, out.past_key_values, max_tree_nodes
+        )
+        scores.logprobs["exact"] = _exact(trees, logits, norm, node_logprobs).cpu().numpy()
+        scores.tree_nodes = trees.nodes
+    scores.seconds["multi_view"] = time.perf_counter() - strict_done
+    return scores
+
+
+def _first_piece(trees: SpanTrees, logits: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
+    """Every term at a canonical row is a valid first piece of that row's target; each piece
+    appears once per path through it, so keep one term per (row, id)."""
+    rows = np.asarray(trees.term_rows)
+    pieces = np.asarray(trees.term_ids)
+    canonical = rows < trees.targets
+    pairs = np.unique(np.stack([rows[canonical], pieces[canonical]]), axis=1)
+    row_t = torch.from_numpy(pairs[0]).to(logits.device)
+    piece_t = torch.from_numpy(pairs[1]).to(logits.device)
+    values = logits[row_t, piece_t] - norm[row_t]
+    return _group_logsumexp(values, row_t, trees.targets)
+
+
+def _exact(
+    trees: SpanTrees,
+    logits: torch.Tensor,
+    norm: torch.Tensor,
+    nodes: list[tuple[torch.Tensor, torch.Tensor]],
+) -> torch.Tensor:
+    device = logits.device
+    rows = np.asarray(trees.term_rows)
+    pieces = torch.tensor(trees.term_ids, dtype=torch.long, device=device)
+    values = torch.empty(len(rows), dtype=torch.float32, device=device)
+    canonical = torch.from_numpy(np.flatnonzero(rows < trees.targets)).to(device)
+    canonical_rows = torch.from_numpy(rows[rows < trees.targets]).to(device)
+    values[canonical] = logits[canonical_rows, pieces[canonical]] - norm[canonical_rows]
+    for terms, logprobs in nodes:
+        values[terms] = logprobs
+    paths = torch.tensor(trees.term_paths, dtype=torch.long, device=device)
+    path_values = values.new_zeros(len(trees.path_targets)).index_add(0, paths, values)
+    path_targets = torch.tensor(trees.path_targets, dtype=torch.long, device=device)
+    return _group_logsumexp(path_values, path_targets, trees.targets)
+
+
+def _node_logprobs(
+    model: Zip2ZipForCausalLM,
+    state: HyperState,
+    trees: SpanTrees,
+    segmentation: Segmentation,
+    first_target: int,
+    cache: Any,
+    max_tree_nodes: int,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(term indices, log-probabilities)`` of the terms scored at tree nodes, per chunk."""
+    config = model.compression
+    device = model.device
+    cached = len(segmentation.ids) - 1
+    # What a model may choose from after each base prefix (a pure function of that prefix).
+    traced = BatchCodebookState(config, 1).update_traced(segmentation.base[None])
+    sizes, pending = traced.sizes, traced.next_entries
+    term_rows = np.asarray(trees.term_rows)
+    ends = np.asarray(trees.node_ends)
+    if model.position_mode == "sequential":
+        node_targets = np.asarray(trees.node_targets)
+        positions = first_target + node_targets - 1 + np.asarray(trees.node_depths)
+    else:
+        positions = ends - 1
+    blocked = torch.finfo(model.dtype).min
+    out: list[tuple[torch.Tensor, torch.Tensor]] = []
+    for start, stop in trees.chunks(max_tree_nodes):
+        columns = ends[start:stop] - 1
+        view = _node_view(model, sizes[0, columns], pending[0, columns])
+        allowed = torch.from_numpy(tree_attention(trees, first_target, cached, start, stop))
+        mask = torch.zeros(allowed.shape, dtype=model.dtype).masked_fill(~allowed, blocked)
+        node_ids = torch.tensor(trees.node_ids[start:stop], dtype=torch.long, device=device)
+        result = model._forward_fed(
+            node_ids[None],
+            mask[None, None].to(device),
+            None,
+            position_ids=torch.from_numpy(positions[start:stop]).to(device)[None],
+            state=state,
+            view=view,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=0,
+        )
+        # Drop this chunk's keys and values: the next chunk sees the canonical columns only.
+        cache.crop(-(stop - start))
+        assert result.logits is not None
+        logits = result.logits[0].float()
+        terms = np.flatnonzero(
+            (term_rows >= trees.targets + start) & (term_rows < trees.targets + stop)
+        )
+        local = torch.from_numpy(term_rows[terms] - trees.targets - start).to(device)
+        pieces = torch.from_numpy(np.asarray(trees.term_ids)[terms]).to(device)
+        values = logits[local, pieces] - torch.logsumexp(logits, -1)[local]
+        out.append((torch.from_numpy(terms).to(device), values))
+    return out
+
+
+def _node_view(model: Zip2ZipForCausalLM, sizes: np.ndarray, pending: np.ndarray) -> StepView:
+    """The :class:`StepView` of a chunk of nodes, from the base trace at each node's end."""
+    device = model.device
+    next_columns = np.flatnonzero(pending[:, 0] >= 0)
+    subtokens = torch.from_numpy(pending[next_columns]).to(device)
+    weight = model.base_model.get_output_embeddings().weight
+    vectors = (
+        model.output_encoder(subtokens, weight)
+        if len(next_columns)
+        else weight.new_zeros((0, weight.shape[1]))
+    )
+    columns_t = torch.from_numpy(next_columns).to(device)
+    return StepView(
+        sizes=torch.from_numpy(sizes.astype(np.int64)).to(device)[None],
+        next_rows=torch.zeros_like(columns_t),
+        next_columns=columns_t,
+        next_columns_host=next_columns,
+        next_vectors=vectors,
+    )
