@@ -136,7 +136,10 @@ class Zip2ZipForCausalLM(nn.Module):
             else build_hyper_encoder(self.encoder_config, width, m)
         )
         self.input_encoder.to(device=weight.device, dtype=weight.dtype)
-        self.output_encoder.to(device=weight.device, dtype=weight.dtype)
+        if self.output_encoder is not self.input_encoder:
+            # Beside the table it reads: a device_map may put the head on another device.
+            head = output_embeddings.weight
+            self.output_encoder.to(device=head.device, dtype=head.dtype)
         # The auxiliary "is the next id a hypertoken" classifier (zip2zip++ v0.6.3); training
         # only: generation never reads it.
         self.token_type_head = (
@@ -399,8 +402,12 @@ class Zip2ZipForCausalLM(nn.Module):
         labels: torch.Tensor,
     ) -> LossSums:
         chunk = self.loss_chunk_positions
+        # A masked KwKwK slot cannot be a target (generation could never write it there).
+        drop = self.kwkwk_slot == "masked"
         if logits is not None:
-            return chunked_logits_loss(logits, labels, self.initial_vocab_size, chunk)
+            return chunked_logits_loss(
+                logits, labels, self.initial_vocab_size, chunk, drop_unscorable=drop
+            )
         head = self.base_model.get_output_embeddings()
         return chunked_hidden_loss(
             hidden,
@@ -411,6 +418,7 @@ class Zip2ZipForCausalLM(nn.Module):
             labels,
             self.initial_vocab_size,
             chunk,
+            drop_unscorable=drop,
         )
 
     def _run_base(
