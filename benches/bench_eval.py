@@ -218,7 +218,7 @@ def section_table(
         table = format_table(report, files=False)
         print(f"\n## SmolLM2-135M-Instruct, {name} encoder, C=2048, M=4\n\n{table}", flush=True)
         print(
-            f"strict run {strict_s:.1f} s, exact run (strict + first + exact) {exact_s:.1f} s: "
+            f"strict pass {strict_s:.1f} s, strict + first + exact {exact_s:.1f} s: "
             f"{exact_s / strict_s:.2f}x",
             flush=True,
         )

@@ -33,13 +33,14 @@ DEFAULT_MAX_TREE_NODES = 2048
 @dataclass
 class TargetScores:
     """Per target (the ids from ``first_target`` on): base tokens covered, log-probability in
-    nats under each metric asked for, whether the strict target was the model's argmax, how
+    nats under each metric asked for, whether the strict target was the model's argmax (when
+    asked for: it costs one more pass over the logits), how
     many tree nodes the exact metric fed, and the seconds spent in the canonical (strict) pass
     and in the multi-view work after it."""
 
     lengths: np.ndarray
     logprobs: dict[str, np.ndarray]
-    greedy: np.ndarray
+    greedy: np.ndarray | None = None
     tree_nodes: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -62,6 +63,7 @@ def score_segmentation(
     metrics: Collection[str] = ("strict",),
     *,
     max_tree_nodes: int = DEFAULT_MAX_TREE_NODES,
+    greedy: bool = False,
 ) -> TargetScores:
     """Scores ``segmentation.ids[first_target:]`` given the ids before them.
 
@@ -96,7 +98,7 @@ def score_segmentation(
     scores = TargetScores(
         lengths=segmentation.lengths[first_target:].copy(),
         logprobs={},
-        greedy=(logprobs.argmax(-1) == wanted).cpu().numpy(),
+        greedy=(logprobs.argmax(-1) == wanted).cpu().numpy() if greedy else None,
     )
     for metric in metrics:
         scores.logprobs[metric] = strict.cpu().numpy()
