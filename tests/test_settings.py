@@ -14,6 +14,7 @@ from zip2zip_tokenizers import CompressionConfig, InvalidConfigError, Zip2ZipErr
 from zip2zip_tokenizers.settings import (
     CONFIG_NAME,
     FORMAT_VERSION,
+    OWN_CONFIG_NAME,
     CodecMismatchError,
     ConfigFileError,
     check_same_codec,
@@ -180,12 +181,36 @@ def test_writing_keeps_unknown_keys_and_refuses_to_write_a_broken_file(tmp_path:
     write_config(tmp_path, {"zip2zip_tokenizers": {"disable_digits": True}})
     data = json.loads(path.read_text())
     assert data["authors_future_key"] == {"x": 1}
-    assert data["zip2zip_tokenizers"] == {"pad_token_id": 2, "disable_digits": True}
+    # Our own section moved out of the authors' file, into the file beside it.
+    assert "zip2zip_tokenizers" not in data
+    own = json.loads((tmp_path / OWN_CONFIG_NAME).read_text())
+    assert own == {"pad_token_id": 2, "disable_digits": True}
     before = path.read_text()
     with pytest.raises(ConfigFileError, match="max_subtokens"):
         write_config(tmp_path, {"compression": {**GOOD["compression"], "max_subtokens": -1}})
     assert path.read_text() == before
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_our_own_file_is_read_beside_the_authors_and_its_errors_name_it(tmp_path: Path) -> None:
+    own = {key: value for key, value in GOOD.items() if key != "zip2zip_tokenizers"}
+    write(tmp_path, own)
+    side = tmp_path / OWN_CONFIG_NAME
+    side.write_text(json.dumps({"pad_token_id": 7, "disable_digits": True}))
+    saved = read_config(tmp_path)
+    assert saved is not None and saved.codec is not None
+    assert (saved.codec.pad_token_id, saved.codec.disable_digits) == (7, True)
+    side.write_text(json.dumps({"pad_token_id": 100}))
+    with pytest.raises(ConfigFileError, match="pad_token_id: 100 >= initial_vocab") as caught:
+        read_config(tmp_path)
+    assert str(side) in str(caught.value)
+    side.write_text(json.dumps({"kwkwk_slot": "maybe"}))
+    write(tmp_path, {**own, "encoder_type": "res_latent_attn"})
+    with pytest.raises(ConfigFileError, match="kwkwk_slot: expected one of"):
+        read_config(tmp_path)
+    side.write_text("[1]")
+    with pytest.raises(ConfigFileError, match="expected a JSON object"):
+        read_config(tmp_path)
 
 
 def test_codec_mismatch_names_every_field_and_both_sources() -> None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import params_and_ids, random_segmentation
-from zip2zip_tokenizers import BatchCodebookState, InvalidConfigError, InvalidTokenError
+from zip2zip_tokenizers import BatchCodebookState, InvalidArgumentError, InvalidTokenError
 
 
 @settings(max_examples=60, deadline=None)
@@ -59,7 +59,7 @@ def test_trace_needs_a_rectangular_batch_and_changes_nothing_on_error() -> None:
 
     p = Params(10, 8, 3)
     state = BatchCodebookState(p.config(), 2)
-    with pytest.raises(InvalidConfigError, match="equal length"):
+    with pytest.raises(InvalidArgumentError, match="equal length: row 1 has 1 ids"):
         state.update_traced([[1, 2], [1]])
     state.update_traced([[1, 1], [2, 2]])
     before = [state.codebook(r) for r in range(2)]

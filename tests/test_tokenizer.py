@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from zip2zip_tokenizers import (
     CompressionConfig,
+    InvalidArgumentError,
     InvalidConfigError,
     InvalidTokenError,
     Zip2ZipError,
@@ -260,11 +261,15 @@ def test_bad_input_raises_precise_errors(deepseek: Zip2ZipTokenizer, tmp_path: P
         deepseek(123)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         deepseek(["ok", 5])  # type: ignore[list-item]
-    with pytest.raises(ValueError, match="padding"):
+    with pytest.raises(InvalidArgumentError, match="padding"):
         deepseek("a", padding="sideways")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="max_length"):
+    with pytest.raises(InvalidArgumentError, match="max_length"):
         deepseek("a", padding="max_length")
-    with pytest.raises(ValueError, match="return_tensors"):
+    with pytest.raises(InvalidArgumentError, match="max_length must be non-negative, got -1"):
+        deepseek("a", truncation=True, max_length=-1)
+    with pytest.raises(InvalidArgumentError, match="truncation"):
+        deepseek("a", truncation="sometimes")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="return_tensors"):
         deepseek("a", return_tensors="tf")  # type: ignore[arg-type]
     with pytest.raises(InvalidTokenError):
         deepseek.decode([5, deepseek.initial_vocab_size + 3])
@@ -281,6 +286,25 @@ def test_bad_input_raises_precise_errors(deepseek: Zip2ZipTokenizer, tmp_path: P
     with pytest.raises(ValueError):
         deepseek.padding_side = "middle"
     assert deepseek.encode("hello hello") == deepseek.encode("hello hello")
+
+
+def test_convert_ids_to_tokens_refuses_what_decode_refuses(deepseek: Zip2ZipTokenizer) -> None:
+    for bad in [[1.7], [5, 2.0], np.array([1.5]), [True], True, "5", [[5]]]:
+        with pytest.raises(TypeError):
+            deepseek.convert_ids_to_tokens(bad)
+        with pytest.raises(TypeError):
+            deepseek.decode(bad)
+    for bad_id in [-1, 2**70, deepseek.vocab_size]:
+        with pytest.raises(InvalidTokenError, match=f"id {bad_id}"):
+            deepseek.convert_ids_to_tokens([5, bad_id])
+        with pytest.raises(InvalidTokenError, match=f"id {bad_id}"):
+            deepseek.convert_ids_to_tokens(bad_id)
+    assert deepseek.convert_ids_to_tokens(np.array([], dtype=np.float64)) == []
+
+
+def test_readme_convert_ids_to_tokens_example(deepseek: Zip2ZipTokenizer) -> None:
+    ids = deepseek.encode("hello hello hello hello")
+    assert deepseek.convert_ids_to_tokens(ids) == ["hello", "Ġhello", "ĠhelloĠhello"]
 
 
 def test_len_and_vocab_size_cover_hypertokens(deepseek: Zip2ZipTokenizer) -> None:

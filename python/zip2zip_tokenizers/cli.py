@@ -1,4 +1,4 @@
-"""Console entry point: ``zip2zip-tokenizers demo | preprocess | verify | eval``."""
+"""Console entry point: ``zip2zip-tokenizers demo | preprocess | verify | eval | train``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+
+from zip2zip_tokenizers.train_cli import add_train, run_train
 
 
 def add_codec_arguments(parser: argparse.ArgumentParser) -> None:
@@ -144,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_preprocess(commands)
     _add_verify(commands)
     _add_eval(commands)
+    add_train(commands)
     harness = commands.add_parser(
         "lm-eval",
         help="lm-evaluation-harness's command line with the zip2zip model registered",
@@ -171,8 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from zip2zip_tokenizers.torch.eval_cli import run_eval
 
             return run_eval(args)
+        if args.command == "train":
+            return run_train(args)
         return _verify(args)
-    except Zip2ZipError as error:
+    except (Zip2ZipError, OSError) as error:  # an OSError names its file (a full disk...)
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -7,16 +7,19 @@ The file is a JSON object (format documented in ``docs/config-file.md``)::
       "format_version": 2,
       "compression": {"initial_vocab_size": ..., "max_codebook_size": ..., "max_subtokens": ...,
                       "disabled_ids": [...] | null},
-      "zip2zip_tokenizers": {"pad_token_id": ... | null, "disable_digits": false},
       "base_model_name_or_path": ..., "encoder_type": ..., "encoder": {...},
-      "position_mode": "sequential" | "base_token_end"
+      "position_mode": "compressed" | "sequential" | "base_token_end"
     }
 
-The ``compression`` section and the model keys are the paper authors' layout, so their files
-read too; ``zip2zip_tokenizers`` holds what their format has no place for. Keys this module does
-not know are kept as they are when the file is rewritten. Reading is strict: a value of the wrong
-type, a missing required key or an out-of-range value raises :class:`ConfigFileError` naming the
-file and the key; nothing is ever silently replaced by a default.
+That is the paper authors' layout, so their files read here and, since their loader refuses
+keys it does not know, what their format has no place for lives beside it in
+``zip2zip_tokenizers_config.json`` (our own section: ``pad_token_id``, ``disable_digits`` and a
+checkpoint's ``kwkwk_slot``). Files written before that section
+moved out (it used to be the key ``zip2zip_tokenizers`` inside the main file) still read, and
+are migrated when rewritten. Keys this module does not know are kept as they are. Reading is
+strict: a value of the wrong type, a missing required key or an out-of-range value raises
+:class:`ConfigFileError` naming the file and the key; nothing is ever silently replaced by a
+default.
 """
 
 from __future__ import annotations
@@ -31,11 +34,16 @@ from typing import Any
 from zip2zip_tokenizers._core import CompressionConfig, InvalidConfigError, Zip2ZipError
 
 CONFIG_NAME = "zip2zip_config.json"
+# Our own settings, beside the authors' file (their loader refuses keys it does not know).
+OWN_CONFIG_NAME = "zip2zip_tokenizers_config.json"
 FORMAT_VERSION = 2
 DEFAULT_MAX_CODEBOOK_SIZE = 2048
 DEFAULT_MAX_SUBTOKENS = 4
-# Our own section; the authors' format has no place for these.
+# Our own section (the content of OWN_CONFIG_NAME); the authors' format has no place for these.
 OWN_SECTION = "zip2zip_tokenizers"
+# How the about-to-be-created hypertoken slot (LZW's KwKwK case) is scored: with its own entry
+# (ours) or -inf (the authors' runtime and training recipe).
+KWKWK_SLOT_RULES = ("scored", "masked")
 # The authors' runtime calls sequential positions "compressed".
 POSITION_MODES = {
     "sequential": "sequential",
@@ -69,12 +77,14 @@ class SavedCodec:
 
 @dataclass(frozen=True)
 class ModelSection:
-    """The model keys of a checkpoint's file (``position_mode`` already mapped to ours)."""
+    """The model keys of a checkpoint's file (``position_mode`` already mapped to ours), with
+    the KwKwK rule our own section adds (``None``: not saved, as in the authors' checkpoints)."""
 
     base_model_name_or_path: str | None
     encoder_type: str
     encoder: dict[str, Any]
     position_mode: str
+    kwkwk_slot: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,11 @@ def config_path(location: str | os.PathLike[str]) -> Path:
     """The file itself, for a directory or a path to the file."""
     path = Path(location)
     return path / CONFIG_NAME if path.is_dir() or path.name != CONFIG_NAME else path
+
+
+def own_config_path(location: str | os.PathLike[str]) -> Path:
+    """Our own settings file beside the ``zip2zip_config.json`` of ``location``."""
+    return config_path(location).with_name(OWN_CONFIG_NAME)
 
 
 # ----------------------------------------------------------------------------------- validation
@@ -119,7 +134,7 @@ def _object(path: Path, key: str, value: Any) -> dict[str, Any]:
     return value
 
 
-def _codec(path: Path, data: dict[str, Any]) -> SavedCodec | None:
+def _codec(path: Path, data: dict[str, Any], own_path: Path) -> SavedCodec | None:
     if "compression" not in data:
         if OWN_SECTION in data:
             raise _fail(path, "compression", "missing (the file has a zip2zip_tokenizers section)")
@@ -144,15 +159,15 @@ def _codec(path: Path, data: dict[str, Any]) -> SavedCodec | None:
                 raise _fail(
                     path, f"compression.disabled_ids[{i}]", f"{v} >= initial_vocab_size {vocab}"
                 )
-    own = _object(path, OWN_SECTION, data.get(OWN_SECTION, {}))
-    pad = _optional_int(path, f"{OWN_SECTION}.pad_token_id", own.get("pad_token_id"))
+    own = _object(own_path, OWN_SECTION, data.get(OWN_SECTION, {}))
+    pad = _optional_int(own_path, f"{OWN_SECTION}.pad_token_id", own.get("pad_token_id"))
     if pad is not None and pad >= vocab:
         key = f"{OWN_SECTION}.pad_token_id"
-        raise _fail(path, key, f"{pad} >= initial_vocab_size {vocab}")
+        raise _fail(own_path, key, f"{pad} >= initial_vocab_size {vocab}")
     digits = own.get("disable_digits")
     if digits is not None and not isinstance(digits, bool):
         raise _fail(
-            path, f"{OWN_SECTION}.disable_digits", f"expected true or false, got {digits!r}"
+            own_path, f"{OWN_SECTION}.disable_digits", f"expected true or false, got {digits!r}"
         )
     return SavedCodec(
         initial_vocab_size=vocab,
@@ -168,7 +183,7 @@ def _codec(path: Path, data: dict[str, Any]) -> SavedCodec | None:
     )
 
 
-def _model(path: Path, data: dict[str, Any]) -> ModelSection | None:
+def _model(path: Path, data: dict[str, Any], own_path: Path) -> ModelSection | None:
     if "encoder_type" not in data:
         for key in ("encoder", "position_mode"):
             if key in data:
@@ -188,11 +203,20 @@ def _model(path: Path, data: dict[str, Any]) -> ModelSection | None:
     base = data.get("base_model_name_or_path")
     if base is not None and not isinstance(base, str):
         raise _fail(path, "base_model_name_or_path", f"expected a string or null, got {base!r}")
-    return ModelSection(base, encoder_type, encoder, POSITION_MODES[mode])
+    own = _object(own_path, OWN_SECTION, data.get(OWN_SECTION, {}))
+    rule = own.get("kwkwk_slot")
+    if rule is not None and rule not in KWKWK_SLOT_RULES:
+        raise _fail(
+            own_path,
+            f"{OWN_SECTION}.kwkwk_slot",
+            f"expected one of {KWKWK_SLOT_RULES}, got {rule!r}",
+        )
+    return ModelSection(base, encoder_type, encoder, POSITION_MODES[mode], rule)
 
 
-def parse_config(data: Any, path: Path) -> ConfigFile:
-    """Validates the decoded content of ``path`` (see the module doc)."""
+def parse_config(data: Any, path: Path, own_path: Path | None = None) -> ConfigFile:
+    """Validates the decoded content of ``path`` (see the module doc); ``data[OWN_SECTION]``, when
+    present, was read from ``own_path`` (default: inside ``path``)."""
     if not isinstance(data, dict):
         raise ConfigFileError(f"{path}: expected a JSON object, got {type(data).__name__}")
     if "format_version" in data:
@@ -203,20 +227,30 @@ def parse_config(data: Any, path: Path) -> ConfigFile:
                 "format_version",
                 f"{version} is newer than this package reads ({FORMAT_VERSION}); upgrade it",
             )
-    return ConfigFile(path, _codec(path, data), _model(path, data), data)
+    own_path = own_path or path
+    return ConfigFile(path, _codec(path, data, own_path), _model(path, data, own_path), data)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ConfigFileError(f"{path}: not valid JSON ({error})") from None
 
 
 def read_config(location: str | os.PathLike[str]) -> ConfigFile | None:
-    """The validated ``zip2zip_config.json`` of a directory (or at a path), ``None`` when there is
-    no such file."""
+    """The validated ``zip2zip_config.json`` of a directory (or at a path) with our own section
+    from the file beside it (``data[OWN_SECTION]``), ``None`` when there is no such file."""
     path = config_path(location)
     if not path.is_file():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ConfigFileError(f"{path}: not valid JSON ({error})") from None
-    return parse_config(data, path)
+    data = _read_json(path)
+    own_path = own_config_path(path)
+    if not own_path.is_file() or not isinstance(data, dict):
+        return parse_config(data, path)
+    own = _object(own_path, OWN_SECTION, _read_json(own_path))
+    inline = _object(path, OWN_SECTION, data.get(OWN_SECTION, {}))
+    return parse_config({**data, OWN_SECTION: {**inline, **own}}, path, own_path)
 
 
 # ----------------------------------------------------------------------------------- resolving
@@ -324,10 +358,13 @@ def codec_section(config: CompressionConfig, disable_digits: bool) -> dict[str, 
 
 
 def write_config(location: str | os.PathLike[str], updates: dict[str, Any]) -> Path:
-    """Merges ``updates`` (top-level keys; our own section merged key by key) into the file of
-    ``location`` (created when missing, validated when present) and writes it atomically with
-    this package's ``format_version``. The result is validated before it is written."""
+    """Merges ``updates`` (top-level keys; our own section merged key by key) into the files of
+    ``location`` (created when missing, validated when present) and writes each atomically,
+    ``zip2zip_config.json`` with this package's ``format_version``. Our own section goes to
+    ``zip2zip_tokenizers_config.json`` beside it, so the main file holds only keys of the
+    authors' format. The result is validated before anything is written."""
     path = config_path(location)
+    own_path = own_config_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     existing = read_config(path)
     data: dict[str, Any] = dict(existing.data) if existing is not None else {}
@@ -337,8 +374,15 @@ def write_config(location: str | os.PathLike[str], updates: dict[str, Any]) -> P
         else:
             data[key] = value
     data["format_version"] = FORMAT_VERSION
-    parse_config(data, path)
+    parse_config(data, path, own_path)
+    own = data.pop(OWN_SECTION, None)
+    if own is not None:
+        _write_json(own_path, own)
+    _write_json(path, data)
+    return path
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(temporary, path)
-    return path

@@ -20,6 +20,7 @@ import numpy.typing as npt
 from zip2zip_tokenizers._core import (
     Codebook,
     CompressionConfig,
+    InvalidArgumentError,
     InvalidConfigError,
     InvalidTokenError,
     LZWCompressor,
@@ -48,7 +49,7 @@ def _padding_strategy(padding: PaddingArg) -> str:
         return "do_not_pad"
     if padding == "max_length":
         return "max_length"
-    raise ValueError(
+    raise InvalidArgumentError(
         f"padding must be True, False, 'longest', 'max_length' or 'do_not_pad', got {padding!r}"
     )
 
@@ -58,7 +59,7 @@ def _truncates(truncation: TruncationArg) -> bool:
         return True
     if truncation in (False, "do_not_truncate"):
         return False
-    raise ValueError(
+    raise InvalidArgumentError(
         "truncation must be True, False, 'longest_first', 'only_first' or 'do_not_truncate', "
         f"got {truncation!r}"
     )
@@ -67,6 +68,8 @@ def _truncates(truncation: TruncationArg) -> bool:
 def _as_ids(ids: Any) -> Any:
     """Ids as something the codec reads: numpy arrays pass through, tensors become arrays, a
     lone id becomes a one-element list; anything else is checked by the codec itself."""
+    if isinstance(ids, bool):
+        raise TypeError("expected integer ids, got bool")
     if isinstance(ids, (int, np.integer)):
         return [int(ids)]
     if hasattr(ids, "detach") and hasattr(ids, "cpu"):  # a torch tensor
@@ -91,6 +94,21 @@ def import_transformers_quietly() -> None:
             del os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"]
         else:
             os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = previous
+
+
+def _id_list(ids: Any) -> list[int]:
+    """A 1-D sequence of integer ids as a list of ints; floats, bools and strings raise
+    ``TypeError`` (as the codec does), never truncated or cast."""
+    array = np.asarray(_as_ids(ids))
+    if array.ndim != 1:
+        raise TypeError(f"expected a 1-D sequence of integer ids, got {array.ndim} dimensions")
+    if array.dtype == object:
+        bad = [x for x in array.tolist() if isinstance(x, bool) or not isinstance(x, int)]
+        if bad:
+            raise TypeError(f"expected integer ids, got {type(bad[0]).__name__}")
+    elif array.size and array.dtype.kind not in "iu":
+        raise TypeError(f"expected integer ids, got dtype {array.dtype}")
+    return [int(x) for x in array.tolist()]
 
 
 def digit_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
@@ -250,7 +268,7 @@ class Zip2ZipTokenizer:
     @padding_side.setter
     def padding_side(self, side: str) -> None:
         if side not in ("left", "right"):
-            raise ValueError(f"padding_side must be 'left' or 'right', got {side!r}")
+            raise InvalidArgumentError(f"padding_side must be 'left' or 'right', got {side!r}")
         self._tokenizer.padding_side = side
 
     @property
@@ -309,15 +327,17 @@ class Zip2ZipTokenizer:
         strategy = _padding_strategy(padding)
         truncate = _truncates(truncation)
         if strategy == "max_length" and max_length is None:
-            raise ValueError("padding='max_length' needs max_length")
+            raise InvalidArgumentError("padding='max_length' needs max_length")
         if max_length is not None and max_length < 0:
-            raise ValueError(f"max_length must be non-negative, got {max_length}")
+            raise InvalidArgumentError(f"max_length must be non-negative, got {max_length}")
         side = padding_side or self._tokenizer.padding_side
         if side not in ("left", "right"):
-            raise ValueError(f"padding_side must be 'left' or 'right', got {side!r}")
+            raise InvalidArgumentError(f"padding_side must be 'left' or 'right', got {side!r}")
 
         if return_tensors not in (None, "np", "pt"):
-            raise ValueError(f"return_tensors must be None, 'np' or 'pt', got {return_tensors!r}")
+            raise InvalidArgumentError(
+                f"return_tensors must be None, 'np' or 'pt', got {return_tensors!r}"
+            )
 
         rows = self._compressor.batch_encode(self._base_ids(texts, add_special_tokens))
         if truncate:
@@ -331,7 +351,7 @@ class Zip2ZipTokenizer:
             width = max(max(lengths, default=0), max_length)
         elif return_tensors is not None:
             if len(set(lengths)) > 1:
-                raise ValueError(
+                raise InvalidArgumentError(
                     "sequences have different lengths; pass padding=True to return tensors"
                 )
             width = max(lengths, default=0)
@@ -360,7 +380,7 @@ class Zip2ZipTokenizer:
         """Rows padded to ``width`` on ``side``, and their attention mask (1 = real token)."""
         pad = self._config.pad_token_id
         if pad is None and any(len(row) < width for row in rows):
-            raise ValueError(
+            raise InvalidArgumentError(
                 "asking to pad but the tokenizer has neither a pad token nor an EOS token"
             )
         ids = np.full((len(rows), width), pad if pad is not None else 0, dtype=np.int64)
@@ -389,6 +409,30 @@ class Zip2ZipTokenizer:
         )
         ids: list[int] = encoded["input_ids"]
         return ids
+
+    def apply_chat_template(
+        self,
+        conversation: Sequence[dict[str, Any]],
+        *,
+        tokenize: bool = True,
+        add_generation_prompt: bool = False,
+        return_tensors: TensorType | None = None,
+        **template_kwargs: Any,
+    ) -> Any:
+        """A conversation rendered with the base tokenizer's chat template: the text
+        (``tokenize=False``), or its hypertoken ids (the template's own special tokens already
+        in the text, none added), a ``[1, T]`` array or tensor with ``return_tensors``."""
+        text = self._tokenizer.apply_chat_template(
+            list(conversation),
+            tokenize=False,
+            add_generation_prompt=add_generation_prompt,
+            **template_kwargs,
+        )
+        if not tokenize:
+            return str(text)
+        if return_tensors is None:
+            return self.encode(str(text), add_special_tokens=False)
+        return self(str(text), add_special_tokens=False, return_tensors=return_tensors)["input_ids"]
 
     def encode_with_codebook(
         self, text: str, *, add_special_tokens: bool = True
@@ -448,9 +492,9 @@ class Zip2ZipTokenizer:
         For a sequence, hypertokens are resolved by the sequence's own codebook; a lone
         hypertoken id needs the ``codebook`` it belongs to.
         """
-        if isinstance(ids, (int, np.integer)):
+        if isinstance(ids, (int, np.integer)) and not isinstance(ids, bool):
             return self._token_strings([int(ids)], codebook, skip_special_tokens, single=True)[0]
-        values: list[int] = np.asarray(_as_ids(ids), dtype=np.int64).tolist()
+        values = _id_list(ids)
         if codebook is None:
             _, codebook = self._compressor.decode_with_codebook(values)
         return self._token_strings(values, codebook, skip_special_tokens, single=False)
@@ -469,6 +513,11 @@ class Zip2ZipTokenizer:
                 continue
             if 0 <= token_id < self.initial_vocab_size:
                 pieces = [token_id]
+            elif not 0 <= token_id < self._config.total_vocab_size:
+                raise InvalidTokenError(
+                    f"invalid token id {token_id}: ids must be between 0 and "
+                    f"{self._config.total_vocab_size - 1}"
+                )
             elif codebook is None:
                 raise InvalidTokenError(
                     f"hypertoken {token_id} has no meaning without its sequence's codebook"

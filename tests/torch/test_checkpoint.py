@@ -142,6 +142,10 @@ def test_the_authors_released_layout_loads(tmp_path: Path) -> None:
     authors_checkpoint(tmp_path, model)
     loaded = Zip2ZipForCausalLM.from_pretrained(tmp_path)
     assert loaded.position_mode == "base_token_end"
+    # Their checkpoints come from a runtime and a recipe that never score the KwKwK slot.
+    assert loaded.kwkwk_slot == "masked"
+    assert not torch.equal(logits_of(loaded), logits_of(model))
+    model.kwkwk_slot = "masked"
     assert torch.equal(logits_of(loaded), logits_of(model))
 
 

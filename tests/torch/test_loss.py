@@ -85,3 +85,45 @@ def test_labels_outside_the_extended_vocabulary_are_refused() -> None:
     labels[0, 5] = V + 48
     with pytest.raises(LabelError, match=r"label 112 at \(row 0, position 5\)"):
         model(ids, labels=labels)
+
+
+def checkpointing(model: Any) -> bool:
+    return any(getattr(m, "gradient_checkpointing", False) for m in model.base_model.modules())
+
+
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients() -> None:
+    model, ids, labels = model_and_batch()
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    plain = model(ids, labels=labels, return_logits=False).loss
+    wanted = torch.autograd.grad(plain, params, allow_unused=True)
+    model.gradient_checkpointing_enable()
+    assert checkpointing(model)
+    again = model(ids, labels=labels, return_logits=False).loss
+    got = torch.autograd.grad(again, params, allow_unused=True)
+    torch.testing.assert_close(again, plain)
+    for g, w in zip(got, wanted, strict=True):
+        assert (g is None) == (w is None)
+        if w is not None:
+            torch.testing.assert_close(g, w)
+    model.gradient_checkpointing_disable()
+    assert not checkpointing(model)
+
+
+def test_a_masked_kwkwk_slot_leaves_its_targets_out_of_the_loss() -> None:
+    cfg = config()
+    ids = torch.tensor([LZWCompressor(cfg).encode([5] * 12).tolist()])
+    assert ids[0, 1] == V  # read right after its first piece: the about-to-be-created entry
+    losses = {}
+    for slot in ("scored", "masked"):
+        torch.manual_seed(0)
+        model = Zip2ZipForCausalLM(
+            tiny_model("llama", V), cfg, HyperEncoderConfig(kind="mean"), kwkwk_slot=slot
+        )
+        out = model(ids, labels=ids, return_logits=False)
+        assert torch.isfinite(out.loss)
+        losses[slot] = out
+    dropped = int(losses["scored"].num_targets) - int(losses["masked"].num_targets)
+    assert dropped >= 1
+    # The dropped targets' terms are gone from the sum.
+    assert losses["masked"].loss_sum < losses["scored"].loss_sum

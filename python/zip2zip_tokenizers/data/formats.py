@@ -30,23 +30,40 @@ def file_format(path: str) -> str:
     raise InputError(f"{path}: unknown input format (expected a name ending in {known})")
 
 
-def expand_inputs(patterns: list[str]) -> list[str]:
+def _inside(path: str, directory: str | None) -> bool:
+    if directory is None:
+        return False
+    path = os.path.realpath(path)
+    return path == directory or path.startswith(directory + os.sep)
+
+
+def expand_inputs(patterns: list[str], exclude: str | None = None) -> list[str]:
     """Absolute paths of the files the patterns name (files, directories, globs), sorted and
-    without repeats; ``InputError`` when a pattern matches nothing."""
+    without repeats; ``InputError`` when a pattern matches nothing. Directories and globs skip
+    everything under ``exclude`` (the run's output directory, so that an output inside an input
+    directory never reads its own shards and reports); a file named there is an ``InputError``."""
     if not patterns:
         raise InputError("no input given")
+    excluded = os.path.realpath(exclude) if exclude is not None else None
     found: set[str] = set()
     for pattern in patterns:
         if os.path.isdir(pattern):
             matches = [
                 os.path.join(root, name)
                 for root, _, names in os.walk(pattern)
+                if not _inside(root, excluded)
                 for name in names
                 if any(name.endswith(suffix) for suffix, _ in SUFFIXES)
             ]
         elif glob.has_magic(pattern):
-            matches = [m for m in glob.glob(pattern, recursive=True) if os.path.isfile(m)]
+            matches = [
+                m
+                for m in glob.glob(pattern, recursive=True)
+                if os.path.isfile(m) and not _inside(m, excluded)
+            ]
         elif os.path.isfile(pattern):
+            if _inside(pattern, excluded):
+                raise InputError(f"input {pattern!r} is inside the output directory {exclude}")
             matches = [pattern]
         else:
             matches = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import time
 from typing import Any, Literal
@@ -11,9 +10,14 @@ from zip2zip_tokenizers.data.errors import DataError
 from zip2zip_tokenizers.data.formats import Task, expand_inputs, plan_tasks
 from zip2zip_tokenizers.data.manifest import Manifest, input_identity
 from zip2zip_tokenizers.data.memory import limit_malloc_arenas
+from zip2zip_tokenizers.data.output_dir import (
+    SHARD_PATTERN,
+    check_leftover_shards,
+    remove_stale_temporaries,
+)
 from zip2zip_tokenizers.data.report import build_report, format_report, write_report
 from zip2zip_tokenizers.data.windowing import DEFAULT_WINDOW, Hypertokenizer
-from zip2zip_tokenizers.data.worker import TaskSettings
+from zip2zip_tokenizers.data.worker import TaskSettings, settings_digest
 
 Engine = Literal["local", "ray"]
 DEFAULT_SHARD_BYTES = 16_000_000
@@ -37,7 +41,7 @@ def preprocess(
     output: str | os.PathLike[str],
     *,
     text_field: str = "text",
-    window: int = DEFAULT_WINDOW,
+    window: int | None = None,
     max_codebook_size: int | None = None,
     max_subtokens: int | None = None,
     disable_digits: bool | None = None,
@@ -55,9 +59,12 @@ def preprocess(
 
     ``tokenizer`` is a local HF tokenizer directory (its saved ``zip2zip_config.json`` gives the
     codec settings; ``max_codebook_size``, ``max_subtokens`` and ``disable_digits`` left ``None``
-    mean "as saved", then the package defaults) or a ready
-    ``Hypertokenizer``. ``workers`` processes share the cores (1: this process, native code on
-    every core); ``engine="ray"`` runs the same tasks as a Ray Data pipeline.
+    mean "as saved", then the package defaults; ``window`` ``None`` means 1024) or a ready
+    ``Hypertokenizer``, which fixes them all (giving one that differs is a ``DataError``).
+    ``workers`` processes share the cores (1: this process, native code on every core; more:
+    processes forked after the tokenizer is loaded, so they share it); ``engine="ray"`` runs
+    the same tasks as a Ray Data pipeline. See docs/data-format.md for the output directory,
+    resuming, bad records and temporary files.
     """
     if workers < 1:
         raise DataError(f"workers must be at least 1, got {workers}")
@@ -69,17 +76,26 @@ def preprocess(
     limit_malloc_arenas()
     if isinstance(tokenizer, Hypertokenizer):
         hypertokenizer, tokenizer_path = tokenizer, None
+        codec = {"max_codebook_size": max_codebook_size, "max_subtokens": max_subtokens}
+        given = [name for name, value in codec.items() if value is not None]
+        given += ["disable_digits"] if disable_digits is not None else []
+        given += ["window"] if window not in (None, tokenizer.window) else []
+        if given:
+            raise DataError(
+                f"{', '.join(given)} can not be changed for a ready Hypertokenizer (window "
+                f"{tokenizer.window}); pass them to Hypertokenizer.from_pretrained instead"
+            )
     else:
         tokenizer_path = os.path.abspath(os.fspath(tokenizer))
         hypertokenizer = Hypertokenizer.from_pretrained(
             tokenizer_path,
-            window=window,
+            window=DEFAULT_WINDOW if window is None else window,
             append_eos=append_eos,
             max_codebook_size=max_codebook_size,
             max_subtokens=max_subtokens,
             disable_digits=disable_digits,
         )
-    paths = expand_inputs(list(inputs))
+    paths = expand_inputs(list(inputs), exclude=output)
     tasks = plan_tasks(paths, shard_bytes, text_field)
     settings = {
         "tokenizer": tokenizer_path,
@@ -90,24 +106,48 @@ def preprocess(
         "text_field": text_field,
         "shard_bytes": shard_bytes,
     }
+    resumed = Manifest.exists(output)
     manifest = Manifest.open(
         output, settings, [input_identity(p) for p in paths], [t.task_id for t in tasks]
     )
-    for stale in glob.glob(os.path.join(output, ".*.tmp")):
-        os.remove(stale)  # a temporary shard of a run that was killed while writing it
     todo = [task for task in tasks if task.task_id not in manifest.tasks]
-    task_settings = TaskSettings(output, text_field, shard_bytes, strict=strict)
+    task_settings = TaskSettings(
+        output, text_field, shard_bytes, strict=strict, run=manifest.run,
+        settings_digest=settings_digest(settings),
+    )  # fmt: skip
+    unfinished = {task.task_id: task for task in todo}
 
+    def expected_origin(name: str) -> str | None:
+        """The origin a shard file named ``name`` must carry to be adopted (``None``: none
+        may be; without a manifest, no shard in the directory is this run's)."""
+        match = SHARD_PATTERN.fullmatch(name)
+        task = unfinished.get(match["task"]) if match is not None and resumed else None
+        if match is None or task is None:
+            return None
+        return task_settings.origin(task, int(match["chunk"]))
+
+    # Nothing in the directory is touched before these checks pass.
+    recorded = {os.path.basename(path) for path in manifest.shard_files()}
+    check_leftover_shards(output, recorded, expected_origin, resumed)
+    earlier_runs = list(manifest.runs)
+    manifest.start_run()
+    remove_stale_temporaries(output, earlier_runs)  # those of a run killed while writing
+
+    sizes = {task.task_id: _task_size(task) for task in todo}
+    local = None
+    if engine == "local":
+        from zip2zip_tokenizers.data.local import LocalEngine
+
+        # Built before the progress bar: its workers are forked while this process has one
+        # thread.
+        local = LocalEngine(hypertokenizer, task_settings, workers if len(todo) > 1 else 1)
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(
-            total=sum(_task_size(t) for t in todo), unit="B", unit_scale=True, desc="preprocess"
-        )
+        bar = tqdm(total=sum(sizes.values()), unit="B", unit_scale=True, desc="preprocess")
     started = time.perf_counter()
     run = {"bytes": 0, "base_tokens": 0}
-    sizes = {task.task_id: _task_size(task) for task in todo}
 
     def on_done(entry: dict[str, Any]) -> None:
         manifest.record(entry)
@@ -119,21 +159,25 @@ def preprocess(
             bar.set_postfix(tokens_per_s=f"{run['base_tokens'] / elapsed:,.0f}", refresh=False)
 
     try:
-        if engine == "ray":
+        if local is not None:
+            local.run(todo, on_done)
+        else:
             from zip2zip_tokenizers.data.ray_engine import run_ray
 
             run_ray(todo, hypertokenizer, task_settings, workers, ray_address, on_done)
-        else:
-            from zip2zip_tokenizers.data.local import run_local
-
-            run_local(todo, hypertokenizer, task_settings, workers, on_done)
+    except BaseException:
+        if local is not None:
+            local.close(cancel=True)
+        raise
     finally:
+        if local is not None:
+            local.close()
         if bar is not None:
             bar.close()
         report = build_report(
             manifest, time.perf_counter() - started, run["bytes"], run["base_tokens"]
         )
-        write_report(output, report)
+        write_report(output, report, manifest.run)
     return report
 
 

@@ -1,16 +1,29 @@
 """Streaming record readers: each yields the records of one task in order, as
 ``(record, text)`` for usable records and ``(record, BadRecord)`` for unusable ones, so the
-caller counts and locates every bad record and never loses one silently."""
+caller counts and locates every bad record and never loses one silently.
+
+A record that can not be used (not JSON, invalid Unicode, a missing or non-string field) is a
+``BadRecord``; a file that can not be read on (a compressed stream that is corrupt or cut short,
+an unreadable Parquet row group) raises ``InputError`` naming the file and where it stopped
+(docs/data-format.md, "Bad records and bad inputs")."""
 
 from __future__ import annotations
 
 import io
 import json
+import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, cast
+from typing import IO, Any, cast
 
+from zip2zip_tokenizers.data.errors import InputError
 from zip2zip_tokenizers.data.formats import Task
+
+#: Compressed bytes read at a time (bounds what one read decompresses).
+_COMPRESSED_CHUNK = 1 << 16
+#: A UTF-16 surrogate on its own: JSON's ``"\ud800"`` escape can make one; UTF-8 can not hold it.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -27,13 +40,16 @@ Record = tuple[int, "str | BadRecord"]
 def read_task(task: Task, text_field: str) -> Iterator[Record]:
     """The records of ``task``. ``record`` is the 0-based line number for line-based files (so a
     location is ``path:record+1``), the row index for Parquet, 0 for a ``.txt`` file (one
-    document per file)."""
-    if task.format == "txt":
-        yield from _read_txt(task.path)
-    elif task.format == "parquet":
-        yield from _read_parquet(task, text_field)
-    else:
-        yield from _read_jsonl(task, text_field)
+    document per file). ``InputError`` when the file stops being readable."""
+    try:
+        if task.format == "txt":
+            yield from _read_txt(task.path)
+        elif task.format == "parquet":
+            yield from _read_parquet(task, text_field)
+        else:
+            yield from _read_jsonl(task, text_field)
+    except OSError as error:  # a file removed, unreadable, a directory...
+        raise InputError(f"{task.path}: can not be read ({error})") from error
 
 
 def _bad_utf8(path: str, data: bytes, error: UnicodeDecodeError, line: int) -> BadRecord:
@@ -50,40 +66,99 @@ def _read_txt(path: str) -> Iterator[Record]:
         yield 0, _bad_utf8(path, data, error, 0)
 
 
-def _open_lines(task: Task) -> IO[bytes]:
+class _ZstdStream(io.RawIOBase):
+    """A ``.zst`` file's decompressed bytes, across concatenated frames. zstandard's own stream
+    reader ends cleanly in the middle of a frame (a file cut short reads as a shorter or empty
+    file); this one raises ``EOFError`` there."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        import zstandard
+
+        self._file = file
+        self._decompressor = zstandard.ZstdDecompressor()
+        self._frame: Any = None  # the frame being decoded; None between frames
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = self._file.read(_COMPRESSED_CHUNK)
+            if not chunk:
+                if self._frame is not None:
+                    raise EOFError("the file ends inside a zstd frame (cut short?)")
+                return 0
+            self._pending = memoryview(self._decode(chunk))
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def _decode(self, chunk: bytes) -> bytes:
+        out = []
+        while chunk:
+            if self._frame is None:
+                self._frame = self._decompressor.decompressobj()
+            out.append(self._frame.decompress(chunk))
+            chunk = b""
+            if self._frame.eof:
+                chunk, self._frame = self._frame.unused_data, None
+        return b"".join(out)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def _decompression_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [EOFError, OSError, zlib.error]
+    try:
+        import zstandard
+    except ImportError:  # pragma: no cover (a .zst input needs it anyway)
+        return tuple(errors)
+    return (*errors, zstandard.ZstdError)
+
+
+def _open_lines(task: Task, raw: IO[bytes]) -> IO[bytes]:
+    """The task's bytes (decompressed), positioned at its start; ``raw`` is the file on disk."""
     if task.format == "jsonl.gz":
         import gzip
 
-        return cast(IO[bytes], gzip.open(task.path, "rb"))
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
     if task.format == "jsonl.zst":
-        import zstandard
-
-        raw = open(task.path, "rb")  # noqa: SIM115 (closed with the wrapper)
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
-        buffered: IO[bytes] = io.BufferedReader(reader, buffer_size=1 << 20)
-        return buffered
-    file = open(task.path, "rb")  # noqa: SIM115 (the caller closes it)
-    file.seek(task.start)
-    return file
+        return io.BufferedReader(_ZstdStream(raw), buffer_size=1 << 20)
+    raw.seek(task.start)
+    return raw
 
 
 def _read_jsonl(task: Task, text_field: str) -> Iterator[Record]:
     path = task.path
     remaining = task.end - task.start if task.end >= 0 else -1
     line = task.first_record - 1
-    with _open_lines(task) as file:
-        for raw in file:
+    with open(path, "rb") as raw, _open_lines(task, raw) as file:
+        lines = iter(file)
+        while True:
+            try:
+                data = next(lines)
+            except StopIteration:
+                return
+            except _decompression_errors() as error:
+                raise InputError(
+                    f"{path}: {task.format} data broken after line {line + 1} (near "
+                    f"compressed byte {raw.tell()}): {error}"
+                ) from error
             line += 1
             if remaining >= 0:
                 if remaining <= 0:
                     return
-                remaining -= len(raw)
-            if not raw.strip():
+                remaining -= len(data)
+            if not data.strip():
                 continue
             try:
-                text = raw.decode("utf-8")
+                text = data.decode("utf-8")
             except UnicodeDecodeError as error:
-                yield line, _bad_utf8(path, raw, error, line)
+                yield line, _bad_utf8(path, data, error, line)
                 continue
             yield line, _parse_json(text, text_field, f"{path}:{line + 1}")
 
@@ -93,42 +168,74 @@ def _parse_json(text: str, text_field: str, location: str) -> str | BadRecord:
         value = json.loads(text)
     except json.JSONDecodeError as error:
         return BadRecord(location, f"not JSON ({error.msg} at column {error.colno})")
+    except (ValueError, RecursionError) as error:  # a 5000-digit integer, nesting too deep
+        return BadRecord(location, f"not usable JSON ({error})")
     if not isinstance(value, dict):
         return BadRecord(location, f"not a JSON object (got {type(value).__name__})")
     if text_field not in value:
         return BadRecord(location, f"missing field {text_field!r}")
-    field = value[text_field]
+    return _check_text(value[text_field], text_field, location)
+
+
+def _check_text(field: object, text_field: str, location: str) -> str | BadRecord:
     if not isinstance(field, str):
         return BadRecord(location, f"field {text_field!r} is not a string")
+    if not field.isascii() and (surrogate := _SURROGATE.search(field)):
+        return BadRecord(
+            location,
+            f"field {text_field!r} is not valid Unicode (lone surrogate "
+            f"\\u{ord(surrogate.group()):04x} at character {surrogate.start()})",
+        )
     return field
 
 
 def _read_parquet(task: Task, text_field: str) -> Iterator[Record]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    file = pq.ParquetFile(task.path)
     row = task.first_record
-    groups = list(range(task.start, task.end))
-    for batch in file.iter_batches(batch_size=4096, row_groups=groups, columns=[text_field]):
-        column = batch.column(0)
-        strings = column.type in (_string_types())
-        for value in column.to_pylist():
-            if value is None:
-                yield row, BadRecord(f"{task.path}:row {row}", f"field {text_field!r} is null")
-            elif not strings or not isinstance(value, str):
-                yield (
-                    row,
-                    BadRecord(
-                        f"{task.path}:row {row}",
-                        f"field {text_field!r} is not a string ({column.type})",
-                    ),
-                )
-            else:
-                yield row, value
-            row += 1
+    try:
+        file = pq.ParquetFile(task.path)
+    except (pa.ArrowException, OSError) as error:
+        raise InputError(f"{task.path}: not a readable Parquet file ({error})") from error
+    for group in range(task.start, task.end):
+        batches = file.iter_batches(batch_size=4096, row_groups=[group], columns=[text_field])
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                break
+            except (pa.ArrowException, OSError) as error:
+                raise InputError(
+                    f"{task.path}: row group {group} can not be read at row {row} ({error})"
+                ) from error
+            values, strings = _text_values(batch.column(0))
+            for value in values:
+                location = f"{task.path}:row {row}"
+                if value is None:
+                    yield row, BadRecord(location, f"field {text_field!r} is null")
+                elif not strings:
+                    yield (
+                        row,
+                        BadRecord(
+                            location,
+                            f"field {text_field!r} is not a string ({batch.column(0).type})",
+                        ),
+                    )
+                else:
+                    yield row, _check_text(value, text_field, location)
+                row += 1
 
 
-def _string_types() -> tuple[object, ...]:
+def _text_values(column: Any) -> tuple[list[Any], bool]:
+    """The column's values, and whether they are strings (a dictionary-encoded string column,
+    such as a pandas categorical, is one)."""
     import pyarrow as pa
 
-    return (pa.string(), pa.large_string(), pa.string_view())
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    kind = column.type
+    strings = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    strings = strings or getattr(pa.types, "is_string_view", lambda _: False)(kind)
+    values: list[Any] = column.to_pylist()
+    return values, bool(strings)

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from zip2zip_tokenizers.data.manifest import Manifest, write_json_atomic
+from zip2zip_tokenizers.data.output_dir import temporary_path
 
 COUNTS = ("documents", "bytes", "base_tokens", "hypertokens", "windows")
 
@@ -81,10 +82,12 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(output: str, report: dict[str, Any]) -> None:
-    write_json_atomic(os.path.join(output, "report.json"), report)
+def write_report(output: str, report: dict[str, Any], run: str) -> None:
+    """Writes ``report.json`` and ``report.txt`` atomically (temporary files of the run
+    ``run``)."""
+    write_json_atomic(os.path.join(output, "report.json"), report, run)
     text_path = os.path.join(output, "report.txt")
-    temporary = os.path.join(output, f".report.txt.{os.getpid()}.tmp")
+    temporary = temporary_path(text_path, run)
     with open(temporary, "w", encoding="utf-8") as file:
         file.write(format_report(report))
     os.replace(temporary, text_path)

@@ -40,6 +40,10 @@ COLUMNS = (
     "source_record",
 )
 METADATA_KEY = b"zip2zip"
+#: Footer key of the shard's origin: a digest of the run settings and task that wrote it, and
+#: its place in the task (see output_dir.py); absent from shards written by ``write_shard``
+#: outside a run.
+ORIGIN_KEY = b"zip2zip.origin"
 ROW_GROUP_SIZE = 1024
 # Fixed writer settings: part of the promise that equal rows give equal bytes.
 WRITE_OPTIONS: dict[str, Any] = {
@@ -115,19 +119,29 @@ def table_stats(table: pa.Table) -> dict[str, int]:
     }
 
 
-def write_shard(table: pa.Table, path: str | os.PathLike[str]) -> dict[str, int]:
-    """Writes ``table`` to ``path`` through a temporary name and an atomic rename, with fixed
-    settings (equal rows give equal bytes). Returns the table's stats, also stored in the
-    file's metadata."""
+def write_shard(
+    table: pa.Table,
+    path: str | os.PathLike[str],
+    *,
+    origin: str | None = None,
+    run: str | None = None,
+) -> dict[str, int]:
+    """Writes ``table`` to ``path`` through a temporary name (marked with the run id ``run``,
+    a fresh one if ``None``) and an atomic rename, with fixed settings (equal rows and origin
+    give equal bytes). Returns the table's stats, also stored in the file's metadata, with
+    ``origin`` when given."""
     import pyarrow.parquet as pq
+
+    from zip2zip_tokenizers.data.output_dir import new_run_id, temporary_path
 
     table = table.cast(schema()).combine_chunks()
     stats = table_stats(table)
     metadata = {METADATA_KEY: json.dumps(stats, sort_keys=True).encode("utf-8")}
+    if origin is not None:
+        metadata[ORIGIN_KEY] = origin.encode("utf-8")
     table = table.replace_schema_metadata(metadata)
     path = os.fspath(path)
-    directory, name = os.path.split(path)
-    temporary = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+    temporary = temporary_path(path, run or new_run_id())
     try:
         pq.write_table(table, temporary, **WRITE_OPTIONS)
         with open(temporary, "rb") as file:
@@ -139,10 +153,38 @@ def write_shard(table: pa.Table, path: str | os.PathLike[str]) -> dict[str, int]
     return stats
 
 
-def shard_stats(path: str | os.PathLike[str]) -> dict[str, int]:
-    """The stats stored in a shard's metadata (read from its footer only)."""
+def _footer(path: str | os.PathLike[str]) -> dict[bytes, bytes]:
+    """The shard's key-value metadata; ``ValueError`` naming what is wrong when the file is not
+    a readable Parquet file."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    metadata = pq.read_schema(path).metadata or {}
-    stats: dict[str, int] = json.loads(metadata[METADATA_KEY])
-    return stats
+    try:
+        return dict(pq.read_schema(path).metadata or {})
+    except (pa.ArrowException, OSError) as error:
+        raise ValueError(f"not a readable Parquet file: {error}") from error
+
+
+def shard_stats(path: str | os.PathLike[str]) -> dict[str, int]:
+    """The stats stored in a shard's metadata (read from its footer only); ``ValueError`` when
+    they are missing or malformed."""
+    raw = _footer(path).get(METADATA_KEY)
+    if raw is None:
+        raise ValueError("no zip2zip counts in its footer (not a shard)")
+    try:
+        stats = json.loads(raw)
+    except ValueError as error:
+        raise ValueError(f"unreadable zip2zip counts in its footer ({error})") from error
+    keys = ("windows", "hypertokens", "base_tokens")
+    if not isinstance(stats, dict) or sorted(stats) != sorted(keys):
+        raise ValueError(f"its footer counts {stats!r} are not {keys}")
+    if not all(type(stats[key]) is int and stats[key] >= 0 for key in keys):
+        raise ValueError(f"its footer counts {stats!r} are not counts")
+    return {key: stats[key] for key in keys}
+
+
+def shard_origin(path: str | os.PathLike[str]) -> str | None:
+    """The origin stored in a shard's footer (``None`` when it has none); ``ValueError`` when
+    the file is not a readable Parquet file."""
+    raw = _footer(path).get(ORIGIN_KEY)
+    return None if raw is None else raw.decode("utf-8", errors="replace")

@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from zip2zip_tokenizers._core import CompressionConfig, LZWCompressor
+from zip2zip_tokenizers._core import CompressionConfig, LZWCompressor, Zip2ZipError
 from zip2zip_tokenizers.data.errors import VerifyError
 from zip2zip_tokenizers.data.formats import expand_inputs
 from zip2zip_tokenizers.data.manifest import Manifest
 from zip2zip_tokenizers.data.readers import BadRecord, read_task
-from zip2zip_tokenizers.data.shards import shard_stats
+from zip2zip_tokenizers.data.shards import schema, shard_stats
 
 Documents = dict[tuple[str, int], list[Any]]
 
@@ -23,13 +23,12 @@ def _check_shard(
     path: str, entry: dict[str, Any], compressor: LZWCompressor, window: int
 ) -> tuple[Documents, int]:
     """Decodes one shard; returns each document's decoded base ids (as a list of windows)."""
-    import pyarrow.parquet as pq
-
-    name = os.path.basename(path)
-    if not os.path.exists(path):
-        raise VerifyError(f"{name}: listed in the manifest but missing")
-    table = pq.read_table(path)
-    stats = shard_stats(path)
+    name = path
+    table = _read_shard(path)
+    try:
+        stats = shard_stats(path)
+    except ValueError as error:
+        raise VerifyError(f"{path}: {error}") from error
     expected = {key: entry[key] for key in ("windows", "hypertokens", "base_tokens")}
     if stats != expected:
         raise VerifyError(f"{name}: footer counts {stats} differ from the manifest's {expected}")
@@ -40,7 +39,10 @@ def _check_shard(
     ranks = table.column("window_index").to_pylist()
     files = table.column("source_file").to_pylist()
     records = table.column("source_record").to_pylist()
-    decoded = compressor.batch_decode([np.asarray(row, dtype=np.int64) for row in ids])
+    try:
+        decoded = compressor.batch_decode([np.asarray(row, dtype=np.int64) for row in ids])
+    except (Zip2ZipError, ValueError, OverflowError) as error:
+        raise VerifyError(f"{path}: its windows do not decode ({error})") from error
     documents: Documents = defaultdict(list)
     hypertokens = base_tokens = 0
     for row in range(table.num_rows):
@@ -69,6 +71,33 @@ def _check_shard(
     return documents, len(documents)
 
 
+def _read_shard(path: str) -> Any:
+    """The shard's table; ``VerifyError`` naming the file when it is missing, unreadable (cut
+    short, not Parquet) or not of the shard schema, or holds nulls."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if not os.path.exists(path):
+        raise VerifyError(f"{path}: listed in the manifest but missing")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as error:
+        raise VerifyError(f"{path}: not a readable shard ({error})") from error
+    if not table.schema.remove_metadata().equals(schema()):
+        raise VerifyError(
+            f"{path}: columns {table.schema.remove_metadata()} are not the shard schema"
+        )
+    for name in table.column_names:
+        column = table.column(name)
+        nulls = column.null_count
+        if pa.types.is_list(column.type):
+            nulls += pc.list_flatten(column).null_count
+        if nulls:
+            raise VerifyError(f"{path}: column {name!r} holds {nulls} null value(s)")
+    return table
+
+
 def verify(
     output: str | os.PathLike[str],
     inputs: list[str] | None = None,
@@ -81,8 +110,12 @@ def verify(
     output = os.path.abspath(os.fspath(output))
     manifest = Manifest.load(output)
     settings = manifest.settings
-    config = CompressionConfig.from_dict(settings["config"])
-    compressor = LZWCompressor(config)
+    try:
+        compressor = LZWCompressor(CompressionConfig.from_dict(settings["config"]))
+    except (Zip2ZipError, ValueError, TypeError, OverflowError) as error:
+        raise VerifyError(
+            f"{manifest.path}: settings.config is not a codec config ({error})"
+        ) from error
     window = int(settings["window"])
     reference = None
     if inputs is not None:

@@ -99,6 +99,11 @@ class Hypertokenizer:
             self._loaded = tokenizer
         return self._loaded
 
+    def load(self) -> Hypertokenizer:
+        """Builds the Rust tokenizer now, e.g. before forking workers that then share it."""
+        self._tokenizer  # noqa: B018 (built on first access)
+        return self
+
     @classmethod
     def from_tokenizer(
         cls, tokenizer: Zip2ZipTokenizer, window: int = DEFAULT_WINDOW, append_eos: bool = True
@@ -183,10 +188,11 @@ class Hypertokenizer:
         count = len(rows)
         if len(kept) < count:
             rows = [rows[index] for index in kept]
-        ids, offsets, documents, starts, lengths = self._compressor.batch_encode_windows(
-            rows, self._window, self._suffix
-        )
+        windows = self._compressor.batch_encode_windows(rows, self._window, self._suffix)
+        documents = windows.rows
         if len(kept) < count:
             documents = np.asarray(kept, dtype=np.int64)[documents]
-        columns = WindowColumns(ids, offsets, documents, starts, lengths)
-        return columns, int(lengths.sum())
+        columns = WindowColumns(
+            windows.ids, windows.offsets, documents, windows.base_starts, windows.base_lengths
+        )
+        return columns, int(windows.base_lengths.sum())

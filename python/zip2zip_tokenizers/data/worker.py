@@ -1,20 +1,40 @@
-"""One task, start to finish: read its records, window them in native code, write its shards.
-Every engine (in process, worker processes, Ray actors) runs exactly this, so they all write
-the same bytes."""
+"""One task, start to finish. Every engine (in process, worker processes, Ray actors) runs
+exactly this, so they all write the same bytes. The work is four stages, each on its own thread,
+joined by bounded pipes (``pipe.py``)::
+
+    ReadStage ─Batch/ShardEnd─▶ TokenizeStage ─Batch/ShardEnd─▶ WindowStage ─Shard─▶ WriteStage
+
+- ``ReadStage``: the task's records in order; counts bad records (or raises under ``strict``);
+  cuts good ones into batches of about ``batch_bytes`` of text, and marks the end of each shard
+  (about ``shard_bytes``) with a ``ShardEnd``. A shard that a stopped run already wrote is
+  *kept*: its records are read only to find where the next shard starts, and never sent on.
+- ``TokenizeStage``: each batch's base ids (the tokenizer's Rust code, which releases the GIL:
+  nearly all of the work, so it must never wait on Python).
+- ``WindowStage``: each batch's lossless windows (native code); at a ``ShardEnd``, the shard's
+  windows joined into one ``Shard``.
+- ``WriteStage``: each shard as a Parquet file (Arrow releases the GIL); the manifest entry of
+  each shard.
+
+Pipe capacities keep at most three batches and two shards (one being written, one waiting) in
+memory, whatever the input size.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from zip2zip_tokenizers.data.errors import BadRecordError
+from zip2zip_tokenizers.data.errors import BadRecordError, ResumeError
 from zip2zip_tokenizers.data.formats import Task
+from zip2zip_tokenizers.data.output_dir import new_run_id
+from zip2zip_tokenizers.data.pipe import Pipe, run_stages
 from zip2zip_tokenizers.data.readers import BadRecord, read_task
 from zip2zip_tokenizers.data.shards import build_table, shard_stats, write_shard
 from zip2zip_tokenizers.data.windowing import Hypertokenizer, WindowColumns
@@ -23,173 +43,223 @@ from zip2zip_tokenizers.data.windowing import Hypertokenizer, WindowColumns
 MAX_LOCATIONS = 20
 
 
+def settings_digest(settings: dict[str, Any]) -> str:
+    """A digest of a run's settings, part of every shard's origin."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode("utf-8")).hexdigest()
+
+
 @dataclass(frozen=True)
 class TaskSettings:
-    """What a task needs besides its own range, shared by every task of a run."""
+    """What a task needs besides its own range, shared by every task of a run: where to write,
+    how to cut, the run id that marks its temporary files, and the digest of the run's settings
+    that marks its shards."""
 
     output: str
     text_field: str = "text"
     shard_bytes: int = 16_000_000
     batch_bytes: int = 1 << 20
     strict: bool = False
+    run: str = field(default_factory=new_run_id)
+    settings_digest: str = ""
+
+    def shard_path(self, task: Task, chunk: int) -> str:
+        return os.path.join(self.output, shard_name(task, chunk))
+
+    def origin(self, task: Task, chunk: int) -> str:
+        """What the footer of the task's shard ``chunk`` says about where it comes from."""
+        mark = {"settings": self.settings_digest, "task": task.to_dict(), "chunk": chunk}
+        return json.dumps(mark, sort_keys=True)
 
 
 def shard_name(task: Task, chunk: int) -> str:
     return f"shard-{task.task_id}-{chunk:05d}.parquet"
 
 
-class _Chunk:
-    """The records of one shard being built: windowed a batch at a time, so only the compact
-    id arrays (never the token lists of a whole shard) are held."""
+@dataclass
+class Batch:
+    """Texts of one shard on their way: ``records`` and ``texts`` from the reader, ``ids`` (base
+    ids of each text) from the tokenizer, which drops the texts."""
 
-    def __init__(self, index: int) -> None:
-        self.index = index
-        self.parts: list[WindowColumns] = []
-        self.shifts: list[int] = []
-        self.records: list[int] = []
-        self.texts: list[str] = []
-        self.batch_bytes = 0
-        self.bytes = 0
-        self.base_tokens = 0
-
-    def add(self, record: int, text: str, size: int) -> None:
-        self.records.append(record)
-        self.texts.append(text)
-        self.batch_bytes += size
-        self.bytes += size
-
-    def take_batch(self) -> tuple[list[str], int]:
-        """The texts not windowed yet, and the index of the first of them in the chunk."""
-        texts, self.texts, self.batch_bytes = self.texts, [], 0
-        return texts, len(self.records) - len(texts)
+    shard: int
+    records: list[int] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    ids: list[list[int]] = field(default_factory=list)
+    text_bytes: int = 0
 
 
-class _Windower:
-    """Tokenizes one batch on a helper thread (the tokenizer's Rust code releases the GIL)
-    while this thread reads the next batch and windows the previous one, so the tokenizer —
-    nearly all of the work — never waits on Python."""
+@dataclass(frozen=True)
+class ShardEnd:
+    """Shard ``index`` has no more batches: ``documents`` and ``text_bytes`` in all; ``kept``
+    when a previous run's file of it is kept (no batch of it was sent)."""
 
-    def __init__(self, hypertokenizer: Hypertokenizer) -> None:
-        self.hypertokenizer = hypertokenizer
-        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zip2zip-tokenize")
-        self.pending: tuple[Future[list[list[int]]], _Chunk, int] | None = None
+    index: int
+    documents: int
+    text_bytes: int
+    kept: bool
 
-    def submit(self, chunk: _Chunk) -> None:
-        texts, shift = chunk.take_batch()
-        if not texts:
-            return
-        future = self.thread.submit(self.hypertokenizer.base_ids, texts)
-        previous, self.pending = self.pending, (future, chunk, shift)
-        if previous is not None:
-            self._finish(*previous)
 
-    def drain(self) -> None:
-        if self.pending is not None:
-            previous, self.pending = self.pending, None
-            self._finish(*previous)
+@dataclass
+class Shard:
+    """A shard's windows, ready to write (``columns`` is ``None`` for a kept shard)."""
 
-    def _finish(self, future: Future[list[list[int]]], chunk: _Chunk, shift: int) -> None:
-        columns, base_tokens = self.hypertokenizer.windows_of_ids(future.result())
-        chunk.parts.append(columns)
-        chunk.shifts.append(shift)
-        chunk.base_tokens += base_tokens
+    end: ShardEnd
+    columns: WindowColumns | None
+    records: npt.NDArray[np.int64]
 
-    def close(self) -> None:
-        self.thread.shutdown(wait=True)
+
+class ReadStage:
+    """Records of ``task`` → ``Batch``es and ``ShardEnd``s into ``out``."""
+
+    def __init__(self, task: Task, settings: TaskSettings, out: Pipe[Batch | ShardEnd]) -> None:
+        self.task, self.settings, self.out = task, settings, out
+        self.bad_records = 0
+        self.bad_locations: list[str] = []
+
+    def _kept(self, shard: int) -> bool:
+        """Whether a stopped run left this shard (the driver checked its origin)."""
+        return os.path.exists(self.settings.shard_path(self.task, shard))
+
+    def __call__(self) -> None:
+        settings = self.settings
+        shard, kept = 0, self._kept(0)
+        batch = Batch(shard)
+        documents = text_bytes = 0
+        for record, value in read_task(self.task, settings.text_field):
+            if isinstance(value, BadRecord):
+                self._bad(value)
+                continue
+            size = len(value.encode("utf-8"))
+            documents += 1
+            text_bytes += size
+            if not kept:
+                batch.records.append(record)
+                batch.texts.append(value)
+                batch.text_bytes += size
+            if text_bytes >= settings.shard_bytes:
+                self._send(batch)
+                self.out.put(ShardEnd(shard, documents, text_bytes, kept))
+                shard += 1
+                kept, batch, documents, text_bytes = self._kept(shard), Batch(shard), 0, 0
+            elif batch.text_bytes >= settings.batch_bytes:
+                self._send(batch)
+                batch = Batch(shard)
+        if documents:
+            self._send(batch)
+            self.out.put(ShardEnd(shard, documents, text_bytes, kept))
+        self.out.close()
+
+    def _send(self, batch: Batch) -> None:
+        if batch.texts:
+            self.out.put(batch)
+
+    def _bad(self, bad: BadRecord) -> None:
+        if self.settings.strict:
+            raise BadRecordError(bad.location, bad.reason)
+        self.bad_records += 1
+        if len(self.bad_locations) < MAX_LOCATIONS:
+            self.bad_locations.append(f"{bad.location}: {bad.reason}")
+
+
+class TokenizeStage:
+    """``Batch``es of texts → the same batches with base ids instead (``ShardEnd``s pass)."""
+
+    def __init__(
+        self,
+        hypertokenizer: Hypertokenizer,
+        inbox: Pipe[Batch | ShardEnd],
+        out: Pipe[Batch | ShardEnd],
+    ) -> None:
+        self.hypertokenizer, self.inbox, self.out = hypertokenizer, inbox, out
+
+    def __call__(self) -> None:
+        for item in self.inbox:
+            if isinstance(item, Batch):
+                item.ids = self.hypertokenizer.base_ids(item.texts)
+                item.texts = []
+            self.out.put(item)
+        self.out.close()
+
+
+class WindowStage:
+    """Tokenized ``Batch``es → one ``Shard`` of windows per ``ShardEnd``."""
+
+    def __init__(
+        self, hypertokenizer: Hypertokenizer, inbox: Pipe[Batch | ShardEnd], out: Pipe[Shard]
+    ) -> None:
+        self.hypertokenizer, self.inbox, self.out = hypertokenizer, inbox, out
+
+    def __call__(self) -> None:
+        parts: list[WindowColumns] = []
+        shifts: list[int] = []  # index of each part's first document in the shard
+        records: list[int] = []
+        for item in self.inbox:
+            if isinstance(item, Batch):
+                columns, _ = self.hypertokenizer.windows_of_ids(item.ids)
+                parts.append(columns)
+                shifts.append(len(records))
+                records.extend(item.records)
+                continue
+            joined = None if item.kept else WindowColumns.concat(parts, shifts)
+            self.out.put(Shard(item, joined, np.asarray(records, dtype=np.int64)))
+            parts, shifts, records = [], [], []
+        self.out.close()
+
+
+class WriteStage:
+    """``Shard``s → shard files, and the manifest entry of each in ``entries``."""
+
+    def __init__(self, task: Task, settings: TaskSettings, inbox: Pipe[Shard]) -> None:
+        self.task, self.settings, self.inbox = task, settings, inbox
+        self.entries: list[dict[str, Any]] = []
+
+    def __call__(self) -> None:
+        for shard in self.inbox:
+            index = shard.end.index
+            path = self.settings.shard_path(self.task, index)
+            entry: dict[str, Any] = {
+                "file": os.path.basename(path),
+                "documents": shard.end.documents,
+                "bytes": shard.end.text_bytes,
+            }
+            if shard.columns is None:
+                try:
+                    entry.update(shard_stats(path))
+                except ValueError as error:
+                    raise ResumeError(f"{path}: {error}") from error
+            else:
+                table = build_table(
+                    shard.columns, [self.task.path] * len(shard.records), shard.records
+                )
+                origin = self.settings.origin(self.task, index)
+                entry.update(write_shard(table, path, origin=origin, run=self.settings.run))
+            self.entries.append(entry)
 
 
 def run_task(task: Task, hypertokenizer: Hypertokenizer, settings: TaskSettings) -> dict[str, Any]:
-    """Runs ``task`` and returns its manifest entry. A shard already on disk (a previous run
-    that stopped inside this task) is not rebuilt: its records are read again only to find
-    where the next shard starts."""
+    """Runs ``task`` through the four stages and returns its manifest entry."""
     started = time.perf_counter()
-    shards: list[dict[str, Any]] = []
-    bad = 0
-    locations: list[str] = []
-    chunk = _Chunk(0)
-    windower = _Windower(hypertokenizer)
-    # Shards are assembled and written on a third thread (Arrow and Parquet release the GIL)
-    # while the next one is read and tokenized; at most one write is in flight.
-    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zip2zip-shard-writer")
-    writing: Future[None] | None = None
-
-    def write(columns: WindowColumns, records: np.ndarray[Any, Any], entry: dict[str, Any]) -> None:
-        table = build_table(columns, [task.path] * len(records), records)
-        entry.update(write_shard(table, os.path.join(settings.output, entry["file"])))
-
-    def shard_done(index: int) -> bool:
-        """Whether an interrupted run left this shard: its records need no windowing."""
-        return os.path.exists(os.path.join(settings.output, shard_name(task, index)))
-
-    def batch() -> None:
-        if shard_done(chunk.index):
-            chunk.take_batch()
-        else:
-            windower.submit(chunk)
-
-    def flush() -> None:
-        nonlocal chunk, writing
-        done = shard_done(chunk.index)
-        batch()
-        windower.drain()
-        entry: dict[str, Any] = {
-            "file": shard_name(task, chunk.index),
-            "documents": len(chunk.records),
-            "bytes": chunk.bytes,
-        }
-        shards.append(entry)
-        if writing is not None:
-            writing.result()
-        if done:
-            entry.update(shard_stats(os.path.join(settings.output, entry["file"])))
-            writing = None
-        else:
-            columns = WindowColumns.concat(chunk.parts, chunk.shifts)
-            records = np.asarray(chunk.records, dtype=np.int64)
-            writing = writer.submit(write, columns, records, entry)
-        chunk = _Chunk(len(shards))
-
-    try:
-        bad, locations = _read_into(task, settings, batch, flush, lambda: chunk)
-        if chunk.records:
-            flush()
-        if writing is not None:
-            writing.result()
-    finally:
-        windower.close()
-        writer.shutdown(wait=True)
+    # Two slots before the tokenizer (the batch it works on and the next, ready when it comes
+    # back); one after it: windowing is faster than tokenizing, and each slot there holds a
+    # batch's ids as Python lists (about 9 MB per MB of text). One shard waits while the
+    # previous one is written.
+    texts: Pipe[Batch | ShardEnd] = Pipe(2)
+    tokenized: Pipe[Batch | ShardEnd] = Pipe(1)
+    shards: Pipe[Shard] = Pipe(1)
+    read = ReadStage(task, settings, texts)
+    write = WriteStage(task, settings, shards)
+    run_stages(
+        [
+            read,
+            TokenizeStage(hypertokenizer, texts, tokenized),
+            WindowStage(hypertokenizer, tokenized, shards),
+            write,
+        ],
+        [texts, tokenized, shards],
+    )
     return {
         "task": task.to_dict(),
-        "shards": shards,
-        "bad_records": bad,
-        "bad_locations": locations,
+        "shards": write.entries,
+        "bad_records": read.bad_records,
+        "bad_locations": read.bad_locations,
         "seconds": time.perf_counter() - started,
     }
-
-
-def _read_into(
-    task: Task,
-    settings: TaskSettings,
-    batch: Callable[[], None],
-    flush: Callable[[], None],
-    current: Callable[[], _Chunk],
-) -> tuple[int, list[str]]:
-    """Feeds the task's records into the current chunk, handing on a batch at a time and
-    flushing full shards; returns the bad-record count and the first locations."""
-    bad = 0
-    locations: list[str] = []
-    for record, value in read_task(task, settings.text_field):
-        if isinstance(value, BadRecord):
-            if settings.strict:
-                raise BadRecordError(value.location, value.reason)
-            bad += 1
-            if len(locations) < MAX_LOCATIONS:
-                locations.append(f"{value.location}: {value.reason}")
-            continue
-        chunk = current()
-        chunk.add(record, value, len(value.encode("utf-8")))
-        if chunk.bytes >= settings.shard_bytes:
-            flush()
-        elif chunk.batch_bytes >= settings.batch_bytes:
-            batch()
-    return bad, locations

@@ -4,11 +4,12 @@ Face causal LM, generation, save/load. Importing it needs torch; the base packag
 from __future__ import annotations
 
 from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig
-from zip2zip_tokenizers.torch.errors import ModelMismatchError
+from zip2zip_tokenizers.torch.errors import AuthorsFormatWarning, ModelMismatchError
 from zip2zip_tokenizers.torch.hyper_state import HyperState
 from zip2zip_tokenizers.torch.model import Zip2ZipForCausalLM, Zip2ZipOutput
 
 __all__ = [
+    "AuthorsFormatWarning",
     "HyperEncoderConfig",
     "HyperState",
     "ModelMismatchError",

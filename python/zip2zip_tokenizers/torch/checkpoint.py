@@ -4,13 +4,17 @@ A checkpoint directory holds ``zip2zip_config.json``, ``zip2zip_encoders.safeten
 (``input_encoder.*`` and, unless tied, ``output_encoder.*``), the PEFT adapter when there is one
 (``adapter_config.json`` + ``adapter_model.safetensors``) and, when the base model is saved with
 it, the base model itself (``base_model_name_or_path: "."``). This is the layout of the paper
-authors' released checkpoints (their ``format_version`` 2, ``encoder_type`` ``res_latent_attn``),
-so those load too.
+authors' runtime (PyPI ``zip2zip`` 0.2.0, ``format_version`` 2): their checkpoints load here,
+and ours load there unedited whenever the model fits their schema (see
+:mod:`zip2zip_tokenizers.torch.authors_format`); what their schema has no place for goes to
+``zip2zip_tokenizers_config.json`` beside it. A model their runtime cannot load as it is gets an
+:class:`AuthorsFormatWarning` naming why (an error with ``authors_compatible=True``).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +29,8 @@ from zip2zip_tokenizers.settings import (
     read_config,
     write_config,
 )
-from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig
-from zip2zip_tokenizers.torch.errors import ModelMismatchError
+from zip2zip_tokenizers.torch.authors_format import encoder_config, encoder_section
+from zip2zip_tokenizers.torch.errors import AuthorsFormatWarning, ModelMismatchError
 
 if TYPE_CHECKING:
     from zip2zip_tokenizers.torch.model import Zip2ZipForCausalLM
@@ -35,8 +39,8 @@ ENCODERS_NAME = "zip2zip_encoders.safetensors"
 ADAPTER_CONFIG_NAME = "adapter_config.json"
 SELF_CONTAINED = "."
 BASE_SUBFOLDER = "base_model"
-# The authors' name for the pre-LN transformer encoder our "transformer" kind implements.
-AUTHORS_TRANSFORMER = "res_latent_attn"
+# Their name for our "sequential" positions.
+AUTHORS_POSITION_MODES = {"sequential": "compressed", "base_token_end": "base_token_end"}
 # The training-only "is the next id a hypertoken" classifier, saved beside the encoders.
 TOKEN_TYPE_HEAD = "token_type_head"
 
@@ -68,40 +72,40 @@ def require_local_directory(name: str, what: str) -> None:
         raise ModelMismatchError(f"{what}: no model directory at {name!r}")
 
 
-def encoder_config_to_json(model: Zip2ZipForCausalLM) -> tuple[str, dict[str, Any]]:
-    config = model.encoder_config
-    data = config.to_dict()
-    data.pop("kind")
-    data["model_hidden_size"] = model.base_model.get_input_embeddings().weight.shape[1]
-    kind = AUTHORS_TRANSFORMER if config.kind == "transformer" else config.kind
-    return kind, data
-
-
-def encoder_config_from_json(kind: str, data: dict[str, Any]) -> HyperEncoderConfig:
-    if kind == "mean":
-        return HyperEncoderConfig(kind="mean", tie_encoders=bool(data.get("tie_encoders", False)))
-    if kind != AUTHORS_TRANSFORMER:
-        raise ModelMismatchError(
-            f"encoder_type {kind!r} is not supported (supported: 'mean', {AUTHORS_TRANSFORMER!r})"
-        )
-    fields = dict(data)
-    model_hidden = fields.pop("model_hidden_size", None)
-    fields.setdefault("pooling", "last" if fields.get("causal") else "mean")
-    if "output_projection" not in fields:
-        # The authors' encoder has an output projection exactly when it is narrower.
-        hidden = fields.get("hidden_size")
-        fields["output_projection"] = bool(model_hidden and hidden and hidden != model_hidden)
-    return HyperEncoderConfig.from_dict({"kind": "transformer", **fields})
-
-
-def save_checkpoint(model: Zip2ZipForCausalLM, path: str | Path, *, save_base: bool | None) -> None:
+def save_checkpoint(
+    model: Zip2ZipForCausalLM,
+    path: str | Path,
+    *,
+    save_base: bool | None,
+    authors_compatible: bool = False,
+) -> None:
     from safetensors.torch import save_file
+
+    width = model.base_model.get_input_embeddings().weight.shape[1]
+    encoder = encoder_section(model.encoder_config, width)
+    problems = list(encoder.problems)
+    if not model.compression.disabled_ids:
+        problems.append("no disabled ids (their CompressionConfig requires at least one)")
 
     directory = Path(path)
     directory.mkdir(parents=True, exist_ok=True)
     name = model.base_model_name_or_path
     if save_base is None:
         save_base = not name or name in (SELF_CONTAINED, BASE_SUBFOLDER)
+    if save_base and is_peft(model.base_model):
+        problems.append(
+            "a base model saved in a subfolder beside a PEFT adapter (their loader reads "
+            "base_model_name_or_path from the working directory); save it elsewhere and pass "
+            "that directory as the base"
+        )
+    if problems:
+        message = (
+            f"{path}: the authors' runtime (zip2zip 0.2.0) cannot load this checkpoint "
+            f"unedited: {'; '.join(problems)}"
+        )
+        if authors_compatible:
+            raise ModelMismatchError(message)
+        warnings.warn(message, AuthorsFormatWarning, stacklevel=3)
     if save_base:
         plain, state = _plain_base(model.base_model)
         # Beside an adapter, transformers would load the base from the adapter's own base path
@@ -127,15 +131,14 @@ def save_checkpoint(model: Zip2ZipForCausalLM, path: str | Path, *, save_base: b
         {k: v.detach().contiguous().cpu() for k, v in tensors.items()}, directory / ENCODERS_NAME
     )
 
-    kind, encoder = encoder_config_to_json(model)
     compression = model.compression
     write_config(
         directory,
         {
             "base_model_name_or_path": reference,
-            "position_mode": model.position_mode,
-            "encoder_type": kind,
-            "encoder": encoder,
+            "position_mode": AUTHORS_POSITION_MODES[model.position_mode],
+            "encoder_type": encoder.encoder_type,
+            "encoder": encoder.encoder,
             "compression": {
                 "initial_vocab_size": compression.initial_vocab_size,
                 "max_codebook_size": compression.max_codebook_size,
@@ -144,6 +147,7 @@ def save_checkpoint(model: Zip2ZipForCausalLM, path: str | Path, *, save_base: b
             },
             OWN_SECTION: {
                 "pad_token_id": compression.pad_token_id,
+                "kwkwk_slot": model.kwkwk_slot,
                 "token_type_head": model.token_type_head is not None,
             },
         },
@@ -175,8 +179,10 @@ def load_checkpoint(
         list(codec.disabled_ids or []) or None,
         codec.pad_token_id,
     )
-    encoder_config = encoder_config_from_json(saved.model.encoder_type, saved.model.encoder)
+    encoder = encoder_config(saved.model.encoder_type, saved.model.encoder)
     position_mode = saved.model.position_mode
+    # The authors' checkpoints say nothing: their runtime and training mask the slot.
+    kwkwk_slot = saved.model.kwkwk_slot or "masked"
 
     reference = saved.model.base_model_name_or_path
     if base_model is None:
@@ -198,8 +204,9 @@ def load_checkpoint(
     model = cls(
         base_model,
         compression,
-        encoder_config,
+        encoder,
         position_mode=position_mode,  # type: ignore[arg-type]
+        kwkwk_slot=kwkwk_slot,  # type: ignore[arg-type]
         base_model_name_or_path=(
             reference if reference in (SELF_CONTAINED, BASE_SUBFOLDER) else name
         ),

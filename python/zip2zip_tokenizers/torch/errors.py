@@ -11,3 +11,8 @@ class ModelMismatchError(Zip2ZipError):
 
 class LabelError(Zip2ZipError):
     """Labels that are neither an id of the extended vocabulary ``[0, V + C)`` nor -100."""
+
+
+class AuthorsFormatWarning(UserWarning):
+    """A checkpoint was saved that the paper authors' runtime (PyPI ``zip2zip`` 0.2.0) cannot
+    load unedited; the message names every reason."""

@@ -1,8 +1,10 @@
 """Generation with hypertokens: KV cache, per-row codebooks grown from the model's own output,
-greedy or sampled choice over ``V + C`` ids (uncreated slots ``-inf``), EOS and stop strings."""
+greedy or sampled choice over ``V + C`` ids (uncreated slots ``-inf``), transformers' score
+processors, EOS and stop strings. Options: :class:`GenerationOptions`."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -10,34 +12,40 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from zip2zip_tokenizers._core import LZWCompressor
+from zip2zip_tokenizers.torch.beam_search import beam_options_check, beam_search
+from zip2zip_tokenizers.torch.generation_options import (
+    GenerationOptions,
+    UnsupportedGenerationOptionError,
+)
+from zip2zip_tokenizers.torch.processors import ScoreProcessors
 from zip2zip_tokenizers.torch.sampling import select_next
 from zip2zip_tokenizers.torch.streamer import TextStreamer
 
 if TYPE_CHECKING:
     from zip2zip_tokenizers.torch.model import Zip2ZipForCausalLM
 
-__all__ = ["GenerateOutput", "TextStreamer", "generate"]
+__all__ = ["GenerateOutput", "GenerationOptions", "TextStreamer", "generate"]
 
 
 @dataclass
 class GenerateOutput:
     """``sequences``: prompt + generated ids (``[B, T + steps]``; finished rows padded);
     ``base_tokens``: base tokens each row generated; ``steps``: model steps taken;
-    ``finish_reasons``: ``"eos"``, ``"stop_string"`` or ``"length"`` per row."""
+    ``finish_reasons``: ``"eos"``, ``"stop_string"`` or ``"length"`` per row; ``scores`` /
+    ``logits`` (with ``output_scores`` / ``output_logits``): one ``[B, V + C]`` tensor per step,
+    the scores after the processors (repetition penalty, n-grams, minimum length; before
+    temperature and top-k/p) / the model's raw logits; ``sequences_scores`` (beam search): each
+    row's best hypothesis's length-penalised log-probability."""
 
     sequences: torch.Tensor
     base_tokens: list[int]
     steps: int
     finish_reasons: list[str] = field(default_factory=list)
     generated_base_ids: list[list[int]] = field(default_factory=list)
-
-
-def _as_ids(value: int | Sequence[int] | None) -> list[int]:
-    if value is None:
-        return []
-    if isinstance(value, int):
-        return [value]
-    return [int(v) for v in value]
+    scores: tuple[torch.Tensor, ...] | None = None
+    logits: tuple[torch.Tensor, ...] | None = None
+    sequences_scores: torch.Tensor | None = None
 
 
 class _StopStrings:
@@ -64,32 +72,34 @@ def generate(
     model: Zip2ZipForCausalLM,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor | None = None,
+    generation_config: Any = None,
     *,
-    max_new_tokens: int = 20,
-    do_sample: bool = False,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    eos_token_id: int | Sequence[int] | None = None,
-    pad_token_id: int | None = None,
-    stop_strings: str | Sequence[str] | None = None,
     tokenizer: Any = None,
     streamer: TextStreamer | None = None,
     generator: torch.Generator | None = None,
-    return_dict_in_generate: bool = False,
+    **options: Any,
 ) -> torch.Tensor | GenerateOutput:
     """Generates up to ``max_new_tokens`` ids (model steps; each may be a hypertoken) per row.
 
     ``input_ids`` are hypertoken ids as ``Zip2ZipTokenizer`` returns them (left padding with an
-    ``attention_mask``). Rows stop at an EOS id (``eos_token_id``, default the tokenizer's or the
-    base model's generation config's) or when their text contains one of ``stop_strings``;
-    finished rows are padded with ``pad_token_id``. The returned ids decode to exact text with
+    ``attention_mask``). ``options`` are the fields of :class:`GenerationOptions`
+    (transformers' names: ``max_new_tokens``, ``do_sample``, ``temperature``, ``top_k``,
+    ``top_p``, ``repetition_penalty``, ``min_new_tokens``, ``no_repeat_ngram_size``,
+    ``output_scores``, ``output_logits``, ``return_dict_in_generate``...), over a
+    ``generation_config`` (a ``GenerationOptions`` or a transformers ``GenerationConfig``); an
+    option it does not implement raises ``UnsupportedGenerationOptionError`` naming it. Rows
+    stop at an EOS id (``eos_token_id``, default the tokenizer's or the base model's generation
+    config's) or when their text contains one of ``stop_strings``; finished rows are padded
+    with ``pad_token_id``. The returned ids decode to exact text with
     ``Zip2ZipTokenizer.batch_decode``.
     """
+    if isinstance(generation_config, GenerationOptions):
+        opts = GenerationOptions.build(**{**dataclasses.asdict(generation_config), **options})
+    else:
+        opts = GenerationOptions.build(generation_config, **options)
     if input_ids.dim() != 2:
         raise ValueError(f"input_ids must be [batch, length], got {tuple(input_ids.shape)}")
-    if max_new_tokens < 0:
-        raise ValueError("max_new_tokens must be >= 0")
+    max_new_tokens = opts.max_new_tokens
     rows = input_ids.shape[0]
     if streamer is not None and rows != 1:
         raise ValueError("a streamer follows one sequence: generate with a batch of one row")
@@ -98,13 +108,22 @@ def generate(
     mask = (
         torch.ones_like(input_ids) if attention_mask is None else attention_mask.to(device).long()
     )
-    eos = set(_as_ids(eos_token_id if eos_token_id is not None else _default_eos(model, tokenizer)))
-    pad = _default_pad(pad_token_id, tokenizer, eos)
-    stops = _StopStrings(
-        [stop_strings] if isinstance(stop_strings, str) else list(stop_strings or []),
-        tokenizer,
-        rows,
+    if opts.eos_token_id is None:
+        default = _default_eos(model, tokenizer)
+        if default is not None and not isinstance(default, int):
+            default = tuple(int(e) for e in default)
+        opts = dataclasses.replace(opts, eos_token_id=default)
+    eos = set(opts.eos_ids)
+    pad = _default_pad(opts.pad_token_id, tokenizer, eos)
+    if opts.num_beams > 1:
+        return _beam_search(model, input_ids, attention_mask, opts, eos, pad, streamer)
+    stops = _StopStrings(list(opts.stop_strings), tokenizer, rows)
+    mask_host = mask.cpu().numpy()
+    processors = ScoreProcessors(
+        opts, sorted(eos), input_ids.cpu().numpy(), mask_host, model.total_vocab_size, device
     )
+    scores_out: list[torch.Tensor] = []
+    logits_out: list[torch.Tensor] = []
 
     # Without padding the base model gets no mask at all (its check for one costs a device sync
     # per step); a finished row is masked from then on.
@@ -117,18 +136,25 @@ def generate(
     base_ids: list[list[int]] = [[] for _ in range(rows)]
     steps = 0
     while steps < max_new_tokens and not finished.all():
+        raw = out.logits[:, -1]
+        scores = processors(raw, steps)
+        if opts.output_logits:
+            logits_out.append(raw)
+        if opts.output_scores:
+            scores_out.append(scores)
         chosen_t = select_next(
-            out.logits[:, -1],
-            do_sample=do_sample,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
+            scores,
+            do_sample=opts.do_sample,
+            temperature=opts.temperature,
+            top_k=opts.top_k,
+            top_p=opts.top_p,
             generator=generator,
         )
         # The one wait for the device per step: the codebooks live on the host.
         chosen = np.where(finished, pad, chosen_t.cpu().numpy())
         active = (~finished).astype(np.int64)[:, None]
         generated.append(chosen)
+        processors.append(chosen, active[:, 0])
         steps += 1
         # Feed the chosen ids first: a hypertoken's base ids (a KwKwK id's too) exist only then.
         view = state.update(chosen[:, None], active)
@@ -168,7 +194,7 @@ def generate(
         streamer.end()
     new_ids = torch.from_numpy(np.stack(generated, axis=1)) if generated else None
     sequences = input_ids if new_ids is None else torch.cat([input_ids, new_ids.to(device)], 1)
-    if not return_dict_in_generate:
+    if not opts.return_dict_in_generate:
         return sequences
     return GenerateOutput(
         sequences=sequences,
@@ -176,6 +202,47 @@ def generate(
         steps=steps,
         finish_reasons=reasons,
         generated_base_ids=base_ids,
+        scores=tuple(scores_out) if opts.output_scores else None,
+        logits=tuple(logits_out) if opts.output_logits else None,
+    )
+
+
+def _beam_search(
+    model: Zip2ZipForCausalLM,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    opts: GenerationOptions,
+    eos: set[int],
+    pad: int,
+    streamer: TextStreamer | None,
+) -> torch.Tensor | GenerateOutput:
+    unsupported = beam_options_check(opts, {"streamer": streamer is not None})
+    if unsupported:
+        raise UnsupportedGenerationOptionError(
+            f"beam search (num_beams={opts.num_beams}) does not support {', '.join(unsupported)}"
+        )
+    mask = None if attention_mask is None else attention_mask.to(input_ids.device)
+    result = beam_search(
+        model, input_ids, mask, opts, eos, pad, opts.num_beams, opts.length_penalty
+    )
+    longest = max(len(ids) for ids in result.generated)
+    new = torch.tensor([ids + [pad] * (longest - len(ids)) for ids in result.generated])
+    sequences = torch.cat([input_ids, new.to(input_ids.device)], dim=1)
+    if not opts.return_dict_in_generate:
+        return sequences
+    codec = LZWCompressor(model.compression)
+    base_ids = []
+    for row, ids in enumerate(result.generated):
+        prompt = input_ids[row] if mask is None else input_ids[row][mask[row].bool()]
+        before = len(codec.decode(prompt.tolist()))
+        base_ids.append([int(t) for t in codec.decode([*prompt.tolist(), *ids])[before:]])
+    return GenerateOutput(
+        sequences=sequences,
+        base_tokens=[len(ids) for ids in base_ids],
+        steps=result.steps,
+        finish_reasons=["eos" if ended else "length" for ended in result.ended],
+        generated_base_ids=base_ids,
+        sequences_scores=torch.tensor(result.scores),
     )
 
 

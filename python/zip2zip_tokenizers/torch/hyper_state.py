@@ -38,6 +38,16 @@ class StepView:
     next_columns_host: np.ndarray
     next_vectors: torch.Tensor
 
+    def without_next(self) -> StepView:
+        """This view with no about-to-be-created slot: the authors' rule for LZW's KwKwK case."""
+        return StepView(
+            sizes=self.sizes,
+            next_rows=self.next_rows[:0],
+            next_columns=self.next_columns[:0],
+            next_columns_host=self.next_columns_host[:0],
+            next_vectors=self.next_vectors[:0],
+        )
+
 
 def _host(values: torch.Tensor | np.ndarray) -> np.ndarray:
     if isinstance(values, np.ndarray):
@@ -95,6 +105,8 @@ class HyperState:
         # Columns fed so far, masked ones included (the KV cache's length).
         self.columns = 0
         self._entries = np.full((batch_size, 0, config.max_subtokens), -1, dtype=np.int64)
+        # Every (ids, mask) fed so far, so rows can be reordered (beam search).
+        self._fed: list[tuple[np.ndarray, np.ndarray | None]] = []
 
     @property
     def device(self) -> torch.device:
@@ -111,9 +123,10 @@ class HyperState:
         """
         ids_np = _host(ids)
         mask_np = None if attention_mask is None else _host(attention_mask)
-        rows, hyper_ids, subtokens, sizes, next_entries = self.codebooks.update_traced(
-            ids_np, mask_np
-        )
+        self._fed.append((ids_np, mask_np))
+        traced = self.codebooks.update_traced(ids_np, mask_np)
+        rows, hyper_ids, subtokens = traced.rows, traced.hyper_ids, traced.subtokens
+        sizes, next_entries = traced.sizes, traced.next_entries
         self.columns += ids_np.shape[1]
         if self.config.max_codebook_size == 0:
             return self._empty_view(sizes.shape)
@@ -195,6 +208,25 @@ class HyperState:
             grown[:, : self._entries.shape[1]] = self._entries
             self._entries = grown
         self._entries[rows, hyper_ids - vocab] = subtokens
+
+    def reorder(self, rows: np.ndarray) -> None:
+        """Makes row ``rows[i]`` of this state (codebook, entry vectors, positions) row ``i``, as
+        beam search does with its beams; rows may repeat or be dropped (same batch size)."""
+        if len(rows) != self.batch_size:
+            raise ValueError(f"reorder needs {self.batch_size} rows, got {len(rows)}")
+        ids = np.concatenate([i for i, _ in self._fed], axis=1)[rows]
+        masks = [np.ones_like(i) if m is None else m for i, m in self._fed]
+        mask = np.concatenate(masks, axis=1)[rows]
+        # The native state has no row copy: replay the reordered history (ns per id in Rust).
+        self.codebooks = BatchCodebookState(self.config, self.batch_size)
+        self.codebooks.update(ids, mask)
+        self._fed = [(ids, mask)]
+        index = torch.from_numpy(np.asarray(rows, dtype=np.int64)).to(self.device)
+        self.inputs.values = self.inputs.values[index]
+        self.outputs.values = self.outputs.values[index]
+        self.lengths = self.lengths[index]
+        self.next_position = self.next_position[index]
+        self._entries = self._entries[rows]
 
     def base_ids(self, row: int, id: int) -> list[int]:
         """The base ids ``id`` stands for in row ``row`` (it must have been fed already)."""

@@ -10,7 +10,6 @@ that a :class:`HyperState` fills incrementally; logits cover ``V + C`` ids (see
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -46,6 +45,7 @@ if TYPE_CHECKING:
     from zip2zip_tokenizers.torch.generation import GenerateOutput, TextStreamer
 
 PositionMode = Literal["sequential", "base_token_end"]
+KwKwKSlot = Literal["scored", "masked"]
 # Base-model configs whose logits are not just ``lm_head(hidden)``: their loss needs the logits.
 _LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling")
 
@@ -94,6 +94,7 @@ class Zip2ZipForCausalLM(nn.Module):
         *,
         position_mode: PositionMode = "sequential",
         base_model_name_or_path: str | None = None,
+        kwkwk_slot: KwKwKSlot = "scored",
         token_type_head: bool = False,
     ) -> None:
         super().__init__()
@@ -101,6 +102,8 @@ class Zip2ZipForCausalLM(nn.Module):
             raise ModelMismatchError(
                 f"position_mode must be 'sequential' or 'base_token_end', got {position_mode!r}"
             )
+        if kwkwk_slot not in ("scored", "masked"):
+            raise ModelMismatchError(f"kwkwk_slot must be 'scored' or 'masked', got {kwkwk_slot!r}")
         input_embeddings = base_model.get_input_embeddings()
         output_embeddings = base_model.get_output_embeddings()
         if output_embeddings is None:
@@ -118,6 +121,9 @@ class Zip2ZipForCausalLM(nn.Module):
         self.compression = compression
         self.encoder_config = (encoder_config or HyperEncoderConfig()).resolved(width)
         self.position_mode: PositionMode = position_mode
+        # The about-to-be-created slot (LZW's KwKwK case): scored with its own entry, or -inf as
+        # in the authors' runtime and training (see docs/interop.md). Saved with the checkpoint.
+        self.kwkwk_slot: KwKwKSlot = kwkwk_slot
         self.base_model_name_or_path = base_model_name_or_path or getattr(
             getattr(base_model, "config", None), "_name_or_path", None
         )
@@ -130,7 +136,10 @@ class Zip2ZipForCausalLM(nn.Module):
             else build_hyper_encoder(self.encoder_config, width, m)
         )
         self.input_encoder.to(device=weight.device, dtype=weight.dtype)
-        self.output_encoder.to(device=weight.device, dtype=weight.dtype)
+        if self.output_encoder is not self.input_encoder:
+            # Beside the table it reads: a device_map may put the head on another device.
+            head = output_embeddings.weight
+            self.output_encoder.to(device=head.device, dtype=head.dtype)
         # The auxiliary "is the next id a hypertoken" classifier (zip2zip++ v0.6.3); training
         # only: generation never reads it.
         self.token_type_head = (
@@ -158,6 +167,7 @@ class Zip2ZipForCausalLM(nn.Module):
         *,
         lora: Any = None,
         position_mode: PositionMode = "sequential",
+        kwkwk_slot: KwKwKSlot = "scored",
         token_type_head: bool = False,
         **model_kwargs: Any,
     ) -> Zip2ZipForCausalLM:
@@ -182,6 +192,7 @@ class Zip2ZipForCausalLM(nn.Module):
             encoder_config,
             position_mode=position_mode,
             base_model_name_or_path=name,
+            kwkwk_slot=kwkwk_slot,
             token_type_head=token_type_head,
         )
 
@@ -191,11 +202,19 @@ class Zip2ZipForCausalLM(nn.Module):
         layout (see :mod:`zip2zip_tokenizers.torch.checkpoint`)."""
         return load_checkpoint(cls, path, **kwargs)
 
-    def save_pretrained(self, path: str | Path, *, save_base: bool | None = None) -> None:
+    def save_pretrained(
+        self,
+        path: str | Path,
+        *,
+        save_base: bool | None = None,
+        authors_compatible: bool = False,
+    ) -> None:
         """Writes ``zip2zip_config.json``, ``zip2zip_encoders.safetensors``, the PEFT adapter
         and, when ``save_base`` (default: when the base model has no local directory or hub
-        name to point to), the base model's weights; safetensors only."""
-        save_checkpoint(self, path, save_base=save_base)
+        name to point to), the base model's weights; safetensors only. A model the authors'
+        runtime cannot load unedited gets an ``AuthorsFormatWarning`` (an error with
+        ``authors_compatible=True``)."""
+        save_checkpoint(self, path, save_base=save_base, authors_compatible=authors_compatible)
 
     def gradient_checkpointing_enable(
         self, gradient_checkpointing_kwargs: dict[str, Any] | None = None
@@ -318,6 +337,8 @@ class Zip2ZipForCausalLM(nn.Module):
         return_logits: bool = True,
     ) -> Zip2ZipOutput:
         """:meth:`forward` for ids already fed to ``state`` (``view`` is what that returned)."""
+        if self.kwkwk_slot == "masked":
+            view = view.without_next()
         current_mask = None if attention_mask is None else attention_mask[:, -input_ids.shape[1] :]
         if (
             attention_mask is None
@@ -381,8 +402,12 @@ class Zip2ZipForCausalLM(nn.Module):
         labels: torch.Tensor,
     ) -> LossSums:
         chunk = self.loss_chunk_positions
+        # A masked KwKwK slot cannot be a target (generation could never write it there).
+        drop = self.kwkwk_slot == "masked"
         if logits is not None:
-            return chunked_logits_loss(logits, labels, self.initial_vocab_size, chunk)
+            return chunked_logits_loss(
+                logits, labels, self.initial_vocab_size, chunk, drop_unscorable=drop
+            )
         head = self.base_model.get_output_embeddings()
         return chunked_hidden_loss(
             hidden,
@@ -393,6 +418,7 @@ class Zip2ZipForCausalLM(nn.Module):
             labels,
             self.initial_vocab_size,
             chunk,
+            drop_unscorable=drop,
         )
 
     def _run_base(
@@ -461,40 +487,26 @@ class Zip2ZipForCausalLM(nn.Module):
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
+        generation_config: Any = None,
         *,
-        max_new_tokens: int = 20,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        eos_token_id: int | Sequence[int] | None = None,
-        pad_token_id: int | None = None,
-        stop_strings: str | Sequence[str] | None = None,
         tokenizer: Any = None,
         streamer: TextStreamer | None = None,
         generator: torch.Generator | None = None,
-        return_dict_in_generate: bool = False,
+        **options: Any,
     ) -> torch.Tensor | GenerateOutput:
-        """Greedy or sampled generation with the KV cache (see
-        :func:`zip2zip_tokenizers.torch.generation.generate`)."""
+        """Greedy or sampled generation with the KV cache; ``options`` are transformers' names
+        (see :func:`zip2zip_tokenizers.torch.generation.generate`)."""
         from zip2zip_tokenizers.torch.generation import generate
 
         return generate(
             self,
             input_ids,
             attention_mask,
-            max_new_tokens=max_new_tokens,
-            do_sample=do_sample,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            eos_token_id=eos_token_id,
-            pad_token_id=pad_token_id,
-            stop_strings=stop_strings,
+            generation_config,
             tokenizer=tokenizer,
             streamer=streamer,
             generator=generator,
-            return_dict_in_generate=return_dict_in_generate,
+            **options,
         )
 
 

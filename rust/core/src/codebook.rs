@@ -1,5 +1,7 @@
 use crate::child_table::{ChildTable, Vacant};
+use crate::config::CompressionConfig;
 use crate::error::{Error, Result};
+use crate::limits::{check, MAX_RESULT_IDS};
 
 /// Tables start at most this big and double as entries arrive, so a huge `max_codebook_size`
 /// costs nothing until a sequence really creates that many hypertokens.
@@ -30,27 +32,19 @@ pub struct Codebook {
 }
 
 impl Codebook {
-    pub fn new(initial_vocab_size: u32, max_codebook_size: u32, max_subtokens: usize) -> Self {
-        Self::with_capacity(
-            initial_vocab_size,
-            max_codebook_size,
-            max_subtokens,
-            max_codebook_size as usize,
-        )
+    /// An empty codebook for `config`.
+    pub fn new(config: &CompressionConfig) -> Self {
+        Self::with_capacity(config, config.max_codebook_size() as usize)
     }
 
     /// A codebook whose table is sized for at most `expected_entries` (it never grows past
     /// `max_codebook_size`); sizing it to the input keeps short sequences cheap.
-    pub(crate) fn with_capacity(
-        initial_vocab_size: u32,
-        max_codebook_size: u32,
-        max_subtokens: usize,
-        expected_entries: usize,
-    ) -> Self {
+    pub(crate) fn with_capacity(config: &CompressionConfig, expected_entries: usize) -> Self {
+        let max_codebook_size = config.max_codebook_size();
         Self {
-            initial_vocab_size,
+            initial_vocab_size: config.initial_vocab_size(),
             max_codebook_size,
-            max_subtokens,
+            max_subtokens: config.max_subtokens(),
             entries: Vec::new(),
             children: ChildTable::with_capacity(
                 expected_entries
@@ -96,41 +90,46 @@ impl Codebook {
     /// Rebuilds a codebook from its entries' base tokens in creation order (as [`Self::iter`]
     /// lists them): each must extend a base token or an earlier entry by one base token.
     pub fn from_entries<E: AsRef<[u32]>>(
-        initial_vocab_size: u32,
-        max_codebook_size: u32,
-        max_subtokens: usize,
+        config: &CompressionConfig,
         entries: &[E],
     ) -> Result<Self> {
-        let invalid = |index: usize, why: &str| {
-            Err(Error::InvalidConfig(format!(
-                "codebook entry {index}: {why}"
-            )))
+        let invalid = |index: usize, why: String| {
+            Err(Error::InvalidCodebook(format!("entry {index}: {why}")))
         };
+        let (vocab, max_codebook_size) = (config.initial_vocab_size(), config.max_codebook_size());
         if entries.len() > max_codebook_size as usize {
-            return Err(Error::InvalidConfig(format!(
-                "{} codebook entries exceed max_codebook_size {max_codebook_size}",
+            return Err(Error::InvalidCodebook(format!(
+                "{} entries exceed max_codebook_size {max_codebook_size}",
                 entries.len()
             )));
         }
-        let mut codebook = Self::new(initial_vocab_size, max_codebook_size, max_subtokens);
+        let max_subtokens = config.max_subtokens();
+        let mut codebook = Self::with_capacity(config, entries.len());
         for (index, entry) in entries.iter().enumerate() {
             let tokens = entry.as_ref();
             if tokens.len() < 2 || tokens.len() > max_subtokens {
-                return invalid(index, "length must be between 2 and max_subtokens");
+                let len = tokens.len();
+                return invalid(
+                    index,
+                    format!("its length is {len}, not between 2 and max_subtokens {max_subtokens}"),
+                );
             }
-            if tokens.iter().any(|&token| token >= initial_vocab_size) {
-                return invalid(index, "every subtoken must be a base id");
+            if let Some(&token) = tokens.iter().find(|&&token| token >= vocab) {
+                return invalid(
+                    index,
+                    format!("subtoken {token} is not a base id (initial_vocab_size is {vocab})"),
+                );
             }
             let (prefix, last) = tokens.split_at(tokens.len() - 1);
             let mut parent = prefix[0];
             for &token in &prefix[1..] {
                 match codebook.child(parent, token) {
                     Some(code) => parent = code,
-                    None => return invalid(index, "its prefix is not an earlier entry"),
+                    None => return invalid(index, "its prefix is not an earlier entry".into()),
                 }
             }
             if codebook.child(parent, last[0]).is_some() {
-                return invalid(index, "it repeats an earlier entry");
+                return invalid(index, "it repeats an earlier entry".into());
             }
             codebook.insert(parent, last[0]);
         }
@@ -301,7 +300,7 @@ impl Codebook {
         if id < self.initial_vocab_size || !self.contains(id) {
             return None;
         }
-        let mut out = Vec::with_capacity(self.max_subtokens);
+        let mut out = Vec::with_capacity(self.code_len(id));
         self.extend_subtokens(id, &mut out);
         Some(out)
     }
@@ -316,11 +315,31 @@ impl Codebook {
         })
     }
 
-    /// Entries `from..` as a dense row-major `(n, max_subtokens)` matrix, padded with `fill`.
-    pub fn dense_rows<T: Copy + From<u32>>(&self, from: usize, fill: T) -> Vec<T> {
+    /// Entries `from..` as a dense row-major `(n, max_subtokens)` matrix, padded with `fill`;
+    /// refused when it would exceed [`crate::limits::MAX_RESULT_IDS`] cells.
+    pub fn dense_rows<T: Copy + From<u32>>(&self, from: usize, fill: T) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        self.extend_dense_rows(from, fill, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Self::dense_rows`] appended to `out`.
+    pub(crate) fn extend_dense_rows<T: Copy + From<u32>>(
+        &self,
+        from: usize,
+        fill: T,
+        out: &mut Vec<T>,
+    ) -> Result<()> {
         let width = self.max_subtokens;
         let rows = self.entries.len().saturating_sub(from);
-        let mut out = vec![fill; rows * width];
+        check(
+            || format!("a matrix of {rows} entries × max_subtokens {width}"),
+            out.len() as u128 + rows as u128 * width as u128,
+            MAX_RESULT_IDS,
+        )?;
+        let start = out.len();
+        out.resize(start + rows * width, fill);
+        let out = &mut out[start..];
         let mut tokens = Vec::with_capacity(width);
         for (row, k) in (from..self.entries.len()).enumerate() {
             tokens.clear();
@@ -329,7 +348,7 @@ impl Codebook {
                 *cell = T::from(token);
             }
         }
-        out
+        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@ use crate::codebook::Codebook;
 use crate::config::CompressionConfig;
 use crate::encoder::Encoder;
 use crate::error::{Error, InvalidTokenReason, Result};
+use crate::limits::{check, MAX_RESULT_IDS};
 use crate::token_id::{invalid, TokenId};
 
 /// Greedy LZW: appends the hypertokenized `ids` to `out` and returns the codebook it built.
@@ -104,6 +105,9 @@ pub(crate) fn resolve_raw<I: TokenId>(
 
 /// Expands any valid id stream (canonical or not) to base ids, appended to `out`, and returns
 /// the codebook that greedy encoding of those base ids builds. On error `out` is unchanged.
+///
+/// A stream can expand to far more base ids than it has (`n` ids of a KwKwK chain stand for
+/// about `n²/2`); more than [`MAX_RESULT_IDS`] is refused as it is reached.
 pub fn decode_into<I: TokenId, T: From<u32>>(
     config: &CompressionConfig,
     ids: &[I],
@@ -127,7 +131,15 @@ pub(crate) fn decode_with<I: TokenId, T: From<u32>>(
     let mut tokens = Vec::with_capacity(encoder.config().max_subtokens());
     for (position, &raw) in ids.iter().enumerate() {
         tokens.clear();
-        if let Err(error) = resolve_raw(encoder, position, raw, &mut tokens) {
+        let resolved = resolve_raw(encoder, position, raw, &mut tokens).and_then(|()| {
+            let decoded = out.len() - start + tokens.len();
+            check(
+                || format!("the base ids of {} ids", ids.len()),
+                decoded as u128,
+                MAX_RESULT_IDS,
+            )
+        });
+        if let Err(error) = resolved {
             out.truncate(start);
             return Err(error);
         }

@@ -44,9 +44,10 @@ impl CompressionConfig {
             ));
         }
         let mut disabled_ids: Vec<u32> = disabled_ids.into_iter().collect();
-        if let Some(&bad) = disabled_ids.iter().find(|&&id| id >= initial_vocab_size) {
+        if let Some(index) = disabled_ids.iter().position(|&id| id >= initial_vocab_size) {
+            let bad = disabled_ids[index];
             return invalid(format!(
-                "disabled id {bad} is not a base id (initial_vocab_size is {initial_vocab_size})"
+                "disabled_ids[{index}] = {bad} is not a base id (initial_vocab_size is {initial_vocab_size})"
             ));
         }
         if let Some(pad) = pad_token_id {

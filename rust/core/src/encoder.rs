@@ -3,7 +3,7 @@ use crate::config::CompressionConfig;
 use crate::error::{Error, Result};
 
 /// The greedy LZW encoder as a streaming state: base tokens go in one at a time, finished
-/// codes come out through a callback, and the codebook grows as docs/codec.md specifies.
+/// codes come out through a callback, and the codebook grows as `docs/codec.md` specifies.
 ///
 /// The pending match is held as its code (a base id or a hypertoken), so extending it by one
 /// token is a single table probe.
@@ -37,12 +37,7 @@ impl Encoder {
     pub(crate) fn with_capacity(config: &CompressionConfig, expected_entries: usize) -> Self {
         Self {
             config: config.clone(),
-            codebook: Codebook::with_capacity(
-                config.initial_vocab_size(),
-                config.max_codebook_size(),
-                config.max_subtokens(),
-                expected_entries,
-            ),
+            codebook: Codebook::with_capacity(config, expected_entries),
             pending: None,
         }
     }
@@ -55,7 +50,7 @@ impl Encoder {
         pending_code: Option<u32>,
     ) -> Result<Self> {
         codebook.reindex();
-        let invalid = |why: String| Err(Error::InvalidConfig(why));
+        let invalid = |why: String| Err(Error::InvalidCodebook(why));
         if codebook.initial_vocab_size() != config.initial_vocab_size()
             || codebook.max_codebook_size() != config.max_codebook_size()
             || codebook.max_subtokens() != config.max_subtokens()

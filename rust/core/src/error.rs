@@ -24,17 +24,34 @@ impl fmt::Display for InvalidTokenReason {
     }
 }
 
-/// Every way the codec can refuse its input.
+/// Every way the codec can refuse its input. Each variant is its own Python exception class.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
+    /// Codec parameters that do not make a valid [`crate::CompressionConfig`].
     #[error("invalid compression config: {0}")]
     InvalidConfig(String),
+    /// An id that is negative, out of range, or not valid where it stands.
     #[error("invalid token id {id} at position {position}: {reason}")]
     InvalidToken {
         position: usize,
         id: i64,
         reason: InvalidTokenReason,
     },
+    /// An argument of the wrong shape or value (a row count, a mask, a window size, ...).
+    #[error("invalid {name}: {message}")]
+    InvalidArgument { name: &'static str, message: String },
+    /// Codebook entries (or a saved state) that greedy encoding could not have built.
+    #[error("invalid codebook: {0}")]
+    InvalidCodebook(String),
+    /// A size over one of the documented limits in [`crate::limits`], refused before
+    /// allocating.
+    #[error("{what} would be {requested}, over the limit of {limit}")]
+    LimitExceeded {
+        what: String,
+        requested: u128,
+        limit: u128,
+    },
+    /// An error in row `row` of a batch.
     #[error("row {row}: {source}")]
     InRow {
         row: usize,
@@ -57,6 +74,13 @@ impl Error {
         Self::InRow {
             row,
             source: Box::new(self),
+        }
+    }
+
+    pub(crate) fn argument(name: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            name,
+            message: message.into(),
         }
     }
 }

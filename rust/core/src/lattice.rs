@@ -11,6 +11,7 @@ use crate::codebook::Codebook;
 use crate::config::CompressionConfig;
 use crate::encoder::Encoder;
 use crate::error::Result;
+use crate::limits::{check, MAX_LATTICE_EDGES, MAX_RESULT_IDS};
 use crate::token_id::{check_below, TokenId};
 
 /// One lattice edge: `id` covers `len` base tokens starting where the edge starts.
@@ -29,7 +30,8 @@ pub struct Lattice {
 }
 
 impl Lattice {
-    /// Builds the lattice of `base_ids` (all base ids) under `config`.
+    /// Builds the lattice of `base_ids` (all base ids) under `config`; refused when it would
+    /// have more than [`MAX_LATTICE_EDGES`] edges.
     pub fn new<I: TokenId>(config: &CompressionConfig, base_ids: &[I]) -> Result<Self> {
         check_below(base_ids, config.initial_vocab_size())?;
         let tokens: Vec<u32> = base_ids.iter().filter_map(|id| id.to_u32()).collect();
@@ -54,6 +56,11 @@ impl Lattice {
             if !config.is_disabled(tokens[position]) {
                 extend_matches(codebook, &created_at, &tokens, position, &mut pieces);
             }
+            check(
+                || format!("the segmentation lattice of {} base ids", tokens.len()),
+                pieces.len() as u128,
+                MAX_LATTICE_EDGES,
+            )?;
         }
         starts.push(pieces.len());
         Ok(Self {
@@ -66,6 +73,14 @@ impl Lattice {
     /// Number of base tokens.
     pub fn base_len(&self) -> usize {
         self.base_len
+    }
+
+    /// The base ids the lattice segments (each position's first alternative).
+    pub fn base_ids(&self) -> Vec<u32> {
+        self.starts[..self.base_len]
+            .iter()
+            .map(|&start| self.pieces[start].id)
+            .collect()
     }
 
     /// The ids valid at base position `position`, shortest first (the base token comes first).
@@ -97,27 +112,56 @@ impl Lattice {
     }
 
     /// Up to `limit` segmentations, in lexicographic order of piece lengths (all base tokens
-    /// first).
-    pub fn enumerate(&self, limit: usize) -> Vec<Vec<u32>> {
-        let mut found = Vec::new();
-        let mut path = Vec::new();
-        self.walk(0, &mut path, &mut found, limit);
-        found
+    /// first); refused when they would hold more than [`MAX_RESULT_IDS`] ids in all.
+    ///
+    /// A depth-first walk with an explicit stack: a path may have as many pieces as the
+    /// sequence has base tokens, far deeper than a thread's stack allows recursion.
+    pub fn enumerate(&self, limit: usize) -> Result<Vec<Vec<u32>>> {
+        self.enumerate_within(limit, MAX_RESULT_IDS)
     }
 
-    fn walk(&self, position: usize, path: &mut Vec<u32>, found: &mut Vec<Vec<u32>>, limit: usize) {
-        if found.len() >= limit {
-            return;
-        }
-        if position == self.base_len {
+    fn enumerate_within(&self, limit: usize, max_ids: usize) -> Result<Vec<Vec<u32>>> {
+        let mut found = Vec::new();
+        // For each piece of the current path: where it starts and which alternative it is.
+        let mut stack: Vec<(usize, usize)> = Vec::new();
+        let mut path = Vec::new();
+        let mut position = 0;
+        let mut total = 0usize;
+        while found.len() < limit {
+            if position < self.base_len {
+                let piece = self.alternatives(position)[0];
+                stack.push((position, 0));
+                path.push(piece.id);
+                position += piece.len as usize;
+                continue;
+            }
+            total += path.len();
+            check(
+                || {
+                    format!(
+                        "the ids of {} segmentations (ask for fewer)",
+                        found.len() + 1
+                    )
+                },
+                total as u128,
+                max_ids,
+            )?;
             found.push(path.clone());
-            return;
+            // Backtrack to the deepest piece that has a longer alternative, and take it.
+            loop {
+                let Some((start, index)) = stack.pop() else {
+                    return Ok(found);
+                };
+                path.pop();
+                if let Some(piece) = self.alternatives(start).get(index + 1) {
+                    stack.push((start, index + 1));
+                    path.push(piece.id);
+                    position = start + piece.len as usize;
+                    break;
+                }
+            }
         }
-        for piece in self.alternatives(position) {
-            path.push(piece.id);
-            self.walk(position + piece.len as usize, path, found, limit);
-            path.pop();
-        }
+        Ok(found)
     }
 
     /// One segmentation drawn uniformly at random (up to a modulo bias below 2^-64 while the
@@ -159,9 +203,11 @@ fn extend_matches(
         let Some(child) = codebook.child(code, token) else {
             return;
         };
+        // `child` spells `tokens[position..position + len]` (each step follows the next token),
+        // so the entry created at `position` is exactly what follows it: LZW's KwKwK case.
         let born = created_at[(child - vocab) as usize];
         let len = offset as u32 + 2;
-        if born < position || (born == position && is_kwkwk(codebook, child, tokens, position)) {
+        if born <= position {
             pieces.push(Piece { id: child, len });
         }
         if born >= position {
@@ -169,13 +215,6 @@ fn extend_matches(
         }
         code = child;
     }
-}
-
-/// Whether the entry created while feeding `tokens[position]` spells `tokens[position..]`.
-fn is_kwkwk(codebook: &Codebook, id: u32, tokens: &[u32], position: usize) -> bool {
-    let mut content = Vec::with_capacity(codebook.max_subtokens());
-    codebook.extend_subtokens(id, &mut content);
-    tokens[position..].starts_with(&content)
 }
 
 /// splitmix64, then a rejection-free multiply-shift reduction to `[0, bound)`.
@@ -192,5 +231,24 @@ fn uniform_below(state: &mut u64, bound: u128) -> u128 {
         0
     } else {
         wide % bound
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::error::Error;
+
+    #[test]
+    fn enumerations_over_the_size_limit_are_refused() {
+        let config = CompressionConfig::new(4, 8, 4, [], None).unwrap();
+        let lattice = Lattice::new(&config, &[0u32; 10]).unwrap();
+        assert_eq!(lattice.enumerate_within(2, 20).unwrap().len(), 2);
+        let error = lattice.enumerate_within(3, 20).unwrap_err();
+        assert!(
+            matches!(error, Error::LimitExceeded { limit: 20, .. }),
+            "{error}"
+        );
     }
 }

@@ -32,6 +32,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod batch_state;
 mod child_table;
 mod codebook;
 mod codec;
@@ -40,11 +41,13 @@ mod encoder;
 mod encoder_pool;
 mod error;
 mod lattice;
+pub mod limits;
 pub mod parallel;
 mod state;
 mod token_id;
 mod windows;
 
+pub use batch_state::{BatchCodebookState, BatchNewEntries, ColumnTrace, Mask};
 pub use codebook::Codebook;
 pub use codec::{decode, decode_into, encode, encode_into};
 pub use config::{CompressionConfig, MAX_SUBTOKENS_LIMIT, MAX_TOTAL_VOCAB};
@@ -52,6 +55,6 @@ pub use encoder::Encoder;
 pub use encoder_pool::EncoderPool;
 pub use error::{Error, InvalidTokenReason, Result};
 pub use lattice::{Lattice, Piece};
-pub use state::{BatchCodebookState, CodebookState, StepTrace};
+pub use state::{CodebookState, NewEntries, StepTrace};
 pub use token_id::TokenId;
 pub use windows::{encode_windows, Windows};

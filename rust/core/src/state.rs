@@ -1,14 +1,14 @@
-//! Streaming codebook states for generation: fed whatever ids a model produced, they grow the
-//! same codebook greedy encoding of the underlying base tokens would, and say what they created.
+//! Streaming codebook state for generation: fed whatever ids a model produced, it grows the
+//! same codebook greedy encoding of the underlying base tokens would, and says what it created.
 
 use std::ops::Range;
 
 use crate::codebook::Codebook;
 use crate::codec::{resolve, resolve_raw};
 use crate::config::CompressionConfig;
-use crate::encoder::Encoder;
-use crate::error::{Error, Result};
-use crate::parallel::map_rows_mut;
+use crate::encoder::{Checkpoint, Encoder};
+use crate::error::Result;
+use crate::limits::{check, check_cells, MAX_RESULT_IDS};
 use crate::token_id::TokenId;
 
 /// One sequence's codebook, grown one id (base or hypertoken) at a time.
@@ -18,11 +18,21 @@ pub struct CodebookState {
     tokens: Vec<u32>,
 }
 
+/// The hypertokens an update created: their ids, and their base tokens as a dense row-major
+/// `(ids.len(), max_subtokens)` matrix padded with a fill value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEntries<T> {
+    pub ids: Vec<T>,
+    pub subtokens: Vec<T>,
+}
+
 impl CodebookState {
     pub fn new(config: &CompressionConfig) -> Self {
+        // The table starts empty and doubles as entries arrive: a batch of many states costs
+        // nothing per row until the row grows (see `limits::MAX_BATCH_SIZE`).
         Self {
-            encoder: Encoder::new(config),
-            tokens: Vec::with_capacity(config.max_subtokens()),
+            encoder: Encoder::with_capacity(config, 0),
+            tokens: Vec::new(),
         }
     }
 
@@ -34,7 +44,7 @@ impl CodebookState {
     ) -> Result<Self> {
         Ok(Self {
             encoder: Encoder::from_parts(config, codebook, pending_code)?,
-            tokens: Vec::with_capacity(config.max_subtokens()),
+            tokens: Vec::new(),
         })
     }
 
@@ -54,19 +64,41 @@ impl CodebookState {
     /// Feeds `ids` in order and returns the ids of the hypertokens they created (consecutive,
     /// possibly none). On error nothing is fed: the state is exactly as before the call.
     pub fn update<I: TokenId>(&mut self, ids: &[I]) -> Result<Range<u32>> {
+        self.feed(ids, |_| {})
+    }
+
+    /// [`Self::update`] that also returns the created entries' base tokens, padded with `fill`
+    /// (refused, with no change, beyond [`MAX_RESULT_IDS`] cells).
+    pub fn update_entries<I: TokenId, T: Copy + From<u32>>(
+        &mut self,
+        ids: &[I],
+        fill: T,
+    ) -> Result<NewEntries<T>> {
         let checkpoint = self.encoder.checkpoint();
-        let first_new = self.encoder.codebook().next_id();
-        for (position, &id) in ids.iter().enumerate() {
-            self.tokens.clear();
-            if let Err(error) = resolve_raw(&self.encoder, position, id, &mut self.tokens) {
-                self.encoder.rollback(checkpoint);
-                return Err(error);
-            }
-            for &token in &self.tokens {
-                self.encoder.push(token, |_| {});
-            }
+        let created = self.update(ids)?;
+        let mut entries = NewEntries {
+            ids: Vec::new(),
+            subtokens: Vec::new(),
+        };
+        if let Err(error) = self.extend_entries(created, fill, &mut entries) {
+            self.encoder.rollback(checkpoint);
+            return Err(error);
         }
-        Ok(first_new..self.encoder.codebook().next_id())
+        Ok(entries)
+    }
+
+    /// Appends the ids and dense base tokens of the entries in `created` to `entries`.
+    pub(crate) fn extend_entries<T: Copy + From<u32>>(
+        &self,
+        created: Range<u32>,
+        fill: T,
+        entries: &mut NewEntries<T>,
+    ) -> Result<()> {
+        let codebook = self.codebook();
+        let from = (created.start - codebook.initial_vocab_size()) as usize;
+        codebook.extend_dense_rows(from, fill, &mut entries.subtokens)?;
+        entries.ids.extend(created.map(T::from));
+        Ok(())
     }
 
     /// Appends to `out` the base tokens of the hypertoken the next id (`V + len`) would stand
@@ -85,21 +117,50 @@ impl CodebookState {
     /// [`Self::update`] that also records, after each id, what a model predicting the following
     /// id may choose from: the codebook size and the entry the next id would create.
     pub fn update_traced<I: TokenId>(&mut self, ids: &[I]) -> Result<(Range<u32>, StepTrace)> {
+        let mut trace = StepTrace::with_capacity(ids.len(), self.config().max_subtokens())?;
+        let created = self.feed(ids, |state| trace.record(state))?;
+        Ok((created, trace))
+    }
+
+    /// Feeds every id, calling `after_each` after each; all-or-nothing. One call feeds at most
+    /// [`MAX_RESULT_IDS`] base tokens (a short stream of long hypertokens can stand for many).
+    fn feed<I: TokenId>(
+        &mut self,
+        ids: &[I],
+        mut after_each: impl FnMut(&Self),
+    ) -> Result<Range<u32>> {
         let checkpoint = self.encoder.checkpoint();
         let first_new = self.encoder.codebook().next_id();
-        let mut trace = StepTrace::with_capacity(ids.len(), self.config().max_subtokens());
+        let mut fed = 0usize;
         for (position, &id) in ids.iter().enumerate() {
             self.tokens.clear();
-            if let Err(error) = resolve_raw(&self.encoder, position, id, &mut self.tokens) {
+            let resolved =
+                resolve_raw(&self.encoder, position, id, &mut self.tokens).and_then(|()| {
+                    fed += self.tokens.len();
+                    check(
+                        || format!("the base ids of {} ids", ids.len()),
+                        fed as u128,
+                        MAX_RESULT_IDS,
+                    )
+                });
+            if let Err(error) = resolved {
                 self.encoder.rollback(checkpoint);
                 return Err(error);
             }
             for &token in &self.tokens {
                 self.encoder.push(token, |_| {});
             }
-            trace.record(self);
+            after_each(self);
         }
-        Ok((first_new..self.encoder.codebook().next_id(), trace))
+        Ok(first_new..self.encoder.codebook().next_id())
+    }
+
+    pub(crate) fn checkpoint(&self) -> Checkpoint {
+        self.encoder.checkpoint()
+    }
+
+    pub(crate) fn rollback(&mut self, checkpoint: Checkpoint) {
+        self.encoder.rollback(checkpoint);
     }
 
     /// Forgets every id fed so far.
@@ -121,12 +182,17 @@ pub struct StepTrace {
 }
 
 impl StepTrace {
-    fn with_capacity(steps: usize, max_subtokens: usize) -> Self {
-        Self {
+    fn with_capacity(steps: usize, max_subtokens: usize) -> Result<Self> {
+        check_cells(
+            || format!("a step trace of {steps} ids × max_subtokens {max_subtokens}"),
+            steps,
+            max_subtokens,
+        )?;
+        Ok(Self {
             sizes: Vec::with_capacity(steps),
             next_entries: Vec::with_capacity(steps * max_subtokens),
             next_lens: Vec::with_capacity(steps),
-        }
+        })
     }
 
     fn record(&mut self, state: &CodebookState) {
@@ -138,83 +204,10 @@ impl StepTrace {
         self.next_lens.push(len);
         self.next_entries.resize(start + width, 0);
     }
-}
 
-/// One [`CodebookState`] per batch row, updated together (in parallel for large updates).
-#[derive(Debug, Clone)]
-pub struct BatchCodebookState {
-    rows: Vec<CodebookState>,
-}
-
-impl BatchCodebookState {
-    pub fn new(config: &CompressionConfig, batch_size: usize) -> Self {
-        Self {
-            rows: vec![CodebookState::new(config); batch_size],
-        }
-    }
-
-    /// A batch made of existing per-row states.
-    pub fn from_states(rows: Vec<CodebookState>) -> Self {
-        Self { rows }
-    }
-
-    pub fn batch_size(&self) -> usize {
-        self.rows.len()
-    }
-
-    pub fn rows(&self) -> &[CodebookState] {
-        &self.rows
-    }
-
-    pub fn row(&self, index: usize) -> Option<&CodebookState> {
-        self.rows.get(index)
-    }
-
-    /// Feeds `ids[r]` to row `r` for every row and returns each row's created hypertoken ids.
-    /// All-or-nothing: when any row rejects its ids, no row changes.
-    pub fn update<I: TokenId, S: AsRef<[I]> + Sync>(
-        &mut self,
-        ids: &[S],
-    ) -> Result<Vec<Range<u32>>> {
-        self.update_rows(ids, |state, row_ids| state.update(row_ids))
-    }
-
-    /// [`Self::update`] with a [`StepTrace`] per row (see [`CodebookState::update_traced`]).
-    pub fn update_traced<I: TokenId, S: AsRef<[I]> + Sync>(
-        &mut self,
-        ids: &[S],
-    ) -> Result<Vec<(Range<u32>, StepTrace)>> {
-        self.update_rows(ids, |state, row_ids| state.update_traced(row_ids))
-    }
-
-    fn update_rows<I, S, R, F>(&mut self, ids: &[S], update: F) -> Result<Vec<R>>
-    where
-        I: TokenId,
-        S: AsRef<[I]> + Sync,
-        R: Send,
-        F: Fn(&mut CodebookState, &[I]) -> Result<R> + Sync,
-    {
-        if ids.len() != self.rows.len() {
-            return Err(Error::InvalidConfig(format!(
-                "expected ids for {} rows, got {}",
-                self.rows.len(),
-                ids.len()
-            )));
-        }
-        let checkpoints: Vec<_> = self.rows.iter().map(|r| r.encoder.checkpoint()).collect();
-        let work: usize = ids.iter().map(|row| row.as_ref().len()).sum();
-        let results = map_rows_mut(&mut self.rows, ids, work, |state, row_ids| {
-            update(state, row_ids.as_ref())
-        });
-        if results.is_err() {
-            for (state, checkpoint) in self.rows.iter_mut().zip(checkpoints) {
-                state.encoder.rollback(checkpoint);
-            }
-        }
-        results
-    }
-
-    pub fn reset(&mut self) {
-        self.rows.iter_mut().for_each(CodebookState::reset);
+    /// The entry recorded after step `step` (empty when the next hypertoken id was invalid).
+    pub fn next_entry(&self, step: usize, max_subtokens: usize) -> &[u32] {
+        let start = step * max_subtokens;
+        &self.next_entries[start..start + self.next_lens[step]]
     }
 }

@@ -73,7 +73,7 @@ pub fn encode_windows<I: TokenId>(
 /// Checks a window size.
 pub(crate) fn check_window(window: usize) -> Result<()> {
     if window == 0 {
-        return Err(Error::InvalidConfig("window must be at least 1".into()));
+        return Err(Error::argument("window", "must be at least 1, got 0"));
     }
     Ok(())
 }
@@ -115,7 +115,7 @@ pub(crate) fn encode_windows_with<I: TokenId>(
             position += 1;
             // A push emits at most two codes (a flushed match and a disabled id); keep only
             // those that fit, so the window never holds more than `window` codes.
-            out.ids.truncate(first + window);
+            out.ids.truncate(first.saturating_add(window));
             for &code in &out.ids[before..] {
                 covered += encoder.codebook().code_len(code);
             }
@@ -182,11 +182,24 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_window_is_no_window_at_all() {
+        let config = CompressionConfig::new(10, 5, 3, [], None).unwrap();
+        let pool = crate::EncoderPool::new(&config);
+        let rows = [vec![1u32, 2, 1, 2], vec![3, 3, 3, 3]];
+        let windows = pool.batch_encode_windows(&rows, &[9], usize::MAX).unwrap();
+        for (row, windows) in rows.iter().zip(&windows) {
+            let all: Vec<u32> = row.iter().copied().chain([9]).collect();
+            assert_eq!(windows.len(), 1);
+            assert_eq!(windows.window(0), encode(&config, &all).unwrap().0);
+        }
+    }
+
+    #[test]
     fn rejects_bad_input() {
         let config = CompressionConfig::new(10, 5, 3, [], None).unwrap();
         assert!(matches!(
             encode_windows(&config, &[1u32], &[], 0),
-            Err(Error::InvalidConfig(_))
+            Err(Error::InvalidArgument { name: "window", .. })
         ));
         let error = encode_windows(&config, &[1i64, -1], &[], 4).unwrap_err();
         assert!(matches!(error, Error::InvalidToken { position: 1, .. }));

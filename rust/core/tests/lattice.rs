@@ -61,7 +61,7 @@ proptest! {
     #[test]
     fn lattice_paths_are_exactly_the_valid_segmentations((config, ids) in small_case()) {
         let lattice = Lattice::new(&config, &ids).unwrap();
-        let paths: BTreeSet<Vec<u32>> = lattice.enumerate(usize::MAX).into_iter().collect();
+        let paths: BTreeSet<Vec<u32>> = lattice.enumerate(usize::MAX).unwrap().into_iter().collect();
         prop_assert_eq!(&paths, &brute_force(&config, &ids));
         prop_assert_eq!(lattice.count(), paths.len() as u128);
         prop_assert!(paths.contains(&encode(&config, &ids).unwrap().0));
@@ -78,7 +78,7 @@ proptest! {
     ) {
         let lattice = Lattice::new(&config, &ids).unwrap();
         prop_assert!(lattice.count() >= 1);
-        for path in lattice.enumerate(20).into_iter().chain([lattice.sample(seed)]) {
+        for path in lattice.enumerate(20).unwrap().into_iter().chain([lattice.sample(seed)]) {
             let (decoded, _) = decode(&config, &path).unwrap();
             prop_assert_eq!(&decoded, &ids);
         }
@@ -91,7 +91,26 @@ fn lattice_of_a_repeat_counts_its_segmentations() {
     // a a a: 4 = [a a] exists after "a a"? It is created while feeding the second a, so at
     // position 1 it is the KwKwK entry spelling "a a": paths [a,a,a], [a,4].
     let lattice = Lattice::new(&config, &[0u32, 0, 0]).unwrap();
-    let paths: BTreeSet<Vec<u32>> = lattice.enumerate(10).into_iter().collect();
+    let paths: BTreeSet<Vec<u32>> = lattice.enumerate(10).unwrap().into_iter().collect();
     assert_eq!(paths, BTreeSet::from([vec![0, 0, 0], vec![0, 4]]));
     assert!(Lattice::new(&config, &[0u32, 9]).is_err());
+}
+
+#[test]
+fn enumerating_a_long_sequence_needs_no_deep_stack() {
+    let config = CompressionConfig::new(50, 2048, 4, [], None).unwrap();
+    let ids: Vec<u32> = (0..120_000u32).map(|i| (i * 7 + i / 13) % 50).collect();
+    let lattice = Lattice::new(&config, &ids).unwrap();
+    // A thread with a 256 KiB stack: recursing once per piece would overflow it many times over.
+    let paths = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || lattice.enumerate(3).unwrap())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(paths.len(), 3);
+    assert_eq!(paths[0], ids);
+    for path in &paths {
+        assert_eq!(decode(&config, path).unwrap().0, ids);
+    }
 }

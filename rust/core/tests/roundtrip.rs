@@ -188,9 +188,7 @@ proptest! {
         let mut state = CodebookState::new(&config);
         state.update(&ids[..split]).unwrap();
         let entries = entries(state.codebook());
-        let rebuilt = zip2zip::Codebook::from_entries(
-            config.initial_vocab_size(), config.max_codebook_size(), config.max_subtokens(), &entries,
-        ).unwrap();
+        let rebuilt = zip2zip::Codebook::from_entries(&config, &entries).unwrap();
         prop_assert_eq!(&rebuilt, state.codebook());
         let mut resumed = CodebookState::from_parts(&config, rebuilt, state.pending_code()).unwrap();
         let created = resumed.update(&ids[split..]).unwrap();
@@ -202,7 +200,8 @@ proptest! {
 
 #[test]
 fn from_entries_rejects_entries_that_could_not_exist() {
-    let build = |entries: &[Vec<u32>]| zip2zip::Codebook::from_entries(10, 4, 3, entries);
+    let config = CompressionConfig::new(10, 4, 3, [], None).unwrap();
+    let build = |entries: &[Vec<u32>]| zip2zip::Codebook::from_entries(&config, entries);
     assert!(build(&[vec![1, 2], vec![1, 2, 3]]).is_ok());
     assert!(build(&[vec![1, 2, 3]]).is_err()); // prefix [1, 2] missing
     assert!(build(&[vec![1]]).is_err());

@@ -55,7 +55,7 @@ proptest! {
         let (encoded, _) = encode(&config, &ids).unwrap();
         let half = encoded.len() / 2;
         let rows = vec![encoded.clone(), encoded[..half].to_vec()];
-        let mut batch = BatchCodebookState::new(&config, 2);
+        let mut batch = BatchCodebookState::new(&config, 2).unwrap();
         let traces = batch.update_traced(&rows).unwrap();
         for (row, (range, trace)) in rows.iter().zip(traces) {
             let mut single = CodebookState::new(&config);

@@ -1,10 +1,13 @@
-use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray2};
+use numpy::{IntoPyArray, PyArray2, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
-use zip2zip::{Codebook, Error, InvalidTokenReason};
+use zip2zip::{Codebook, CompressionConfig, Error, InvalidTokenReason};
 
-use crate::errors::to_py;
+use crate::errors::{
+    invalid_argument, invalid_config, to_py, InvalidCodebookError, InvalidTokenError,
+};
+use crate::ids::{extract_batch, with_rows};
+use crate::ints::int_arg;
 
 /// A snapshot of one sequence's codebook: hypertoken ``V + k`` is entry ``k``.
 #[pyclass(name = "Codebook", module = "zip2zip_tokenizers._core", frozen, eq)]
@@ -22,19 +25,51 @@ impl From<Codebook> for PyCodebook {
     }
 }
 
-/// `codebook.dense_rows(from, fill)` as a `(rows, max_subtokens)` int64 array.
-pub(crate) fn dense<'py>(
-    py: Python<'py>,
-    codebook: &Codebook,
-    from: usize,
-    fill: i64,
-) -> Bound<'py, PyArray2<i64>> {
-    let width = codebook.max_subtokens();
-    let rows = codebook.len().saturating_sub(from);
-    let values = codebook.dense_rows(from, fill);
-    Array2::from_shape_vec((rows, width), values)
-        .unwrap_or_else(|_| Array2::from_elem((0, width), fill))
-        .into_pyarray(py)
+/// A row-major `values` of width `width` as a `(len / width, width)` int64 array.
+pub(crate) fn matrix(
+    py: Python<'_>,
+    values: Vec<i64>,
+    width: usize,
+) -> PyResult<Bound<'_, PyArray2<i64>>> {
+    let rows = values.len() / width.max(1);
+    values.into_pyarray(py).reshape([rows, width])
+}
+
+/// Rebuilds a codebook from entries given as Python sequences of base ids.
+pub(crate) fn codebook_from_entries(
+    config: &CompressionConfig,
+    entries: &Bound<'_, PyAny>,
+) -> PyResult<Codebook> {
+    let entries = extract_batch(entries).map_err(|error| {
+        if error.is_instance_of::<InvalidTokenError>(entries.py()) {
+            InvalidCodebookError::new_err(format!(
+                "invalid codebook entries: {}",
+                error.value(entries.py())
+            ))
+        } else {
+            error
+        }
+    })?;
+    let vocab = config.initial_vocab_size();
+    let entries: Vec<Vec<u32>> = with_rows!(entries, |rows| {
+        rows.iter()
+            .enumerate()
+            .map(|(index, row)| {
+                row.iter()
+                    .map(|&token| {
+                        zip2zip::TokenId::to_u32(token).ok_or_else(|| {
+                            InvalidCodebookError::new_err(format!(
+                                "invalid codebook: entry {index}: subtoken {} is not a base id \
+                                 (initial_vocab_size is {vocab})",
+                                zip2zip::TokenId::to_i64(token)
+                            ))
+                        })
+                    })
+                    .collect::<PyResult<Vec<u32>>>()
+            })
+            .collect::<PyResult<_>>()
+    })?;
+    Codebook::from_entries(config, &entries).map_err(to_py)
 }
 
 #[pymethods]
@@ -110,27 +145,37 @@ impl PyCodebook {
 
     /// The entries as an int64 array of shape ``(len(self), max_subtokens)``, row ``k`` holding
     /// hypertoken ``V + k``'s base ids followed by ``fill``.
-    #[pyo3(signature = (fill = -1), text_signature = "(self, fill=-1)")]
-    fn to_array<'py>(&self, py: Python<'py>, fill: i64) -> Bound<'py, PyArray2<i64>> {
-        dense(py, &self.inner, 0, fill)
+    #[pyo3(signature = (fill = None), text_signature = "(self, fill=-1)")]
+    fn to_array<'py>(
+        &self,
+        py: Python<'py>,
+        fill: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyArray2<i64>>> {
+        let fill = match fill {
+            None => -1,
+            Some(fill) => int_arg::<i64>(fill, "fill", invalid_argument)?,
+        };
+        let values = self.inner.dense_rows(0, fill).map_err(to_py)?;
+        matrix(py, values, self.inner.max_subtokens())
     }
 
     /// Rebuilds a codebook from ``to_dict().values()`` (entries in creation order).
     #[staticmethod]
     fn from_entries(
-        initial_vocab_size: u32,
-        max_codebook_size: u32,
-        max_subtokens: usize,
-        entries: Vec<Vec<u32>>,
+        initial_vocab_size: &Bound<'_, PyAny>,
+        max_codebook_size: &Bound<'_, PyAny>,
+        max_subtokens: &Bound<'_, PyAny>,
+        entries: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        Codebook::from_entries(
-            initial_vocab_size,
-            max_codebook_size,
-            max_subtokens,
-            &entries,
+        let config = CompressionConfig::new(
+            int_arg(initial_vocab_size, "initial_vocab_size", invalid_config)?,
+            int_arg(max_codebook_size, "max_codebook_size", invalid_config)?,
+            int_arg(max_subtokens, "max_subtokens", invalid_config)?,
+            [],
+            None,
         )
-        .map(Self::from)
-        .map_err(to_py)
+        .map_err(to_py)?;
+        codebook_from_entries(&config, entries).map(Self::from)
     }
 
     fn __repr__(&self) -> String {

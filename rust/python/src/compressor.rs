@@ -1,4 +1,5 @@
 use numpy::{IntoPyArray, PyArray1};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use zip2zip::parallel::map_rows;
@@ -6,17 +7,12 @@ use zip2zip::{decode_into, encode_into, Codebook, EncoderPool, Windows};
 
 use crate::codebook::PyCodebook;
 use crate::config::PyCompressionConfig;
-use crate::errors::{to_py, InvalidTokenError};
-use crate::ids::{extract_batch, extract_ids, with_ids, with_rows};
+use crate::errors::{detach, invalid_argument, InvalidTokenError};
+use crate::ids::{extract_batch, extract_ids, with_rows};
+use crate::ints::count_arg;
+use crate::results::{WINDOW_BATCH, WITH_CODEBOOK};
 
 type Ids<'py> = Bound<'py, PyArray1<i64>>;
-type WindowArrays<'py> = (
-    Bound<'py, PyArray1<i32>>,
-    Ids<'py>,
-    Ids<'py>,
-    Ids<'py>,
-    Ids<'py>,
-);
 
 /// The windows of a batch as flat columns (see `batch_encode_windows`).
 struct FlatWindows {
@@ -59,19 +55,34 @@ fn flatten(documents: &[Windows]) -> FlatWindows {
     flat
 }
 
-fn suffix_ids(suffix: Vec<i64>) -> PyResult<Vec<u32>> {
-    suffix
-        .into_iter()
-        .enumerate()
-        .map(|(position, id)| {
-            u32::try_from(id).map_err(|_| {
-                InvalidTokenError::new_err(format!(
-                    "invalid suffix id {id} at position {position}: ids must be non-negative \
-                     base ids"
-                ))
+/// The suffix of `batch_encode_windows`: base ids (checked against the vocabulary later).
+fn suffix_ids(suffix: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<u32>> {
+    let Some(suffix) = suffix.filter(|suffix| !suffix.is_none()) else {
+        return Ok(Vec::new());
+    };
+    let ids = extract_ids(suffix).map_err(|error| {
+        let message = format!("invalid suffix: {}", error.value(suffix.py()));
+        if error.is_instance_of::<InvalidTokenError>(suffix.py()) {
+            InvalidTokenError::new_err(message)
+        } else {
+            PyTypeError::new_err(message)
+        }
+    })?;
+    with_rows!(ids, |rows| {
+        rows[0]
+            .iter()
+            .enumerate()
+            .map(|(position, &id)| {
+                zip2zip::TokenId::to_u32(id).ok_or_else(|| {
+                    InvalidTokenError::new_err(format!(
+                        "invalid suffix id {} at position {position}: ids must be non-negative \
+                         base ids",
+                        zip2zip::TokenId::to_i64(id)
+                    ))
+                })
             })
-        })
-        .collect()
+            .collect()
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -98,15 +109,14 @@ impl PyLZWCompressor {
     ) -> PyResult<Ids<'py>> {
         let ids = extract_ids(ids)?;
         let pool = &self.pool;
-        let out = with_ids!(ids.slice(), |ids| py.detach(|| {
+        let out = with_rows!(ids, |rows| detach(py, || {
             let mut out = Vec::new();
             match direction {
-                Direction::Encode => pool.encode_into(ids, &mut out),
-                Direction::Decode => pool.decode_into(ids, &mut out),
+                Direction::Encode => pool.encode_into(rows[0], &mut out),
+                Direction::Decode => pool.decode_into(rows[0], &mut out),
             }
             .map(|()| out)
-        }))
-        .map_err(to_py)?;
+        }))?;
         Ok(out.into_pyarray(py))
     }
 
@@ -115,19 +125,18 @@ impl PyLZWCompressor {
         py: Python<'py>,
         ids: &Bound<'py, PyAny>,
         direction: Direction,
-    ) -> PyResult<(Ids<'py>, PyCodebook)> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         let ids = extract_ids(ids)?;
         let config = self.config.get().config();
-        let (out, codebook) = with_ids!(ids.slice(), |ids| py.detach(|| {
-            let mut out = Vec::new();
+        let (out, codebook) = with_rows!(ids, |rows| detach(py, || {
+            let mut out: Vec<i64> = Vec::new();
             match direction {
-                Direction::Encode => encode_into(config, ids, &mut out),
-                Direction::Decode => decode_into(config, ids, &mut out),
+                Direction::Encode => encode_into(config, rows[0], &mut out),
+                Direction::Decode => decode_into(config, rows[0], &mut out),
             }
             .map(|codebook| (out, codebook))
-        }))
-        .map_err(to_py)?;
-        Ok((out.into_pyarray(py), PyCodebook::from(codebook)))
+        }))?;
+        WITH_CODEBOOK.make(py, (out.into_pyarray(py), PyCodebook::from(codebook)))
     }
 
     fn batch<'py>(
@@ -138,12 +147,10 @@ impl PyLZWCompressor {
     ) -> PyResult<Vec<Ids<'py>>> {
         let batch = extract_batch(seqs)?;
         let pool = &self.pool;
-        let results: Vec<Vec<i64>> =
-            with_rows!(batch.rows(), |rows| py.detach(|| match direction {
-                Direction::Encode => pool.batch_encode(&rows),
-                Direction::Decode => pool.batch_decode(&rows),
-            }))
-            .map_err(to_py)?;
+        let results: Vec<Vec<i64>> = with_rows!(batch, |rows| detach(py, || match direction {
+            Direction::Encode => pool.batch_encode(&rows),
+            Direction::Decode => pool.batch_decode(&rows),
+        }))?;
         Ok(results
             .into_iter()
             .map(|out| out.into_pyarray(py))
@@ -155,10 +162,10 @@ impl PyLZWCompressor {
         py: Python<'py>,
         seqs: &Bound<'py, PyAny>,
         direction: Direction,
-    ) -> PyResult<Vec<(Ids<'py>, PyCodebook)>> {
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let batch = extract_batch(seqs)?;
         let config = self.config.get().config();
-        let results: Vec<(Vec<i64>, Codebook)> = with_rows!(batch.rows(), |rows| py.detach(|| {
+        let results: Vec<(Vec<i64>, Codebook)> = with_rows!(batch, |rows| detach(py, || {
             let work = rows.iter().map(|row| row.len()).sum();
             map_rows(&rows, work, |row| {
                 let mut out = Vec::new();
@@ -168,12 +175,13 @@ impl PyLZWCompressor {
                 }
                 .map(|codebook| (out, codebook))
             })
-        }))
-        .map_err(to_py)?;
-        Ok(results
+        }))?;
+        results
             .into_iter()
-            .map(|(out, codebook)| (out.into_pyarray(py), PyCodebook::from(codebook)))
-            .collect())
+            .map(|(out, codebook)| {
+                WITH_CODEBOOK.make(py, (out.into_pyarray(py), PyCodebook::from(codebook)))
+            })
+            .collect()
     }
 }
 
@@ -200,12 +208,12 @@ impl PyLZWCompressor {
         self.one(py, ids, Direction::Decode)
     }
 
-    /// ``encode`` plus the codebook it built.
+    /// ``encode`` plus the codebook it built, as ``IdsWithCodebook(ids, codebook)``.
     fn encode_with_codebook<'py>(
         &self,
         py: Python<'py>,
         ids: &Bound<'py, PyAny>,
-    ) -> PyResult<(Ids<'py>, PyCodebook)> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         self.one_with_codebook(py, ids, Direction::Encode)
     }
 
@@ -214,7 +222,7 @@ impl PyLZWCompressor {
         &self,
         py: Python<'py>,
         ids: &Bound<'py, PyAny>,
-    ) -> PyResult<(Ids<'py>, PyCodebook)> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         self.one_with_codebook(py, ids, Direction::Decode)
     }
 
@@ -241,7 +249,7 @@ impl PyLZWCompressor {
         &self,
         py: Python<'py>,
         seqs: &Bound<'py, PyAny>,
-    ) -> PyResult<Vec<(Ids<'py>, PyCodebook)>> {
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
         self.batch_with_codebook(py, seqs, Direction::Encode)
     }
 
@@ -250,7 +258,7 @@ impl PyLZWCompressor {
         &self,
         py: Python<'py>,
         seqs: &Bound<'py, PyAny>,
-    ) -> PyResult<Vec<(Ids<'py>, PyCodebook)>> {
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
         self.batch_with_codebook(py, seqs, Direction::Decode)
     }
 
@@ -258,7 +266,7 @@ impl PyLZWCompressor {
     /// id) into lossless training windows of at most ``window`` hypertokens, each encoded with
     /// its own fresh codebook; every base token lands in exactly one window.
     ///
-    /// Returns flat arrays ``(ids, offsets, rows, base_starts, base_lengths)``: window ``k``
+    /// Returns ``WindowBatch(ids, offsets, rows, base_starts, base_lengths)``, flat arrays: window ``k``
     /// holds ``ids[offsets[k]:offsets[k + 1]]`` (int32), comes from document ``rows[k]`` and
     /// covers its base tokens ``base_starts[k]`` to ``base_starts[k] + base_lengths[k]``.
     /// Windows are in document order; an empty document (and empty suffix) has none.
@@ -267,24 +275,25 @@ impl PyLZWCompressor {
         &self,
         py: Python<'py>,
         seqs: &Bound<'py, PyAny>,
-        window: usize,
-        suffix: Option<Vec<i64>>,
-    ) -> PyResult<WindowArrays<'py>> {
-        let suffix = suffix_ids(suffix.unwrap_or_default())?;
+        window: &Bound<'py, PyAny>,
+        suffix: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let window = count_arg(window, "window", invalid_argument)?;
+        let suffix = suffix_ids(suffix)?;
         let batch = extract_batch(seqs)?;
         let pool = &self.pool;
-        let flat = with_rows!(batch.rows(), |rows| py.detach(|| {
+        let flat = with_rows!(batch, |rows| detach(py, || {
             pool.batch_encode_windows(&rows, &suffix, window)
                 .map(|windows| flatten(&windows))
-        }))
-        .map_err(to_py)?;
-        Ok((
+        }))?;
+        let columns = (
             flat.ids.into_pyarray(py),
             flat.offsets.into_pyarray(py),
             flat.rows.into_pyarray(py),
             flat.base_starts.into_pyarray(py),
             flat.base_lengths.into_pyarray(py),
-        ))
+        );
+        WINDOW_BATCH.make(py, columns)
     }
 
     fn __repr__(&self) -> String {

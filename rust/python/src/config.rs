@@ -1,8 +1,10 @@
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple};
 use zip2zip::CompressionConfig;
 
 use crate::errors::{invalid_config, to_py};
+use crate::ints::{int_arg, type_name};
 
 /// The codec's parameters: ``initial_vocab_size`` V (the base vocabulary, added tokens
 /// included), ``max_codebook_size`` C (hypertoken ids are ``V .. V + C``), ``max_subtokens`` M
@@ -56,12 +58,46 @@ impl PyCompressionConfig {
     }
 }
 
-fn non_negative_u32(name: &str, value: i64) -> PyResult<u32> {
-    u32::try_from(value).map_err(|_| {
-        invalid_config(format!(
-            "{name} must be a non-negative 32-bit integer, got {value}"
-        ))
-    })
+impl PyCompressionConfig {
+    fn build(
+        initial_vocab_size: &Bound<'_, PyAny>,
+        max_codebook_size: &Bound<'_, PyAny>,
+        max_subtokens: &Bound<'_, PyAny>,
+        disabled_ids: Option<&Bound<'_, PyAny>>,
+        pad_token_id: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let disabled = match disabled_ids.filter(|ids| !ids.is_none()) {
+            None => Vec::new(),
+            Some(ids) if ids.is_instance_of::<PyString>() => {
+                return Err(PyTypeError::new_err(
+                    "disabled_ids must be a sequence of integers, got a string",
+                ))
+            }
+            Some(ids) => ids
+                .try_iter()
+                .map_err(|_| {
+                    PyTypeError::new_err(format!(
+                        "disabled_ids must be a sequence of integers, got {}",
+                        type_name(ids)
+                    ))
+                })?
+                .enumerate()
+                .map(|(index, id)| int_arg(&id?, &format!("disabled_ids[{index}]"), invalid_config))
+                .collect::<PyResult<Vec<u32>>>()?,
+        };
+        let config = CompressionConfig::new(
+            int_arg(initial_vocab_size, "initial_vocab_size", invalid_config)?,
+            int_arg(max_codebook_size, "max_codebook_size", invalid_config)?,
+            int_arg(max_subtokens, "max_subtokens", invalid_config)?,
+            disabled,
+            pad_token_id
+                .filter(|pad| !pad.is_none())
+                .map(|pad| int_arg(pad, "pad_token_id", invalid_config))
+                .transpose()?,
+        )
+        .map_err(to_py)?;
+        Ok(Self::wrap(config))
+    }
 }
 
 #[pymethods]
@@ -69,33 +105,19 @@ impl PyCompressionConfig {
     #[new]
     #[pyo3(signature = (initial_vocab_size, max_codebook_size, max_subtokens, disabled_ids = None, pad_token_id = None))]
     fn new(
-        initial_vocab_size: i64,
-        max_codebook_size: i64,
-        max_subtokens: i64,
-        disabled_ids: Option<Vec<i64>>,
-        pad_token_id: Option<i64>,
+        initial_vocab_size: &Bound<'_, PyAny>,
+        max_codebook_size: &Bound<'_, PyAny>,
+        max_subtokens: &Bound<'_, PyAny>,
+        disabled_ids: Option<&Bound<'_, PyAny>>,
+        pad_token_id: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let disabled = disabled_ids
-            .unwrap_or_default()
-            .into_iter()
-            .map(|id| non_negative_u32("disabled id", id))
-            .collect::<PyResult<Vec<u32>>>()?;
-        let subtokens = usize::try_from(max_subtokens).map_err(|_| {
-            invalid_config(format!(
-                "max_subtokens must be positive, got {max_subtokens}"
-            ))
-        })?;
-        let config = CompressionConfig::new(
-            non_negative_u32("initial_vocab_size", initial_vocab_size)?,
-            non_negative_u32("max_codebook_size", max_codebook_size)?,
-            subtokens,
-            disabled,
-            pad_token_id
-                .map(|pad| non_negative_u32("pad_token_id", pad))
-                .transpose()?,
+        Self::build(
+            initial_vocab_size,
+            max_codebook_size,
+            max_subtokens,
+            disabled_ids,
+            pad_token_id,
         )
-        .map_err(to_py)?;
-        Ok(Self::wrap(config))
     }
 
     /// V: the base vocabulary size (base ids are ``0 .. V``).
@@ -162,31 +184,25 @@ impl PyCompressionConfig {
             "pad_token_id",
         ];
         for key in data.keys() {
-            let key: String = key.extract()?;
-            if !KEYS.contains(&key.as_str()) {
+            if !key
+                .extract::<String>()
+                .is_ok_and(|key| KEYS.contains(&key.as_str()))
+            {
                 return Err(invalid_config(format!(
                     "unknown CompressionConfig key {key:?}"
                 )));
             }
         }
-        let required = |name: &str| -> PyResult<i64> {
+        let required = |name: &str| -> PyResult<Bound<'_, PyAny>> {
             data.get_item(name)?
-                .ok_or_else(|| invalid_config(format!("missing CompressionConfig key {name:?}")))?
-                .extract()
+                .ok_or_else(|| invalid_config(format!("missing CompressionConfig key {name:?}")))
         };
-        let optional = |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
-            Ok(data.get_item(name)?.filter(|value| !value.is_none()))
-        };
-        Self::new(
-            required("initial_vocab_size")?,
-            required("max_codebook_size")?,
-            required("max_subtokens")?,
-            optional("disabled_ids")?
-                .map(|ids| ids.extract())
-                .transpose()?,
-            optional("pad_token_id")?
-                .map(|pad| pad.extract())
-                .transpose()?,
+        Self::build(
+            &required("initial_vocab_size")?,
+            &required("max_codebook_size")?,
+            &required("max_subtokens")?,
+            data.get_item("disabled_ids")?.as_ref(),
+            data.get_item("pad_token_id")?.as_ref(),
         )
     }
 
@@ -203,7 +219,7 @@ impl PyCompressionConfig {
         let value = py.import("json")?.call_method1("loads", (text,))?;
         let dict = value
             .cast::<PyDict>()
-            .map_err(|_| invalid_config("a CompressionConfig JSON must be an object"))?;
+            .map_err(|_| invalid_config("a CompressionConfig JSON must be an object".into()))?;
         Self::from_dict(dict)
     }
 

@@ -1,8 +1,9 @@
-//! The Python exception hierarchy and the one mapping from core errors to it.
+//! The Python exception hierarchy, the one mapping from core errors to it, and the one helper
+//! that runs core work with the GIL released.
 
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
-use pyo3::PyErr;
+use pyo3::prelude::*;
 use zip2zip::Error;
 
 create_exception!(
@@ -21,17 +22,71 @@ create_exception!(
     zip2zip_tokenizers._core,
     InvalidConfigError,
     Zip2ZipError,
-    "A compression config (or a value checked against it) that is not valid."
+    "Codec parameters (V, C, M, disabled ids, pad id) that do not make a valid config."
+);
+create_exception!(
+    zip2zip_tokenizers._core,
+    InvalidArgumentError,
+    Zip2ZipError,
+    "An argument of the wrong shape or value: a row count, a mask, a window, a batch size..."
+);
+create_exception!(
+    zip2zip_tokenizers._core,
+    InvalidCodebookError,
+    Zip2ZipError,
+    "Codebook entries (or a saved state) that greedy encoding could not have built."
+);
+create_exception!(
+    zip2zip_tokenizers._core,
+    LimitExceededError,
+    Zip2ZipError,
+    "A size over one of the codec's documented limits, refused before allocating."
 );
 
-pub(crate) fn to_py(error: Error) -> PyErr {
-    let message = error.to_string();
-    match error.root() {
-        Error::InvalidToken { .. } => InvalidTokenError::new_err(message),
-        Error::InvalidConfig(_) | Error::InRow { .. } => InvalidConfigError::new_err(message),
+/// A core error on its way to Python.
+pub(crate) struct CoreError(pub(crate) Error);
+
+impl From<Error> for CoreError {
+    fn from(error: Error) -> Self {
+        Self(error)
     }
 }
 
-pub(crate) fn invalid_config(message: impl Into<String>) -> PyErr {
-    InvalidConfigError::new_err(message.into())
+/// Each variant to its own class; a batch row's error keeps its row in the message.
+impl From<CoreError> for PyErr {
+    fn from(CoreError(error): CoreError) -> Self {
+        let message = error.to_string();
+        match error.root() {
+            Error::InvalidToken { .. } => InvalidTokenError::new_err(message),
+            Error::InvalidConfig(_) => InvalidConfigError::new_err(message),
+            Error::InvalidArgument { .. } => InvalidArgumentError::new_err(message),
+            Error::InvalidCodebook(_) => InvalidCodebookError::new_err(message),
+            Error::LimitExceeded { .. } => LimitExceededError::new_err(message),
+            Error::InRow { .. } => Zip2ZipError::new_err(message),
+        }
+    }
+}
+
+pub(crate) fn to_py(error: Error) -> PyErr {
+    CoreError(error).into()
+}
+
+/// Runs `work` with the GIL released and maps its error.
+pub(crate) fn detach<T: Send>(
+    py: Python<'_>,
+    work: impl FnOnce() -> zip2zip::Result<T> + Send,
+) -> PyResult<T> {
+    py.detach(work).map_err(to_py)
+}
+
+pub(crate) fn invalid_argument(message: String) -> PyErr {
+    InvalidArgumentError::new_err(message)
+}
+
+pub(crate) fn invalid_config(message: String) -> PyErr {
+    InvalidConfigError::new_err(message)
+}
+
+pub(crate) fn invalid_codebook(message: String) -> PyErr {
+    InvalidCodebookError::new_err(message)
 }

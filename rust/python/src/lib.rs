@@ -1,12 +1,14 @@
 //! `zip2zip_tokenizers._core`: the PyO3 face of `zip2zip-core`. Every method reads its input,
-//! releases the GIL for the work, and maps core errors through `errors::to_py`.
+//! releases the GIL for the work, and maps core errors through the one `From<CoreError> for PyErr`.
 
 mod codebook;
 mod compressor;
 mod config;
 mod errors;
 mod ids;
+mod ints;
 mod lattice;
+mod results;
 mod state;
 
 use pyo3::prelude::*;
@@ -54,6 +56,19 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
         "InvalidConfigError",
         py.get_type::<errors::InvalidConfigError>(),
     )?;
+    module.add(
+        "InvalidArgumentError",
+        py.get_type::<errors::InvalidArgumentError>(),
+    )?;
+    module.add(
+        "InvalidCodebookError",
+        py.get_type::<errors::InvalidCodebookError>(),
+    )?;
+    module.add(
+        "LimitExceededError",
+        py.get_type::<errors::LimitExceededError>(),
+    )?;
+    results::register(module)?;
     module.add_function(wrap_pyfunction!(set_parallelism, module)?)?;
     module.add_function(wrap_pyfunction!(parallelism_enabled, module)?)?;
     module.add_function(wrap_pyfunction!(num_threads, module)?)?;

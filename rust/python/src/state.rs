@@ -1,34 +1,15 @@
-use std::ops::Range;
-
-use numpy::ndarray::{Array2, Array3};
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray2};
+use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyIndexError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use zip2zip::{BatchCodebookState, Codebook, CodebookState, StepTrace};
+use zip2zip::{BatchCodebookState, BatchNewEntries, CodebookState, Mask};
 
-use crate::codebook::{dense, PyCodebook};
+use crate::codebook::{codebook_from_entries, matrix, PyCodebook};
 use crate::config::PyCompressionConfig;
-use crate::errors::{invalid_config, to_py};
-use crate::ids::{extract_batch, extract_ids, with_ids, with_rows};
-
-type NewEntries<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray2<i64>>);
-/// `(rows, hyper_ids, subtokens)` of the hypertokens a batched update created.
-type BatchNewEntries<'py> = (
-    Bound<'py, PyArray1<i64>>,
-    Bound<'py, PyArray1<i64>>,
-    Bound<'py, PyArray2<i64>>,
-);
-
-/// The hypertoken ids `range` and their base ids, padded with -1.
-fn new_entries<'py>(
-    py: Python<'py>,
-    codebook: &Codebook,
-    range: std::ops::Range<u32>,
-) -> NewEntries<'py> {
-    let ids: Vec<i64> = range.clone().map(i64::from).collect();
-    let from = (range.start - codebook.initial_vocab_size()) as usize;
-    (ids.into_pyarray(py), dense(py, codebook, from, -1))
-}
+use crate::errors::{detach, invalid_argument, invalid_codebook, to_py, LimitExceededError};
+use crate::ids::{extract_batch, extract_ids, with_rows};
+use crate::ints::{int_arg, is_integer, type_name};
+use crate::results::{BATCH_NEW_ENTRIES, NEW_ENTRIES, TRACED_UPDATE};
 
 /// One sequence's codebook during generation: feed it every id the sequence gets (prompt
 /// hypertokens, then each generated id); each ``update`` returns the hypertokens it created.
@@ -52,18 +33,21 @@ impl PyCodebookState {
     }
 
     /// Feeds ids (base ids or hypertokens valid at their position) and returns
-    /// ``(hyper_ids, subtokens)``: the created hypertokens (int64, shape ``(k,)``) and their base
-    /// ids (int64, shape ``(k, max_subtokens)``, padded with -1). On error nothing changes.
+    /// ``NewEntries(hyper_ids, subtokens)``: the created hypertokens (int64, shape ``(k,)``) and
+    /// their base ids (int64, shape ``(k, max_subtokens)``, padded with -1). On error nothing
+    /// changes.
     fn update<'py>(
         &mut self,
         py: Python<'py>,
         ids: &Bound<'py, PyAny>,
-    ) -> PyResult<NewEntries<'py>> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         let ids = extract_ids(ids)?;
         let inner = &mut self.inner;
-        let created =
-            with_ids!(ids.slice(), |ids| py.detach(|| inner.update(ids))).map_err(to_py)?;
-        Ok(new_entries(py, self.inner.codebook(), created))
+        let created = with_rows!(ids, |rows| detach(py, || inner
+            .update_entries(rows[0], -1i64)))?;
+        let width = self.inner.config().max_subtokens();
+        let subtokens = matrix(py, created.subtokens, width)?;
+        NEW_ENTRIES.make(py, (created.ids.into_pyarray(py), subtokens))
     }
 
     /// A snapshot of the codebook so far.
@@ -94,10 +78,14 @@ impl PyCodebookState {
     fn _from_parts(
         config: Py<PyCompressionConfig>,
         codebook: PyRef<'_, PyCodebook>,
-        pending_id: Option<u32>,
+        pending_id: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let pending = pending_id
+            .filter(|pending| !pending.is_none())
+            .map(|pending| int_arg::<u32>(pending, "pending_id", invalid_codebook))
+            .transpose()?;
         let inner =
-            CodebookState::from_parts(config.get().config(), codebook.inner.clone(), pending_id)
+            CodebookState::from_parts(config.get().config(), codebook.inner.clone(), pending)
                 .map_err(to_py)?;
         Ok(Self { config, inner })
     }
@@ -120,15 +108,6 @@ impl PyCodebookState {
     }
 }
 
-/// `update_traced`'s `(rows, hyper_ids, subtokens, sizes, next_entries)`.
-type TracedEntries<'py> = (
-    Bound<'py, PyArray1<i64>>,
-    Bound<'py, PyArray1<i64>>,
-    Bound<'py, PyArray2<i64>>,
-    Bound<'py, PyArray2<i64>>,
-    Bound<'py, PyArray3<i64>>,
-);
-
 /// Each row's codebook entries and pending code: what pickling a batch state keeps.
 type RowStates = Vec<(Vec<Vec<u32>>, Option<u32>)>;
 /// `(class, (config, batch_size), row states)` for `__reduce__`.
@@ -145,90 +124,64 @@ pub(crate) struct PyBatchCodebookState {
     inner: BatchCodebookState,
 }
 
-/// The ids of each row where `mask` is non-zero, and their columns.
-type MaskedRows<I> = (Vec<Vec<I>>, Vec<Vec<usize>>);
-
-/// Keeps the ids of each row where `mask` is non-zero.
-fn masked_rows<I: Copy>(rows: &[&[I]], mask: &Bound<'_, PyAny>) -> PyResult<MaskedRows<I>> {
-    let numpy = mask.py().import("numpy")?;
-    let mask = numpy.call_method1("asarray", (mask, "int64"))?;
-    let mask: PyReadonlyArray2<'_, i64> = mask.extract().map_err(|_| {
-        pyo3::exceptions::PyTypeError::new_err("attention_mask must be a 2-D array of 0/1 values")
-    })?;
-    let mask = mask.as_array();
-    if mask.nrows() != rows.len() {
-        return Err(invalid_config(format!(
-            "attention_mask has {} rows, ids have {}",
-            mask.nrows(),
-            rows.len()
+/// An attention mask as a C-contiguous 2-D int64 array (bool and integer dtypes only: a
+/// float mask is refused rather than truncated).
+fn read_mask<'py>(mask: &Bound<'py, PyAny>) -> PyResult<PyReadonlyArrayDyn<'py, i64>> {
+    let fast = mask.cast::<PyArrayDyn<i64>>().ok();
+    let array = match fast.filter(|array| array.is_c_contiguous() && array.is_aligned()) {
+        Some(array) => array.readonly(),
+        None => convert_mask(mask)?,
+    };
+    if array.ndim() != 2 {
+        return Err(invalid_argument(format!(
+            "attention_mask must be 2-D, got {} dimensions",
+            array.ndim()
         )));
     }
-    rows.iter()
-        .zip(mask.rows())
-        .enumerate()
-        .map(|(index, (row, keep))| {
-            if keep.len() != row.len() {
-                return Err(invalid_config(format!(
-                    "row {index}: attention_mask has {} columns, ids have {}",
-                    keep.len(),
-                    row.len()
-                )));
-            }
-            Ok(row
-                .iter()
-                .zip(keep)
-                .enumerate()
-                .filter(|(_, (_, &k))| k != 0)
-                .map(|(column, (&id, _))| (id, column))
-                .unzip())
-        })
-        .collect::<PyResult<Vec<(Vec<I>, Vec<usize>)>>>()
-        .map(|kept| kept.into_iter().unzip())
+    Ok(array)
 }
 
-/// `(sizes, next_entries)` of a traced update, one row per batch row and one column per id.
-type TraceArrays<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray3<i64>>);
-
-/// Lays each row's trace out on the columns its ids came from (`columns`, or all of them);
-/// a masked-out column repeats the size before it and has no next entry (-1s).
-fn trace_arrays<'py>(
-    py: Python<'py>,
-    traces: &[StepTrace],
-    columns: Option<&[Vec<usize>]>,
-    width: usize,
-    max_subtokens: usize,
-) -> TraceArrays<'py> {
-    let mut sizes = Array2::<i64>::zeros((traces.len(), width));
-    let mut entries = Array3::<i64>::from_elem((traces.len(), width, max_subtokens), -1);
-    for (row, trace) in traces.iter().enumerate() {
-        let mut size = 0i64;
-        let mut step = 0usize;
-        for column in 0..width {
-            let fed = match columns {
-                Some(columns) => columns[row].get(step) == Some(&column),
-                None => true,
-            };
-            if fed {
-                size = i64::from(trace.sizes[step]);
-                let len = trace.next_lens[step];
-                let entry = &trace.next_entries[step * max_subtokens..step * max_subtokens + len];
-                for (slot, &token) in entry.iter().enumerate() {
-                    entries[[row, column, slot]] = i64::from(token);
-                }
-                step += 1;
-            }
-            sizes[[row, column]] = size;
-        }
+/// [`read_mask`] for anything but a C-contiguous int64 array: converted by numpy.
+fn convert_mask<'py>(mask: &Bound<'py, PyAny>) -> PyResult<PyReadonlyArrayDyn<'py, i64>> {
+    let numpy = mask.py().import("numpy")?;
+    let array = numpy.call_method1("asarray", (mask,))?;
+    let kind: String = array.getattr("dtype")?.getattr("kind")?.extract()?;
+    let empty = array.getattr("size")?.extract::<usize>()? == 0;
+    if !empty && !matches!(kind.as_str(), "b" | "i" | "u") {
+        return Err(PyTypeError::new_err(format!(
+            "attention_mask must hold integers or booleans, got dtype {}",
+            array.getattr("dtype")?
+        )));
     }
-    (sizes.into_pyarray(py), entries.into_pyarray(py))
+    numpy
+        .call_method1("require", (array, "int64", "CA"))?
+        .extract()
+}
+
+/// The core's view of a mask read by [`read_mask`].
+fn as_mask<'a>(array: &'a PyReadonlyArrayDyn<'_, i64>) -> PyResult<Mask<'a>> {
+    let (rows, columns) = (array.shape()[0], array.shape()[1]);
+    Mask::new(array.as_slice()?, rows, columns).map_err(to_py)
 }
 
 #[pymethods]
 impl PyBatchCodebookState {
+    /// ``batch_size`` empty states (at most 2**20 rows).
     #[new]
-    fn new(config: Py<PyCompressionConfig>, batch_size: usize) -> Self {
-        let inner = BatchCodebookState::new(config.get().config(), batch_size);
-        Self { config, inner }
+    fn new(config: Py<PyCompressionConfig>, batch_size: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let size = if is_integer(batch_size) && batch_size.gt(0)? {
+            // Past what a usize holds is past the limit too.
+            batch_size.extract::<usize>().map_err(|_| {
+                LimitExceededError::new_err(format!(
+                    "batch_size would be {batch_size}, over the limit of {}",
+                    zip2zip::limits::MAX_BATCH_SIZE
+                ))
+            })?
+        } else {
+            int_arg::<usize>(batch_size, "batch_size", invalid_argument)?
+        };
+        let inner = BatchCodebookState::new(config.get().config(), size).map_err(to_py)?;
+        Ok(Self { config, inner })
     }
 
     #[getter]
@@ -243,72 +196,70 @@ impl PyBatchCodebookState {
 
     /// Feeds row ``r`` of ``ids`` (a 2-D integer array or a sequence of id sequences, one per
     /// row; rows may differ in length) to row ``r``'s state, skipping positions where
-    /// ``attention_mask`` is 0 (e.g. left padding). Returns ``(rows, hyper_ids, subtokens)``:
-    /// for every created hypertoken its row, its id, and its base ids padded with -1.
-    /// All-or-nothing: on error no row changes.
+    /// ``attention_mask`` is 0 (e.g. left padding). Returns ``BatchNewEntries(rows,
+    /// hyper_ids, subtokens)``: for every created hypertoken its row, its id, and its base ids
+    /// padded with -1. All-or-nothing: on error no row changes.
     #[pyo3(signature = (ids, attention_mask = None))]
     fn update<'py>(
         &mut self,
         py: Python<'py>,
         ids: &Bound<'py, PyAny>,
         attention_mask: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<BatchNewEntries<'py>> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         let batch = extract_batch(ids)?;
+        let mask = attention_mask.map(|mask| read_mask(&mask)).transpose()?;
+        let mask = mask.as_ref().map(as_mask).transpose()?;
         let inner = &mut self.inner;
-        let created = with_rows!(batch.rows(), |rows| match &attention_mask {
-            None => py.detach(|| inner.update(&rows)).map_err(to_py),
-            Some(mask) => {
-                let (kept, _) = masked_rows(&rows, mask)?;
-                py.detach(|| inner.update(&kept)).map_err(to_py)
-            }
-        })?;
-        Ok(self.new_entries(py, created))
+        let created = with_rows!(batch, |rows| detach(py, || inner
+            .update_entries(&rows, mask, -1i64)))?;
+        let (rows, hyper_ids, subtokens) = self.arrays(py, created)?;
+        BATCH_NEW_ENTRIES.make(py, (rows, hyper_ids, subtokens))
     }
 
     /// ``update`` for a rectangular batch ``ids`` of shape ``(B, T)`` that also says, after each
-    /// id, what a model predicting the following id may choose from. Returns ``(rows,
-    /// hyper_ids, subtokens, sizes, next_entries)``: the first three as ``update`` returns them,
-    /// ``sizes[b, t]`` the number of hypertokens row ``b`` has after column ``t``, and
-    /// ``next_entries[b, t]`` the base ids (padded with -1; all -1 when invalid) the next
-    /// hypertoken id would stand for if row ``b`` produced it right after column ``t`` (LZW's
-    /// KwKwK case). Masked-out columns repeat the size before them and have no next entry.
+    /// id, what a model predicting the following id may choose from. Returns
+    /// ``TracedUpdate(rows, hyper_ids, subtokens, sizes, next_entries)``: the first three as
+    /// ``update`` returns them, ``sizes[b, t]`` the number of hypertokens row ``b`` has after
+    /// column ``t``, and ``next_entries[b, t]`` the base ids (padded with -1; all -1 when
+    /// invalid) the next hypertoken id would stand for if row ``b`` produced it right after
+    /// column ``t`` (LZW's KwKwK case). Masked-out columns repeat the size before them and have
+    /// no next entry.
     #[pyo3(signature = (ids, attention_mask = None))]
     fn update_traced<'py>(
         &mut self,
         py: Python<'py>,
         ids: &Bound<'py, PyAny>,
         attention_mask: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<TracedEntries<'py>> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         let batch = extract_batch(ids)?;
+        let mask = attention_mask.map(|mask| read_mask(&mask)).transpose()?;
+        let mask = mask.as_ref().map(as_mask).transpose()?;
         let inner = &mut self.inner;
-        let (traced, columns, width) = with_rows!(batch.rows(), |rows| {
-            let width = rows.first().map_or(0, |row| row.len());
-            if rows.iter().any(|row| row.len() != width) {
-                return Err(invalid_config("update_traced needs rows of equal length"));
-            }
-            match &attention_mask {
-                None => py
-                    .detach(|| inner.update_traced(&rows))
-                    .map(|traced| (traced, None, width))
-                    .map_err(to_py),
-                Some(mask) => {
-                    let (kept, columns) = masked_rows(&rows, mask)?;
-                    py.detach(|| inner.update_traced(&kept))
-                        .map(|traced| (traced, Some(columns), width))
-                        .map_err(to_py)
-                }
-            }
-        })?;
-        let (created, traces): (Vec<_>, Vec<_>) = traced.into_iter().unzip();
-        let max_subtokens = self.config.get().config().max_subtokens();
-        let (rows, hyper_ids, subtokens) = self.new_entries(py, created);
-        let (sizes, next_entries) =
-            trace_arrays(py, &traces, columns.as_deref(), width, max_subtokens);
-        Ok((rows, hyper_ids, subtokens, sizes, next_entries))
+        let (created, trace) = with_rows!(batch, |rows| detach(py, || inner
+            .update_traced_columns(&rows, mask, -1i64)))?;
+        let (rows, hyper_ids, subtokens) = self.arrays(py, created)?;
+        let batch_size = self.inner.batch_size();
+        let sizes = trace
+            .sizes
+            .into_pyarray(py)
+            .reshape([batch_size, trace.columns])?;
+        let width = self.max_subtokens();
+        let next_entries =
+            trace
+                .next_entries
+                .into_pyarray(py)
+                .reshape([batch_size, trace.columns, width])?;
+        TRACED_UPDATE.make(py, (rows, hyper_ids, subtokens, sizes, next_entries))
     }
 
     /// A snapshot of row ``row``'s codebook (negative rows count from the end).
     fn codebook(&self, row: &Bound<'_, PyAny>) -> PyResult<PyCodebook> {
+        if !is_integer(row) {
+            return Err(PyTypeError::new_err(format!(
+                "row must be an integer, got {}",
+                type_name(row)
+            )));
+        }
         let size = self.inner.batch_size() as i128;
         let index = row.extract::<i64>().map(i128::from).unwrap_or(i128::MAX);
         let index = if index < 0 { index + size } else { index };
@@ -319,7 +270,7 @@ impl PyBatchCodebookState {
                 inner: state.codebook().snapshot(),
             })
             .ok_or_else(|| {
-                pyo3::exceptions::PyIndexError::new_err(format!(
+                PyIndexError::new_err(format!(
                     "row {row} out of range for batch size {}",
                     self.inner.batch_size()
                 ))
@@ -354,46 +305,55 @@ impl PyBatchCodebookState {
             .collect()
     }
 
-    fn __setstate__(&mut self, rows: RowStates) -> PyResult<()> {
+    /// Restores ``__getstate__``'s rows; a state that no encoding could have reached raises
+    /// ``InvalidCodebookError`` and changes nothing.
+    fn __setstate__(&mut self, rows: &Bound<'_, PyAny>) -> PyResult<()> {
         let config = self.config.get().config();
-        let states = rows
-            .into_iter()
-            .map(|(entries, pending)| {
-                let codebook = Codebook::from_entries(
-                    config.initial_vocab_size(),
-                    config.max_codebook_size(),
-                    config.max_subtokens(),
-                    &entries,
-                )?;
-                CodebookState::from_parts(config, codebook, pending)
-            })
-            .collect::<zip2zip::Result<Vec<_>>>()
-            .map_err(to_py)?;
+        let mut states = Vec::new();
+        for (index, row) in rows.try_iter()?.enumerate() {
+            let row = row?;
+            let parts = row.cast::<PyTuple>().ok().filter(|parts| parts.len() == 2);
+            let Some(parts) = parts else {
+                return Err(invalid_codebook(format!(
+                    "invalid codebook: row {index} of the state is not an (entries, pending) pair"
+                )));
+            };
+            let codebook = codebook_from_entries(config, &parts.get_item(0)?)?;
+            let pending = parts.get_item(1)?;
+            let pending = if pending.is_none() {
+                None
+            } else {
+                Some(int_arg::<u32>(&pending, "pending id", invalid_codebook)?)
+            };
+            states.push(CodebookState::from_parts(config, codebook, pending).map_err(to_py)?);
+        }
         self.inner = BatchCodebookState::from_states(states);
         Ok(())
     }
 }
 
+/// `(rows, hyper_ids, subtokens)` arrays.
+type EntryArrays<'py> = (
+    Bound<'py, numpy::PyArray1<i64>>,
+    Bound<'py, numpy::PyArray1<i64>>,
+    Bound<'py, numpy::PyArray2<i64>>,
+);
+
 impl PyBatchCodebookState {
-    /// `(rows, hyper_ids, subtokens)` of the hypertokens in each row's `created` range.
-    fn new_entries<'py>(&self, py: Python<'py>, created: Vec<Range<u32>>) -> BatchNewEntries<'py> {
-        let width = self.config.get().config().max_subtokens();
-        let mut row_ids = Vec::new();
-        let mut hyper_ids = Vec::new();
-        let mut subtokens = Vec::new();
-        for (row, (range, state)) in created.into_iter().zip(self.inner.rows()).enumerate() {
-            let codebook = state.codebook();
-            let from = (range.start - codebook.initial_vocab_size()) as usize;
-            row_ids.extend(std::iter::repeat_n(row as i64, range.len()));
-            hyper_ids.extend(range.map(i64::from));
-            subtokens.extend(codebook.dense_rows(from, -1i64));
-        }
-        let subtokens = Array2::from_shape_vec((hyper_ids.len(), width), subtokens)
-            .unwrap_or_else(|_| Array2::from_elem((0, width), -1));
-        (
-            row_ids.into_pyarray(py),
-            hyper_ids.into_pyarray(py),
-            subtokens.into_pyarray(py),
-        )
+    fn max_subtokens(&self) -> usize {
+        self.config.get().config().max_subtokens()
+    }
+
+    fn arrays<'py>(
+        &self,
+        py: Python<'py>,
+        created: BatchNewEntries<i64>,
+    ) -> PyResult<EntryArrays<'py>> {
+        let subtokens = matrix(py, created.subtokens, self.max_subtokens())?;
+        Ok((
+            created.rows.into_pyarray(py),
+            created.ids.into_pyarray(py),
+            subtokens,
+        ))
     }
 }

@@ -107,7 +107,10 @@ def score_segmentation(
     if not multi_view:
         return scores
     lattice = Lattice(config, segmentation.base)
-    alternatives = alternatives_by_position(len(segmentation.base), *lattice.edges())
+    edges = lattice.edges()
+    alternatives = alternatives_by_position(
+        len(segmentation.base), edges.starts, edges.ids, edges.lengths
+    )
     trees = build_trees(segmentation, first_target, alternatives)
     if "first" in metrics:
         scores.logprobs["first"] = _first_piece(trees, logprobs).cpu().numpy()
@@ -170,7 +173,8 @@ def _node_logprobs(
     device = model.device
     cached = len(segmentation.ids) - 1
     # What a model may choose from after each base prefix (a pure function of that prefix).
-    _, _, _, sizes, pending = BatchCodebookState(config, 1).update_traced(segmentation.base[None])
+    traced = BatchCodebookState(config, 1).update_traced(segmentation.base[None])
+    sizes, pending = traced.sizes, traced.next_entries
     term_rows = np.asarray(trees.term_rows)
     ends = np.asarray(trees.node_ends)
     if model.position_mode == "sequential":

@@ -54,7 +54,8 @@ def canonical_with_break(
     ids, lengths = [head.ids], [head.lengths]
     position = boundary
     while position < len(base):
-        piece_ids, piece_lengths = lattice.alternatives(position)
+        pieces = lattice.alternatives(position)
+        piece_ids, piece_lengths = pieces.ids, pieces.lengths
         longest = int(np.argmax(piece_lengths))
         ids.append(piece_ids[longest : longest + 1])
         lengths.append(piece_lengths[longest : longest + 1])

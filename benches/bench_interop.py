@@ -1,0 +1,149 @@
+"""Ours against the authors' runtime (PyPI ``zip2zip==0.2.0``) on the same checkpoint, in one run.
+
+SmolLM2-135M-Instruct (its bundled weights, fp32), a random-initialised ``res_latent_attn``
+encoder both runtimes load (full width, no output projection), ``C=2048``, ``M=4``, the KwKwK
+slot masked (their rule, so both write the same ids), a prompt of real Python code. Their
+runtime runs in its own venv (``tests/torch/authors_runtime.py``) as a worker process that
+times its own calls; rounds alternate between the two, best of N.
+
+- prompt processing: a greedy ``generate`` of one id (prefill + one choice);
+- per decode step: (``generate`` of ``1 + steps`` ids - ``generate`` of 1) / ``steps``.
+
+Usage: python benches/bench_interop.py [--chars 3000] [--steps 32] [--repeats 5] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from zip2zip_tokenizers import Zip2ZipTokenizer
+from zip2zip_tokenizers.torch import HyperEncoderConfig, Zip2ZipForCausalLM
+from zip2zip_tokenizers.torch.bundled import smollm2_135m_instruct
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "torch"))
+from authors_runtime import authors_python
+
+WORKER = Path(__file__).with_name("authors_worker.py")
+PROMPT_FILES = ["json/encoder.py", "json/decoder.py", "textwrap.py"]
+
+
+def prompt_text(limit: int) -> str:
+    import sysconfig
+
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    text = "".join((stdlib / name).read_text(encoding="utf-8") for name in PROMPT_FILES)
+    return text[:limit]
+
+
+class Theirs:
+    """Their runtime in a worker process of its own venv."""
+
+    def __init__(self, checkpoint: Path) -> None:
+        env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+        self.process = subprocess.Popen(
+            [str(authors_python()), str(WORKER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.ask({"op": "load", "checkpoint": str(checkpoint)})
+
+    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("the authors' runtime stopped")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def generate(self, ids: list[int], new: int) -> tuple[float, list[int]]:
+        answer = self.ask({"op": "generate", "ids": ids, "new": new})
+        return float(answer["seconds"]), list(answer["sequence"])
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def ours_generate(model: Any, ids: list[int], new: int) -> tuple[float, list[int]]:
+    prompt = torch.tensor([ids])
+    start = time.perf_counter()
+    out = model.generate(prompt, max_new_tokens=new, eos_token_id=[])
+    return time.perf_counter() - start, out[0].tolist()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--chars", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--codebook", type=int, default=2048)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+
+    base = smollm2_135m_instruct()
+    tok = Zip2ZipTokenizer.from_pretrained(base, max_codebook_size=args.codebook, max_subtokens=4)
+    encoder = HyperEncoderConfig(kind="transformer", output_projection=False)
+    model = Zip2ZipForCausalLM.from_base(
+        base, tok.config, encoder, kwkwk_slot="masked", dtype=torch.float32
+    ).eval()
+    generator = torch.Generator().manual_seed(0)
+    for p in [*model.input_encoder.parameters(), *model.output_encoder.parameters()]:
+        p.copy_(torch.randn(p.shape, generator=generator) * 0.02)
+    ids = tok.encode(prompt_text(args.chars))
+    with tempfile.TemporaryDirectory() as directory:
+        checkpoint = Path(directory)
+        model.save_pretrained(checkpoint, authors_compatible=True)
+        tok.save_pretrained(checkpoint)
+        theirs = Theirs(checkpoint)
+        try:
+            times: dict[str, list[float]] = {k: [] for k in ["ours1", "oursN", "their1", "theirN"]}
+            sequences: dict[str, list[int]] = {}
+            for _ in range(args.repeats):
+                for name, run in [("ours", lambda n: ours_generate(model, ids, n)),
+                                  ("their", lambda n: theirs.generate(ids, n))]:  # fmt: skip
+                    seconds, _ = run(1)
+                    times[f"{name}1"].append(seconds)
+                    seconds, sequence = run(1 + args.steps)
+                    times[f"{name}N"].append(seconds)
+                    sequences[name] = sequence
+        finally:
+            theirs.close()
+
+    best = {k: min(v) for k, v in times.items()}
+    ours_step = (best["oursN"] - best["ours1"]) / args.steps
+    their_step = (best["theirN"] - best["their1"]) / args.steps
+    results = {
+        "model": "SmolLM2-135M-Instruct fp32, res_latent_attn encoder, kwkwk masked",
+        "codebook": args.codebook,
+        "prompt_base_tokens": len(tok.base_tokenizer.encode(prompt_text(args.chars))),
+        "prompt_ids": len(ids),
+        "steps": args.steps,
+        "repeats": args.repeats,
+        "threads": torch.get_num_threads(),
+        "same_generated_ids": sequences["ours"] == sequences["their"],
+        "prompt_ms": {"ours": 1e3 * best["ours1"], "theirs": 1e3 * best["their1"]},
+        "prompt_speedup": best["their1"] / best["ours1"],
+        "step_ms": {"ours": 1e3 * ours_step, "theirs": 1e3 * their_step},
+        "step_ratio": ours_step / their_step,
+    }
+    print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

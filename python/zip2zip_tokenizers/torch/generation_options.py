@@ -1,0 +1,145 @@
+"""The options of :func:`~zip2zip_tokenizers.torch.generation.generate`, declared once.
+
+``GenerationOptions`` takes the names and meanings of transformers' ``GenerationConfig``; a
+``GenerationConfig`` (e.g. a base model's ``generation_config``) converts with
+:meth:`GenerationOptions.build`, and any option this generator does not implement, given as a
+keyword or set to a non-default value in a ``GenerationConfig``, is an
+:class:`UnsupportedGenerationOptionError` naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from zip2zip_tokenizers._core import Zip2ZipError
+
+
+class UnsupportedGenerationOptionError(Zip2ZipError, TypeError):
+    """``generate`` was given options it does not implement; the message names each one."""
+
+
+class InvalidGenerationOptionError(Zip2ZipError):
+    """A generation option has a value out of its range; the message names it."""
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """How ``generate`` chooses ids (the meaning of each field is transformers').
+
+    ``max_new_tokens`` / ``min_new_tokens`` count model steps (each may be a hypertoken).
+    ``repetition_penalty`` and ``no_repeat_ngram_size`` act on the id stream the model reads,
+    hypertokens included (an id is a hypertoken of its own row's codebook).
+    ``output_scores``: the processed scores of each step; ``output_logits``: the raw ones.
+    ``num_beams > 1``: beam search, each beam with its own codebook (``length_penalty`` as in
+    transformers; greedy choice only, without the score processors).
+    """
+
+    max_new_tokens: int = 20
+    min_new_tokens: int = 0
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    num_beams: int = 1
+    length_penalty: float = 1.0
+    eos_token_id: int | tuple[int, ...] | None = None
+    pad_token_id: int | None = None
+    stop_strings: tuple[str, ...] = ()
+    output_scores: bool = False
+    output_logits: bool = False
+    return_dict_in_generate: bool = False
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("max_new_tokens", self.max_new_tokens >= 0, ">= 0"),
+            ("min_new_tokens", self.min_new_tokens >= 0, ">= 0"),
+            ("temperature", self.temperature > 0, "> 0"),
+            ("top_k", self.top_k is None or self.top_k >= 0, ">= 0"),
+            ("top_p", self.top_p is None or 0 < self.top_p <= 1, "in (0, 1]"),
+            ("repetition_penalty", self.repetition_penalty > 0, "> 0"),
+            ("no_repeat_ngram_size", self.no_repeat_ngram_size >= 0, ">= 0"),
+            ("num_beams", self.num_beams >= 1, ">= 1"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise InvalidGenerationOptionError(
+                    f"{name} must be {expected}, got {getattr(self, name)!r}"
+                )
+
+    @property
+    def eos_ids(self) -> list[int]:
+        if self.eos_token_id is None:
+            return []
+        if isinstance(self.eos_token_id, int):
+            return [self.eos_token_id]
+        return list(self.eos_token_id)
+
+    @classmethod
+    def build(cls, generation_config: Any = None, **kwargs: Any) -> GenerationOptions:
+        """Options from a transformers ``GenerationConfig`` (its non-default values) updated by
+        keyword arguments; unsupported options raise, naming each one."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        unsupported: list[str] = []
+        if generation_config is not None:
+            for name, value in generation_config.to_diff_dict().items():
+                if name in known:
+                    values[name] = value
+                elif name not in _IGNORED and value is not None:
+                    unsupported.append(f"{name}={value!r} (in generation_config)")
+        for name, value in kwargs.items():
+            if name in known:
+                values[name] = value
+            elif name in _IGNORED or _is_default(name, value):
+                continue
+            else:
+                unsupported.append(name)
+        if unsupported:
+            raise UnsupportedGenerationOptionError(
+                f"generate does not support {', '.join(unsupported)}; supported: "
+                f"{', '.join(sorted(known))}"
+            )
+        return cls(**_normalised(values))
+
+
+# Bookkeeping keys of a GenerationConfig, and options that change nothing here.
+_IGNORED = {
+    "transformers_version",
+    "_from_model_config",
+    "bos_token_id",
+    "decoder_start_token_id",
+    "use_cache",
+    "cache_implementation",
+    "_commit_hash",
+}
+# transformers options accepted only at their default (a no-op here).
+_DEFAULTS: dict[str, Any] = {
+    "num_return_sequences": 1,
+    "num_beam_groups": 1,
+    "typical_p": 1.0,
+    "penalty_alpha": None,
+    "renormalize_logits": False,
+    "output_attentions": False,
+    "output_hidden_states": False,
+}
+
+
+def _is_default(name: str, value: Any) -> bool:
+    return name in _DEFAULTS and value == _DEFAULTS[name]
+
+
+def _normalised(values: dict[str, Any]) -> dict[str, Any]:
+    stops = values.get("stop_strings")
+    if stops is not None:
+        values["stop_strings"] = (stops,) if isinstance(stops, str) else tuple(stops)
+    else:
+        values.pop("stop_strings", None)
+    eos = values.get("eos_token_id")
+    if isinstance(eos, Sequence) and not isinstance(eos, str):
+        values["eos_token_id"] = tuple(int(e) for e in eos)
+    return values

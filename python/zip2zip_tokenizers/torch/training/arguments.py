@@ -1,0 +1,65 @@
+"""Training arguments: transformers' ``TrainingArguments`` with the zip2zip++ v0.6.4 defaults and
+the two knobs it adds (a separate encoder learning rate, the token-type loss weight).
+
+The defaults are the authors' released fine-tuning recipe (``scripts/finetune_phi35_rcp.sh`` and
+``docs/finetuning.md`` of epfl-dlab/zip2zip-plus-plus, recipe v0.6.4): AdamW, learning rate 3e-4
+decaying by cosine to 1e-5 (``min_lr_rate`` 1/30) after a linear warmup over 10 % of the steps,
+weight decay 0.01, betas (0.9, 0.999), gradient clipping at norm 1.0, the encoders at the same
+learning rate unless ``encoder_learning_rate`` says otherwise, and a token-type auxiliary loss of
+weight 0.05. Every one of them is an ordinary field, so a command-line flag or a keyword changes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from transformers import TrainingArguments
+
+RECIPE_LEARNING_RATE = 3e-4
+RECIPE_MIN_LEARNING_RATE = 1e-5
+RECIPE_WARMUP = 0.1
+RECIPE_WEIGHT_DECAY = 0.01
+RECIPE_MAX_GRAD_NORM = 1.0
+RECIPE_TOKEN_TYPE_LOSS_WEIGHT = 0.05
+
+
+def _cosine_to_min() -> dict[str, Any]:
+    return {"min_lr_rate": RECIPE_MIN_LEARNING_RATE / RECIPE_LEARNING_RATE}
+
+
+@dataclass
+class Zip2ZipTrainingArguments(TrainingArguments):
+    """``TrainingArguments`` with the recipe's defaults (see the module doc) and:
+
+    - ``encoder_learning_rate``: peak learning rate of the hyper-encoders and the token-type
+      head (randomly initialised, unlike the adapted base model); ``None``: ``learning_rate``.
+    - ``token_type_loss_weight``: weight of the auxiliary "is the next id a hypertoken" loss
+      (0 turns it off; it needs a model built with ``token_type_head=True``).
+    """
+
+    learning_rate: float = RECIPE_LEARNING_RATE
+    lr_scheduler_type: Any = "cosine_with_min_lr"
+    lr_scheduler_kwargs: Any = field(default_factory=_cosine_to_min)
+    warmup_steps: float = RECIPE_WARMUP
+    weight_decay: float = RECIPE_WEIGHT_DECAY
+    max_grad_norm: float = RECIPE_MAX_GRAD_NORM
+    logging_steps: float = 10
+    # The collator reads columns the model's forward does not take (loss_mask, num_base_tokens).
+    remove_unused_columns: bool = False
+    report_to: Any = "none"
+    encoder_learning_rate: float | None = field(
+        default=None,
+        metadata={"help": "Peak learning rate of the hyper-encoders (default: learning_rate)."},
+    )
+    token_type_loss_weight: float = field(
+        default=RECIPE_TOKEN_TYPE_LOSS_WEIGHT,
+        metadata={"help": "Weight of the next-id-is-a-hypertoken auxiliary loss (0: off)."},
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()  # type: ignore[no-untyped-call]
+        if self.token_type_loss_weight < 0:
+            raise ValueError("token_type_loss_weight must be >= 0")
+        if self.encoder_learning_rate is not None and self.encoder_learning_rate < 0:
+            raise ValueError("encoder_learning_rate must be >= 0")

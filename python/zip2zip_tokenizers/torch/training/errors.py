@@ -1,0 +1,19 @@
+"""Typed errors of the training layer, all rooted at the package's ``Zip2ZipError``."""
+
+from __future__ import annotations
+
+from zip2zip_tokenizers._core import Zip2ZipError
+from zip2zip_tokenizers.settings import CodecMismatchError as CodecMismatchError
+
+
+class TrainingError(Zip2ZipError):
+    """Base class of every training error."""
+
+
+class EmptyDataError(TrainingError):
+    """Training data without a single window to learn from."""
+
+
+class NonFiniteLossError(TrainingError):
+    """A NaN or infinite loss: training stops before the optimiser step and before any
+    checkpoint is written, so the last good checkpoint stays the last one on disk."""

@@ -1,0 +1,103 @@
+"""The model half of the recipe: which tokenizer settings, encoders, positions and adapter an
+uptraining run starts from (zip2zip++ v0.6.4 by default), and building both from a base model.
+
+Recipe defaults and where they come from (epfl-dlab/zip2zip-plus-plus, ``docs/finetuning.md``):
+digits never merged (v0.4), untied input/output encoders (v0.5), each id at the position of its
+last base token (v0.6.2), a token-type head trained with weight 0.05 (v0.6.3), encoders that
+start as the identity — a residual from the first base token's embedding plus a zero-initialised
+output projection (v0.6.4). The encoder is the released model's: a 2-layer pre-LN transformer as
+wide as the model. LoRA rank 32, alpha 32 on every attention and MLP projection (``all-linear``:
+peft leaves the output layer out). Codebook 2048 entries of up to 4 base tokens.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from zip2zip_tokenizers.tokenizer import Zip2ZipTokenizer
+from zip2zip_tokenizers.torch.encoders import EncoderKind, HyperEncoderConfig
+from zip2zip_tokenizers.torch.model import PositionMode, Zip2ZipForCausalLM
+
+
+@dataclass
+class Zip2ZipRecipe:
+    """What to build (see the module doc for the defaults' provenance). ``lora_r=0`` trains the
+    whole base model instead of an adapter."""
+
+    max_codebook_size: int = 2048
+    max_subtokens: int = 4
+    disable_digits: bool = True
+    encoder: EncoderKind = "transformer"
+    encoder_layers: int = 2
+    encoder_hidden_size: int | None = None
+    tie_encoders: bool = False
+    position_mode: PositionMode = "base_token_end"
+    token_type_head: bool = True
+    lora_r: int = 32
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    lora_targets: list[str] | str = field(default_factory=lambda: "all-linear")
+
+    def encoder_config(self) -> HyperEncoderConfig:
+        if self.encoder == "mean":
+            return HyperEncoderConfig(kind="mean", tie_encoders=self.tie_encoders)
+        return HyperEncoderConfig(
+            kind="transformer",
+            hidden_size=self.encoder_hidden_size,
+            num_hidden_layers=self.encoder_layers,
+            residual=True,
+            tie_encoders=self.tie_encoders,
+        )
+
+    def lora_config(self) -> Any:
+        if self.lora_r <= 0:
+            return None
+        from peft import LoraConfig
+
+        return LoraConfig(
+            r=self.lora_r,
+            lora_alpha=self.lora_alpha,
+            lora_dropout=self.lora_dropout,
+            target_modules=self.lora_targets,
+            task_type="CAUSAL_LM",
+        )
+
+    def tokenizer(
+        self,
+        model_dir: str | os.PathLike[str],
+        *,
+        explicit: Collection[str] = (),
+        **kwargs: Any,
+    ) -> Zip2ZipTokenizer:
+        """The base tokenizer of ``model_dir`` with this recipe's codec settings. When
+        ``model_dir`` has a ``zip2zip_config.json``, its settings are the model's and win, except
+        for the fields named in ``explicit`` (settings the user gave on purpose)."""
+        from zip2zip_tokenizers.settings import config_path
+
+        codec: dict[str, Any] = {
+            "max_codebook_size": self.max_codebook_size,
+            "max_subtokens": self.max_subtokens,
+            "disable_digits": self.disable_digits,
+        }
+        if config_path(model_dir).is_file():
+            codec = {name: value for name, value in codec.items() if name in explicit}
+        return Zip2ZipTokenizer.from_pretrained(model_dir, **codec, **kwargs)
+
+    def build(
+        self, base: str | os.PathLike[str] | Any, tokenizer: Zip2ZipTokenizer, **model_kwargs: Any
+    ) -> Zip2ZipForCausalLM:
+        """A fresh ``Zip2ZipForCausalLM`` on ``base`` (a directory or a model) for ``tokenizer``'s
+        codec; the base weights are frozen under the adapter (``lora_r > 0``)."""
+        model = Zip2ZipForCausalLM.from_base(
+            str(base) if isinstance(base, os.PathLike) else base,
+            tokenizer.config,
+            self.encoder_config(),
+            lora=self.lora_config(),
+            position_mode=self.position_mode,
+            token_type_head=self.token_type_head,
+            **model_kwargs,
+        )
+        return model

@@ -1,0 +1,77 @@
+"""A whole uptraining run, as ``zip2zip-tokenizers train`` does it: tokenizer and model from a
+base model directory, training data from shards, raw text or chat files, the Trainer, a resume
+from the output directory's last checkpoint, and the final model saved there."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from zip2zip_tokenizers.tokenizer import Zip2ZipTokenizer
+from zip2zip_tokenizers.torch.training.arguments import Zip2ZipTrainingArguments
+from zip2zip_tokenizers.torch.training.chat import chat_dataset, is_chat_file, read_conversations
+from zip2zip_tokenizers.torch.training.recipe import Zip2ZipRecipe
+from zip2zip_tokenizers.torch.training.text_data import file_dataset
+from zip2zip_tokenizers.torch.training.trainer import Zip2ZipTrainer
+from zip2zip_tokenizers.torch.training.windows import WindowDataset
+
+MANIFEST = "manifest.json"
+
+
+def load_training_data(
+    paths: Sequence[str],
+    tokenizer: Zip2ZipTokenizer,
+    *,
+    window: int,
+    text_field: str = "text",
+) -> WindowDataset:
+    """A ``preprocess`` output directory (shards), chat files (JSONL records with
+    ``messages``), or raw text files (``.txt``, ``.jsonl[.gz|.zst]``, ``.parquet``)."""
+    if len(paths) == 1 and os.path.isfile(os.path.join(paths[0], MANIFEST)):
+        return WindowDataset.from_shards(paths[0])
+    if is_chat_file(paths[0]):
+        return chat_dataset(
+            read_conversations(paths),
+            tokenizer,
+            window=window,
+            source=f"the conversations of {', '.join(paths)}",
+        )
+    return file_dataset(paths, tokenizer, window=window, text_field=text_field)
+
+
+def train(
+    model_dir: str,
+    data: Sequence[str],
+    args: Zip2ZipTrainingArguments,
+    recipe: Zip2ZipRecipe | None = None,
+    *,
+    window: int = 1024,
+    text_field: str = "text",
+    resume: bool = True,
+    model_kwargs: dict[str, Any] | None = None,
+    explicit_codec: Sequence[str] = (),
+) -> Zip2ZipTrainer:
+    """Trains and saves to ``args.output_dir``; run again with the same arguments after an
+    interruption, it continues from the last checkpoint there (``resume``). A
+    ``zip2zip_config.json`` in ``model_dir`` fixes the codec settings, except those named in
+    ``explicit_codec``."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    recipe = recipe or Zip2ZipRecipe()
+    tokenizer = recipe.tokenizer(model_dir, explicit=explicit_codec)
+    dataset = load_training_data(data, tokenizer, window=window, text_field=text_field)
+    dataset.check_codec(tokenizer.config)
+    model = recipe.build(model_dir, tokenizer, **(model_kwargs or {}))
+    if not recipe.token_type_head:
+        args.token_type_loss_weight = 0.0
+    trainer = Zip2ZipTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer
+    )
+    output = str(args.output_dir)
+    last = None
+    if resume and os.path.isdir(output):
+        last = get_last_checkpoint(output)  # type: ignore[no-untyped-call]
+    trainer.train(resume_from_checkpoint=last)
+    trainer.save_model(output)
+    return trainer

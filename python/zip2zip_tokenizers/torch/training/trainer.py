@@ -1,0 +1,252 @@
+"""``Zip2ZipTrainer``: transformers' ``Trainer`` for a ``Zip2ZipForCausalLM``.
+
+What it changes, and nothing else (DDP/FSDP, accumulation, mixed precision, checkpoint rotation,
+resume, callbacks and loggers are the Trainer's own):
+
+- the loss: summed next-id cross-entropy over ``V + C`` (scored from hidden states a chunk at a
+  time) plus ``token_type_loss_weight`` x the token-type loss, divided by the number of targets
+  of the whole accumulated, all-process batch, so 2 processes equal 1 with the same global batch;
+- a NaN or infinite loss raises ``NonFiniteLossError`` before the backward pass and before any
+  save, on every process at once;
+- two parameter groups' learning rates (encoders + token-type head, the rest);
+- logs: the loss split over base-id and hypertoken targets, the hypertoken-target share,
+  compression (base tokens per id), ids and base tokens per second, every learning rate;
+- checkpoints in the model's own format (``save_pretrained``), loaded back on resume.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import Trainer
+
+from zip2zip_tokenizers.torch.model import Zip2ZipForCausalLM, Zip2ZipOutput
+from zip2zip_tokenizers.torch.training.arguments import Zip2ZipTrainingArguments
+from zip2zip_tokenizers.torch.training.checkpoints import load_training_model, save_training_model
+from zip2zip_tokenizers.torch.training.collator import Zip2ZipCollator
+from zip2zip_tokenizers.torch.training.errors import NonFiniteLossError, TrainingError
+
+ENCODER_PREFIXES = ("input_encoder.", "output_encoder.", "token_type_head.")
+# Running sums between two logs: base-target loss and count, hypertoken-target loss and count,
+# token-type loss and correct predictions, ids read, base tokens those ids cover.
+_STATS = 8
+
+
+class Zip2ZipTrainer(Trainer):
+    """A ``transformers.Trainer`` for ``Zip2ZipForCausalLM`` (see the module doc). Takes the
+    Trainer's arguments; ``data_collator`` defaults to :class:`Zip2ZipCollator`, and a training
+    dataset with a ``check_codec`` method (every dataset of this package) is checked against the
+    model's codec settings first."""
+
+    def __init__(self, model: Zip2ZipForCausalLM, args: Any = None, **kwargs: Any) -> None:
+        if not isinstance(model, Zip2ZipForCausalLM):
+            raise TypeError(f"Zip2ZipTrainer trains a Zip2ZipForCausalLM, got {type(model)}")
+        kwargs.setdefault("data_collator", Zip2ZipCollator(model.compression))
+        dataset = kwargs.get("train_dataset")
+        if dataset is not None and hasattr(dataset, "check_codec"):
+            dataset.check_codec(model.compression)
+        weight = float(getattr(args, "token_type_loss_weight", 0.0))
+        if weight and model.token_type_head is None:
+            raise TrainingError(
+                "token_type_loss_weight > 0 needs a model built with token_type_head=True "
+                "(or set token_type_loss_weight=0)"
+            )
+        super().__init__(model=model, args=args, **kwargs)
+        # Our loss is a sum divided by the targets of the whole accumulated, all-process batch
+        # (``num_items_in_batch``), counted over the shifted labels.
+        self.model_accepts_loss_kwargs = True
+        self.loss_is_scaled_for_ga = True
+        self._loss_shifts_labels = True
+        self._stats = torch.zeros(_STATS, dtype=torch.float64)
+        self._since = time.perf_counter()
+        self._rates: dict[str, float] = {}
+
+    # ------------------------------------------------------------------------------ optimiser
+    def _token_type_weight(self) -> float:
+        return float(getattr(self.args, "token_type_loss_weight", 0.0))
+
+    def create_optimizer(self, model: nn.Module | None = None) -> Any:
+        """AdamW (the Trainer's choice of class) over two groups: the encoders and token-type
+        head at ``encoder_learning_rate``, everything else trainable at ``learning_rate``;
+        weight decay on matrices only, as the Trainer does."""
+        if self.optimizer is not None:
+            return self.optimizer
+        target: Any = model if model is not None else self.model
+        decay = set(self.get_decay_parameter_names(target))
+        lr = self.args.learning_rate
+        encoder_lr = getattr(self.args, "encoder_learning_rate", None) or lr
+        groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+        seen: set[int] = set()
+        for name, param in target.named_parameters():
+            if not param.requires_grad or id(param) in seen:
+                continue
+            seen.add(id(param))
+            key = (name.startswith(ENCODER_PREFIXES), name in decay)
+            groups.setdefault(key, []).append(param)
+        param_groups = [
+            {
+                "params": params,
+                "lr": encoder_lr if encoder else lr,
+                "weight_decay": self.args.weight_decay if decays else 0.0,
+                "name": ("encoders" if encoder else "model") + ("" if decays else "_no_decay"),
+            }
+            for (encoder, decays), params in sorted(groups.items())
+        ]
+        if not param_groups:
+            raise TrainingError("the model has no trainable parameter")
+        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, target)
+        optimizer_kwargs.pop("lr", None)
+        self.optimizer = optimizer_cls(param_groups, lr=lr, **optimizer_kwargs)
+        return self.optimizer
+
+    # ----------------------------------------------------------------------------------- loss
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, torch.Tensor | Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        inputs = dict(inputs)
+        base_tokens = inputs.pop("num_base_tokens", None)
+        outputs: Zip2ZipOutput = model(**inputs, return_logits=False)
+        if outputs.loss_sum is None or outputs.num_targets is None:
+            raise TrainingError("the batch has no labels")
+        total = outputs.loss_sum
+        weight = self._token_type_weight()
+        if weight and outputs.token_type_loss is not None:
+            total = total + weight * outputs.token_type_loss
+        if num_items_in_batch is None:
+            loss = total / outputs.num_targets.clamp(min=1)
+        else:
+            # The Trainer divides nothing more; DDP averages gradients over processes.
+            loss = total / num_items_in_batch * self.accelerator.num_processes
+        if model.training:
+            self._check_finite(loss)
+            self._accumulate(outputs, inputs, base_tokens)
+        return (loss, outputs) if return_outputs else loss
+
+    def training_step(
+        self,
+        model: nn.Module,
+        inputs: dict[str, torch.Tensor | Any],
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor:
+        # The learning rates this step uses (the scheduler moves them after the step).
+        if self.optimizer is not None:
+            self._rates = {
+                f"learning_rate_{group.get('name', index)}": float(group["lr"])
+                for index, group in enumerate(self.optimizer.param_groups)
+                if not str(group.get("name", "")).endswith("_no_decay")
+            }
+        return super().training_step(model, inputs, num_items_in_batch)
+
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        finite = torch.isfinite(loss.detach()).to(torch.float32).reshape(1)
+        if self.accelerator.num_processes > 1:
+            finite = self.accelerator.gather(finite)
+        if not bool(finite.min() > 0):
+            raise NonFiniteLossError(
+                f"the loss is {loss.item()} at step {self.state.global_step + 1} (on "
+                f"{int((finite == 0).sum())} of {finite.numel()} processes); training stopped "
+                "before the optimiser step, so the last checkpoint written is the last good one. "
+                "Lower the learning rate, clip gradients harder, or train in fp32/bf16 (not fp16)."
+            )
+
+    def _accumulate(
+        self,
+        outputs: Zip2ZipOutput,
+        inputs: dict[str, Any],
+        base_tokens: torch.Tensor | None,
+    ) -> None:
+        assert outputs.loss_stats is not None
+        mask = inputs.get("attention_mask")
+        ids = inputs["input_ids"].numel() if mask is None else int(mask.sum())
+        parts = [
+            outputs.loss_stats.detach().double().cpu(),
+            torch.tensor(
+                [
+                    float(outputs.token_type_loss.detach())
+                    if outputs.token_type_loss is not None
+                    else 0.0,
+                    float(outputs.token_type_correct)
+                    if outputs.token_type_correct is not None
+                    else 0.0,
+                    float(ids),
+                    float(base_tokens.sum()) if base_tokens is not None else float("nan"),
+                ],
+                dtype=torch.float64,
+            ),
+        ]
+        self._stats += torch.cat(parts)
+
+    def prediction_step(
+        self,
+        model: nn.Module,
+        inputs: dict[str, torch.Tensor | Any],
+        prediction_loss_only: bool,
+        ignore_keys: list[str] | None = None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        """Evaluation scores the loss only (the logits over ``V + C`` are never kept)."""
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            loss = self.compute_loss(model, inputs)
+        assert isinstance(loss, torch.Tensor)
+        return loss.detach(), None, None
+
+    # -------------------------------------------------------------------------------- logging
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Adds the zip2zip metrics gathered since the last log (summed over processes)."""
+        if "loss" in logs:
+            logs.update(self._metrics())
+        super().log(logs, start_time)
+
+    def _metrics(self) -> dict[str, float]:
+        stats = self._stats.to(self.args.device)
+        if self.accelerator.num_processes > 1:
+            stats = self.accelerator.reduce(stats, reduction="sum")
+        base_sum, base_n, hyper_sum, hyper_n, type_sum, type_ok, ids, base = stats.tolist()
+        now = time.perf_counter()
+        elapsed = max(now - self._since, 1e-9)
+        self._since = now
+        self._stats.zero_()
+        targets = base_n + hyper_n
+        metrics = {
+            "loss_base_targets": base_sum / base_n if base_n else float("nan"),
+            "loss_hyper_targets": hyper_sum / hyper_n if hyper_n else float("nan"),
+            "lm_loss": (base_sum + hyper_sum) / targets if targets else float("nan"),
+            "hyper_target_share": hyper_n / targets if targets else 0.0,
+            "ids_per_second": ids / elapsed,
+        }
+        if base == base:  # not NaN: every batch said how many base tokens it covers
+            metrics["compression"] = base / ids if ids else float("nan")
+            metrics["base_tokens_per_second"] = base / elapsed
+        if self._token_type_weight() and targets:
+            metrics["token_type_loss"] = type_sum / targets
+            metrics["token_type_accuracy"] = type_ok / targets
+        metrics.update(self._rates)
+        return metrics
+
+    # ---------------------------------------------------------------------------- checkpoints
+    def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
+        import os
+
+        from transformers.trainer import TRAINING_ARGS_NAME
+
+        directory = str(output_dir or self.args.output_dir)
+        os.makedirs(directory, exist_ok=True)
+        model = self.accelerator.unwrap_model(self.model)
+        save_training_model(model, directory, self.processing_class)
+        torch.save(self.args, os.path.join(directory, TRAINING_ARGS_NAME))
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+        target = self.accelerator.unwrap_model(model if model is not None else self.model)
+        load_training_model(target, resume_from_checkpoint)
+
+
+def default_args(output_dir: str, **overrides: Any) -> Zip2ZipTrainingArguments:
+    """The recipe's arguments for ``output_dir``, with ``overrides``."""
+    return Zip2ZipTrainingArguments(output_dir=output_dir, **overrides)

@@ -1,0 +1,107 @@
+"""Training windows in memory, as a map-style dataset (so transformers' ``Trainer`` shuffles,
+shards over ranks, skips on resume and counts epochs as for any dataset).
+
+Windows are stored as flat columns (ids, loss mask, offsets), not one tensor each: a million
+1024-id windows take 5 GB, not the ~100 GB of per-item tensor overhead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch.utils.data import Dataset
+
+from zip2zip_tokenizers._core import CompressionConfig
+from zip2zip_tokenizers.torch.training.codec import check_codec
+from zip2zip_tokenizers.torch.training.errors import EmptyDataError
+
+
+class WindowDataset(Dataset[dict[str, Any]]):
+    """Windows of hypertoken ids, each item ``{"input_ids", "loss_mask"}`` (int64 tensors) and
+    ``num_base_tokens`` (the base tokens it covers), made with ``config``."""
+
+    def __init__(
+        self,
+        ids: npt.NDArray[np.integer[Any]],
+        offsets: npt.NDArray[np.int64],
+        loss_mask: npt.NDArray[np.integer[Any]],
+        num_base_tokens: npt.NDArray[np.integer[Any]],
+        config: CompressionConfig,
+        source: str = "the training data",
+    ) -> None:
+        if len(offsets) - 1 != len(num_base_tokens) or len(ids) != len(loss_mask):
+            raise ValueError("ids, offsets, loss_mask and num_base_tokens do not fit together")
+        lengths = np.diff(offsets)
+        kept = np.nonzero(lengths > 1)[0]  # a window of one id has no next-id target
+        if not len(kept) or not int(np.asarray(loss_mask).sum()):
+            raise EmptyDataError(
+                f"{source} holds no window with a target to learn from "
+                f"({len(lengths)} windows, {len(ids)} ids, {int(np.asarray(loss_mask).sum())} "
+                "positions in the loss)"
+            )
+        self._ids = np.asarray(ids)
+        self._mask = np.asarray(loss_mask)
+        self._starts = offsets[:-1][kept]
+        self._stops = offsets[1:][kept]
+        self._base = np.asarray(num_base_tokens)[kept]
+        self.config = config
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        span = slice(int(self._starts[index]), int(self._stops[index]))
+        return {
+            "input_ids": torch.from_numpy(self._ids[span].astype(np.int64)),
+            "loss_mask": torch.from_numpy(self._mask[span].astype(np.int64)),
+            "num_base_tokens": int(self._base[index]),
+        }
+
+    @property
+    def num_ids(self) -> int:
+        return int((self._stops - self._starts).sum())
+
+    @property
+    def num_base_tokens(self) -> int:
+        return int(self._base.sum())
+
+    def check_codec(self, model_config: CompressionConfig) -> None:
+        """``CodecMismatchError`` unless the windows were made with ``model_config``."""
+        check_codec(self.config, model_config, self.source)
+
+    @classmethod
+    def from_shards(
+        cls, shards: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+    ) -> WindowDataset:
+        """The windows of a ``preprocess`` output directory (its manifest names the shards and
+        the codec settings they were made with)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from zip2zip_tokenizers.data.manifest import Manifest
+
+        directory = os.fspath(shards) if isinstance(shards, (str, os.PathLike)) else None
+        if directory is None:
+            raise TypeError("give the preprocess output directory (it holds the manifest)")
+        manifest = Manifest.load(directory)
+        config = CompressionConfig.from_dict(manifest.settings["config"])
+        files = manifest.shard_files()
+        if not files:
+            raise EmptyDataError(f"{directory}: the manifest lists no shard")
+        columns = ["input_ids", "loss_mask", "num_base_tokens"]
+        table = pa.concat_tables([pq.read_table(path, columns=columns) for path in files])
+        id_lists = table.column("input_ids").combine_chunks()
+        mask_lists = table.column("loss_mask").combine_chunks()
+        offsets = np.asarray(id_lists.offsets, dtype=np.int64)
+        ids = np.asarray(id_lists.flatten(), dtype=np.int32)
+        mask = np.asarray(mask_lists.flatten(), dtype=np.int8)
+        base = np.asarray(table.column("num_base_tokens"), dtype=np.int64)
+        return cls(
+            ids, offsets - offsets[0], mask, base, config, source=f"the shards in {directory}"
+        )

