@@ -81,13 +81,15 @@ def prompts(count: int, chars: int) -> list[str]:
     return [doc.text[:chars] for doc in docs[1 : count + 1]]
 
 
-def marked(tokenizer: Any, ids: list[int]) -> str:
-    """The text of ``ids`` with each hypertoken in brackets."""
-    pieces = tokenizer.convert_ids_to_tokens(ids)
+def marked(tokenizer: Any, ids: list[int], start: int) -> str:
+    """The text of ``ids[start:]`` with each hypertoken in brackets (``ids`` is the whole
+    sequence: a hypertoken means something only within it)."""
+    pieces = tokenizer.convert_ids_to_tokens(ids)[start:]
     vocab = tokenizer.initial_vocab_size
     text = tokenizer.base_tokenizer.convert_tokens_to_string
     return "".join(
-        f"[{text([p])}]" if i >= vocab else text([p]) for i, p in zip(ids, pieces, strict=True)
+        f"[{text([p])}]" if i >= vocab else text([p])
+        for i, p in zip(ids[start:], pieces, strict=True)
     )
 
 
@@ -146,7 +148,8 @@ def run(name: str, codebook: int, args: argparse.Namespace, steps: int | None) -
     batch = tokenizer([prompt], return_tensors="pt").to(args.device)
     ids = model.generate(**batch, max_new_tokens=args.new_tokens)
     assert isinstance(ids, torch.Tensor)
-    written = ids[0, batch["input_ids"].shape[1] :].tolist()
+    start = batch["input_ids"].shape[1]
+    written = ids[0, start:].tolist()
     result: dict[str, Any] = {
         "max_codebook_size": codebook,
         "steps": trainer.state.global_step,
@@ -170,7 +173,7 @@ def run(name: str, codebook: int, args: argparse.Namespace, steps: int | None) -
         },
         "sample": {
             "prompt_tail": prompt[-80:],
-            "generated": marked(tokenizer, written),
+            "generated": marked(tokenizer, ids[0].tolist(), start),
             "hypertokens_written": sum(i >= tokenizer.initial_vocab_size for i in written),
             "ids_written": len(written),
         },
@@ -248,8 +251,13 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.time()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     runs = {"zip2zip": run("zip2zip", 2048, args, None)}
+    partial = out / f"{args.tag}.partial.json"
+    partial.write_text(json.dumps(runs, indent=1) + "\n", encoding="utf-8")
     runs["control"] = run("control", 0, args, runs["zip2zip"]["steps"])
+    partial.unlink()
     results = {
         "machine": {
             "platform": platform.platform(),
@@ -263,8 +271,6 @@ def main() -> None:
         "wall_seconds": time.time() - started,
         "runs": runs,
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.tag}.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     plot(results, out / f"{args.tag}.png")
     for name, result in runs.items():

@@ -33,7 +33,7 @@ from zip2zip_tokenizers import (
 )
 
 P = Params(10, 8, 4, (9,))  # V = 10, C = 8, M = 4: hypertokens are 10..17
-HUGE = [2**31, 2**40, 2**64, 2**70, -(2**70)]
+HUGE = [2**31, 2**40, 2**63 + 5, 2**64, 2**70, -(2**70)]
 
 
 def run_child(script: str) -> str:
@@ -245,8 +245,11 @@ def test_huge_integer_arguments(value: int) -> None:
     with pytest.raises(InvalidTokenError, match=f"id {value} at position 0"):
         compressor.decode([value])
     if 0 <= value < 2**64:
-        with pytest.raises(InvalidTokenError, match="position 1"):
+        with pytest.raises(InvalidTokenError, match=f"id {value} at position 1"):
             compressor.decode(np.array([1, value], dtype=np.uint64))
+    if 2**63 <= value < 2**64:
+        with pytest.raises(InvalidTokenError, match=f"id {value} at position 1"):
+            compressor.encode(np.array([1, value], dtype=np.uint64))
 
 
 @pytest.mark.parametrize(

@@ -108,3 +108,22 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients() -> None:
             torch.testing.assert_close(g, w)
     model.gradient_checkpointing_disable()
     assert not checkpointing(model)
+
+
+def test_a_masked_kwkwk_slot_leaves_its_targets_out_of_the_loss() -> None:
+    cfg = config()
+    ids = torch.tensor([LZWCompressor(cfg).encode([5] * 12).tolist()])
+    assert ids[0, 1] == V  # read right after its first piece: the about-to-be-created entry
+    losses = {}
+    for slot in ("scored", "masked"):
+        torch.manual_seed(0)
+        model = Zip2ZipForCausalLM(
+            tiny_model("llama", V), cfg, HyperEncoderConfig(kind="mean"), kwkwk_slot=slot
+        )
+        out = model(ids, labels=ids, return_logits=False)
+        assert torch.isfinite(out.loss)
+        losses[slot] = out
+    dropped = int(losses["scored"].num_targets) - int(losses["masked"].num_targets)
+    assert dropped >= 1
+    # The dropped targets' terms are gone from the sum.
+    assert losses["masked"].loss_sum < losses["scored"].loss_sum

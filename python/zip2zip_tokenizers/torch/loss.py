@@ -56,7 +56,15 @@ def view_columns(view: StepView, start: int, stop: int) -> StepView:
     )
 
 
-def _sums(ce: torch.Tensor, targets: torch.Tensor, vocab: int) -> LossSums:
+def _sums(
+    ce: torch.Tensor, targets: torch.Tensor, vocab: int, drop_unscorable: bool = False
+) -> LossSums:
+    if drop_unscorable:
+        # Targets whose logit is -inf (the KwKwK slot of a model that masks it): out of the loss,
+        # as the authors' training drops them; nothing else can make a cross-entropy infinite.
+        unscorable = torch.isinf(ce.detach())
+        ce = ce.masked_fill(unscorable, 0.0)
+        targets = targets.masked_fill(unscorable, IGNORE_INDEX)
     valid = targets != IGNORE_INDEX
     hyper = valid & (targets >= vocab)
     base = valid & ~hyper
@@ -128,13 +136,16 @@ def chunked_logits_loss(
     labels: torch.Tensor,
     vocab: int,
     chunk_positions: int = DEFAULT_CHUNK_POSITIONS,
+    *,
+    drop_unscorable: bool = False,
 ) -> LossSums:
     """Summed next-id cross-entropy of ``[B, T, V + C]`` logits (any dtype; each chunk is
-    upcast to fp32 on its own). ``labels`` are shifted inside, -100 ignored."""
+    upcast to fp32 on its own). ``labels`` are shifted inside, -100 ignored; with
+    ``drop_unscorable`` so are targets whose logit is ``-inf``."""
     targets = labels[:, 1:].to(logits.device)
     shifted = logits[:, :-1]
     ce = _scored(lambda start, stop: shifted[:, start:stop], targets, chunk_positions)
-    return _sums(ce, targets, vocab)
+    return _sums(ce, targets, vocab, drop_unscorable)
 
 
 def chunked_hidden_loss(
@@ -146,6 +157,8 @@ def chunked_hidden_loss(
     labels: torch.Tensor,
     vocab: int,
     chunk_positions: int = DEFAULT_CHUNK_POSITIONS,
+    *,
+    drop_unscorable: bool = False,
 ) -> LossSums:
     """Summed next-id cross-entropy from the last hidden states ``[B, T, D]``: each chunk's
     logits are ``head(hidden)`` ‖ its hypertoken logits (:func:`extended_logits`), built,
@@ -160,7 +173,7 @@ def chunked_hidden_loss(
         )
 
     ce = _scored(logits_of, targets, chunk_positions)
-    return _sums(ce, targets, vocab)
+    return _sums(ce, targets, vocab, drop_unscorable)
 
 
 def token_type_loss(

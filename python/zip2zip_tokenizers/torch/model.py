@@ -402,8 +402,12 @@ class Zip2ZipForCausalLM(nn.Module):
         labels: torch.Tensor,
     ) -> LossSums:
         chunk = self.loss_chunk_positions
+        # A masked KwKwK slot cannot be a target (generation could never write it there).
+        drop = self.kwkwk_slot == "masked"
         if logits is not None:
-            return chunked_logits_loss(logits, labels, self.initial_vocab_size, chunk)
+            return chunked_logits_loss(
+                logits, labels, self.initial_vocab_size, chunk, drop_unscorable=drop
+            )
         head = self.base_model.get_output_embeddings()
         return chunked_hidden_loss(
             hidden,
@@ -414,6 +418,7 @@ class Zip2ZipForCausalLM(nn.Module):
             labels,
             self.initial_vocab_size,
             chunk,
+            drop_unscorable=drop,
         )
 
     def _run_base(

@@ -115,6 +115,21 @@ pub(crate) fn extract_ids<'py>(object: &Bound<'py, PyAny>) -> PyResult<Batch<'py
     if let Ok(array) = object.extract::<PyReadonlyArray1<'py, u32>>() {
         return Ok(Batch::U32(vec![array]));
     }
+    if let Ok(array) = object.extract::<PyReadonlyArray1<'py, u64>>() {
+        // Past i64::MAX a value would be reported saturated: name the real one here.
+        let too_big = array
+            .as_slice()?
+            .iter()
+            .position(|&id| id > i64::MAX as u64);
+        if let Some(position) = too_big {
+            let id = array.as_slice()?[position];
+            let limit = u64::from(u32::MAX);
+            return Err(InvalidTokenError::new_err(format!(
+                "invalid token id {id} at position {position}: {}",
+                InvalidTokenReason::OutOfRange { limit }
+            )));
+        }
+    }
     let widened = widen::<i32>(object)
         .or_else(|| widen::<u64>(object))
         .or_else(|| widen::<i16>(object))
