@@ -140,7 +140,10 @@ class Zip2ZipLM(LM):  # type: ignore[misc]
         config = self.model.compression
         segmentation = canonical_with_break(config, base, Lattice(config, base), boundary)
         first_target = int(np.searchsorted(segmentation.starts, boundary))
-        scores = score_segmentation(self.model, segmentation, first_target, (self.metric,))
+        scores = score_segmentation(
+            self.model, segmentation, first_target, (self.metric,), greedy=True
+        )
+        assert scores.greedy is not None
         return float(scores.logprobs[self.metric].astype(np.float64).sum()), bool(
             scores.greedy.all()
         )
