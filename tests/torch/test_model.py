@@ -324,3 +324,21 @@ def test_vocab_size_means_the_extended_vocabulary_everywhere() -> None:
     tokenizer = Zip2ZipTokenizer(PreTrainedTokenizerFast(tokenizer_object=words), config())
     assert tokenizer.vocab_size == len(tokenizer) == model.vocab_size
     assert tokenizer.initial_vocab_size == model.initial_vocab_size
+
+
+def test_no_deprecation_warnings_from_our_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
+
+    import transformers.utils.generic as generic
+
+    logged: list[str] = []
+    monkeypatch.setattr(generic.logger, "warning_once", lambda msg, *a, **k: logged.append(msg))
+    model = wrapped("llama", MEAN)
+    ids = torch.tensor([canonical(repetitive(30))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        warnings.simplefilter("error", DeprecationWarning)
+        model(ids, labels=ids)
+        model.generate(ids, max_new_tokens=3)
+        model.generate(ids, max_new_tokens=3, num_beams=2)
+    assert not [m for m in logged if "deprecated" in m]

@@ -30,3 +30,19 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     except (OSError, AttributeError):
         return False
     return _done
+
+
+def use_system_arrow_allocator() -> bool:
+    """Makes Arrow allocate with the system allocator (arenas capped above) instead of its
+    default, mimalloc, which keeps the memory that a shard's table and Parquet writer freed:
+    a worker's peak RSS on one 16 MB shard is 335 MB instead of 371 MB (2-core VM; the peak PSS
+    of a two-worker run moved within the noise, 611 -> 603 MB). Whether it applied (not when
+    ``ARROW_DEFAULT_MEMORY_POOL`` chooses a pool)."""
+    import os
+
+    if "ARROW_DEFAULT_MEMORY_POOL" in os.environ:
+        return False
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
+    return True

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from zip2zip_tokenizers.data.errors import DataError
 from zip2zip_tokenizers.data.formats import Task, expand_inputs, plan_tasks
 from zip2zip_tokenizers.data.manifest import Manifest, input_identity
-from zip2zip_tokenizers.data.memory import limit_malloc_arenas
+from zip2zip_tokenizers.data.memory import limit_malloc_arenas, use_system_arrow_allocator
 from zip2zip_tokenizers.data.output_dir import (
     SHARD_PATTERN,
     check_leftover_shards,
@@ -74,6 +74,7 @@ def preprocess(
         raise DataError(f"engine must be 'local' or 'ray', got {engine!r}")
     output = os.path.abspath(os.fspath(output))
     limit_malloc_arenas()
+    use_system_arrow_allocator()
     if isinstance(tokenizer, Hypertokenizer):
         hypertokenizer, tokenizer_path = tokenizer, None
         codec = {"max_codebook_size": max_codebook_size, "max_subtokens": max_subtokens}

@@ -35,9 +35,10 @@ class TaskActor:
         import os
 
         from zip2zip_tokenizers.data.local import native_thread_env
-        from zip2zip_tokenizers.data.memory import limit_malloc_arenas
+        from zip2zip_tokenizers.data.memory import limit_malloc_arenas, use_system_arrow_allocator
 
         limit_malloc_arenas()
+        use_system_arrow_allocator()
         os.environ.update(native_thread_env(1))  # one CPU per actor
         self.hypertokenizer: Hypertokenizer = pickle.loads(hypertokenizer)
         self.settings = settings

@@ -478,7 +478,7 @@ class Zip2ZipForCausalLM(nn.Module):
         hidden = captured[-1] if captured else logits
         if logits_to_keep:
             hidden, logits = hidden[:, -logits_to_keep:], logits[:, -logits_to_keep:]
-        past = out["cache"] if "cache" in out else out.get("past_key_values")
+        past = out.get(self._cache_argument)
         return hidden, logits, past
 
     # ------------------------------------------------------------------------------- generation
