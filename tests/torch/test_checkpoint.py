@@ -166,3 +166,27 @@ def test_mismatched_base_or_encoders_are_clear_errors(tmp_path: Path) -> None:
         Zip2ZipForCausalLM.from_pretrained(tmp_path / "a")
     with pytest.raises(FileNotFoundError):
         Zip2ZipForCausalLM.from_pretrained(tmp_path / "missing")
+
+
+def test_damaged_encoder_files_and_missing_bases_are_clear_errors(tmp_path: Path) -> None:
+    import time
+
+    model = wrapped("llama", TRANSFORMER)
+    model.save_pretrained(tmp_path / "a")
+    encoders = tmp_path / "a" / "zip2zip_encoders.safetensors"
+    tensors = load_file(str(encoders))
+    name = next(k for k in tensors if k.startswith("input_encoder."))
+    save_file({**tensors, name: tensors[name].to(torch.int64)}, str(encoders))
+    with pytest.raises(ModelMismatchError, match=rf"{name} holds torch.int64 values"):
+        Zip2ZipForCausalLM.from_pretrained(tmp_path / "a")
+    encoders.write_bytes(b"not a safetensors file")
+    with pytest.raises(ModelMismatchError, match="not a readable safetensors file"):
+        Zip2ZipForCausalLM.from_pretrained(tmp_path / "a")
+    config = tmp_path / "a" / "zip2zip_config.json"
+    data = json.loads(config.read_text())
+    data["base_model_name_or_path"] = str(tmp_path / "gone")
+    config.write_text(json.dumps(data))
+    started = time.monotonic()
+    with pytest.raises(ModelMismatchError, match="no model directory at"):
+        Zip2ZipForCausalLM.from_pretrained(tmp_path / "a")
+    assert time.monotonic() - started < 5  # no hub retries for a local path

@@ -228,7 +228,10 @@ def _load_encoders(model: Zip2ZipForCausalLM, path: Path) -> None:
 
     if not path.is_file():
         raise ModelMismatchError(f"no {ENCODERS_NAME} in {str(path.parent)!r}")
-    tensors = load_file(str(path))
+    try:
+        tensors = load_file(str(path))
+    except Exception as error:  # safetensors raises its own error type for a damaged file
+        raise ModelMismatchError(f"{path}: not a readable safetensors file ({error})") from None
     parts: dict[str, dict[str, torch.Tensor]] = {
         "input_encoder": {},
         "output_encoder": {},
@@ -254,6 +257,16 @@ def _load_encoders(model: Zip2ZipForCausalLM, path: Path) -> None:
         missing = sorted(set(expected) - set(got))
         unexpected = sorted(set(got) - set(expected))
         wrong = sorted(k for k in set(expected) & set(got) if expected[k].shape != got[k].shape)
+        not_float = sorted(
+            k
+            for k in set(expected) & set(got)
+            if expected[k].is_floating_point() and not got[k].is_floating_point()
+        )
+        if not_float:
+            raise ModelMismatchError(
+                f"{path}: {prefix}.{not_float[0]} holds {got[not_float[0]].dtype} values where "
+                "weights are floating point (a cast would silently change them)"
+            )
         if missing or unexpected or wrong:
             raise ModelMismatchError(
                 f"{path.name} does not fit the {prefix} of this base model and config: missing "
