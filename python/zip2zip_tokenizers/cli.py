@@ -99,9 +99,7 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser.add_argument("--json", help="write the report as JSON here")
     parser.add_argument("--plot", help="write a perplexity-vs-compression plot (PNG) here")
     parser.add_argument("--max-chars", type=int, help="cut each file to this many characters")
-    parser.add_argument("--max-codebook-size", type=int, default=2048, help="base models only")
-    parser.add_argument("--max-subtokens", type=int, default=4, help="base models only")
-    parser.add_argument("--disable-digits", action="store_true", help="base models only")
+    add_codec_arguments(parser)
     parser.add_argument(
         "--encoder", choices=("mean", "transformer"), default="mean", help="base models only"
     )

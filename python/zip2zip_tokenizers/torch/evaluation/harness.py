@@ -71,8 +71,8 @@ class Zip2ZipLM(LM):  # type: ignore[misc]
         max_length: int = 1024,
         max_gen_toks: int = 256,
         max_gen_unit: str = "ids",
-        max_codebook_size: int = 2048,
-        max_subtokens: int = 4,
+        max_codebook_size: int | str | None = None,
+        max_subtokens: int | str | None = None,
         encoder: str = "mean",
         dtype: str = "float32",
         device: str | None = None,
@@ -96,8 +96,8 @@ class Zip2ZipLM(LM):  # type: ignore[misc]
             self.model, self.tokenizer = load_for_eval(
                 pretrained,
                 tokenizer_dir=None if tokenizer is None else Path(str(tokenizer)),
-                max_codebook_size=int(max_codebook_size),
-                max_subtokens=int(max_subtokens),
+                max_codebook_size=None if max_codebook_size is None else int(max_codebook_size),
+                max_subtokens=None if max_subtokens is None else int(max_subtokens),
                 encoder=HyperEncoderConfig(kind=encoder),  # type: ignore[arg-type]
                 dtype=getattr(torch, dtype),
                 device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
