@@ -27,6 +27,7 @@ from zip2zip_tokenizers.torch.checkpoint import (
 )
 from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig, build_hyper_encoder
 from zip2zip_tokenizers.torch.errors import ModelMismatchError
+from zip2zip_tokenizers.torch.fused_loss import fusable_head, fused_hidden_loss
 from zip2zip_tokenizers.torch.hyper_state import HyperState, StepView
 from zip2zip_tokenizers.torch.logits import extended_logits
 from zip2zip_tokenizers.torch.loss import (
@@ -151,6 +152,9 @@ class Zip2ZipForCausalLM(nn.Module):
             nn.init.zeros_(self.token_type_head.weight)
             nn.init.zeros_(self.token_type_head.bias)
         self.loss_chunk_positions = DEFAULT_CHUNK_POSITIONS
+        # The training loss from hidden states: fused (gradients in the forward pass) when the
+        # output layer is a plain linear layer, else chunked with recomputation.
+        self.fused_loss = True
         plain = base_model.get_base_model() if is_peft(base_model) else base_model
         parameters = inspect.signature(plain.forward).parameters
         self._takes_logits_to_keep = "logits_to_keep" in parameters
@@ -409,6 +413,18 @@ class Zip2ZipForCausalLM(nn.Module):
                 logits, labels, self.initial_vocab_size, chunk, drop_unscorable=drop
             )
         head = self.base_model.get_output_embeddings()
+        if self.fused_loss and fusable_head(head) and view.sizes.shape[1] == hidden.shape[1]:
+            return fused_hidden_loss(
+                hidden,
+                head,
+                state.outputs.values,
+                view,
+                self.max_codebook_size,
+                labels,
+                self.initial_vocab_size,
+                chunk,
+                drop_unscorable=drop,
+            )
         return chunked_hidden_loss(
             hidden,
             head,
