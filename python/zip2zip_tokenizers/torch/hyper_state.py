@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from zip2zip_tokenizers._core import BatchCodebookState, CompressionConfig
+from zip2zip_tokenizers.torch.entry_encoding import encode_entries
 from zip2zip_tokenizers.torch.ops import scatter_rows_
 
 
@@ -141,9 +142,16 @@ class HyperState:
         pending = next(pieces).view(-1, self.config.max_subtokens)
         rows_t, slots_t = next(pieces), next(pieces)
         sub_t = next(pieces).view(subtokens.shape)
-        # One output-encoder call embeds the new entries and the would-be next entries.
+        # Many columns at once (training, a prompt): each distinct entry encoded once, unpadded;
+        # one column (a generation step): a few entries, encoded as they are.
+        many = ids_np.shape[1] > 1
+        # One output-encoder pass embeds the new entries and the would-be next entries.
         if len(sub_t) + len(pending):
-            outputs = self._output_encoder(torch.cat([sub_t, pending]), self._output_weight)
+            if many:
+                every = np.concatenate([subtokens, next_entries[next_rows, next_columns]])
+                outputs = encode_entries(self._output_encoder, every, self._output_weight)
+            else:
+                outputs = self._output_encoder(torch.cat([sub_t, pending]), self._output_weight)
         else:
             outputs = self._output_weight.new_zeros((0, self._output_weight.shape[1]))
         new_outputs, next_vectors = outputs[: len(sub_t)], outputs[len(sub_t) :]
@@ -152,7 +160,12 @@ class HyperState:
                 self._input_encoder is self._output_encoder
                 and self._input_weight is self._output_weight
             )
-            new_inputs = new_outputs if shared else self._input_encoder(sub_t, self._input_weight)
+            if shared:
+                new_inputs = new_outputs
+            elif many:
+                new_inputs = encode_entries(self._input_encoder, subtokens, self._input_weight)
+            else:
+                new_inputs = self._input_encoder(sub_t, self._input_weight)
             self._add_entries(
                 rows, hyper_ids, subtokens, rows_t, slots_t, sub_t, new_inputs, new_outputs
             )
