@@ -5,7 +5,10 @@ tokens of the ``train`` split of ``zip2zip_tokenizers.corpora`` (SmolLM2's token
 ids); zip2zip reads each of those same windows LZW-compressed (fewer ids). A step is what
 ``Zip2ZipTrainer`` does per batch: forward with the chunked loss over ``V + C``, backward,
 gradient clipping, AdamW. Each configuration runs in its own process (peak resident memory is
-per process), rounds interleaved, best round reported.
+per process), rounds interleaved, best round reported. Each run also reports the process's CPU
+seconds over the timed steps: on a machine shared with other jobs, base tokens per CPU second
+(with ``--threads 1``) compare the work each configuration does far more steadily than wall
+time does.
 
     python benches/bench_training.py                      # tiny Llama (d=256, 4 layers)
     python benches/bench_training.py --model smollm2      # SmolLM2-135M-Instruct with LoRA
@@ -113,12 +116,14 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     cuda = args.device.startswith("cuda")
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
+    cpu_times = []
     for index, batch in enumerate(data):
         batch = {k: v.to(args.device) for k, v in batch.items()}
         if index == args.warmup and cuda:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
         started = time.perf_counter()
+        cpu_started = time.process_time()
         out = model(**batch, return_logits=full_logits)
         (out.loss_sum / out.num_targets).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -128,15 +133,19 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             torch.cuda.synchronize()
         if index >= args.warmup:
             times.append(time.perf_counter() - started)
+            cpu_times.append(time.process_time() - cpu_started)
     base_tokens = args.window * args.batch
     ids = [int(b["attention_mask"].sum()) for b in data[args.warmup :]]
     seconds = sum(times)
+    cpu_seconds = sum(cpu_times)
     return {
         "config": args.config,
         "steps": len(times),
         "seconds": seconds,
         "base_tokens_per_second": base_tokens * len(times) / seconds,
         "ids_per_second": sum(ids) / seconds,
+        "cpu_seconds": cpu_seconds,
+        "base_tokens_per_cpu_second": base_tokens * len(times) / cpu_seconds,
         "compression": base_tokens * len(times) / sum(ids),
         "peak_rss_growth_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before)
         / 1024,
@@ -155,33 +164,50 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument(
+        "--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS), help="what to run"
+    )
     parser.add_argument("--config", choices=CONFIGS, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(RESULTS / "training_cpu.json"))
     args = parser.parse_args()
     if args.config:
         print(json.dumps(worker(args)))
         return
-    runs: dict[str, list[dict[str, Any]]] = {config: [] for config in CONFIGS}
+    if not {"control", "zip2zip"} <= set(args.configs):
+        parser.error("--configs needs control and zip2zip")
+    runs: dict[str, list[dict[str, Any]]] = {config: [] for config in args.configs}
+    loads = []
     for _ in range(args.rounds):
-        for config in CONFIGS:
+        loads.append(os.getloadavg()[0])
+        for config in args.configs:
             command = [sys.executable, __file__, *sys.argv[1:], "--config", config]
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             runs[config].append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(config, runs[config][-1], flush=True)
+    loads.append(os.getloadavg()[0])
     best = {c: max(r, key=lambda x: x["base_tokens_per_second"]) for c, r in runs.items()}
     control, ours = best["control"], best["zip2zip"]
+    least_cpu = {c: min(r, key=lambda x: x["cpu_seconds"]) for c, r in runs.items()}
     summary = {
         "throughput_ratio_base_tokens": ours["base_tokens_per_second"]
         / control["base_tokens_per_second"],
+        "throughput_ratio_base_tokens_per_cpu_second": least_cpu["zip2zip"][
+            "base_tokens_per_cpu_second"
+        ]
+        / least_cpu["control"]["base_tokens_per_cpu_second"],
         "peak_rss_growth_ratio": ours["peak_rss_growth_mb"] / control["peak_rss_growth_mb"],
-        "peak_rss_growth_ratio_full_logits": best["zip2zip_full_logits"]["peak_rss_growth_mb"]
-        / control["peak_rss_growth_mb"],
+        "load_average_1min": loads,
     }
+    if "zip2zip_full_logits" in best:
+        summary["peak_rss_growth_ratio_full_logits"] = (
+            best["zip2zip_full_logits"]["peak_rss_growth_mb"] / control["peak_rss_growth_mb"]
+        )
     if control["peak_cuda_mb"]:
         summary["peak_cuda_ratio"] = ours["peak_cuda_mb"] / control["peak_cuda_mb"]
     result = {
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-        "settings": {k: v for k, v in vars(args).items() if k != "config"},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("config", "configs")},
+        "configs": args.configs,
         "best": best,
         "runs": runs,
         "summary": summary,
