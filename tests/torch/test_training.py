@@ -5,6 +5,7 @@ stop with a clear error."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import subprocess
@@ -218,3 +219,21 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path: 
     assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-2"]
     saved = Zip2ZipForCausalLM.from_pretrained(tmp_path / "checkpoint-2")
     assert all(torch.isfinite(p).all() for p in saved.parameters())
+
+
+def test_a_log_without_hypertoken_targets_has_no_nan(tmp_path: Path) -> None:
+    tok = train_setup.tokenizer()
+    run = train_setup.trainer(
+        str(tmp_path), tok, train_setup.model(tok), train_setup.dataset(tok, documents=4)
+    )
+    # Base-target loss 6 over 3 targets, no hypertoken target, 5 ids covering 5 base tokens.
+    run._stats = torch.tensor([6.0, 3.0, 0.0, 0.0, 0.0, 0.0, 5.0, 5.0], dtype=torch.float64)
+    metrics = run._metrics()
+    assert "loss_hyper_targets" not in metrics
+    assert metrics["hyper_target_share"] == 0.0
+    assert metrics["loss_base_targets"] == metrics["lm_loss"] == 2.0
+    assert all(math.isfinite(v) for v in metrics.values())
+    run._stats = torch.zeros_like(run._stats)
+    quiet = run._metrics()
+    assert {"loss_base_targets", "loss_hyper_targets", "lm_loss", "compression"}.isdisjoint(quiet)
+    assert all(math.isfinite(v) for v in quiet.values())

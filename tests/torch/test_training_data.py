@@ -4,6 +4,7 @@ the collator, and the ``train`` command end to end (then resumed)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,22 @@ def test_the_train_command_trains_saves_and_resumes(
     assert "trained 5 steps" in capsys.readouterr().out
     state = json.loads((out / "checkpoint-5" / "trainer_state.json").read_text())
     assert [e["step"] for e in state["log_history"] if "loss" in e] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("flag", ["--gradient-checkpointing", "--bf16"])
+def test_the_train_command_takes_gradient_checkpointing_and_bf16(
+    model_dir: Path, tmp_path: Path, capsys: Any, flag: str
+) -> None:
+    out = tmp_path / "run"
+    command = ["train", "--model", str(model_dir), "--data", str(corpus(tmp_path))]
+    command += ["--output", str(out), "--window", "64", "--batch-size", "2", "--lora-r", "4"]
+    command += ["--encoder-layers", "1", "--max-codebook-size", "64", "--logging-steps", "1"]
+    command += ["--save-steps", "2"]
+    assert main([*command, "--max-steps", "2", flag]) == 0
+    assert "trained 2 steps" in capsys.readouterr().out
+    state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
+    losses = [e["loss"] for e in state["log_history"] if "loss" in e]
+    assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
 
 
 def test_the_train_command_names_a_codec_mismatch(

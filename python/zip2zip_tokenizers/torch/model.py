@@ -220,17 +220,46 @@ class Zip2ZipForCausalLM(nn.Module):
         ``authors_compatible=True``)."""
         save_checkpoint(self, path, save_base=save_base, authors_compatible=authors_compatible)
 
-    def gradient_checkpointing_enable(
-        self, gradient_checkpointing_kwargs: dict[str, Any] | None = None
+    def activation_checkpointing_enable(
+        self,
+        activation_checkpointing_kwargs: dict[str, Any] | None = None,
+        every_n_layers: int = 1,
+        offload: bool = False,
     ) -> None:
-        """Recomputes the base model's layer activations in the backward pass (as transformers'
-        ``Trainer(gradient_checkpointing=True)`` asks); non-reentrant by default, so frozen
-        embeddings under a LoRA adapter need no ``enable_input_require_grads``."""
-        kwargs = {"use_reentrant": False, **(gradient_checkpointing_kwargs or {})}
+        """Recomputes the base model's layer activations in the backward pass (what transformers'
+        ``Trainer(gradient_checkpointing=True)`` asks, with the arguments of its version);
+        non-reentrant by default, so frozen embeddings under a LoRA adapter need no
+        ``enable_input_require_grads``."""
+        kwargs = {"use_reentrant": False, **(activation_checkpointing_kwargs or {})}
+        if hasattr(self.base_model, "activation_checkpointing_enable"):  # transformers >= 5.x
+            self.base_model.activation_checkpointing_enable(
+                activation_checkpointing_kwargs=kwargs,
+                every_n_layers=every_n_layers,
+                offload=offload,
+            )
+            return
+        if every_n_layers != 1 or offload:
+            raise ModelMismatchError(
+                "every_n_layers and offload need a transformers version with "
+                "activation_checkpointing_enable"
+            )
         self.base_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
+    def gradient_checkpointing_enable(
+        self, gradient_checkpointing_kwargs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        """The older name of :meth:`activation_checkpointing_enable`."""
+        self.activation_checkpointing_enable(gradient_checkpointing_kwargs, **kwargs)
+
+    def activation_checkpointing_disable(self) -> None:
+        if hasattr(self.base_model, "activation_checkpointing_disable"):
+            self.base_model.activation_checkpointing_disable()
+        else:
+            self.base_model.gradient_checkpointing_disable()
+
     def gradient_checkpointing_disable(self) -> None:
-        self.base_model.gradient_checkpointing_disable()
+        """The older name of :meth:`activation_checkpointing_disable`."""
+        self.activation_checkpointing_disable()
 
     # ---------------------------------------------------------------------------------- helpers
     @property

@@ -214,15 +214,19 @@ class Zip2ZipTrainer(Trainer):
         self._since = now
         self._stats.zero_()
         targets = base_n + hyper_n
-        metrics = {
-            "loss_base_targets": base_sum / base_n if base_n else float("nan"),
-            "loss_hyper_targets": hyper_sum / hyper_n if hyper_n else float("nan"),
-            "lm_loss": (base_sum + hyper_sum) / targets if targets else float("nan"),
-            "hyper_target_share": hyper_n / targets if targets else 0.0,
-            "ids_per_second": ids / elapsed,
+        # A mean over no target is not logged (a window without hypertokens has no hypertoken
+        # loss; its share says so): loggers then plot no NaN.
+        means = {
+            "loss_base_targets": (base_sum, base_n),
+            "loss_hyper_targets": (hyper_sum, hyper_n),
+            "lm_loss": (base_sum + hyper_sum, targets),
         }
+        metrics = {name: total / count for name, (total, count) in means.items() if count}
+        metrics["hyper_target_share"] = hyper_n / targets if targets else 0.0
+        metrics["ids_per_second"] = ids / elapsed
         if base == base:  # not NaN: every batch said how many base tokens it covers
-            metrics["compression"] = base / ids if ids else float("nan")
+            if ids:
+                metrics["compression"] = base / ids
             metrics["base_tokens_per_second"] = base / elapsed
         if self._token_type_weight() and targets:
             metrics["token_type_loss"] = type_sum / targets
