@@ -13,7 +13,10 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from zip2zip_tokenizers.torch import HyperEncoderConfig  # noqa: E402
 from zip2zip_tokenizers.torch.encoders import build_hyper_encoder  # noqa: E402
-from zip2zip_tokenizers.torch.entry_encoding import encode_entries  # noqa: E402
+from zip2zip_tokenizers.torch.entry_encoding import (  # noqa: E402
+    encode_entries,
+    encode_entries_together,
+)
 
 V, D, M = 11, 16, 4
 
@@ -71,3 +74,19 @@ def test_no_entries_give_no_vectors() -> None:
     encoder = build_hyper_encoder(ENCODERS[1].resolved(D), D, M)
     out = encode_entries(encoder, np.zeros((0, M), dtype=np.int64), torch.randn((V, D)))
     assert out.shape == (0, D)
+
+
+def test_encoders_sharing_a_table_get_their_own_results_and_gradients() -> None:
+    torch.manual_seed(0)
+    first = build_hyper_encoder(ENCODERS[1].resolved(D), D, M)
+    second = build_hyper_encoder(ENCODERS[2].resolved(D), D, M)
+    for p in [*first.parameters(), *second.parameters()]:
+        torch.nn.init.normal_(p, std=0.3)
+    weight = torch.randn((V, D), requires_grad=True)
+    a, b = entries(1, 9), entries(2, 5)
+    together = encode_entries_together([(first, a), (second, b)], weight)
+    alone = [first(torch.from_numpy(a), weight), second(torch.from_numpy(b), weight)]
+    for got, expected in zip(together, alone, strict=True):
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    grads = [torch.autograd.grad(sum(x.sum() for x in out), weight)[0] for out in (together, alone)]
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=1e-4)

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from zip2zip_tokenizers._core import BatchCodebookState, CompressionConfig
-from zip2zip_tokenizers.torch.entry_encoding import encode_entries
+from zip2zip_tokenizers.torch.entry_encoding import encode_entries, encode_entries_together
 from zip2zip_tokenizers.torch.ops import scatter_rows_
 
 
@@ -145,27 +145,37 @@ class HyperState:
         # Many columns at once (training, a prompt): each distinct entry encoded once, unpadded;
         # one column (a generation step): a few entries, encoded as they are.
         many = ids_np.shape[1] > 1
+        shared = (
+            self._input_encoder is self._output_encoder
+            and self._input_weight is self._output_weight
+        )
+        empty = self._output_weight.new_zeros((0, self._output_weight.shape[1]))
+        new_inputs = None
         # One output-encoder pass embeds the new entries and the would-be next entries.
-        if len(sub_t) + len(pending):
-            if many:
-                every = np.concatenate([subtokens, next_entries[next_rows, next_columns]])
-                outputs = encode_entries(self._output_encoder, every, self._output_weight)
-            else:
-                outputs = self._output_encoder(torch.cat([sub_t, pending]), self._output_weight)
+        if not len(sub_t) + len(pending):
+            outputs = empty
+        elif not many:
+            outputs = self._output_encoder(torch.cat([sub_t, pending]), self._output_weight)
         else:
-            outputs = self._output_weight.new_zeros((0, self._output_weight.shape[1]))
+            every = np.concatenate([subtokens, next_entries[next_rows, next_columns]])
+            jobs = [(self._output_encoder, every)]
+            together = not shared and self._input_weight is self._output_weight
+            if together:
+                jobs.append((self._input_encoder, subtokens))
+            encoded = encode_entries_together(jobs, self._output_weight)
+            outputs = encoded[0]
+            if together:
+                new_inputs = encoded[1]
         new_outputs, next_vectors = outputs[: len(sub_t)], outputs[len(sub_t) :]
         if len(hyper_ids):
-            shared = (
-                self._input_encoder is self._output_encoder
-                and self._input_weight is self._output_weight
-            )
             if shared:
                 new_inputs = new_outputs
-            elif many:
-                new_inputs = encode_entries(self._input_encoder, subtokens, self._input_weight)
-            else:
-                new_inputs = self._input_encoder(sub_t, self._input_weight)
+            elif new_inputs is None:
+                new_inputs = (
+                    encode_entries(self._input_encoder, subtokens, self._input_weight)
+                    if many
+                    else self._input_encoder(sub_t, self._input_weight)
+                )
             self._add_entries(
                 rows, hyper_ids, subtokens, rows_t, slots_t, sub_t, new_inputs, new_outputs
             )
