@@ -147,3 +147,6 @@ def test_only_plain_linear_heads_are_fused() -> None:
     hooked = torch.nn.Linear(D, V)
     hooked.forward = lambda x: x  # type: ignore[method-assign]  # as an offloading hook does
     assert not fusable_head(hooked)
+    prepared = torch.nn.Linear(D, V)
+    prepared.register_forward_pre_hook(lambda module, args: None)  # as ZeRO-3 gathering does
+    assert not fusable_head(prepared)

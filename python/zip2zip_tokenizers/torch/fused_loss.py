@@ -30,9 +30,16 @@ _NEG_INF = float("-inf")
 
 
 def fusable_head(head: nn.Module) -> bool:
-    """Whether ``head`` computes exactly ``F.linear(hidden, weight, bias)``: a plain
-    ``nn.Linear`` whose ``forward`` nothing has replaced (an offloading hook, an adapter)."""
-    return type(head) is nn.Linear and "forward" not in head.__dict__
+    """Whether ``head`` computes exactly ``F.linear(hidden, weight, bias)`` from the weight it
+    holds: a plain ``nn.Linear`` whose ``forward`` nothing has replaced and that no hook
+    prepares (an offloading or parameter-gathering hook, an adapter)."""
+    return (
+        type(head) is nn.Linear
+        and "forward" not in head.__dict__
+        and not head._forward_pre_hooks
+        and not head._forward_hooks
+        and tuple(head.weight.shape) == (head.out_features, head.in_features)
+    )
 
 
 def _compute_dtype(device: torch.device, weight: torch.Tensor) -> torch.dtype:
