@@ -5,9 +5,9 @@ A hyper-encoder is a function of an entry's base ids alone, so entries that recu
 are encoded once and their vectors shared (their gradients add up, as they would have). The
 transformer encoder also runs each group of equally long entries at that length: an entry of 2
 base ids padded to ``M = 4`` would spend half of its projections and MLP on padding that its
-result never reads (padding is masked from attention and pooling). Both are exact. The encoders
-read the base ids' rows from one gathered copy, so the ``[V, d]`` table gets one gradient
-scatter per call, not one per group.
+result never reads (padding is masked from attention and pooling). Both are exact. These two
+encoders read the base ids' rows from one gathered copy, so the ``[V, d]`` table gets one
+gradient scatter per call, not one per group.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from zip2zip_tokenizers.torch.encoders import TransformerHyperEncoder
+from zip2zip_tokenizers.torch.encoders import MeanHyperEncoder, TransformerHyperEncoder
 
 
 def encode_entries(encoder: nn.Module, subtokens: np.ndarray, weight: torch.Tensor) -> torch.Tensor:
@@ -29,7 +29,29 @@ def encode_entries_together(
     jobs: list[tuple[nn.Module, np.ndarray]], weight: torch.Tensor
 ) -> list[torch.Tensor]:
     """:func:`encode_entries` for several encoders reading the same table (the input and output
-    encoders of a tied model): one gathered copy of the rows they read, one copy to the device."""
+    encoders of a tied model): one gathered copy of the rows they read, one copy to the device.
+    Encoders of other kinds (the authors' older ones read the padding id's row too) get the
+    whole table and their distinct entries as they are."""
+    results: list[torch.Tensor | None] = [None] * len(jobs)
+    gathered = []
+    for number, (encoder, subtokens) in enumerate(jobs):
+        if isinstance(encoder, (TransformerHyperEncoder, MeanHyperEncoder)):
+            gathered.append(number)
+        elif len(subtokens) == 0:
+            results[number] = weight.new_zeros((0, weight.shape[1]))
+        else:
+            unique, inverse = np.unique(subtokens, axis=0, return_inverse=True)
+            flat = torch.from_numpy(np.concatenate([unique.reshape(-1), inverse.reshape(-1)]))
+            entries, index = torch.split(flat.to(weight.device), [unique.size, inverse.size])
+            results[number] = encoder(entries.view(unique.shape), weight)[index]
+    for number, vectors in zip(
+        gathered, _gathered([jobs[n] for n in gathered], weight), strict=True
+    ):
+        results[number] = vectors
+    return [r for r in results if r is not None]
+
+
+def _gathered(jobs: list[tuple[nn.Module, np.ndarray]], weight: torch.Tensor) -> list[torch.Tensor]:
     plans = [_plan(encoder, subtokens) for encoder, subtokens in jobs]
     flat_ids = [g.reshape(-1) for groups, _ in plans for g in groups]
     if not flat_ids:
