@@ -142,9 +142,10 @@ class HyperState:
         pending = next(pieces).view(-1, self.config.max_subtokens)
         rows_t, slots_t = next(pieces), next(pieces)
         sub_t = next(pieces).view(subtokens.shape)
-        # Many columns at once (training, a prompt): each distinct entry encoded once, unpadded;
-        # one column (a generation step): a few entries, encoded as they are.
-        many = ids_np.shape[1] > 1
+        # Training (autograd, many columns): each distinct entry encoded once, unpadded. Without
+        # autograd (generation, scoring) the entries are encoded as they are, so inference stays
+        # bit-equal with the authors' runtime (other shapes round differently).
+        many = ids_np.shape[1] > 1 and torch.is_grad_enabled()
         shared = (
             self._input_encoder is self._output_encoder
             and self._input_weight is self._output_weight
