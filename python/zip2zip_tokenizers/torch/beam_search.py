@@ -121,7 +121,7 @@ def beam_search(
         state.reorder(next_rows)
         if cache is not None:
             cache.reorder_cache(torch.from_numpy(next_rows).to(device))
-        view = state.update(next_ids[:, None], None)
+        view = state.update(next_ids[:, None], None, next_columns=model.next_columns(1))
         if mask is not None:
             mask = torch.cat([mask[torch.from_numpy(next_rows).to(device)],
                               mask.new_ones((rows, 1))], dim=1)  # fmt: skip

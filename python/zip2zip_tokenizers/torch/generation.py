@@ -157,7 +157,7 @@ def generate(
         processors.append(chosen, active[:, 0])
         steps += 1
         # Feed the chosen ids first: a hypertoken's base ids (a KwKwK id's too) exist only then.
-        view = state.update(chosen[:, None], active)
+        view = state.update(chosen[:, None], active, next_columns=model.next_columns(1))
         for row in np.flatnonzero(active[:, 0]).tolist():
             new = state.base_ids(row, int(chosen[row]))
             base_ids[row].extend(new)

@@ -269,6 +269,13 @@ class Zip2ZipForCausalLM(nn.Module):
             self.base_model.get_output_embeddings().weight,
         )
 
+    def next_columns(self, logits_to_keep: int = 0) -> int | None:
+        """How many of the last columns of an update need the about-to-be-created entry's
+        vector (``HyperState.update``'s ``next_columns``): none when that slot is masked."""
+        if self.kwkwk_slot == "masked":
+            return 0
+        return logits_to_keep or None
+
     def embed(self, ids: torch.Tensor, state: HyperState) -> torch.Tensor:
         """Input vectors of ``ids`` (already fed to ``state``)."""
         vocab = self.initial_vocab_size
@@ -308,7 +315,7 @@ class Zip2ZipForCausalLM(nn.Module):
             raise ValueError(f"input_ids must be [batch, length], got {tuple(input_ids.shape)}")
         state = state or self.new_state(input_ids.shape[0])
         current_mask = None if attention_mask is None else attention_mask[:, -input_ids.shape[1] :]
-        view = state.update(input_ids, current_mask)
+        view = state.update(input_ids, current_mask, next_columns=self.next_columns(logits_to_keep))
         return self._forward_fed(
             input_ids,
             attention_mask,
