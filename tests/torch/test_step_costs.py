@@ -1,5 +1,6 @@
 """What a generation step computes: input vectors only of the entries it reads, the KwKwK
-slot's vector only where it is scored, and the same logits as a full forward regardless."""
+slot's vector only where it is scored, keys and values written into a reserved KV cache, and
+the same logits as a full forward (and as transformers' own cache) regardless."""
 
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ pytest.importorskip("transformers")
 
 from strategies import random_segmentation  # noqa: E402
 from test_model import TRANSFORMER, canonical, randomize, repetitive, wrapped  # noqa: E402
+from tiny_models import FAMILIES  # noqa: E402
+from transformers.cache_utils import DynamicLayer  # noqa: E402
 from zip2zip_tokenizers import BatchCodebookState  # noqa: E402
+from zip2zip_tokenizers.torch import beam_search, generation  # noqa: E402
+from zip2zip_tokenizers.torch.kv_cache import ReservedLayer, reserved_cache  # noqa: E402
 
 
 def rows_encoded(encoder: Any) -> tuple[list[int], Any]:
@@ -81,3 +86,65 @@ def test_stepwise_logits_equal_the_full_forward_with_lazy_inputs(slot: str) -> N
     finite = torch.isfinite(full)
     assert torch.equal(finite, torch.isfinite(incremental))
     torch.testing.assert_close(incremental[finite], full[finite], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_generation_builds_a_reserved_cache_for_every_family(family: str) -> None:
+    model = wrapped(family, TRANSFORMER)
+    cache = reserved_cache(model.base_model, 40)
+    assert cache is not None
+    assert all(isinstance(layer, ReservedLayer) for layer in cache.layers)
+
+
+@pytest.mark.parametrize("options", [{}, {"num_beams": 3}, {"do_sample": True, "top_k": 5}])
+@pytest.mark.parametrize("capacity", [None, 3])
+def test_the_reserved_cache_generates_what_transformers_cache_does(
+    monkeypatch: pytest.MonkeyPatch, options: dict[str, Any], capacity: int | None
+) -> None:
+    """Same ids and bit-equal step logits with transformers' concatenating cache; a capacity
+    far too small (3 positions) grows by doubling and changes nothing either."""
+    model = wrapped("llama", TRANSFORMER)
+    randomize(model, seed=3)
+    prompts = [canonical(repetitive(30, seed=1)), canonical(repetitive(24, seed=2))]
+    width = max(len(p) for p in prompts)
+    ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+
+    def run() -> Any:
+        return model.generate(
+            ids,
+            mask,
+            max_new_tokens=12,
+            eos_token_id=[],
+            return_dict_in_generate=True,
+            output_logits="num_beams" not in options,
+            generator=torch.Generator().manual_seed(0),
+            **options,
+        )
+
+    if capacity is not None:
+        monkeypatch.setattr(generation, "reserved_cache", lambda base, _: reserved_cache(base, 3))
+        monkeypatch.setattr(beam_search, "reserved_cache", lambda base, _: reserved_cache(base, 3))
+    reserved = run()
+    monkeypatch.setattr(generation, "reserved_cache", lambda *_: None)
+    monkeypatch.setattr(beam_search, "reserved_cache", lambda *_: None)
+    plain = run()
+    assert torch.equal(reserved.sequences, plain.sequences)
+    if reserved.logits is not None:
+        assert all(torch.equal(a, b) for a, b in zip(reserved.logits, plain.logits, strict=True))
+
+
+def test_a_reserved_layer_crops_and_reorders_like_a_dynamic_layer() -> None:
+    generator = torch.Generator().manual_seed(0)
+    reserved, dynamic = ReservedLayer(4), DynamicLayer()
+    for length in [3, 1, 5]:
+        keys = torch.randn((2, 3, length, 8), generator=generator)
+        values = torch.randn((2, 3, length, 8), generator=generator)
+        got, expected = reserved.update(keys, values), dynamic.update(keys, values)
+        assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
+    assert reserved.get_seq_length() == dynamic.get_seq_length() == 9
+    for layer in (reserved, dynamic):
+        layer.crop(-2)
+        layer.reorder_cache(torch.tensor([1, 1]))
+    assert torch.equal(reserved.keys, dynamic.keys) and torch.equal(reserved.values, dynamic.values)
+    assert reserved.get_seq_length() == 7

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from zip2zip_tokenizers.torch.generation_options import GenerationOptions
+from zip2zip_tokenizers.torch.kv_cache import reserved_cache
 
 if TYPE_CHECKING:
     from zip2zip_tokenizers.torch.model import Zip2ZipForCausalLM
@@ -73,7 +74,8 @@ def beam_search(
     if attention_mask is not None and not bool(attention_mask.all()):
         mask = attention_mask.repeat_interleave(num_beams, 0).long()
     state = model.new_state(rows)
-    out = model(ids, mask, state=state, use_cache=True, logits_to_keep=1)
+    cache = reserved_cache(model.base_model, ids.shape[1] + options.max_new_tokens)
+    out = model(ids, mask, state=state, past_key_values=cache, use_cache=True, logits_to_keep=1)
     cache = out.cache
     beam_scores = torch.zeros((batch, num_beams), dtype=torch.float32, device=device)
     beam_scores[:, 1:] = float("-inf")  # the first step chooses from one copy of the prompt

@@ -18,6 +18,7 @@ from zip2zip_tokenizers.torch.generation_options import (
     GenerationOptions,
     UnsupportedGenerationOptionError,
 )
+from zip2zip_tokenizers.torch.kv_cache import reserved_cache
 from zip2zip_tokenizers.torch.processors import ScoreProcessors
 from zip2zip_tokenizers.torch.sampling import select_next
 from zip2zip_tokenizers.torch.streamer import TextStreamer
@@ -129,7 +130,15 @@ def generate(
     # per step); a finished row is masked from then on.
     padded = attention_mask is not None and not bool(mask.all())
     state = model.new_state(rows)
-    out = model(input_ids, mask if padded else None, state=state, use_cache=True, logits_to_keep=1)
+    cache = reserved_cache(model.base_model, input_ids.shape[1] + max_new_tokens)
+    out = model(
+        input_ids,
+        mask if padded else None,
+        state=state,
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
     finished = np.zeros(rows, dtype=bool)
     reasons = ["length"] * rows
     generated: list[np.ndarray] = []

@@ -349,11 +349,11 @@ class Zip2ZipForCausalLM(nn.Module):
         current_mask = None if attention_mask is None else attention_mask[:, -input_ids.shape[1] :]
         if (
             attention_mask is None
-            and past_key_values is None
+            and (past_key_values is None or past_key_values.get_seq_length() == 0)
             and self.position_mode != "sequential"
         ):
-            # An explicit mask: without one (and without a cache), transformers reads jumps in
-            # position ids (base-token positions) as boundaries of packed sequences.
+            # An explicit mask: without one (and without cached positions), transformers reads
+            # jumps in position ids (base-token positions) as boundaries of packed sequences.
             attention_mask = torch.ones(
                 (input_ids.shape[0], state.columns), dtype=torch.long, device=input_ids.device
             )
