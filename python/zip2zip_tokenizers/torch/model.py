@@ -124,6 +124,9 @@ class Zip2ZipForCausalLM(nn.Module):
         # The about-to-be-created slot (LZW's KwKwK case): scored with its own entry, or -inf as
         # in the authors' runtime and training (see docs/interop.md). Saved with the checkpoint.
         self.kwkwk_slot: KwKwKSlot = kwkwk_slot
+        # Loaded from a checkpoint of the authors' runtime (it says nothing of its KwKwK rule):
+        # saving it warns when their runtime could not load the result (see save_pretrained).
+        self.authors_origin = False
         self.base_model_name_or_path = base_model_name_or_path or getattr(
             getattr(base_model, "config", None), "_name_or_path", None
         )
@@ -207,13 +210,16 @@ class Zip2ZipForCausalLM(nn.Module):
         path: str | Path,
         *,
         save_base: bool | None = None,
-        authors_compatible: bool = False,
+        authors_compatible: bool | None = None,
     ) -> None:
         """Writes ``zip2zip_config.json``, ``zip2zip_encoders.safetensors``, the PEFT adapter
         and, when ``save_base`` (default: when the base model has no local directory or hub
-        name to point to), the base model's weights; safetensors only. A model the authors'
-        runtime cannot load unedited gets an ``AuthorsFormatWarning`` (an error with
-        ``authors_compatible=True``)."""
+        name to point to), the base model's weights; safetensors only.
+
+        ``authors_compatible``: ``True`` raises ``ModelMismatchError`` naming every reason the
+        authors' runtime could not load the checkpoint unedited; ``None`` (default) warns
+        (``AuthorsFormatWarning``) with those reasons only for a model loaded from their
+        checkpoint (``authors_origin``); ``False`` never checks."""
         save_checkpoint(self, path, save_base=save_base, authors_compatible=authors_compatible)
 
     def gradient_checkpointing_enable(
