@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class BeamResult:
-    """Per batch row: the best hypothesis's generated ids, its score and whether it ended in
-    EOS."""
+    """Per batch row, its ``count`` best hypotheses (rows of one input together): generated
+    ids, score and whether it ended in EOS."""
 
     generated: list[list[int]]
     scores: list[float]
@@ -145,16 +145,19 @@ def beam_search(
             row = b * num_beams + beam
             if np.isfinite(scores_h[b, beam]) and not done[b]:
                 hypotheses[b].add(float(scores_h[b, beam]), tokens[row].tolist(), False)
-    return _best(hypotheses, steps)
+    return _best(hypotheses, steps, options.num_return_sequences)
 
 
-def _best(hypotheses: list[_Hypotheses], steps: int) -> BeamResult:
+def _best(hypotheses: list[_Hypotheses], steps: int, count: int) -> BeamResult:
     result = BeamResult([], [], [], steps)
     for kept in hypotheses:
-        score, ids, ended = kept.kept[0]
-        result.generated.append(ids)
-        result.scores.append(score)
-        result.ended.append(ended)
+        # Fewer finished hypotheses than asked for (every other candidate was -inf): the last
+        # one repeats, so each input keeps its count of rows.
+        best = kept.kept[:count]
+        for score, ids, ended in best + best[-1:] * (count - len(best)):
+            result.generated.append(ids)
+            result.scores.append(score)
+            result.ended.append(ended)
     return result
 
 

@@ -100,6 +100,12 @@ def generate(
         opts = GenerationOptions.build(generation_config, **options)
     if input_ids.dim() != 2:
         raise ValueError(f"input_ids must be [batch, length], got {tuple(input_ids.shape)}")
+    copies = opts.num_return_sequences
+    if copies > 1 and opts.num_beams == 1:
+        # Independent samples: each input row n times, rows of one input together.
+        input_ids = input_ids.repeat_interleave(copies, 0)
+        if attention_mask is not None:
+            attention_mask = attention_mask.repeat_interleave(copies, 0)
     max_new_tokens = opts.max_new_tokens
     rows = input_ids.shape[0]
     if streamer is not None and rows != 1:
@@ -234,6 +240,10 @@ def _beam_search(
     result = beam_search(
         model, input_ids, mask, opts, eos, pad, opts.num_beams, opts.length_penalty
     )
+    copies = opts.num_return_sequences
+    input_ids = input_ids.repeat_interleave(copies, 0)
+    if mask is not None:
+        mask = mask.repeat_interleave(copies, 0)
     longest = max(len(ids) for ids in result.generated)
     new = torch.tensor([ids + [pad] * (longest - len(ids)) for ids in result.generated])
     sequences = torch.cat([input_ids, new.to(input_ids.device)], dim=1)
