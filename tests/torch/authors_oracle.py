@@ -13,6 +13,10 @@ Ops:
 - ``forward``: load ``checkpoint``; tokenize each of ``texts`` with their tokenizer; one full
   forward per text; returns ``ids`` and ``logits`` (lists of tensors) and the installed slots.
 - ``generate``: greedy ``generate`` of ``max_new_tokens`` per text with per-step logits.
+- ``encode``: load ``checkpoint``; run its input and output encoders directly on ``entries``
+  (rows of ``M`` base ids padded with -1, which becomes their padding id) over the base
+  embedding tables (their
+  ``attention`` encoder takes one 2-D codebook, the others a batch of them).
 """
 
 from __future__ import annotations
@@ -103,7 +107,35 @@ def generate(task: dict[str, Any]) -> dict[str, Any]:
     return {"sequences": sequences, "logits": logits}
 
 
-OPS = {"create": create, "resave": resave, "forward": forward, "generate": generate}
+@torch.no_grad()
+def encode(task: dict[str, Any]) -> dict[str, Any]:
+    model, _ = _load(task["checkpoint"])
+    pad = model.codebook_manager.pad_token_id
+    entries = torch.tensor(task["entries"], dtype=torch.long)
+    entries = torch.where(entries >= 0, entries, torch.full_like(entries, pad))
+    tables = {
+        "input": (model.input_encoder, model.base_model.get_input_embeddings().weight),
+        "output": (
+            model.output_encoder or model.input_encoder,
+            model.base_model.get_output_embeddings().weight,
+        ),
+    }
+    out: dict[str, Any] = {"pad_token_id": pad}
+    for side, (encoder, table) in tables.items():
+        two_dimensional = type(encoder).__name__ == "AttentionEncoder"
+        batch = entries if two_dimensional else entries[None]
+        vectors = encoder(batch, table, pad)
+        out[side] = (vectors if two_dimensional else vectors[0]).float()
+    return out
+
+
+OPS = {
+    "create": create,
+    "resave": resave,
+    "forward": forward,
+    "generate": generate,
+    "encode": encode,
+}
 
 
 def main() -> None:

@@ -160,7 +160,7 @@ def test_mismatched_base_or_encoders_are_clear_errors(tmp_path: Path) -> None:
     broken.write_text(json.dumps(data))
     with pytest.raises(ModelMismatchError, match=r"layers\.1"):
         Zip2ZipForCausalLM.from_pretrained(tmp_path / "a")
-    data["encoder_type"] = "attention"
+    data["encoder_type"] = "lstm"
     broken.write_text(json.dumps(data))
     with pytest.raises(ModelMismatchError, match="not supported"):
         Zip2ZipForCausalLM.from_pretrained(tmp_path / "a")

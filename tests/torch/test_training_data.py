@@ -17,6 +17,7 @@ import train_setup  # noqa: E402
 from zip2zip_tokenizers import Zip2ZipError  # noqa: E402
 from zip2zip_tokenizers.cli import main  # noqa: E402
 from zip2zip_tokenizers.data import preprocess  # noqa: E402
+from zip2zip_tokenizers.data.errors import VerifyError  # noqa: E402
 from zip2zip_tokenizers.torch import Zip2ZipForCausalLM  # noqa: E402
 from zip2zip_tokenizers.torch.training import (  # noqa: E402
     CodecMismatchError,
@@ -107,7 +108,10 @@ def corpus(directory: Path) -> Path:
     return path
 
 
-def test_shards_load_and_must_match_the_models_codec(model_dir: Path, tmp_path: Path) -> None:
+def test_shards_load_and_must_match_the_models_codec(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZIP2ZIP_CACHE", str(tmp_path / "cache"))
     text = corpus(tmp_path)
     shards = tmp_path / "shards"
     preprocess(
@@ -131,6 +135,43 @@ def test_shards_load_and_must_match_the_models_codec(model_dir: Path, tmp_path: 
     data.check_codec(tok.config)
     with pytest.raises(CodecMismatchError, match="max_codebook_size: 32"):
         data.check_codec(train_setup.tokenizer(codebook=32).config)
+    # Memory-mapped from one whole cache, reused by the next load.
+    caches = list((tmp_path / "cache" / "windows").iterdir())
+    assert len(caches) == 1 and (caches[0] / "complete").is_file()
+    again = WindowDataset.from_shards(shards)
+    assert list((tmp_path / "cache" / "windows").iterdir()) == caches
+    assert all(torch.equal(again[i]["loss_mask"], data[i]["loss_mask"]) for i in range(len(data)))
+    assert again.num_base_tokens == data.num_base_tokens == direct.num_base_tokens
+    # Pickled (for spawned data-loader workers) as the cache's path, not a copy of the windows.
+    import pickle
+
+    pickled = pickle.dumps(data)
+    assert len(pickled) < data.num_ids
+    thawed = pickle.loads(pickled)
+    assert all(torch.equal(thawed[i]["input_ids"], data[i]["input_ids"]) for i in range(len(data)))
+
+
+def test_a_failed_window_cache_build_leaves_nothing_behind(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZIP2ZIP_CACHE", str(tmp_path / "cache"))
+    shards = tmp_path / "shards"
+    preprocess(
+        str(model_dir),
+        [str(corpus(tmp_path))],
+        str(shards),
+        window=64,
+        max_codebook_size=64,
+        max_subtokens=4,
+        disable_digits=True,
+        workers=1,
+        progress=False,
+    )
+    shard = sorted(shards.glob("*.parquet"))[0]
+    shard.write_bytes(shard.read_bytes()[:-200])
+    with pytest.raises(VerifyError, match=f"{shard.name}: not a readable shard"):
+        WindowDataset.from_shards(shards)
+    assert list((tmp_path / "cache" / "windows").iterdir()) == []
 
 
 def test_the_train_command_trains_saves_and_resumes(

@@ -18,6 +18,8 @@ from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig
 from zip2zip_tokenizers.torch.errors import ModelMismatchError
 
 AUTHORS_TRANSFORMER = "res_latent_attn"
+# Their two older encoder types, loaded as our "authors_*" kinds (see authors_encoders).
+OLDER_TYPES = {"transformer": "authors_transformer", "attention": "authors_attention"}
 # Our "no position embedding" (their null means "learnable" for res_latent_attn).
 NO_POSITIONS = "none"
 # Every key of their ResLatentAttnConfig.
@@ -53,6 +55,8 @@ def encoder_section(config: HyperEncoderConfig, model_hidden_size: int) -> Encod
             ("the masked-mean encoder (kind='mean') has no counterpart in their runtime",),
         )
     config = config.resolved(model_hidden_size)
+    if config.kind in OLDER_TYPES.values():
+        return _older_section(config)
     narrower = config.hidden_size != model_hidden_size
     encoder: dict[str, Any] = {
         "hidden_size": config.hidden_size,
@@ -85,14 +89,49 @@ def encoder_section(config: HyperEncoderConfig, model_hidden_size: int) -> Encod
     return EncoderSection(AUTHORS_TRANSFORMER, encoder, tuple(problems))
 
 
+def _older_section(config: HyperEncoderConfig) -> EncoderSection:
+    encoder: dict[str, Any] = {
+        "hidden_size": config.hidden_size,
+        "tie_encoders": config.tie_encoders,
+        "position_encoding": config.position_encoding,
+        "num_heads": config.num_heads,
+    }
+    if config.kind == "authors_transformer":
+        encoder["num_hidden_layers"] = config.num_hidden_layers
+        encoder["intermediate_size"] = config.intermediate_size
+        return EncoderSection("transformer", encoder, ())
+    return EncoderSection("attention", encoder, ())
+
+
+def _older_config(encoder_type: str, data: dict[str, Any]) -> HyperEncoderConfig:
+    positions = data.get("position_encoding")
+    if positions not in (None, "learnable"):
+        raise ModelMismatchError(
+            f"position_encoding {positions!r} of a {encoder_type!r} encoder: 'learnable' or null"
+        )
+    return HyperEncoderConfig(
+        kind=OLDER_TYPES[encoder_type],  # type: ignore[arg-type]
+        hidden_size=data.get("hidden_size"),
+        num_hidden_layers=int(data.get("num_hidden_layers") or 1),
+        num_heads=data.get("num_heads"),
+        intermediate_size=data.get("intermediate_size"),
+        residual=False,
+        output_projection=False,
+        position_encoding=positions,
+        tie_encoders=bool(data.get("tie_encoders", False)),
+    )
+
+
 def encoder_config(encoder_type: str, data: dict[str, Any]) -> HyperEncoderConfig:
     """The encoder settings of a ``zip2zip_config.json`` written by us or by the authors."""
     if encoder_type == "mean":
         return HyperEncoderConfig(kind="mean", tie_encoders=bool(data.get("tie_encoders", False)))
+    if encoder_type in OLDER_TYPES:
+        return _older_config(encoder_type, data)
     if encoder_type != AUTHORS_TRANSFORMER:
         raise ModelMismatchError(
             f"encoder_type {encoder_type!r} is not supported (supported: 'mean', "
-            f"{AUTHORS_TRANSFORMER!r})"
+            f"{AUTHORS_TRANSFORMER!r}, {', '.join(map(repr, OLDER_TYPES))})"
         )
     fields = dict(data)
     model_hidden = fields.pop("model_hidden_size", None)

@@ -172,14 +172,17 @@ def load_checkpoint(
         missing = "compression" if saved.codec is None else "encoder_type"
         raise ModelMismatchError(f"{path} is not a checkpoint's config: it has no {missing!r}")
     codec = saved.codec
+    encoder = encoder_config(saved.model.encoder_type, saved.model.encoder)
+    pad = codec.pad_token_id
+    if pad is None and encoder.kind.startswith("authors_"):
+        pad = _authors_padding_id(directory, saved.model.base_model_name_or_path)
     compression = CompressionConfig(
         codec.initial_vocab_size,
         codec.max_codebook_size,
         codec.max_subtokens,
         list(codec.disabled_ids or []) or None,
-        codec.pad_token_id,
+        pad,
     )
-    encoder = encoder_config(saved.model.encoder_type, saved.model.encoder)
     position_mode = saved.model.position_mode
     # The authors' checkpoints say nothing: their runtime and training mask the slot.
     kwkwk_slot = saved.model.kwkwk_slot or "masked"
@@ -214,6 +217,26 @@ def load_checkpoint(
     )
     _load_encoders(model, directory / ENCODERS_NAME)
     return model
+
+
+def _authors_padding_id(directory: Path, reference: str | None) -> int:
+    """The padding id the authors' runtime gives their older encoders: the pad of the base
+    model's tokenizer, else its EOS (read from the checkpoint when it holds a tokenizer)."""
+    from transformers import AutoTokenizer
+
+    for place in (directory, Path(reference) if reference else None):
+        if place is None or not (place / "tokenizer_config.json").is_file():
+            continue
+        tokenizer = AutoTokenizer.from_pretrained(str(place))
+        pad = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        )
+        if pad is not None:
+            return int(pad)
+    raise ModelMismatchError(
+        f"{directory}: its encoder reads the padding id, which neither the checkpoint nor a local "
+        "base tokenizer gives (their runtime takes the base tokenizer's pad, else its EOS)"
+    )
 
 
 def _saved_flag(data: dict[str, Any], key: str, path: Path) -> bool:

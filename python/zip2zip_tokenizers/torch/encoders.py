@@ -20,7 +20,8 @@ from torch import nn
 
 from zip2zip_tokenizers.torch.ops import gather_subtokens, masked_mean_pool
 
-EncoderKind = Literal["mean", "transformer"]
+EncoderKind = Literal["mean", "transformer", "authors_transformer", "authors_attention"]
+ENCODER_KINDS = ("mean", "transformer", "authors_transformer", "authors_attention")
 Pooling = Literal["mean", "last"]
 
 
@@ -33,7 +34,9 @@ class HyperEncoderConfig:
     mean or at the last base token; with ``residual`` the first base token's embedding is added
     to a zero-initialised output projection, so a fresh encoder maps every hypertoken exactly to
     its first base token's embedding. Input and output encoders are separate unless
-    ``tie_encoders``.
+    ``tie_encoders``. ``"authors_transformer"`` and ``"authors_attention"`` are the authors' two
+    older encoders (:mod:`zip2zip_tokenizers.torch.authors_encoders`), as wide as the model, for
+    loading their checkpoints of those types.
     """
 
     kind: EncoderKind = "transformer"
@@ -50,8 +53,8 @@ class HyperEncoderConfig:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        if self.kind not in ("mean", "transformer"):
-            raise ValueError(f"unknown hyper-encoder kind {self.kind!r}: 'mean' or 'transformer'")
+        if self.kind not in ENCODER_KINDS:
+            raise ValueError(f"unknown hyper-encoder kind {self.kind!r}: one of {ENCODER_KINDS}")
         if self.pooling not in ("mean", "last"):
             raise ValueError(f"unknown pooling {self.pooling!r}: 'mean' or 'last'")
         if self.num_hidden_layers < 0:
@@ -67,6 +70,8 @@ class HyperEncoderConfig:
         heads = self.num_heads or max(1, hidden // 64)
         if hidden % heads:
             raise ValueError(f"hidden_size {hidden} is not a multiple of num_heads {heads}")
+        if self.kind.startswith("authors_"):
+            return self._resolved_authors(hidden, heads, model_hidden_size)
         projection = self.output_projection
         if projection is None:
             projection = self.residual or hidden != model_hidden_size
@@ -83,6 +88,30 @@ class HyperEncoderConfig:
             residual=self.residual,
             output_projection=projection,
             position_encoding=self.position_encoding,
+            tie_encoders=self.tie_encoders,
+            extra=self.extra,
+        )
+
+    def _resolved_authors(
+        self, hidden: int, heads: int, model_hidden_size: int
+    ) -> HyperEncoderConfig:
+        if hidden != model_hidden_size:
+            raise ValueError(
+                f"the {self.kind!r} encoder has no projection: its hidden_size ({hidden}) must be "
+                f"the model's ({model_hidden_size})"
+            )
+        attention_only = self.kind == "authors_attention"
+        return HyperEncoderConfig(
+            kind=self.kind,
+            hidden_size=hidden,
+            num_hidden_layers=1 if attention_only else self.num_hidden_layers,
+            num_heads=heads,
+            intermediate_size=None if attention_only else self.intermediate_size or 4 * hidden,
+            pooling="mean",
+            causal=False,
+            residual=False,
+            output_projection=False,
+            position_encoding=self.position_encoding,  # the attention encoder ignores it, as theirs
             tie_encoders=self.tie_encoders,
             extra=self.extra,
         )
@@ -204,8 +233,40 @@ class TransformerHyperEncoder(nn.Module):
 
 
 def build_hyper_encoder(
-    config: HyperEncoderConfig, model_hidden_size: int, max_subtokens: int
+    config: HyperEncoderConfig,
+    model_hidden_size: int,
+    max_subtokens: int,
+    pad_token_id: int | None = None,
 ) -> nn.Module:
     if config.kind == "mean":
         return MeanHyperEncoder()
-    return TransformerHyperEncoder(config, model_hidden_size, max_subtokens)
+    if config.kind == "transformer":
+        return TransformerHyperEncoder(config, model_hidden_size, max_subtokens)
+    return _authors_encoder(config.resolved(model_hidden_size), max_subtokens, pad_token_id)
+
+
+def _authors_encoder(
+    config: HyperEncoderConfig, max_subtokens: int, pad_token_id: int | None
+) -> nn.Module:
+    from zip2zip_tokenizers.torch.authors_encoders import (
+        AuthorsAttentionEncoder,
+        AuthorsTransformerEncoder,
+    )
+
+    if pad_token_id is None:
+        raise ValueError(f"the {config.kind!r} encoder reads the padding id: set pad_token_id")
+    assert config.hidden_size and config.num_heads
+    if config.kind == "authors_attention":
+        return AuthorsAttentionEncoder(
+            config.hidden_size, config.num_heads, max_subtokens, pad_token_id
+        )
+    assert config.intermediate_size
+    return AuthorsTransformerEncoder(
+        config.hidden_size,
+        config.num_hidden_layers,
+        config.num_heads,
+        config.intermediate_size,
+        config.position_encoding == "learnable",
+        max_subtokens,
+        pad_token_id,
+    )

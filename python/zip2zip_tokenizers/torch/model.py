@@ -128,12 +128,12 @@ class Zip2ZipForCausalLM(nn.Module):
             getattr(base_model, "config", None), "_name_or_path", None
         )
         weight = input_embeddings.weight
-        m = compression.max_subtokens
-        self.input_encoder = build_hyper_encoder(self.encoder_config, width, m)
+        m, pad = compression.max_subtokens, compression.pad_token_id
+        self.input_encoder = build_hyper_encoder(self.encoder_config, width, m, pad)
         self.output_encoder = (
             self.input_encoder
             if self.encoder_config.tie_encoders
-            else build_hyper_encoder(self.encoder_config, width, m)
+            else build_hyper_encoder(self.encoder_config, width, m, pad)
         )
         self.input_encoder.to(device=weight.device, dtype=weight.dtype)
         if self.output_encoder is not self.input_encoder:

@@ -60,7 +60,9 @@ def train(
 
     recipe = recipe or Zip2ZipRecipe()
     tokenizer = recipe.tokenizer(model_dir, explicit=explicit_codec)
-    dataset = load_training_data(data, tokenizer, window=window, text_field=text_field)
+    # The first process of each machine builds the shards' window cache; the others then map it.
+    with args.main_process_first(local=True, desc="loading the training data"):
+        dataset = load_training_data(data, tokenizer, window=window, text_field=text_field)
     dataset.check_codec(tokenizer.config)
     model = recipe.build(model_dir, tokenizer, **(model_kwargs or {}))
     if not recipe.token_type_head:

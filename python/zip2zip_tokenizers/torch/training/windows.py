@@ -2,13 +2,15 @@
 shards over ranks, skips on resume and counts epochs as for any dataset).
 
 Windows are stored as flat columns (ids, loss mask, offsets), not one tensor each: a million
-1024-id windows take 5 GB, not the ~100 GB of per-item tensor overhead.
+1024-id windows take 5 GB, not the ~100 GB of per-item tensor overhead; windows of shards are
+memory-mapped from disk, so they need not fit in memory and ranks share one copy.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,6 +53,23 @@ class WindowDataset(Dataset[dict[str, Any]]):
         self._base = np.asarray(num_base_tokens)[kept]
         self.config = config
         self.source = source
+        self._mapped_from: Path | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Memory-mapped columns pickle as their path (to data-loader workers that are spawned,
+        # not forked), not as a copy of the data.
+        state = dict(self.__dict__)
+        if self._mapped_from is not None:
+            del state["_ids"], state["_mask"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self._mapped_from is not None:
+            from zip2zip_tokenizers.torch.training.window_cache import mapped
+
+            self._ids = mapped(self._mapped_from, "ids")
+            self._mask = mapped(self._mapped_from, "loss_mask")
 
     def __len__(self) -> int:
         return len(self._starts)
@@ -80,11 +99,10 @@ class WindowDataset(Dataset[dict[str, Any]]):
         cls, shards: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
     ) -> WindowDataset:
         """The windows of a ``preprocess`` output directory (its manifest names the shards and
-        the codec settings they were made with)."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
+        the codec settings they were made with), memory-mapped from a cache built on first use
+        (:mod:`zip2zip_tokenizers.torch.training.window_cache`)."""
         from zip2zip_tokenizers.data.manifest import Manifest
+        from zip2zip_tokenizers.torch.training.window_cache import window_columns
 
         directory = os.fspath(shards) if isinstance(shards, (str, os.PathLike)) else None
         if directory is None:
@@ -94,14 +112,14 @@ class WindowDataset(Dataset[dict[str, Any]]):
         files = manifest.shard_files()
         if not files:
             raise EmptyDataError(f"{directory}: the manifest lists no shard")
-        columns = ["input_ids", "loss_mask", "num_base_tokens"]
-        table = pa.concat_tables([pq.read_table(path, columns=columns) for path in files])
-        id_lists = table.column("input_ids").combine_chunks()
-        mask_lists = table.column("loss_mask").combine_chunks()
-        offsets = np.asarray(id_lists.offsets, dtype=np.int64)
-        ids = np.asarray(id_lists.flatten(), dtype=np.int32)
-        mask = np.asarray(mask_lists.flatten(), dtype=np.int8)
-        base = np.asarray(table.column("num_base_tokens"), dtype=np.int64)
-        return cls(
-            ids, offsets - offsets[0], mask, base, config, source=f"the shards in {directory}"
+        columns = window_columns(manifest.path, files)
+        dataset = cls(
+            columns.ids,
+            columns.offsets,
+            columns.loss_mask,
+            columns.num_base_tokens,
+            config,
+            source=f"the shards in {directory}",
         )
+        dataset._mapped_from = columns.directory
+        return dataset

@@ -1,0 +1,129 @@
+"""The windows of a ``preprocess`` output as flat memory-mapped columns, so that training on a
+corpus larger than memory works, and every rank of a multi-process run shares one copy in the
+page cache instead of holding its own.
+
+The first use streams the shards (one row group at a time) into four raw files under
+``$ZIP2ZIP_CACHE/windows/<key>/`` (default ``~/.cache/zip2zip-tokenizers``): ``ids.bin``
+(int32), ``loss_mask.bin`` (int8), ``offsets.bin`` and ``num_base_tokens.bin`` (int64). The key
+hashes the manifest and every shard's path, size and modification time, so a re-run of
+``preprocess`` gets a cache of its own. The directory is built under a temporary name and renamed
+into place, so a run killed while building leaves no half-written cache behind, and processes
+that build it at the same time each finish with a whole one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from zip2zip_tokenizers.data.errors import VerifyError
+
+COLUMNS = {
+    "ids": np.int32,
+    "loss_mask": np.int8,
+    "offsets": np.int64,
+    "num_base_tokens": np.int64,
+}
+
+
+@dataclass(frozen=True)
+class WindowColumns:
+    """Window ``i`` is ``ids[offsets[i]:offsets[i + 1]]`` with its ``loss_mask``, covering
+    ``num_base_tokens[i]`` base tokens."""
+
+    ids: npt.NDArray[np.int32]
+    loss_mask: npt.NDArray[np.int8]
+    offsets: npt.NDArray[np.int64]
+    num_base_tokens: npt.NDArray[np.int64]
+    directory: Path
+
+
+def cache_root() -> Path:
+    default = Path.home() / ".cache" / "zip2zip-tokenizers"
+    return Path(os.environ.get("ZIP2ZIP_CACHE", default)) / "windows"
+
+
+def cache_key(manifest_path: str, shards: list[str]) -> str:
+    digest = hashlib.sha256(Path(manifest_path).read_bytes())
+    for shard in shards:
+        stat = os.stat(shard)
+        digest.update(json.dumps([os.path.abspath(shard), stat.st_size, stat.st_mtime_ns]).encode())
+    return digest.hexdigest()[:32]
+
+
+def window_columns(manifest_path: str, shards: list[str]) -> WindowColumns:
+    """The shards' windows, memory-mapped from the cache (built first if missing)."""
+    directory = cache_root() / cache_key(manifest_path, shards)
+    if not (directory / "complete").is_file():
+        _build(directory, shards)
+    return WindowColumns(**{name: mapped(directory, name) for name in COLUMNS}, directory=directory)
+
+
+def mapped(directory: Path, name: str) -> Any:
+    path = directory / f"{name}.bin"
+    dtype = np.dtype(COLUMNS[name])
+    if path.stat().st_size == 0:
+        return np.zeros(0, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r")
+
+
+def _batches(shard: str) -> Iterator[Any]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        reader = pq.ParquetFile(shard)
+        yield from reader.iter_batches(columns=["input_ids", "loss_mask", "num_base_tokens"])
+    except (pa.ArrowException, OSError) as error:
+        raise VerifyError(f"{shard}: not a readable shard ({error})") from None
+
+
+def _write_columns(directory: Path, shards: list[str]) -> None:
+    with ExitStack() as stack:
+        files = {
+            name: stack.enter_context(open(directory / f"{name}.bin", "wb")) for name in COLUMNS
+        }
+        total = 0
+        files["offsets"].write(np.zeros(1, dtype=np.int64).tobytes())
+        for shard in shards:
+            for batch in _batches(shard):
+                ids = batch.column("input_ids")
+                relative = np.asarray(ids.offsets, dtype=np.int64)
+                files["offsets"].write((relative[1:] - relative[0] + total).tobytes())
+                total += int(relative[-1] - relative[0])
+                files["ids"].write(np.asarray(ids.flatten(), dtype=np.int32).tobytes())
+                mask = np.asarray(batch.column("loss_mask").flatten(), dtype=np.int8)
+                files["loss_mask"].write(mask.tobytes())
+                base = np.asarray(batch.column("num_base_tokens"), dtype=np.int64)
+                files["num_base_tokens"].write(base.tobytes())
+
+
+def _build(directory: Path, shards: list[str]) -> None:
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    if directory.exists():
+        shutil.rmtree(directory)  # not complete: never renamed into place by a build of ours
+    building = directory.with_name(f"{directory.name}.building-{uuid.uuid4().hex}")
+    building.mkdir()
+    try:
+        _write_columns(building, shards)
+        (building / "complete").write_text("")
+        try:
+            os.rename(building, directory)
+        except OSError:
+            if not (directory / "complete").is_file():
+                raise
+            shutil.rmtree(building, ignore_errors=True)  # another process finished first
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
