@@ -254,3 +254,20 @@ def test_a_bare_string_is_not_a_batch() -> None:
     ours, _ = _pair("deepseek")
     with pytest.raises(TypeError):
         ours.encode_batch("hello")  # type: ignore[arg-type]
+
+
+def test_threads_sharing_one_tokenizer_get_the_same_ids() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    ours, _ = _pair("deepseek")
+    texts = _corpus()
+    expected = [row.tolist() for row in ours.encode_batch(texts)]
+
+    def one(offset: int) -> list[list[int]]:
+        order = texts[offset:] + texts[:offset]
+        rows = [row.tolist() for row in ours.encode_batch(order)]
+        return rows[len(texts) - offset :] + rows[: len(texts) - offset]
+
+    with ThreadPoolExecutor(4) as pool:
+        for rows in pool.map(one, range(0, 40, 5)):
+            assert rows == expected
