@@ -117,6 +117,11 @@ _PIECES = st.sampled_from(
         "<|im_start|>",
         " hello world",
         "hello",
+        "<mask>",
+        "[R]",
+        "wörd",
+        "[LR]",
+        "_",
     ]
 )
 _TEXT = st.lists(st.one_of(_PIECES, st.text(max_size=6)), max_size=24).map("".join)
@@ -211,7 +216,6 @@ def _without_byte_zero_with_unk(data: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("edit", "match"),
     [
-        (lambda d: d["added_tokens"][0].update(lstrip=True), "with lstrip"),
         (lambda d: d.update(normalizer={"type": "NFKC"}), "normalizer NFKC"),
         (lambda d: d["model"].update(dropout=0.1), "BPE dropout"),
         (lambda d: d.update(pre_tokenizer={"type": "Metaspace"}), "pre-tokenizer Metaspace"),

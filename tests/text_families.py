@@ -106,7 +106,7 @@ def _template(prefix: list[tuple[str, int]], suffix: list[tuple[str, int]]) -> d
     }
 
 
-def _added(content: str, token_id: int, special: bool) -> dict[str, object]:
+def _added(content: str, token_id: int, special: bool, **flags: bool) -> dict[str, object]:
     return {
         "id": token_id,
         "content": content,
@@ -115,7 +115,7 @@ def _added(content: str, token_id: int, special: bool) -> dict[str, object]:
         "rstrip": False,
         "normalized": not special,
         "special": special,
-    }
+    } | flags
 
 
 def _variant(name: str) -> str:
@@ -145,6 +145,13 @@ def _variant(name: str) -> str:
         }
         data["post_processor"] = _template([], [eot])
     elif name == "roberta":
+        # RoBERTa's <mask> takes the spaces before it; tokens with the other flags too.
+        data["added_tokens"] += [
+            _added("<mask>", size + 4, True, lstrip=True),
+            _added("[R]", size + 5, True, rstrip=True),
+            _added("wörd", size + 6, False, single_word=True),
+            _added("[LR]", size + 7, False, lstrip=True, rstrip=True, normalized=False),
+        ]
         data["pre_tokenizer"] = _byte_level(True, add_prefix_space=True)
         data["post_processor"] = {
             "type": "RobertaProcessing",
@@ -182,6 +189,7 @@ SCRIPTS = [
     "digits 1 12 123 1234 12345 123456 ０１２ ½ Ⅻ 3.14159e-10 0xFF",
     "mixedCASE SHOUT IT'S DON'T WON'T ʼs 's 'S 'Re",
     "<|endoftext|> special <|begin_of_text|>in<|eot_id|>line hello world hello  world",
+    "a  <mask> b<mask>\t[R]  c [R]\n\nd wörd wörds xwörd _wörd wörd_ (wörd) [LR]  [LR] [LR]",
     "",
     " ",
     "a",

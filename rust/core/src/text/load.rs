@@ -4,7 +4,7 @@
 use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
 
-use super::added::AddedSet;
+use super::added::{AddedSet, AddedToken};
 use super::bpe::{Bpe, NO_TOKEN};
 use super::byte_level::{byte_chars, ByteDecoder};
 use super::pattern::Pattern;
@@ -60,8 +60,7 @@ pub(super) fn from_json(json: &str) -> Result<TextTokenizer> {
     }
     let ids = vocab(model)?;
     let bpe = bpe_model(model, &ids, &mut problems)?;
-    let (raw, normalized, vocab_size) =
-        added_tokens(root.get("added_tokens"), &ids, nfc, &mut problems)?;
+    let (raw, normalized, vocab_size) = added_tokens(root.get("added_tokens"), &ids, nfc)?;
     if !problems.unsupported.is_empty() {
         return Err(Error::UnsupportedTokenizer(problems.unsupported));
     }
@@ -296,7 +295,6 @@ fn added_tokens(
     value: Option<&Value>,
     vocab: &FxHashMap<&str, u32>,
     nfc: bool,
-    problems: &mut Problems,
 ) -> Result<(AddedSet, AddedSet, u32)> {
     let model_size = vocab.len() as u32;
     let mut assigned: Vec<(&str, u32, &Value)> = Vec::new();
@@ -327,20 +325,22 @@ fn added_tokens(
     let (mut raw, mut normalized) = (Vec::new(), Vec::new());
     for (content, id, token) in assigned {
         size = size.max(id + 1);
-        for key in ["single_word", "lstrip", "rstrip"] {
-            if flag(token, key, false) {
-                problems.refuse(format!("added token {content:?} with {key}"));
-            }
-        }
-        if flag(token, "normalized", !flag(token, "special", false)) {
-            let content = if nfc {
+        let normalize = flag(token, "normalized", !flag(token, "special", false));
+        let added = AddedToken {
+            content: if normalize && nfc {
                 unicode_normalization::UnicodeNormalization::nfc(content).collect()
             } else {
                 content.to_string()
-            };
-            normalized.push((content, id));
+            },
+            id,
+            single_word: flag(token, "single_word", false),
+            lstrip: flag(token, "lstrip", false),
+            rstrip: flag(token, "rstrip", false),
+        };
+        if normalize {
+            normalized.push(added);
         } else {
-            raw.push((content.to_string(), id));
+            raw.push(added);
         }
     }
     let raw = AddedSet::new(raw).map_err(invalid)?;
