@@ -248,8 +248,9 @@ def run_task(task: Task, hypertokenizer: Hypertokenizer, settings: TaskSettings)
     started = time.perf_counter()
     # Two slots before the tokenizer (the batch it works on and the next, ready when it comes
     # back); one after it: windowing is faster than tokenizing, and each slot there holds a
-    # batch's ids as Python lists (about 9 MB per MB of text). One shard waits while the
-    # previous one is written.
+    # batch's windows (int32 arrays, about 1 MB per MB of text, from the native text encoder) or,
+    # on the Hugging Face path, its ids as Python lists (about 9 MB per MB of text). One shard
+    # waits while the previous one is written.
     texts: Pipe[Batch | ShardEnd] = Pipe(2)
     tokenized: Pipe[Batch | ShardEnd] = Pipe(1)
     shards: Pipe[Shard] = Pipe(1)
