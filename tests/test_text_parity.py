@@ -275,3 +275,24 @@ def test_threads_sharing_one_tokenizer_get_the_same_ids() -> None:
     with ThreadPoolExecutor(4) as pool:
         for rows in pool.map(one, range(0, 40, 5)):
             assert rows == expected
+
+
+def test_random_code_points_of_every_plane_give_hf_ids(family: str) -> None:
+    # Unassigned and newly assigned code points too: the regex engines' Unicode tables must
+    # agree on every class the patterns use.
+    import random
+
+    rng = random.Random(family)
+    spaces = " \t\n\r\u00a0\u2003\u3000\u200b\u2028\x0b\x0c\x85\u180e\ufeff"
+
+    def char() -> str:
+        roll = rng.random()
+        if roll < 0.3:
+            return chr(rng.randrange(0x20, 0x7F))
+        if roll < 0.4:
+            return rng.choice(spaces)
+        code = rng.randrange(0, 0x110000 - 0x800)
+        return chr(code + 0x800 if code >= 0xD800 else code)
+
+    texts = ["".join(char() for _ in range(rng.randrange(1, 40))) for _ in range(3000)]
+    _assert_same(family, texts, False)
