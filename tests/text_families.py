@@ -160,6 +160,13 @@ def _variant(name: str) -> str:
             "trim_offsets": True,
             "add_prefix_space": True,
         }
+    elif name == "literal-split":
+        # A literal Split (the pattern is text, not a regex), then GPT-2's regex.
+        literal = {"type": "Split", "pattern": {"String": ".\n"}, "behavior": "Isolated"}
+        data["pre_tokenizer"] = {
+            "type": "Sequence",
+            "pretokenizers": [literal | {"invert": False}, _byte_level(True)],
+        }
     else:
         raise ValueError(name)
     return json.dumps(data)
@@ -172,6 +179,7 @@ FAMILIES = {
     "llama3-style": lambda: _variant("llama3"),
     "qwen2-style": lambda: _variant("qwen2"),
     "roberta-style": lambda: _variant("roberta"),
+    "literal-split": lambda: _variant("literal-split"),
 }
 
 #: Text in many scripts, with the cases pre-tokenizers disagree on.
