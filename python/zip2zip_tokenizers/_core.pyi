@@ -19,11 +19,14 @@ __all__ = [
     "InvalidCodebookError",
     "InvalidConfigError",
     "InvalidTokenError",
+    "InvalidTokenizerError",
     "LZWCompressor",
     "Lattice",
     "LimitExceededError",
     "NewEntries",
+    "TextTokenizer",
     "TracedUpdate",
+    "UnsupportedTokenizerError",
     "WindowBatch",
     "Zip2ZipError",
     "__version__",
@@ -44,6 +47,8 @@ class InvalidConfigError(Zip2ZipError): ...
 class InvalidArgumentError(Zip2ZipError): ...
 class InvalidCodebookError(Zip2ZipError): ...
 class LimitExceededError(Zip2ZipError): ...
+class UnsupportedTokenizerError(Zip2ZipError): ...
+class InvalidTokenizerError(Zip2ZipError): ...
 
 class NewEntries(NamedTuple):
     hyper_ids: _IdArray
@@ -155,6 +160,26 @@ class LZWCompressor:
     def batch_encode_windows(
         self, seqs: _Batch, window: int, suffix: _Ids | None = None
     ) -> WindowBatch: ...
+    def encode_texts(
+        self, tokenizer: TextTokenizer, texts: Sequence[str], add_special_tokens: bool = True
+    ) -> list[_IdArray]: ...
+    def encode_text_windows(
+        self,
+        tokenizer: TextTokenizer,
+        texts: Sequence[str],
+        window: int,
+        suffix: _Ids | None = None,
+    ) -> WindowBatch: ...
+
+@final
+class TextTokenizer:
+    def __new__(cls, tokenizer_json: str) -> TextTokenizer: ...
+    @property
+    def vocab_size(self) -> int: ...
+    def encode(self, text: str, add_special_tokens: bool = True) -> _IdArray: ...
+    def encode_batch(
+        self, texts: Sequence[str], add_special_tokens: bool = True
+    ) -> list[_IdArray]: ...
 
 @final
 class CodebookState:

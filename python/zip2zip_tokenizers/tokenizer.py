@@ -24,6 +24,7 @@ from zip2zip_tokenizers._core import (
     InvalidConfigError,
     InvalidTokenError,
     LZWCompressor,
+    TextTokenizer,
 )
 from zip2zip_tokenizers.settings import (
     ConfigFile,
@@ -146,6 +147,7 @@ class Zip2ZipTokenizer:
         config: CompressionConfig,
         *,
         disable_digits: bool = False,
+        native_text: bool = True,
     ) -> None:
         if config.initial_vocab_size < len(tokenizer):
             raise InvalidConfigError(
@@ -156,6 +158,8 @@ class Zip2ZipTokenizer:
         self._config = config
         self._compressor = LZWCompressor(config)
         self._disable_digits = disable_digits
+        self._native_text = native_text
+        self._text: TextTokenizer | None = None
 
     # ----------------------------------------------------------------- construction
 
@@ -287,6 +291,26 @@ class Zip2ZipTokenizer:
 
     # ----------------------------------------------------------------- encoding
 
+    @property
+    def text_tokenizer(self) -> TextTokenizer | None:
+        """The native encoder used for text when it gives exactly the base tokenizer's ids
+        (byte-level BPE families; checked once, on first use), else ``None``: the base
+        tokenizer then runs, then the codec (docs/text-encoding.md)."""
+        if self._native_text:
+            from zip2zip_tokenizers.native_text import for_hf_tokenizer
+
+            self._text = for_hf_tokenizer(self._tokenizer)
+            self._native_text = False
+        return self._text
+
+    def _hypertoken_rows(
+        self, texts: list[str], add_special_tokens: bool
+    ) -> list[npt.NDArray[np.int64]]:
+        native = self.text_tokenizer
+        if native is not None:
+            return self._compressor.encode_texts(native, texts, add_special_tokens)
+        return self._compressor.batch_encode(self._base_ids(texts, add_special_tokens))
+
     def _base_ids(self, texts: list[str], add_special_tokens: bool) -> list[list[int]]:
         encoded = self._tokenizer(
             texts,
@@ -339,7 +363,7 @@ class Zip2ZipTokenizer:
                 f"return_tensors must be None, 'np' or 'pt', got {return_tensors!r}"
             )
 
-        rows = self._compressor.batch_encode(self._base_ids(texts, add_special_tokens))
+        rows = self._hypertoken_rows(texts, add_special_tokens)
         if truncate:
             limit = max_length if max_length is not None else self.model_max_length
             rows = [row[:limit] for row in rows]
@@ -438,7 +462,12 @@ class Zip2ZipTokenizer:
         self, text: str, *, add_special_tokens: bool = True
     ) -> tuple[list[int], Codebook]:
         """The hypertoken ids of one string and the codebook that gives them meaning."""
-        base = self._base_ids([text], add_special_tokens)[0]
+        native = self.text_tokenizer
+        base: Any = (
+            native.encode(text, add_special_tokens)
+            if native is not None
+            else self._base_ids([text], add_special_tokens)[0]
+        )
         ids, codebook = self._compressor.encode_with_codebook(base)
         return ids.tolist(), codebook
 

@@ -36,15 +36,15 @@ def run(model: Any, **options: Any) -> Any:
 
 
 def test_unsupported_options_name_themselves(model: Any) -> None:
-    with pytest.raises(UnsupportedGenerationOptionError, match="num_return_sequences") as caught:
-        model.generate(prompt(), num_return_sequences=3)
+    with pytest.raises(UnsupportedGenerationOptionError, match="num_beam_groups") as caught:
+        model.generate(prompt(), num_beam_groups=3)
     assert isinstance(caught.value, Zip2ZipError) and isinstance(caught.value, TypeError)
     with pytest.raises(UnsupportedGenerationOptionError, match="frobnicate, max_length"):
         model.generate(prompt(), frobnicate=1, max_length=9)
     with pytest.raises(UnsupportedGenerationOptionError, match=r"max_length=50 \(in gen"):
         model.generate(prompt(), generation_config=GenerationConfig(max_length=50))
     # At their defaults, transformers' options that change nothing here are accepted.
-    out = model.generate(prompt(), num_return_sequences=1, max_new_tokens=2)
+    out = model.generate(prompt(), num_beam_groups=1, max_new_tokens=2)
     assert out.shape[1] == prompt().shape[1] + 2
 
 

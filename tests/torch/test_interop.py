@@ -6,6 +6,7 @@ step-by-step greedy generation, and checkpoints written by either side loading i
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,7 @@ def test_same_ids_and_bit_equal_base_and_existing_slot_logits(
     loaded = Zip2ZipForCausalLM.from_pretrained(world["work"] / checkpoint).eval()
     # Their checkpoints carry no rule of ours: the KwKwK slot is masked, as there.
     assert loaded.kwkwk_slot == ("scored" if checkpoint == "ours" else "masked")
+    assert loaded.authors_origin == (checkpoint == "theirs")
     masked(loaded)
     theirs = world[checkpoint]
     hidden_in_theirs = 0
@@ -202,10 +204,17 @@ def test_models_their_schema_cannot_hold_warn_and_still_round_trip_here(
 
     model = wrapped("llama", encoder)
     randomize(model, seed=5)
-    with pytest.warns(AuthorsFormatWarning, match=reason):
+    # Not asked for, and not from their runtime: nothing to say.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         model.save_pretrained(tmp_path)
+        model.save_pretrained(tmp_path / "unchecked", authors_compatible=False)
     with pytest.raises(ModelMismatchError, match=reason):
         model.save_pretrained(tmp_path / "strict", authors_compatible=True)
+    # A model loaded from their checkpoint is likely to go back there: warn.
+    model.authors_origin = True
+    with pytest.warns(AuthorsFormatWarning, match=reason):
+        model.save_pretrained(tmp_path / "back")
     loaded = Zip2ZipForCausalLM.from_pretrained(tmp_path).eval()
     assert loaded.encoder_config == model.encoder_config
     ids = torch.tensor([[3, 4, 3, 4, 3, 4, 5, 64, 6]])

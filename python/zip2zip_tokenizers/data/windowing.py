@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from zip2zip_tokenizers._core import CompressionConfig, LZWCompressor
+from zip2zip_tokenizers._core import CompressionConfig, LZWCompressor, TextTokenizer
 from zip2zip_tokenizers.data.errors import DataError
 
 if TYPE_CHECKING:
@@ -79,6 +79,8 @@ class Hypertokenizer:
             raise DataError(f"window must be at least 1, got {window}")
         self._json = tokenizer_json
         self._loaded: Tokenizer | None = None
+        self._native: TextTokenizer | None = None
+        self._native_checked = False
         self._config = config
         self._compressor = LZWCompressor(config)
         self._window = window
@@ -99,9 +101,22 @@ class Hypertokenizer:
             self._loaded = tokenizer
         return self._loaded
 
+    @property
+    def native(self) -> TextTokenizer | None:
+        """The native text encoder when it reproduces the tokenizer exactly (one native call
+        from texts to windows), else ``None`` (logged once): the base tokenizer's Rust batch
+        encoder runs, then the codec."""
+        if not self._native_checked:
+            from zip2zip_tokenizers.native_text import from_json
+
+            self._native = from_json(self._json, "preprocess")
+            self._native_checked = True
+        return self._native
+
     def load(self) -> Hypertokenizer:
-        """Builds the Rust tokenizer now, e.g. before forking workers that then share it."""
-        self._tokenizer  # noqa: B018 (built on first access)
+        """Builds the tokenizer now, e.g. before forking workers that then share it."""
+        if self.native is None:
+            self._tokenizer  # noqa: B018 (built on first access)
         return self
 
     @classmethod
@@ -180,7 +195,14 @@ class Hypertokenizer:
 
     def windows(self, texts: list[str]) -> tuple[WindowColumns, int]:
         """The windows of ``texts`` (an empty text has none) and the number of base tokens."""
-        return self.windows_of_ids(self.base_ids(texts))
+        native = self.native
+        if native is None:
+            return self.windows_of_ids(self.base_ids(texts))
+        windows = self._compressor.encode_text_windows(native, texts, self._window, self._suffix)
+        columns = WindowColumns(
+            windows.ids, windows.offsets, windows.rows, windows.base_starts, windows.base_lengths
+        )
+        return columns, int(windows.base_lengths.sum())
 
     def windows_of_ids(self, rows: list[list[int]]) -> tuple[WindowColumns, int]:
         """The windows of documents given as base ids (suffix not included)."""

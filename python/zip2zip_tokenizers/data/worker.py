@@ -8,10 +8,11 @@ joined by bounded pipes (``pipe.py``)::
   cuts good ones into batches of about ``batch_bytes`` of text, and marks the end of each shard
   (about ``shard_bytes``) with a ``ShardEnd``. A shard that a stopped run already wrote is
   *kept*: its records are read only to find where the next shard starts, and never sent on.
-- ``TokenizeStage``: each batch's base ids (the tokenizer's Rust code, which releases the GIL:
-  nearly all of the work, so it must never wait on Python).
-- ``WindowStage``: each batch's lossless windows (native code); at a ``ShardEnd``, the shard's
-  windows joined into one ``Shard``.
+- ``TokenizeStage``: each batch's windows in one native call (``TextTokenizer`` + the codec,
+  GIL released) when the tokenizer is supported exactly, else its base ids (the Hugging Face
+  tokenizer's Rust code): nearly all of the work, so it must never wait on Python.
+- ``WindowStage``: each batch's lossless windows when not made yet (native code); at a
+  ``ShardEnd``, the shard's windows joined into one ``Shard``.
 - ``WriteStage``: each shard as a Parquet file (Arrow releases the GIL); the manifest entry of
   each shard.
 
@@ -77,13 +78,15 @@ def shard_name(task: Task, chunk: int) -> str:
 
 @dataclass
 class Batch:
-    """Texts of one shard on their way: ``records`` and ``texts`` from the reader, ``ids`` (base
-    ids of each text) from the tokenizer, which drops the texts."""
+    """Texts of one shard on their way: ``records`` and ``texts`` from the reader; from the
+    tokenizer, which drops the texts, either ``columns`` (the windows, when the native text
+    encoder does both in one call) or ``ids`` (base ids of each text, windowed next)."""
 
     shard: int
     records: list[int] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     ids: list[list[int]] = field(default_factory=list)
+    columns: WindowColumns | None = None
     text_bytes: int = 0
 
 
@@ -174,7 +177,10 @@ class TokenizeStage:
     def __call__(self) -> None:
         for item in self.inbox:
             if isinstance(item, Batch):
-                item.ids = self.hypertokenizer.base_ids(item.texts)
+                if self.hypertokenizer.native is not None:
+                    item.columns, _ = self.hypertokenizer.windows(item.texts)
+                else:
+                    item.ids = self.hypertokenizer.base_ids(item.texts)
                 item.texts = []
             self.out.put(item)
         self.out.close()
@@ -194,7 +200,9 @@ class WindowStage:
         records: list[int] = []
         for item in self.inbox:
             if isinstance(item, Batch):
-                columns, _ = self.hypertokenizer.windows_of_ids(item.ids)
+                columns = item.columns
+                if columns is None:
+                    columns, _ = self.hypertokenizer.windows_of_ids(item.ids)
                 parts.append(columns)
                 shifts.append(len(records))
                 records.extend(item.records)
@@ -240,8 +248,9 @@ def run_task(task: Task, hypertokenizer: Hypertokenizer, settings: TaskSettings)
     started = time.perf_counter()
     # Two slots before the tokenizer (the batch it works on and the next, ready when it comes
     # back); one after it: windowing is faster than tokenizing, and each slot there holds a
-    # batch's ids as Python lists (about 9 MB per MB of text). One shard waits while the
-    # previous one is written.
+    # batch's windows (int32 arrays, about 1 MB per MB of text, from the native text encoder) or,
+    # on the Hugging Face path, its ids as Python lists (about 9 MB per MB of text). One shard
+    # waits while the previous one is written.
     texts: Pipe[Batch | ShardEnd] = Pipe(2)
     tokenized: Pipe[Batch | ShardEnd] = Pipe(1)
     shards: Pipe[Shard] = Pipe(1)

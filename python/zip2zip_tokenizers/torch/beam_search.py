@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from zip2zip_tokenizers.torch.generation_options import GenerationOptions
+from zip2zip_tokenizers.torch.kv_cache import reserved_cache
 
 if TYPE_CHECKING:
     from zip2zip_tokenizers.torch.model import Zip2ZipForCausalLM
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class BeamResult:
-    """Per batch row: the best hypothesis's generated ids, its score and whether it ended in
-    EOS."""
+    """Per batch row, its ``count`` best hypotheses (rows of one input together): generated
+    ids, score and whether it ended in EOS."""
 
     generated: list[list[int]]
     scores: list[float]
@@ -73,7 +74,8 @@ def beam_search(
     if attention_mask is not None and not bool(attention_mask.all()):
         mask = attention_mask.repeat_interleave(num_beams, 0).long()
     state = model.new_state(rows)
-    out = model(ids, mask, state=state, use_cache=True, logits_to_keep=1)
+    cache = reserved_cache(model.base_model, ids.shape[1] + options.max_new_tokens)
+    out = model(ids, mask, state=state, past_key_values=cache, use_cache=True, logits_to_keep=1)
     cache = out.cache
     beam_scores = torch.zeros((batch, num_beams), dtype=torch.float32, device=device)
     beam_scores[:, 1:] = float("-inf")  # the first step chooses from one copy of the prompt
@@ -121,7 +123,7 @@ def beam_search(
         state.reorder(next_rows)
         if cache is not None:
             cache.reorder_cache(torch.from_numpy(next_rows).to(device))
-        view = state.update(next_ids[:, None], None)
+        view = state.update(next_ids[:, None], None, next_columns=model.next_columns(1))
         if mask is not None:
             mask = torch.cat([mask[torch.from_numpy(next_rows).to(device)],
                               mask.new_ones((rows, 1))], dim=1)  # fmt: skip
@@ -143,16 +145,19 @@ def beam_search(
             row = b * num_beams + beam
             if np.isfinite(scores_h[b, beam]) and not done[b]:
                 hypotheses[b].add(float(scores_h[b, beam]), tokens[row].tolist(), False)
-    return _best(hypotheses, steps)
+    return _best(hypotheses, steps, options.num_return_sequences)
 
 
-def _best(hypotheses: list[_Hypotheses], steps: int) -> BeamResult:
+def _best(hypotheses: list[_Hypotheses], steps: int, count: int) -> BeamResult:
     result = BeamResult([], [], [], steps)
     for kept in hypotheses:
-        score, ids, ended = kept.kept[0]
-        result.generated.append(ids)
-        result.scores.append(score)
-        result.ended.append(ended)
+        # Fewer finished hypotheses than asked for (every other candidate was -inf): the last
+        # one repeats, so each input keeps its count of rows.
+        best = kept.kept[:count]
+        for score, ids, ended in best + best[-1:] * (count - len(best)):
+            result.generated.append(ids)
+            result.scores.append(score)
+            result.ended.append(ended)
     return result
 
 

@@ -7,8 +7,10 @@ it, the base model itself (``base_model_name_or_path: "."``). This is the layout
 authors' runtime (PyPI ``zip2zip`` 0.2.0, ``format_version`` 2): their checkpoints load here,
 and ours load there unedited whenever the model fits their schema (see
 :mod:`zip2zip_tokenizers.torch.authors_format`); what their schema has no place for goes to
-``zip2zip_tokenizers_config.json`` beside it. A model their runtime cannot load as it is gets an
-:class:`AuthorsFormatWarning` naming why (an error with ``authors_compatible=True``).
+``zip2zip_tokenizers_config.json`` beside it. Saving a model their runtime cannot load as it is
+raises ``ModelMismatchError`` naming why with ``authors_compatible=True``, and warns
+(:class:`AuthorsFormatWarning`) by default only for a model loaded from their checkpoint: one
+that is likely to go back to their runtime.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def save_checkpoint(
     path: str | Path,
     *,
     save_base: bool | None,
-    authors_compatible: bool = False,
+    authors_compatible: bool | None = None,
 ) -> None:
     from safetensors.torch import save_file
 
@@ -105,7 +107,8 @@ def save_checkpoint(
         )
         if authors_compatible:
             raise ModelMismatchError(message)
-        warnings.warn(message, AuthorsFormatWarning, stacklevel=3)
+        if authors_compatible is None and model.authors_origin:
+            warnings.warn(message, AuthorsFormatWarning, stacklevel=3)
     if save_base:
         plain, state = _plain_base(model.base_model)
         # Beside an adapter, transformers would load the base from the adapter's own base path
@@ -215,6 +218,7 @@ def load_checkpoint(
         ),
         token_type_head=_saved_flag(saved.data, TOKEN_TYPE_HEAD, path),
     )
+    model.authors_origin = saved.model.kwkwk_slot is None
     _load_encoders(model, directory / ENCODERS_NAME)
     return model
 

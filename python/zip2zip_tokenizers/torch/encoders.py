@@ -22,6 +22,9 @@ from zip2zip_tokenizers.torch.ops import gather_subtokens, masked_mean_pool
 
 EncoderKind = Literal["mean", "transformer", "authors_transformer", "authors_attention"]
 ENCODER_KINDS = ("mean", "transformer", "authors_transformer", "authors_attention")
+# From this many entries in one call, the transformer encoder's per-token layers run on the
+# present subtokens only (see ``TransformerHyperEncoder.forward``).
+_PACK_FROM_ENTRIES = 16
 Pooling = Literal["mean", "last"]
 
 
@@ -152,16 +155,23 @@ class _EncoderLayer(nn.Module):
         self.w1 = nn.Linear(hidden, intermediate, bias=False)
         self.w2 = nn.Linear(intermediate, hidden, bias=False)
 
-    def forward(self, x: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
-        n, m, hidden = x.shape
+    def forward(self, x: torch.Tensor, attend: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """``x``: ``[P, hidden]``, the rows of ``N`` entries' subtokens that ``present``
+        (``[N, M]``) marks, packed; ``attend``: ``[N, M, M]``. The per-token layers run on those
+        rows only (a prompt's entries have 2.4 of their ``M = 4`` subtokens on average);
+        attention runs on the padded ``[N, M]`` layout, where padding keys are masked out."""
+        n, m = present.shape
+        hidden = x.shape[-1]
         h = self.norm1(x)
 
         def split(t: torch.Tensor) -> torch.Tensor:
-            return t.view(n, m, self.heads, hidden // self.heads).transpose(1, 2)
+            padded = t.new_zeros((n, m, hidden))
+            padded[present] = t
+            return padded.view(n, m, self.heads, hidden // self.heads).transpose(1, 2)
 
         q, k, v = split(self.wq(h)), split(self.wk(h)), split(self.wv(h))
         attn = F.scaled_dot_product_attention(q, k, v, attn_mask=attend[:, None])
-        x = x + self.wo(attn.transpose(1, 2).reshape(n, m, hidden))
+        x = x + self.wo(attn.transpose(1, 2)[present].reshape(-1, hidden))
         out: torch.Tensor = x + self.w2(F.gelu(self.w1(self.norm2(x))))
         return out
 
@@ -213,11 +223,16 @@ class TransformerHyperEncoder(nn.Module):
         attend = present[:, None, :].expand(-1, x.shape[1], -1)
         if self.config.causal:
             attend = attend & torch.ones_like(attend[0]).tril()
-        # A padding query still needs one key it may attend to; its output is never pooled.
+        # A padding query still needs one key it may attend to; its output is never used.
         attend = attend | torch.eye(x.shape[1], dtype=torch.bool, device=x.device)
+        # Many entries (a prompt, training): the per-token layers skip padding. A few (a
+        # generation step): the call is bound by reading the weights, so keep every row.
+        layout = present if len(present) >= _PACK_FROM_ENTRIES else torch.ones_like(present)
+        packed = x[layout]
         for layer in self.layers:
-            x = layer(x, attend)
-        x = self.norm(x)
+            packed = layer(packed, attend, layout)
+        x = torch.zeros_like(x)
+        x[layout] = self.norm(packed)
         if self.config.pooling == "mean":
             weights = present.to(x.dtype)
             pooled = (x * weights[..., None]).sum(1) / weights.sum(1, keepdim=True).clamp(min=1)

@@ -18,6 +18,7 @@ from zip2zip_tokenizers.torch.generation_options import (
     GenerationOptions,
     UnsupportedGenerationOptionError,
 )
+from zip2zip_tokenizers.torch.kv_cache import reserved_cache
 from zip2zip_tokenizers.torch.processors import ScoreProcessors
 from zip2zip_tokenizers.torch.sampling import select_next
 from zip2zip_tokenizers.torch.streamer import TextStreamer
@@ -99,6 +100,12 @@ def generate(
         opts = GenerationOptions.build(generation_config, **options)
     if input_ids.dim() != 2:
         raise ValueError(f"input_ids must be [batch, length], got {tuple(input_ids.shape)}")
+    copies = opts.num_return_sequences
+    if copies > 1 and opts.num_beams == 1:
+        # Independent samples: each input row n times, rows of one input together.
+        input_ids = input_ids.repeat_interleave(copies, 0)
+        if attention_mask is not None:
+            attention_mask = attention_mask.repeat_interleave(copies, 0)
     max_new_tokens = opts.max_new_tokens
     rows = input_ids.shape[0]
     if streamer is not None and rows != 1:
@@ -129,7 +136,15 @@ def generate(
     # per step); a finished row is masked from then on.
     padded = attention_mask is not None and not bool(mask.all())
     state = model.new_state(rows)
-    out = model(input_ids, mask if padded else None, state=state, use_cache=True, logits_to_keep=1)
+    cache = reserved_cache(model.base_model, input_ids.shape[1] + max_new_tokens)
+    out = model(
+        input_ids,
+        mask if padded else None,
+        state=state,
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
     finished = np.zeros(rows, dtype=bool)
     reasons = ["length"] * rows
     generated: list[np.ndarray] = []
@@ -157,7 +172,7 @@ def generate(
         processors.append(chosen, active[:, 0])
         steps += 1
         # Feed the chosen ids first: a hypertoken's base ids (a KwKwK id's too) exist only then.
-        view = state.update(chosen[:, None], active)
+        view = state.update(chosen[:, None], active, next_columns=model.next_columns(1))
         for row in np.flatnonzero(active[:, 0]).tolist():
             new = state.base_ids(row, int(chosen[row]))
             base_ids[row].extend(new)
@@ -225,6 +240,10 @@ def _beam_search(
     result = beam_search(
         model, input_ids, mask, opts, eos, pad, opts.num_beams, opts.length_penalty
     )
+    copies = opts.num_return_sequences
+    input_ids = input_ids.repeat_interleave(copies, 0)
+    if mask is not None:
+        mask = mask.repeat_interleave(copies, 0)
     longest = max(len(ids) for ids in result.generated)
     new = torch.tensor([ids + [pad] * (longest - len(ids)) for ids in result.generated])
     sequences = torch.cat([input_ids, new.to(input_ids.device)], dim=1)

@@ -35,6 +35,8 @@ class GenerationOptions:
     ``output_scores``: the processed scores of each step; ``output_logits``: the raw ones.
     ``num_beams > 1``: beam search, each beam with its own codebook (``length_penalty`` as in
     transformers; greedy choice only, without the score processors).
+    ``num_return_sequences``: rows per input row (``[B * n, ...]``, each input's rows together):
+    independent samples with ``do_sample``, the ``n`` best hypotheses with beam search.
     """
 
     max_new_tokens: int = 20
@@ -47,6 +49,7 @@ class GenerationOptions:
     no_repeat_ngram_size: int = 0
     num_beams: int = 1
     length_penalty: float = 1.0
+    num_return_sequences: int = 1
     eos_token_id: int | tuple[int, ...] | None = None
     pad_token_id: int | None = None
     stop_strings: tuple[str, ...] = ()
@@ -64,6 +67,14 @@ class GenerationOptions:
             ("repetition_penalty", self.repetition_penalty > 0, "> 0"),
             ("no_repeat_ngram_size", self.no_repeat_ngram_size >= 0, ">= 0"),
             ("num_beams", self.num_beams >= 1, ">= 1"),
+            ("num_return_sequences", self.num_return_sequences >= 1, ">= 1"),
+            (
+                "num_return_sequences",
+                self.num_return_sequences == 1
+                or (self.num_beams == 1 and self.do_sample)
+                or self.num_return_sequences <= self.num_beams,
+                "1 with greedy search, at most num_beams with beam search",
+            ),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -119,7 +130,6 @@ _IGNORED = {
 }
 # transformers options accepted only at their default (a no-op here).
 _DEFAULTS: dict[str, Any] = {
-    "num_return_sequences": 1,
     "num_beam_groups": 1,
     "typical_p": 1.0,
     "penalty_alpha": None,

@@ -2,9 +2,11 @@
 
 A :class:`HyperState` feeds every id a batch reads (prompt, then each generated id) to a native
 ``BatchCodebookState`` and embeds only the entries each update reports as new: never the whole
-codebook, never padded to ``max_codebook_size`` rows. It also keeps, per row, the output vector
-of the entry the next hypertoken id would create (LZW's KwKwK case), so that id can be scored
-exactly when it is valid and is ``-inf`` when it is not.
+codebook, never padded to ``max_codebook_size`` rows. A generation step computes the input
+vector of an entry only when the entry is first read (most never are). It also computes, for
+the columns whose logits are wanted, the output vector of the entry the next hypertoken id would
+create (LZW's KwKwK case), so that id can be scored exactly when it is valid and is ``-inf``
+when it is not (or always, with the authors' rule).
 
 Under autograd (training, full forwards) the tables are rebuilt out of place so gradients reach
 the encoders; without it (generation) new rows are written in place into caches that grow by
@@ -106,6 +108,8 @@ class HyperState:
         # Columns fed so far, masked ones included (the KV cache's length).
         self.columns = 0
         self._entries = np.full((batch_size, 0, config.max_subtokens), -1, dtype=np.int64)
+        # Which entries have an input vector (embedded when first read, see ``update``).
+        self._embedded = np.zeros((batch_size, 0), dtype=bool)
         # Every (ids, mask) fed so far, so rows can be reordered (beam search).
         self._fed: list[tuple[np.ndarray, np.ndarray | None]] = []
 
@@ -114,13 +118,21 @@ class HyperState:
         return self._input_weight.device
 
     def update(
-        self, ids: torch.Tensor | np.ndarray, attention_mask: torch.Tensor | np.ndarray | None
+        self,
+        ids: torch.Tensor | np.ndarray,
+        attention_mask: torch.Tensor | np.ndarray | None,
+        *,
+        next_columns: int | None = None,
     ) -> StepView:
-        """Feeds ``ids`` (``[B, T]``; masked-out positions skipped), embeds the new entries and
-        returns what the model may choose from after each column.
+        """Feeds ``ids`` (``[B, T]``; masked-out positions skipped), embeds the new entries'
+        output vectors and the input vectors of the entries these ids read, and returns what the
+        model may choose from after each column.
 
-        Host arrays are accepted as they are; device tensors are copied to the host once. What
-        goes back to the device travels in one copy, and nothing here waits for the device.
+        ``next_columns``: how many of the last columns need the vector of the entry the next id
+        would create (LZW's KwKwK slot); ``None``: every column, ``0``: none (the slot is masked,
+        or no logits are wanted). Host arrays are accepted as they are; device tensors are copied
+        to the host once. What goes back to the device travels in one copy, and nothing here
+        waits for the device.
         """
         ids_np = _host(ids)
         mask_np = None if attention_mask is None else _host(attention_mask)
@@ -131,10 +143,34 @@ class HyperState:
         self.columns += ids_np.shape[1]
         if self.config.max_codebook_size == 0:
             return self._empty_view(sizes.shape)
-        next_rows, next_columns = np.nonzero(next_entries[:, :, 0] >= 0)
+        next_rows, next_cols = np.nonzero(next_entries[:, :, 0] >= 0)
+        if next_columns is not None:
+            wanted = next_cols >= ids_np.shape[1] - next_columns
+            next_rows, next_cols = next_rows[wanted], next_cols[wanted]
         slots = hyper_ids - self.config.initial_vocab_size
-        parts = [sizes, next_rows, next_columns, next_entries[next_rows, next_columns], rows, slots]
-        parts.append(subtokens)
+        if len(slots):
+            self._record(rows, slots, subtokens)
+        shared = (
+            self._input_encoder is self._output_encoder
+            and self._input_weight is self._output_weight
+        )
+        # A step (one column) embeds the input vectors of the entries it reads, when first read:
+        # most entries created while generating are never read. A longer update (a prompt, a
+        # full forward) embeds all its new entries in one call, as the authors' runtime does,
+        # so full forwards stay bit-equal with theirs. With one encoder for both, the output
+        # vector is the input vector.
+        read_rows, read_slots = self._reads(ids_np, mask_np)
+        if ids_np.shape[1] > 1:
+            read_rows, read_slots = (
+                np.concatenate([rows, read_rows]),
+                np.concatenate([slots, read_slots]),
+            )
+        if shared:
+            read_rows, read_slots = rows[:0], slots[:0]
+        else:
+            read_rows, read_slots = self._unembedded(read_rows, read_slots)
+        parts = [sizes, next_rows, next_cols, next_entries[next_rows, next_cols], rows, slots]
+        parts += [subtokens, read_rows, read_slots, self._entries[read_rows, read_slots]]
         flat = torch.from_numpy(np.concatenate([p.reshape(-1) for p in parts])).to(self.device)
         pieces = iter(torch.split(flat, [p.size for p in parts]))
         sizes_t = next(pieces).view(sizes.shape)
@@ -142,51 +178,93 @@ class HyperState:
         pending = next(pieces).view(-1, self.config.max_subtokens)
         rows_t, slots_t = next(pieces), next(pieces)
         sub_t = next(pieces).view(subtokens.shape)
+        read_rows_t, read_slots_t = next(pieces), next(pieces)
+        read_sub_t = next(pieces).view(-1, self.config.max_subtokens)
         # Training (autograd, many columns): each distinct entry encoded once, unpadded. Without
         # autograd (generation, scoring) the entries are encoded as they are, so inference stays
         # bit-equal with the authors' runtime (other shapes round differently).
         many = ids_np.shape[1] > 1 and torch.is_grad_enabled()
-        shared = (
-            self._input_encoder is self._output_encoder
-            and self._input_weight is self._output_weight
-        )
-        empty = self._output_weight.new_zeros((0, self._output_weight.shape[1]))
         new_inputs = None
         # One output-encoder pass embeds the new entries and the would-be next entries.
         if not len(sub_t) + len(pending):
-            outputs = empty
+            outputs = self._output_weight.new_zeros((0, self._output_weight.shape[1]))
         elif not many:
             outputs = self._output_encoder(torch.cat([sub_t, pending]), self._output_weight)
         else:
-            every = np.concatenate([subtokens, next_entries[next_rows, next_columns]])
+            every = np.concatenate([subtokens, next_entries[next_rows, next_cols]])
             jobs = [(self._output_encoder, every)]
-            together = not shared and self._input_weight is self._output_weight
+            # A tied model's two encoders read one gathered copy of the table.
+            together = len(read_rows) > 0 and self._input_weight is self._output_weight
             if together:
-                jobs.append((self._input_encoder, subtokens))
+                jobs.append((self._input_encoder, self._entries[read_rows, read_slots]))
             encoded = encode_entries_together(jobs, self._output_weight)
             outputs = encoded[0]
             if together:
                 new_inputs = encoded[1]
         new_outputs, next_vectors = outputs[: len(sub_t)], outputs[len(sub_t) :]
-        if len(hyper_ids):
+        if len(slots):
+            self.outputs.write(rows_t, slots_t, new_outputs)
+            self.lengths[rows_t, slots_t] = (sub_t >= 0).sum(1)
             if shared:
-                new_inputs = new_outputs
-            elif new_inputs is None:
-                new_inputs = (
-                    encode_entries(self._input_encoder, subtokens, self._input_weight)
-                    if many
-                    else self._input_encoder(sub_t, self._input_weight)
+                self.inputs.write(rows_t, slots_t, new_outputs)
+                self._embedded[rows, slots] = True
+        if len(read_rows):
+            if new_inputs is None and many:
+                new_inputs = encode_entries(
+                    self._input_encoder, self._entries[read_rows, read_slots], self._input_weight
                 )
-            self._add_entries(
-                rows, hyper_ids, subtokens, rows_t, slots_t, sub_t, new_inputs, new_outputs
-            )
+            if new_inputs is None:
+                self._embed_inputs(read_rows, read_slots, read_rows_t, read_slots_t, read_sub_t)
+            else:
+                self.inputs.write(read_rows_t, read_slots_t, new_inputs)
+                self._embedded[read_rows, read_slots] = True
         return StepView(
             sizes=sizes_t,
             next_rows=next_rows_t,
             next_columns=next_columns_t,
-            next_columns_host=next_columns,
+            next_columns_host=next_cols,
             next_vectors=next_vectors,
         )
+
+    def prepare_inputs(self, ids: np.ndarray) -> None:
+        """Embeds the input vectors of the hypertokens in ``ids`` (``[B, T]`` host ids of
+        entries that exist) that have none yet: for ids run through the model without being
+        fed (the scorer's alternative segmentations)."""
+        read_rows, read_slots = self._unembedded(*self._reads(ids, None))
+        if len(read_rows):
+            parts = [read_rows, read_slots, self._entries[read_rows, read_slots]]
+            flat = torch.from_numpy(np.concatenate([p.reshape(-1) for p in parts]))
+            rows_t, slots_t, sub_t = torch.split(flat.to(self.device), [p.size for p in parts])
+            sub_t = sub_t.view(-1, self.config.max_subtokens)
+            self._embed_inputs(read_rows, read_slots, rows_t, slots_t, sub_t)
+
+    def _reads(self, ids: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """``(row, slot)`` of every hypertoken in ``ids`` (masked-out positions skipped)."""
+        vocab = self.config.initial_vocab_size
+        is_hyper = ids >= vocab
+        if mask is not None:
+            is_hyper &= mask.astype(bool)
+        rows, columns = np.nonzero(is_hyper)
+        return rows.astype(np.int64), ids[rows, columns].astype(np.int64) - vocab
+
+    def _unembedded(self, rows: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct ``(row, slot)`` pairs among these without an input vector, in order."""
+        todo = ~self._embedded[rows, slots]
+        if not todo.any():
+            return rows[:0], slots[:0]
+        pairs = np.unique(np.stack([rows[todo], slots[todo]]), axis=1)
+        return pairs[0], pairs[1]
+
+    def _embed_inputs(
+        self,
+        rows: np.ndarray,
+        slots: np.ndarray,
+        rows_t: torch.Tensor,
+        slots_t: torch.Tensor,
+        subtokens: torch.Tensor,
+    ) -> None:
+        self.inputs.write(rows_t, slots_t, self._input_encoder(subtokens, self._input_weight))
+        self._embedded[rows, slots] = True
 
     def _empty_view(self, shape: tuple[int, ...]) -> StepView:
         """Without a codebook nothing is ever created or scored."""
@@ -199,39 +277,28 @@ class HyperState:
             next_vectors=self._output_weight.new_zeros((0, self._output_weight.shape[1])),
         )
 
-    def _add_entries(
-        self,
-        rows: np.ndarray,
-        hyper_ids: np.ndarray,
-        subtokens: np.ndarray,
-        rows_t: torch.Tensor,
-        slots_t: torch.Tensor,
-        sub_t: torch.Tensor,
-        inputs: torch.Tensor,
-        outputs: torch.Tensor,
-    ) -> None:
-        vocab = self.config.initial_vocab_size
-        needed = int(hyper_ids.max()) - vocab + 1
+    def _record(self, rows: np.ndarray, slots: np.ndarray, subtokens: np.ndarray) -> None:
+        """Makes room for the new entries (tables grown together) and keeps their base ids."""
+        needed = int(slots.max()) + 1
         limit = self.config.max_codebook_size
         self.inputs.ensure(needed, limit)
         self.outputs.ensure(needed, limit)
-        if self.lengths.shape[1] < self.inputs.values.shape[1]:
-            grow = self.inputs.values.shape[1] - self.lengths.shape[1]
+        capacity = self.outputs.values.shape[1]
+        if self.lengths.shape[1] < capacity:
+            grow = capacity - self.lengths.shape[1]
             self.lengths = torch.cat(
                 [self.lengths, self.lengths.new_zeros((self.batch_size, grow))], 1
             )
-        self.inputs.write(rows_t, slots_t, inputs)
-        self.outputs.write(rows_t, slots_t, outputs)
-        self.lengths[rows_t, slots_t] = (sub_t >= 0).sum(1)
         if self._entries.shape[1] < needed:
             grown = np.full_like(
-                self._entries,
-                -1,
-                shape=(self.batch_size, self.inputs.values.shape[1], subtokens.shape[1]),
+                self._entries, -1, shape=(self.batch_size, capacity, subtokens.shape[1])
             )
             grown[:, : self._entries.shape[1]] = self._entries
             self._entries = grown
-        self._entries[rows, hyper_ids - vocab] = subtokens
+            embedded = np.zeros((self.batch_size, capacity), dtype=bool)
+            embedded[:, : self._embedded.shape[1]] = self._embedded
+            self._embedded = embedded
+        self._entries[rows, slots] = subtokens
 
     def reorder(self, rows: np.ndarray) -> None:
         """Makes row ``rows[i]`` of this state (codebook, entry vectors, positions) row ``i``, as
@@ -251,6 +318,7 @@ class HyperState:
         self.lengths = self.lengths[index]
         self.next_position = self.next_position[index]
         self._entries = self._entries[rows]
+        self._embedded = self._embedded[rows]
 
     def base_ids(self, row: int, id: int) -> list[int]:
         """The base ids ``id`` stands for in row ``row`` (it must have been fed already)."""

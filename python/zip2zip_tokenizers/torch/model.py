@@ -125,6 +125,9 @@ class Zip2ZipForCausalLM(nn.Module):
         # The about-to-be-created slot (LZW's KwKwK case): scored with its own entry, or -inf as
         # in the authors' runtime and training (see docs/interop.md). Saved with the checkpoint.
         self.kwkwk_slot: KwKwKSlot = kwkwk_slot
+        # Loaded from a checkpoint of the authors' runtime (it says nothing of its KwKwK rule):
+        # saving it warns when their runtime could not load the result (see save_pretrained).
+        self.authors_origin = False
         self.base_model_name_or_path = base_model_name_or_path or getattr(
             getattr(base_model, "config", None), "_name_or_path", None
         )
@@ -211,13 +214,16 @@ class Zip2ZipForCausalLM(nn.Module):
         path: str | Path,
         *,
         save_base: bool | None = None,
-        authors_compatible: bool = False,
+        authors_compatible: bool | None = None,
     ) -> None:
         """Writes ``zip2zip_config.json``, ``zip2zip_encoders.safetensors``, the PEFT adapter
         and, when ``save_base`` (default: when the base model has no local directory or hub
-        name to point to), the base model's weights; safetensors only. A model the authors'
-        runtime cannot load unedited gets an ``AuthorsFormatWarning`` (an error with
-        ``authors_compatible=True``)."""
+        name to point to), the base model's weights; safetensors only.
+
+        ``authors_compatible``: ``True`` raises ``ModelMismatchError`` naming every reason the
+        authors' runtime could not load the checkpoint unedited; ``None`` (default) warns
+        (``AuthorsFormatWarning``) with those reasons only for a model loaded from their
+        checkpoint (``authors_origin``); ``False`` never checks."""
         save_checkpoint(self, path, save_base=save_base, authors_compatible=authors_compatible)
 
     def activation_checkpointing_enable(
@@ -302,6 +308,13 @@ class Zip2ZipForCausalLM(nn.Module):
             self.base_model.get_output_embeddings().weight,
         )
 
+    def next_columns(self, logits_to_keep: int = 0) -> int | None:
+        """How many of the last columns of an update need the about-to-be-created entry's
+        vector (``HyperState.update``'s ``next_columns``): none when that slot is masked."""
+        if self.kwkwk_slot == "masked":
+            return 0
+        return logits_to_keep or None
+
     def embed(self, ids: torch.Tensor, state: HyperState) -> torch.Tensor:
         """Input vectors of ``ids`` (already fed to ``state``)."""
         vocab = self.initial_vocab_size
@@ -341,7 +354,7 @@ class Zip2ZipForCausalLM(nn.Module):
             raise ValueError(f"input_ids must be [batch, length], got {tuple(input_ids.shape)}")
         state = state or self.new_state(input_ids.shape[0])
         current_mask = None if attention_mask is None else attention_mask[:, -input_ids.shape[1] :]
-        view = state.update(input_ids, current_mask)
+        view = state.update(input_ids, current_mask, next_columns=self.next_columns(logits_to_keep))
         return self._forward_fed(
             input_ids,
             attention_mask,
@@ -375,11 +388,11 @@ class Zip2ZipForCausalLM(nn.Module):
         current_mask = None if attention_mask is None else attention_mask[:, -input_ids.shape[1] :]
         if (
             attention_mask is None
-            and past_key_values is None
+            and (past_key_values is None or past_key_values.get_seq_length() == 0)
             and self.position_mode != "sequential"
         ):
-            # An explicit mask: without one (and without a cache), transformers reads jumps in
-            # position ids (base-token positions) as boundaries of packed sequences.
+            # An explicit mask: without one (and without cached positions), transformers reads
+            # jumps in position ids (base-token positions) as boundaries of packed sequences.
             attention_mask = torch.ones(
                 (input_ids.shape[0], state.columns), dtype=torch.long, device=input_ids.device
             )

@@ -117,6 +117,26 @@ impl EncoderPool {
         )
     }
 
+    /// `f` over every row with a pooled encoder and a cleared scratch id buffer, in parallel
+    /// for large batches (`work` estimates the batch in ids).
+    #[cfg(feature = "text")]
+    pub(crate) fn map_with_encoder<S, R, F>(&self, rows: &[S], work: usize, f: F) -> Result<Vec<R>>
+    where
+        S: Sync,
+        R: Send,
+        F: Fn(&mut Encoder, &mut Vec<u32>, &S) -> Result<R> + Sync,
+    {
+        map_rows_with(
+            rows,
+            work,
+            || (self.loan(), Vec::new()),
+            |(loan, scratch), row| {
+                scratch.clear();
+                f(loan.encoder(), scratch, row)
+            },
+        )
+    }
+
     fn batch<I, S, T>(
         &self,
         rows: &[S],

@@ -51,6 +51,14 @@ pub enum Error {
         requested: u128,
         limit: u128,
     },
+    /// A `tokenizer.json` that uses something the text encoder does not reproduce exactly;
+    /// every such feature is listed (use the Hugging Face tokenizer for it instead).
+    #[error("tokenizer.json is not supported exactly: {}", .0.join("; "))]
+    UnsupportedTokenizer(Vec<String>),
+    /// A `tokenizer.json` that is not valid: bad JSON, a missing field, a merge whose tokens are
+    /// not in the vocabulary.
+    #[error("invalid tokenizer.json: {0}")]
+    InvalidTokenizer(String),
     /// An error in row `row` of a batch.
     #[error("row {row}: {source}")]
     InRow {

@@ -8,6 +8,8 @@
 //! - [`Lattice`]: every valid segmentation of a base sequence (count, enumerate, sample).
 //! - [`encode_windows`]: a long document cut into lossless training windows, each with its own
 //!   codebook (no base token dropped or repeated at a window edge).
+//! - [`TextTokenizer`]: text to base ids for byte-level BPE `tokenizer.json` files, exactly as
+//!   Hugging Face `tokenizers`; [`EncoderPool::batch_encode_texts`] goes on to hypertokens.
 //! - [`parallel::map_rows`]: batches on the crate's own rayon pool.
 //!
 //! ```
@@ -44,6 +46,8 @@ mod lattice;
 pub mod limits;
 pub mod parallel;
 mod state;
+#[cfg(feature = "text")]
+mod text;
 mod token_id;
 mod windows;
 
@@ -56,5 +60,7 @@ pub use encoder_pool::EncoderPool;
 pub use error::{Error, InvalidTokenReason, Result};
 pub use lattice::{Lattice, Piece};
 pub use state::{CodebookState, NewEntries, StepTrace};
+#[cfg(feature = "text")]
+pub use text::TextTokenizer;
 pub use token_id::TokenId;
 pub use windows::{encode_windows, Windows};

@@ -11,19 +11,21 @@ use crate::errors::{detach, invalid_argument, InvalidTokenError};
 use crate::ids::{extract_batch, extract_ids, with_rows};
 use crate::ints::count_arg;
 use crate::results::{WINDOW_BATCH, WITH_CODEBOOK};
+use crate::text::PyTextTokenizer;
+use pyo3::pybacked::PyBackedStr;
 
 type Ids<'py> = Bound<'py, PyArray1<i64>>;
 
 /// The windows of a batch as flat columns (see `batch_encode_windows`).
-struct FlatWindows {
-    ids: Vec<i32>,
-    offsets: Vec<i64>,
-    rows: Vec<i64>,
-    base_starts: Vec<i64>,
-    base_lengths: Vec<i64>,
+pub(crate) struct FlatWindows {
+    pub(crate) ids: Vec<i32>,
+    pub(crate) offsets: Vec<i64>,
+    pub(crate) rows: Vec<i64>,
+    pub(crate) base_starts: Vec<i64>,
+    pub(crate) base_lengths: Vec<i64>,
 }
 
-fn flatten(documents: &[Windows]) -> FlatWindows {
+pub(crate) fn flatten(documents: &[Windows]) -> FlatWindows {
     let count: usize = documents.iter().map(Windows::len).sum();
     let total: usize = documents.iter().map(|windows| windows.ids.len()).sum();
     let mut flat = FlatWindows {
@@ -294,6 +296,36 @@ impl PyLZWCompressor {
             flat.base_lengths.into_pyarray(py),
         );
         WINDOW_BATCH.make(py, columns)
+    }
+
+    /// Hypertoken ids of every text (a list of int64 arrays): ``tokenizer``'s base ids (with
+    /// its special tokens when ``add_special_tokens``), then greedy LZW, in one native pass per
+    /// text, in parallel with the GIL released.
+    #[pyo3(signature = (tokenizer, texts, add_special_tokens = true))]
+    fn encode_texts<'py>(
+        &self,
+        py: Python<'py>,
+        tokenizer: PyRef<'py, PyTextTokenizer>,
+        texts: Vec<PyBackedStr>,
+        add_special_tokens: bool,
+    ) -> PyResult<Vec<Ids<'py>>> {
+        crate::text::encode_texts(py, &self.pool, &tokenizer, &texts, add_special_tokens)
+    }
+
+    /// ``batch_encode_windows`` of every text's base ids (no special tokens), tokenized by
+    /// ``tokenizer`` in the same native pass: returns the same ``WindowBatch``.
+    #[pyo3(signature = (tokenizer, texts, window, suffix = None))]
+    fn encode_text_windows<'py>(
+        &self,
+        py: Python<'py>,
+        tokenizer: PyRef<'py, PyTextTokenizer>,
+        texts: Vec<PyBackedStr>,
+        window: &Bound<'py, PyAny>,
+        suffix: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let window = count_arg(window, "window", invalid_argument)?;
+        let suffix = suffix_ids(suffix)?;
+        crate::text::encode_text_windows(py, &self.pool, &tokenizer, &texts, window, &suffix)
     }
 
     fn __repr__(&self) -> String {

@@ -43,6 +43,19 @@ create_exception!(
     "A size over one of the codec's documented limits, refused before allocating."
 );
 
+create_exception!(
+    zip2zip_tokenizers._core,
+    UnsupportedTokenizerError,
+    Zip2ZipError,
+    "A tokenizer.json the native text encoder would not reproduce exactly (the message lists why)."
+);
+create_exception!(
+    zip2zip_tokenizers._core,
+    InvalidTokenizerError,
+    Zip2ZipError,
+    "A tokenizer.json that is not a valid tokenizer (bad JSON, a missing field, a bad merge)."
+);
+
 /// A core error on its way to Python.
 pub(crate) struct CoreError(pub(crate) Error);
 
@@ -62,6 +75,8 @@ impl From<CoreError> for PyErr {
             Error::InvalidArgument { .. } => InvalidArgumentError::new_err(message),
             Error::InvalidCodebook(_) => InvalidCodebookError::new_err(message),
             Error::LimitExceeded { .. } => LimitExceededError::new_err(message),
+            Error::UnsupportedTokenizer(_) => UnsupportedTokenizerError::new_err(message),
+            Error::InvalidTokenizer(_) => InvalidTokenizerError::new_err(message),
             Error::InRow { .. } => Zip2ZipError::new_err(message),
         }
     }

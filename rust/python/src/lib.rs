@@ -10,6 +10,7 @@ mod ints;
 mod lattice;
 mod results;
 mod state;
+mod text;
 
 use pyo3::prelude::*;
 
@@ -68,6 +69,15 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
         "LimitExceededError",
         py.get_type::<errors::LimitExceededError>(),
     )?;
+    module.add(
+        "UnsupportedTokenizerError",
+        py.get_type::<errors::UnsupportedTokenizerError>(),
+    )?;
+    module.add(
+        "InvalidTokenizerError",
+        py.get_type::<errors::InvalidTokenizerError>(),
+    )?;
+    module.add_class::<text::PyTextTokenizer>()?;
     results::register(module)?;
     module.add_function(wrap_pyfunction!(set_parallelism, module)?)?;
     module.add_function(wrap_pyfunction!(parallelism_enabled, module)?)?;

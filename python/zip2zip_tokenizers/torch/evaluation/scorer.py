@@ -116,7 +116,7 @@ def score_segmentation(
         scores.logprobs["first"] = _first_piece(trees, logprobs).cpu().numpy()
     if exact:
         # The entries of the last id's span are created only once that id is fed.
-        state.update(ids[:, -1:], None)
+        state.update(ids[:, -1:], None, next_columns=0)
         node_logprobs = _node_logprobs(
             model, state, trees, segmentation, first_target, out.past_key_values, max_tree_nodes
         )
@@ -189,7 +189,9 @@ def _node_logprobs(
         view = _node_view(model, sizes[0, columns], pending[0, columns])
         allowed = torch.from_numpy(tree_attention(trees, first_target, cached, start, stop))
         mask = torch.zeros(allowed.shape, dtype=model.dtype).masked_fill(~allowed, blocked)
-        node_ids = torch.tensor(trees.node_ids[start:stop], dtype=torch.long, device=device)
+        node_ids_host = np.asarray(trees.node_ids[start:stop], dtype=np.int64)
+        state.prepare_inputs(node_ids_host[None])
+        node_ids = torch.from_numpy(node_ids_host).to(device)
         result = model._forward_fed(
             node_ids[None],
             mask[None, None].to(device),

@@ -1,0 +1,120 @@
+//! `TextTokenizer`: a byte-level BPE `tokenizer.json` in native code, and the batch calls that
+//! take texts to base or hypertoken ids in one pass with the GIL released.
+
+use numpy::{IntoPyArray, PyArray1};
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
+use pyo3::types::PyTuple;
+use zip2zip::{EncoderPool, TextTokenizer};
+
+use crate::compressor::flatten;
+use crate::errors::{detach, to_py};
+use crate::results::WINDOW_BATCH;
+
+type Ids<'py> = Bound<'py, PyArray1<i64>>;
+
+fn widen(ids: Vec<u32>) -> Vec<i64> {
+    ids.into_iter().map(i64::from).collect()
+}
+
+/// A Hugging Face byte-level BPE tokenizer (``tokenizer.json``) run in native code, with the
+/// same ids as ``tokenizers``. Raises ``UnsupportedTokenizerError`` (listing every feature
+/// not reproduced exactly) or ``InvalidTokenizerError`` (a file that is not a valid
+/// tokenizer). Thread-safe; batch calls run on the codec's pool with the GIL released.
+#[pyclass(name = "TextTokenizer", module = "zip2zip_tokenizers._core", frozen)]
+pub(crate) struct PyTextTokenizer {
+    json: String,
+    pub(crate) inner: TextTokenizer,
+}
+
+#[pymethods]
+impl PyTextTokenizer {
+    #[new]
+    #[pyo3(signature = (tokenizer_json))]
+    fn new(py: Python<'_>, tokenizer_json: String) -> PyResult<Self> {
+        let inner = py.detach(|| TextTokenizer::from_json(&tokenizer_json));
+        Ok(Self {
+            inner: inner.map_err(to_py)?,
+            json: tokenizer_json,
+        })
+    }
+
+    /// One more than the largest id the tokenizer can produce (added tokens included).
+    #[getter]
+    fn vocab_size(&self) -> u32 {
+        self.inner.vocab_size()
+    }
+
+    /// The base ids of one text (int64), with the post-processor's special tokens when
+    /// ``add_special_tokens``.
+    #[pyo3(signature = (text, add_special_tokens = true))]
+    fn encode<'py>(&self, py: Python<'py>, text: &str, add_special_tokens: bool) -> Ids<'py> {
+        let ids = py.detach(|| widen(self.inner.encode(text, add_special_tokens)));
+        ids.into_pyarray(py)
+    }
+
+    /// The base ids of every text (a list of int64 arrays), in parallel.
+    #[pyo3(signature = (texts, add_special_tokens = true))]
+    fn encode_batch<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<PyBackedStr>,
+        add_special_tokens: bool,
+    ) -> PyResult<Vec<Ids<'py>>> {
+        let rows = detach(py, || {
+            self.inner
+                .encode_batch(&texts, add_special_tokens)
+                .map(|rows| rows.into_iter().map(widen).collect::<Vec<_>>())
+        })?;
+        Ok(rows.into_iter().map(|row| row.into_pyarray(py)).collect())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("TextTokenizer(vocab_size={})", self.inner.vocab_size())
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let args = (slf.get().json.clone(),);
+        Ok((slf.get_type().into_any(), args.into_pyobject(slf.py())?))
+    }
+}
+
+/// `LZWCompressor.encode_texts`.
+pub(crate) fn encode_texts<'py>(
+    py: Python<'py>,
+    pool: &EncoderPool,
+    tokenizer: &PyTextTokenizer,
+    texts: &[PyBackedStr],
+    add_special_tokens: bool,
+) -> PyResult<Vec<Ids<'py>>> {
+    let rows = detach(py, || {
+        pool.batch_encode_texts(&tokenizer.inner, texts, add_special_tokens)
+            .map(|rows| rows.into_iter().map(widen).collect::<Vec<_>>())
+    })?;
+    Ok(rows.into_iter().map(|row| row.into_pyarray(py)).collect())
+}
+
+/// `LZWCompressor.encode_text_windows`.
+pub(crate) fn encode_text_windows<'py>(
+    py: Python<'py>,
+    pool: &EncoderPool,
+    tokenizer: &PyTextTokenizer,
+    texts: &[PyBackedStr],
+    window: usize,
+    suffix: &[u32],
+) -> PyResult<Bound<'py, PyAny>> {
+    let flat = detach(py, || {
+        pool.batch_encode_text_windows(&tokenizer.inner, texts, suffix, window)
+            .map(|windows| flatten(&windows))
+    })?;
+    let columns = (
+        flat.ids.into_pyarray(py),
+        flat.offsets.into_pyarray(py),
+        flat.rows.into_pyarray(py),
+        flat.base_starts.into_pyarray(py),
+        flat.base_lengths.into_pyarray(py),
+    );
+    WINDOW_BATCH.make(py, columns)
+}
