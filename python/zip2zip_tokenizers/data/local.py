@@ -19,6 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from typing import Any
 
 from zip2zip_tokenizers.data.formats import Task
+from zip2zip_tokenizers.data.memory import return_free_memory
 from zip2zip_tokenizers.data.windowing import Hypertokenizer
 from zip2zip_tokenizers.data.worker import TaskSettings, run_task
 
@@ -76,6 +77,7 @@ class LocalEngine:
         if sys.platform.startswith("linux"):
             context = multiprocessing.get_context("fork")
             shared = hypertokenizer.load()  # before the fork: one copy for every worker
+            return_free_memory()
         else:  # fork is unsafe on macOS and absent on Windows
             context = multiprocessing.get_context("spawn")
             shared = pickle.dumps(hypertokenizer)
