@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from zip2zip_tokenizers import Zip2ZipTokenizer
 
@@ -36,3 +37,25 @@ def tiny_llama_base(directory: Path, codebook: int, subtokens: int) -> Zip2ZipTo
         )
     ).save_pretrained(directory)
     return tok
+
+
+def authors_config(
+    base: Path,
+    encoder_type: str,
+    encoder: dict[str, Any],
+    tok: Zip2ZipTokenizer,
+) -> dict[str, Any]:
+    """A ``zip2zip_config.json`` as their runtime writes it, over ``base`` with ``tok``'s codec."""
+    return {
+        "format_version": 2,
+        "base_model_name_or_path": str(base),
+        "position_mode": "compressed",
+        "encoder_type": encoder_type,
+        "encoder": encoder,
+        "compression": {
+            "initial_vocab_size": tok.initial_vocab_size,
+            "max_codebook_size": tok.config.max_codebook_size,
+            "max_subtokens": tok.config.max_subtokens,
+            "disabled_ids": list(tok.config.disabled_ids),
+        },
+    }

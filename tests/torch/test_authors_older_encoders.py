@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
 from authors_runtime import run_oracle  # noqa: E402
-from interop_base import tiny_llama_base  # noqa: E402
+from interop_base import authors_config, tiny_llama_base  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 from zip2zip_tokenizers.torch import (  # noqa: E402
     HyperEncoderConfig,
@@ -59,23 +59,6 @@ ENCODERS: dict[str, tuple[str, dict[str, Any]]] = {
 RUNNABLE = ("transformer_learnable", "transformer_tied_no_positions")
 
 
-def config(base: Path, vocab: int, disabled: list[int], kind: str) -> dict[str, Any]:
-    encoder_type, encoder = ENCODERS[kind]
-    return {
-        "format_version": 2,
-        "base_model_name_or_path": str(base),
-        "position_mode": "compressed",
-        "encoder_type": encoder_type,
-        "encoder": encoder,
-        "compression": {
-            "initial_vocab_size": vocab,
-            "max_codebook_size": C,
-            "max_subtokens": M,
-            "disabled_ids": disabled,
-        },
-    }
-
-
 @pytest.fixture(scope="module")
 def older(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("older")
@@ -87,12 +70,11 @@ def older(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tasks: list[dict[str, Any]] = []
     for seed, kind in enumerate(ENCODERS):
         checkpoint = str(work / kind)
-        disabled = list(tok.config.disabled_ids)
         tasks += [
             {
                 "op": "create",
                 "name": f"create_{kind}",
-                "config": config(base, vocab, disabled, kind),
+                "config": authors_config(base, *ENCODERS[kind], tok),
                 "out": checkpoint,
                 "seed": seed,
             },

@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
 from authors_runtime import run_oracle  # noqa: E402
-from interop_base import tiny_llama_base  # noqa: E402
+from interop_base import authors_config, tiny_llama_base  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 from zip2zip_tokenizers.torch import (  # noqa: E402
     AuthorsFormatWarning,
@@ -34,31 +34,18 @@ TEXTS = [
 OURS = HyperEncoderConfig(kind="transformer", num_heads=4, output_projection=False)
 
 
-def theirs_config(base: Path, vocab: int, disabled: list[int]) -> dict[str, Any]:
-    """What their runtime writes for a narrow causal encoder (``position_encoding: null``)."""
-    return {
-        "format_version": 2,
-        "base_model_name_or_path": str(base),
-        "position_mode": "compressed",
-        "encoder_type": "res_latent_attn",
-        "encoder": {
-            "hidden_size": 16,
-            "model_hidden_size": 32,
-            "num_hidden_layers": 2,
-            "intermediate_size": 48,
-            "num_heads": 2,
-            "causal": True,
-            "residual": True,
-            "tie_encoders": False,
-            "position_encoding": None,
-        },
-        "compression": {
-            "initial_vocab_size": vocab,
-            "max_codebook_size": C,
-            "max_subtokens": M,
-            "disabled_ids": disabled,
-        },
-    }
+# What their runtime writes for a narrow causal encoder (``position_encoding: null``).
+THEIR_ENCODER = {
+    "hidden_size": 16,
+    "model_hidden_size": 32,
+    "num_hidden_layers": 2,
+    "intermediate_size": 48,
+    "num_heads": 2,
+    "causal": True,
+    "residual": True,
+    "tie_encoders": False,
+    "position_encoding": None,
+}
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +68,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             {
                 "op": "create",
                 "name": "create",
-                "config": theirs_config(base, vocab, list(tok.config.disabled_ids)),
+                "config": authors_config(base, "res_latent_attn", THEIR_ENCODER, tok),
                 "out": str(theirs),
                 "seed": 3,
             },

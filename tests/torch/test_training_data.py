@@ -109,12 +109,8 @@ def corpus(directory: Path) -> Path:
     return path
 
 
-def test_shards_load_and_must_match_the_models_codec(
-    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("ZIP2ZIP_CACHE", str(tmp_path / "cache"))
-    text = corpus(tmp_path)
-    shards = tmp_path / "shards"
+def recipe_shards(model_dir: Path, text: Path, shards: Path) -> Path:
+    """``text`` preprocessed into ``shards`` with the test model's codec (64 x 4, digits apart)."""
     preprocess(
         str(model_dir),
         [str(text)],
@@ -126,6 +122,15 @@ def test_shards_load_and_must_match_the_models_codec(
         workers=1,
         progress=False,
     )
+    return shards
+
+
+def test_shards_load_and_must_match_the_models_codec(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZIP2ZIP_CACHE", str(tmp_path / "cache"))
+    text = corpus(tmp_path)
+    shards = recipe_shards(model_dir, text, tmp_path / "shards")
     data = WindowDataset.from_shards(shards)
     tok = train_setup.tokenizer()
     direct = text_dataset(
@@ -156,18 +161,7 @@ def test_a_failed_window_cache_build_leaves_nothing_behind(
     model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ZIP2ZIP_CACHE", str(tmp_path / "cache"))
-    shards = tmp_path / "shards"
-    preprocess(
-        str(model_dir),
-        [str(corpus(tmp_path))],
-        str(shards),
-        window=64,
-        max_codebook_size=64,
-        max_subtokens=4,
-        disable_digits=True,
-        workers=1,
-        progress=False,
-    )
+    shards = recipe_shards(model_dir, corpus(tmp_path), tmp_path / "shards")
     shard = sorted(shards.glob("*.parquet"))[0]
     shard.write_bytes(shard.read_bytes()[:-200])
     with pytest.raises(VerifyError, match=f"{shard.name}: not a readable shard"):

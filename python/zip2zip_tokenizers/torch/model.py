@@ -455,19 +455,9 @@ class Zip2ZipForCausalLM(nn.Module):
                 logits, labels, self.initial_vocab_size, chunk, drop_unscorable=drop
             )
         head = self.base_model.get_output_embeddings()
-        if self.fused_loss and fusable_head(head) and view.sizes.shape[1] == hidden.shape[1]:
-            return fused_hidden_loss(
-                hidden,
-                head,
-                state.outputs.values,
-                view,
-                self.max_codebook_size,
-                labels,
-                self.initial_vocab_size,
-                chunk,
-                drop_unscorable=drop,
-            )
-        return chunked_hidden_loss(
+        fused = self.fused_loss and fusable_head(head) and view.sizes.shape[1] == hidden.shape[1]
+        loss = fused_hidden_loss if fused else chunked_hidden_loss
+        return loss(
             hidden,
             head,
             state.outputs.values,

@@ -25,6 +25,20 @@ pub(crate) struct FlatWindows {
     pub(crate) base_lengths: Vec<i64>,
 }
 
+impl FlatWindows {
+    /// The columns as numpy arrays in a `WindowBatch`.
+    pub(crate) fn into_window_batch(self, py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+        let columns = (
+            self.ids.into_pyarray(py),
+            self.offsets.into_pyarray(py),
+            self.rows.into_pyarray(py),
+            self.base_starts.into_pyarray(py),
+            self.base_lengths.into_pyarray(py),
+        );
+        WINDOW_BATCH.make(py, columns)
+    }
+}
+
 pub(crate) fn flatten(documents: &[Windows]) -> FlatWindows {
     let count: usize = documents.iter().map(Windows::len).sum();
     let total: usize = documents.iter().map(|windows| windows.ids.len()).sum();
@@ -288,14 +302,7 @@ impl PyLZWCompressor {
             pool.batch_encode_windows(&rows, &suffix, window)
                 .map(|windows| flatten(&windows))
         }))?;
-        let columns = (
-            flat.ids.into_pyarray(py),
-            flat.offsets.into_pyarray(py),
-            flat.rows.into_pyarray(py),
-            flat.base_starts.into_pyarray(py),
-            flat.base_lengths.into_pyarray(py),
-        );
-        WINDOW_BATCH.make(py, columns)
+        flat.into_window_batch(py)
     }
 
     /// Hypertoken ids of every text (a list of int64 arrays): ``tokenizer``'s base ids (with

@@ -9,7 +9,6 @@ use zip2zip::{EncoderPool, TextTokenizer};
 
 use crate::compressor::flatten;
 use crate::errors::{detach, to_py};
-use crate::results::WINDOW_BATCH;
 
 type Ids<'py> = Bound<'py, PyArray1<i64>>;
 
@@ -109,12 +108,5 @@ pub(crate) fn encode_text_windows<'py>(
         pool.batch_encode_text_windows(&tokenizer.inner, texts, suffix, window)
             .map(|windows| flatten(&windows))
     })?;
-    let columns = (
-        flat.ids.into_pyarray(py),
-        flat.offsets.into_pyarray(py),
-        flat.rows.into_pyarray(py),
-        flat.base_starts.into_pyarray(py),
-        flat.base_lengths.into_pyarray(py),
-    );
-    WINDOW_BATCH.make(py, columns)
+    flat.into_window_batch(py)
 }

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from zip2zip_tokenizers.data.errors import VerifyError
+from zip2zip_tokenizers.torch.bundled import cache_dir
 
 COLUMNS = {
     "ids": np.int32,
@@ -50,8 +51,7 @@ class WindowColumns:
 
 
 def cache_root() -> Path:
-    default = Path.home() / ".cache" / "zip2zip-tokenizers"
-    return Path(os.environ.get("ZIP2ZIP_CACHE", default)) / "windows"
+    return cache_dir() / "windows"
 
 
 def cache_key(manifest_path: str, shards: list[str]) -> str:
