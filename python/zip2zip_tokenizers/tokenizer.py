@@ -9,8 +9,9 @@ codebook. Decoding expands hypertokens back to base ids and hands them to the ba
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -307,9 +308,10 @@ class Zip2ZipTokenizer:
         self, texts: list[str], add_special_tokens: bool
     ) -> list[npt.NDArray[np.int64]]:
         native = self.text_tokenizer
-        if native is not None:
-            return self._compressor.encode_texts(native, texts, add_special_tokens)
-        return self._compressor.batch_encode(self._base_ids(texts, add_special_tokens))
+        with _valid_text(texts):
+            if native is not None:
+                return self._compressor.encode_texts(native, texts, add_special_tokens)
+            return self._compressor.batch_encode(self._base_ids(texts, add_special_tokens))
 
     def _base_ids(self, texts: list[str], add_special_tokens: bool) -> list[list[int]]:
         encoded = self._tokenizer(
@@ -463,11 +465,12 @@ class Zip2ZipTokenizer:
     ) -> tuple[list[int], Codebook]:
         """The hypertoken ids of one string and the codebook that gives them meaning."""
         native = self.text_tokenizer
-        base: Any = (
-            native.encode(text, add_special_tokens)
-            if native is not None
-            else self._base_ids([text], add_special_tokens)[0]
-        )
+        with _valid_text([text]):
+            base: Any = (
+                native.encode(text, add_special_tokens)
+                if native is not None
+                else self._base_ids([text], add_special_tokens)[0]
+            )
         ids, codebook = self._compressor.encode_with_codebook(base)
         return ids.tolist(), codebook
 
@@ -558,3 +561,25 @@ class Zip2ZipTokenizer:
         if single and not out:
             return [""]
         return out
+
+
+@contextlib.contextmanager
+def _valid_text(texts: Sequence[Any]) -> Iterator[None]:
+    """Turns the error a text that is not valid Unicode (a lone surrogate: no UTF-8 encoding)
+    raises inside a tokenizer (``UnicodeEncodeError`` natively, a ``TypeError`` from Hugging
+    Face's) into an ``InvalidArgumentError`` naming the text and the character. Texts are looked
+    at only after a failure, so valid ones cost nothing."""
+    try:
+        yield
+    except (UnicodeEncodeError, TypeError) as error:
+        for row, text in enumerate(texts):
+            if not isinstance(text, str):
+                continue
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as bad:
+                raise InvalidArgumentError(
+                    f"text {row} is not valid Unicode: a lone surrogate {text[bad.start]!r} at "
+                    f"character {bad.start}"
+                ) from error
+        raise

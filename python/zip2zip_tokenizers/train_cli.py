@@ -83,8 +83,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     explicit = [name for name in CODEC_FLAGS if getattr(args, name) is not None]
     recipe = Zip2ZipRecipe(
-        max_codebook_size=args.max_codebook_size or 2048,
-        max_subtokens=args.max_subtokens or 4,
+        max_codebook_size=2048 if args.max_codebook_size is None else args.max_codebook_size,
+        max_subtokens=4 if args.max_subtokens is None else args.max_subtokens,
         disable_digits=True if args.disable_digits is None else args.disable_digits,
         encoder=args.encoder,
         encoder_layers=args.encoder_layers,

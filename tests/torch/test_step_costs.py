@@ -91,7 +91,7 @@ def test_stepwise_logits_equal_the_full_forward_with_lazy_inputs(slot: str) -> N
 @pytest.mark.parametrize("family", FAMILIES)
 def test_generation_builds_a_reserved_cache_for_every_family(family: str) -> None:
     model = wrapped(family, TRANSFORMER)
-    cache = reserved_cache(model.base_model, 40)
+    cache = reserved_cache(model.base_model, 30, 10)
     assert cache is not None
     assert all(isinstance(layer, ReservedLayer) for layer in cache.layers)
 
@@ -123,8 +123,9 @@ def test_the_reserved_cache_generates_what_transformers_cache_does(
         )
 
     if capacity is not None:
-        monkeypatch.setattr(generation, "reserved_cache", lambda base, _: reserved_cache(base, 3))
-        monkeypatch.setattr(beam_search, "reserved_cache", lambda base, _: reserved_cache(base, 3))
+        too_small = lambda base, *_: reserved_cache(base, 3, 0)  # noqa: E731
+        monkeypatch.setattr(generation, "reserved_cache", too_small)
+        monkeypatch.setattr(beam_search, "reserved_cache", too_small)
     reserved = run()
     monkeypatch.setattr(generation, "reserved_cache", lambda *_: None)
     monkeypatch.setattr(beam_search, "reserved_cache", lambda *_: None)

@@ -4,7 +4,12 @@ Face causal LM, generation, save/load. Importing it needs torch; the base packag
 from __future__ import annotations
 
 from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig
-from zip2zip_tokenizers.torch.errors import AuthorsFormatWarning, ModelMismatchError
+from zip2zip_tokenizers.torch.errors import (
+    AuthorsFormatWarning,
+    InvalidEncoderConfigError,
+    LabelError,
+    ModelMismatchError,
+)
 from zip2zip_tokenizers.torch.hyper_state import HyperState
 from zip2zip_tokenizers.torch.model import Zip2ZipForCausalLM, Zip2ZipOutput
 
@@ -12,6 +17,8 @@ __all__ = [
     "AuthorsFormatWarning",
     "HyperEncoderConfig",
     "HyperState",
+    "InvalidEncoderConfigError",
+    "LabelError",
     "ModelMismatchError",
     "Zip2ZipForCausalLM",
     "Zip2ZipOutput",

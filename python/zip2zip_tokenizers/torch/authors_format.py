@@ -112,20 +112,20 @@ def _older_config(encoder_type: str, data: dict[str, Any]) -> HyperEncoderConfig
     return HyperEncoderConfig(
         kind=OLDER_TYPES[encoder_type],  # type: ignore[arg-type]
         hidden_size=data.get("hidden_size"),
-        num_hidden_layers=int(data.get("num_hidden_layers") or 1),
+        num_hidden_layers=data.get("num_hidden_layers") or 1,
         num_heads=data.get("num_heads"),
         intermediate_size=data.get("intermediate_size"),
         residual=False,
         output_projection=False,
         position_encoding=positions,
-        tie_encoders=bool(data.get("tie_encoders", False)),
+        tie_encoders=data.get("tie_encoders", False),
     )
 
 
 def encoder_config(encoder_type: str, data: dict[str, Any]) -> HyperEncoderConfig:
     """The encoder settings of a ``zip2zip_config.json`` written by us or by the authors."""
     if encoder_type == "mean":
-        return HyperEncoderConfig(kind="mean", tie_encoders=bool(data.get("tie_encoders", False)))
+        return HyperEncoderConfig(kind="mean", tie_encoders=data.get("tie_encoders", False))
     if encoder_type in OLDER_TYPES:
         return _older_config(encoder_type, data)
     if encoder_type != AUTHORS_TRANSFORMER:

@@ -74,7 +74,7 @@ def beam_search(
     if attention_mask is not None and not bool(attention_mask.all()):
         mask = attention_mask.repeat_interleave(num_beams, 0).long()
     state = model.new_state(rows)
-    cache = reserved_cache(model.base_model, ids.shape[1] + options.max_new_tokens)
+    cache = reserved_cache(model.base_model, ids.shape[1], options.max_new_tokens)
     out = model(ids, mask, state=state, past_key_values=cache, use_cache=True, logits_to_keep=1)
     cache = out.cache
     beam_scores = torch.zeros((batch, num_beams), dtype=torch.float32, device=device)

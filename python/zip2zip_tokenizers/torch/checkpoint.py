@@ -27,12 +27,17 @@ from zip2zip_tokenizers._core import CompressionConfig
 from zip2zip_tokenizers.settings import (
     CONFIG_NAME,
     OWN_SECTION,
+    ConfigFileError,
     config_path,
     read_config,
     write_config,
 )
 from zip2zip_tokenizers.torch.authors_format import encoder_config, encoder_section
-from zip2zip_tokenizers.torch.errors import AuthorsFormatWarning, ModelMismatchError
+from zip2zip_tokenizers.torch.errors import (
+    AuthorsFormatWarning,
+    InvalidEncoderConfigError,
+    ModelMismatchError,
+)
 
 if TYPE_CHECKING:
     from zip2zip_tokenizers.torch.model import Zip2ZipForCausalLM
@@ -175,7 +180,10 @@ def load_checkpoint(
         missing = "compression" if saved.codec is None else "encoder_type"
         raise ModelMismatchError(f"{path} is not a checkpoint's config: it has no {missing!r}")
     codec = saved.codec
-    encoder = encoder_config(saved.model.encoder_type, saved.model.encoder)
+    try:
+        encoder = encoder_config(saved.model.encoder_type, saved.model.encoder)
+    except InvalidEncoderConfigError as error:
+        raise ConfigFileError(f"{path}: encoder: {error}") from None
     pad = codec.pad_token_id
     if pad is None and encoder.kind.startswith("authors_"):
         pad = _authors_padding_id(directory, saved.model.base_model_name_or_path)

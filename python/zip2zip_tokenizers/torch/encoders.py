@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zip2zip_tokenizers.torch.errors import InvalidEncoderConfigError, ModelMismatchError
 from zip2zip_tokenizers.torch.ops import gather_subtokens, masked_mean_pool
 
 EncoderKind = Literal["mean", "transformer", "authors_transformer", "authors_attention"]
@@ -57,13 +58,29 @@ class HyperEncoderConfig:
 
     def __post_init__(self) -> None:
         if self.kind not in ENCODER_KINDS:
-            raise ValueError(f"unknown hyper-encoder kind {self.kind!r}: one of {ENCODER_KINDS}")
+            raise InvalidEncoderConfigError(
+                f"unknown hyper-encoder kind {self.kind!r}: one of {ENCODER_KINDS}"
+            )
         if self.pooling not in ("mean", "last"):
-            raise ValueError(f"unknown pooling {self.pooling!r}: 'mean' or 'last'")
-        if self.num_hidden_layers < 0:
-            raise ValueError("num_hidden_layers must be >= 0")
+            raise InvalidEncoderConfigError(f"unknown pooling {self.pooling!r}: 'mean' or 'last'")
         if self.position_encoding not in (None, "learnable"):
-            raise ValueError("position_encoding must be 'learnable' or None")
+            raise InvalidEncoderConfigError(
+                f"position_encoding must be 'learnable' or None, got {self.position_encoding!r}"
+            )
+        sizes = [("hidden_size", 1), ("num_hidden_layers", 0), ("num_heads", 1)]
+        for name, least in [*sizes, ("intermediate_size", 1)]:
+            value = getattr(self, name)
+            if value is None and name != "num_hidden_layers":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidEncoderConfigError(f"{name} must be an integer, got {value!r}")
+            if value < least:
+                raise InvalidEncoderConfigError(f"{name} must be >= {least}, got {value}")
+        flags = ["causal", "residual", "tie_encoders", "output_projection"]
+        for name in flags:
+            value = getattr(self, name)
+            if not isinstance(value, bool) and not (name == "output_projection" and value is None):
+                raise InvalidEncoderConfigError(f"{name} must be true or false, got {value!r}")
 
     def resolved(self, model_hidden_size: int) -> HyperEncoderConfig:
         """This config with every size that defaults to the model's filled in."""
@@ -72,14 +89,18 @@ class HyperEncoderConfig:
         hidden = self.hidden_size or model_hidden_size
         heads = self.num_heads or max(1, hidden // 64)
         if hidden % heads:
-            raise ValueError(f"hidden_size {hidden} is not a multiple of num_heads {heads}")
+            raise InvalidEncoderConfigError(
+                f"hidden_size {hidden} is not a multiple of num_heads {heads}"
+            )
         if self.kind.startswith("authors_"):
             return self._resolved_authors(hidden, heads, model_hidden_size)
         projection = self.output_projection
         if projection is None:
             projection = self.residual or hidden != model_hidden_size
         if hidden != model_hidden_size and not projection:
-            raise ValueError("an encoder narrower than the model needs an output projection")
+            raise InvalidEncoderConfigError(
+                "an encoder narrower than the model needs an output projection"
+            )
         return HyperEncoderConfig(
             kind=self.kind,
             hidden_size=hidden,
@@ -99,7 +120,7 @@ class HyperEncoderConfig:
         self, hidden: int, heads: int, model_hidden_size: int
     ) -> HyperEncoderConfig:
         if hidden != model_hidden_size:
-            raise ValueError(
+            raise InvalidEncoderConfigError(
                 f"the {self.kind!r} encoder has no projection: its hidden_size ({hidden}) must be "
                 f"the model's ({model_hidden_size})"
             )
@@ -269,7 +290,10 @@ def _authors_encoder(
     )
 
     if pad_token_id is None:
-        raise ValueError(f"the {config.kind!r} encoder reads the padding id: set pad_token_id")
+        raise ModelMismatchError(
+            f"the {config.kind!r} encoder reads the padding id: set the compression config's "
+            "pad_token_id"
+        )
     assert config.hidden_size and config.num_heads
     if config.kind == "authors_attention":
         return AuthorsAttentionEncoder(

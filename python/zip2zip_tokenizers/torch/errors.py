@@ -9,6 +9,10 @@ class ModelMismatchError(Zip2ZipError):
     """A base model, checkpoint or config that do not fit together."""
 
 
+class InvalidEncoderConfigError(Zip2ZipError):
+    """A ``HyperEncoderConfig`` field of the wrong type or out of range; the message names it."""
+
+
 class LabelError(Zip2ZipError):
     """Labels that are neither an id of the extended vocabulary ``[0, V + C)`` nor -100."""
 

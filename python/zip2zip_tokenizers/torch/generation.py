@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from zip2zip_tokenizers._core import LZWCompressor
+from zip2zip_tokenizers._core import InvalidArgumentError, LZWCompressor
 from zip2zip_tokenizers.torch.beam_search import beam_options_check, beam_search
 from zip2zip_tokenizers.torch.generation_options import (
     GenerationOptions,
+    InvalidGenerationOptionError,
     UnsupportedGenerationOptionError,
 )
+from zip2zip_tokenizers.torch.inputs import check_ids
 from zip2zip_tokenizers.torch.kv_cache import reserved_cache
 from zip2zip_tokenizers.torch.processors import ScoreProcessors
 from zip2zip_tokenizers.torch.sampling import select_next
@@ -53,8 +55,6 @@ class _StopStrings:
     """Finds stop strings in each row's generated text, looking only at its new tail."""
 
     def __init__(self, stops: Sequence[str], tokenizer: Any, rows: int) -> None:
-        if stops and tokenizer is None:
-            raise ValueError("stop_strings needs tokenizer= to turn base ids into text")
         self.stops = list(stops)
         self.tokenizer = getattr(tokenizer, "base_tokenizer", tokenizer)
         self.longest = max((len(s) for s in self.stops), default=0)
@@ -98,8 +98,12 @@ def generate(
         opts = GenerationOptions.build(**{**dataclasses.asdict(generation_config), **options})
     else:
         opts = GenerationOptions.build(generation_config, **options)
-    if input_ids.dim() != 2:
-        raise ValueError(f"input_ids must be [batch, length], got {tuple(input_ids.shape)}")
+    _check_prompt(input_ids, attention_mask)
+    _check_ids_in_vocabulary(opts, model.total_vocab_size)
+    if opts.stop_strings and tokenizer is None:
+        raise InvalidGenerationOptionError(
+            "stop_strings needs tokenizer= to turn base ids into text"
+        )
     copies = opts.num_return_sequences
     if copies > 1 and opts.num_beams == 1:
         # Independent samples: each input row n times, rows of one input together.
@@ -109,7 +113,10 @@ def generate(
     max_new_tokens = opts.max_new_tokens
     rows = input_ids.shape[0]
     if streamer is not None and rows != 1:
-        raise ValueError("a streamer follows one sequence: generate with a batch of one row")
+        raise InvalidGenerationOptionError(
+            f"a streamer follows one sequence: generate {rows} rows without one (a batch of "
+            "one row and num_return_sequences=1 with it)"
+        )
     device = model.device
     input_ids = input_ids.to(device)
     mask = (
@@ -136,7 +143,7 @@ def generate(
     # per step); a finished row is masked from then on.
     padded = attention_mask is not None and not bool(mask.all())
     state = model.new_state(rows)
-    cache = reserved_cache(model.base_model, input_ids.shape[1] + max_new_tokens)
+    cache = reserved_cache(model.base_model, input_ids.shape[1], max_new_tokens)
     out = model(
         input_ids,
         mask if padded else None,
@@ -263,6 +270,35 @@ def _beam_search(
         generated_base_ids=base_ids,
         sequences_scores=torch.tensor(result.scores),
     )
+
+
+def _check_prompt(input_ids: Any, attention_mask: Any) -> None:
+    """A prompt of at least one visible id per row, and a mask of the prompt's shape."""
+    check_ids(input_ids, attention_mask)
+    if attention_mask is None:
+        return
+    if attention_mask.shape != input_ids.shape:
+        raise InvalidArgumentError(
+            f"attention_mask must have input_ids' shape {tuple(input_ids.shape)}, got "
+            f"{tuple(attention_mask.shape)}"
+        )
+    empty = (attention_mask == 0).all(dim=1).nonzero()
+    if len(empty):
+        raise InvalidArgumentError(
+            f"attention_mask row {int(empty[0])} masks every id: a row to generate from needs "
+            "at least one id"
+        )
+
+
+def _check_ids_in_vocabulary(options: GenerationOptions, total_vocab_size: int) -> None:
+    pad = [] if options.pad_token_id is None else [options.pad_token_id]
+    for name, ids in [("eos_token_id", options.eos_ids), ("pad_token_id", pad)]:
+        outside = [i for i in ids if i >= total_vocab_size]
+        if outside:
+            raise InvalidGenerationOptionError(
+                f"{name} {outside[0]} is not an id of the model: ids are below {total_vocab_size} "
+                "(V + C)"
+            )
 
 
 def _default_eos(model: Zip2ZipForCausalLM, tokenizer: Any) -> int | Sequence[int] | None:

@@ -10,6 +10,8 @@ keyword or set to a non-default value in a ``GenerationConfig``, is an
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,13 +60,19 @@ class GenerationOptions:
     return_dict_in_generate: bool = False
 
     def __post_init__(self) -> None:
+        self._check_types()
         checks = [
             ("max_new_tokens", self.max_new_tokens >= 0, ">= 0"),
             ("min_new_tokens", self.min_new_tokens >= 0, ">= 0"),
-            ("temperature", self.temperature > 0, "> 0"),
+            ("temperature", 0 < self.temperature < math.inf, "> 0 and finite"),
             ("top_k", self.top_k is None or self.top_k >= 0, ">= 0"),
             ("top_p", self.top_p is None or 0 < self.top_p <= 1, "in (0, 1]"),
-            ("repetition_penalty", self.repetition_penalty > 0, "> 0"),
+            (
+                "repetition_penalty",
+                0 < self.repetition_penalty < math.inf,
+                "> 0 and finite",
+            ),
+            ("length_penalty", math.isfinite(self.length_penalty), "finite"),
             ("no_repeat_ngram_size", self.no_repeat_ngram_size >= 0, ">= 0"),
             ("num_beams", self.num_beams >= 1, ">= 1"),
             ("num_return_sequences", self.num_return_sequences >= 1, ">= 1"),
@@ -75,6 +83,9 @@ class GenerationOptions:
                 or self.num_return_sequences <= self.num_beams,
                 "1 with greedy search, at most num_beams with beam search",
             ),
+            ("eos_token_id", all(e >= 0 for e in self.eos_ids), "ids >= 0"),
+            ("pad_token_id", self.pad_token_id is None or self.pad_token_id >= 0, ">= 0"),
+            ("stop_strings", all(self.stop_strings), "non-empty strings"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -82,18 +93,48 @@ class GenerationOptions:
                     f"{name} must be {expected}, got {getattr(self, name)!r}"
                 )
 
+    def _check_types(self) -> None:
+        """``TypeError`` naming the first option whose value has the wrong type."""
+        integers = ["max_new_tokens", "min_new_tokens", "no_repeat_ngram_size", "num_beams"]
+        integers += ["num_return_sequences"]
+        optional_integers = ["top_k", "pad_token_id"]
+        reals = ["temperature", "repetition_penalty", "length_penalty"]
+        for name in integers + optional_integers + reals + ["top_p"]:
+            value = getattr(self, name)
+            if value is None and name in (*optional_integers, "top_p"):
+                continue
+            numeric = numbers.Integral if name in integers + optional_integers else numbers.Real
+            if isinstance(value, bool) or not isinstance(value, numeric):
+                kind = "an int" if numeric is numbers.Integral else "a number"
+                raise TypeError(f"{name} must be {kind}, got {value!r}")
+        eos = self.eos_token_id
+        if any(isinstance(e, bool) or not isinstance(e, numbers.Integral) for e in self.eos_ids):
+            raise TypeError(f"eos_token_id must be an id or a sequence of ids, got {eos!r}")
+        stops = self.stop_strings
+        if not _is_sequence(stops) or not all(isinstance(stop, str) for stop in stops):
+            raise TypeError(
+                f"stop_strings must be a string or a sequence of strings, got {self.stop_strings!r}"
+            )
+
     @property
     def eos_ids(self) -> list[int]:
         if self.eos_token_id is None:
             return []
-        if isinstance(self.eos_token_id, int):
-            return [self.eos_token_id]
-        return list(self.eos_token_id)
+        if _is_sequence(self.eos_token_id):
+            return list(self.eos_token_id)  # type: ignore[arg-type]
+        return [self.eos_token_id]  # type: ignore[list-item]
 
     @classmethod
     def build(cls, generation_config: Any = None, **kwargs: Any) -> GenerationOptions:
         """Options from a transformers ``GenerationConfig`` (its non-default values) updated by
         keyword arguments; unsupported options raise, naming each one."""
+        if generation_config is not None and not callable(
+            getattr(generation_config, "to_diff_dict", None)
+        ):
+            raise TypeError(
+                "generation_config must be a GenerationOptions or a transformers "
+                f"GenerationConfig, got {type(generation_config).__name__}"
+            )
         known = {f.name for f in dataclasses.fields(cls)}
         values: dict[str, Any] = {}
         unsupported: list[str] = []
@@ -143,13 +184,22 @@ def _is_default(name: str, value: Any) -> bool:
     return name in _DEFAULTS and value == _DEFAULTS[name]
 
 
+def _is_sequence(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+
+
 def _normalised(values: dict[str, Any]) -> dict[str, Any]:
+    """Sequences as tuples (a value of the wrong type is left for ``__post_init__`` to name)."""
     stops = values.get("stop_strings")
-    if stops is not None:
-        values["stop_strings"] = (stops,) if isinstance(stops, str) else tuple(stops)
-    else:
+    if stops is None:
         values.pop("stop_strings", None)
-    eos = values.get("eos_token_id")
-    if isinstance(eos, Sequence) and not isinstance(eos, str):
-        values["eos_token_id"] = tuple(int(e) for e in eos)
+    elif isinstance(stops, str):
+        values["stop_strings"] = (stops,)
+    elif _is_sequence(stops):
+        values["stop_strings"] = tuple(stops)
+    eos: Any = values.get("eos_token_id")
+    if _is_sequence(eos):
+        values["eos_token_id"] = tuple(eos)
+    elif isinstance(eos, numbers.Integral) and not isinstance(eos, bool):
+        values["eos_token_id"] = int(eos)
     return values

@@ -15,13 +15,16 @@ doubling.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from zip2zip_tokenizers._core import BatchCodebookState, CompressionConfig
+from zip2zip_tokenizers._core import BatchCodebookState, CompressionConfig, InvalidArgumentError
 from zip2zip_tokenizers.torch.entry_encoding import encode_entries, encode_entries_together
 from zip2zip_tokenizers.torch.ops import scatter_rows_
 
@@ -112,10 +115,29 @@ class HyperState:
         self._embedded = np.zeros((batch_size, 0), dtype=bool)
         # Every (ids, mask) fed so far, so rows can be reordered (beam search).
         self._fed: list[tuple[np.ndarray, np.ndarray | None]] = []
+        self._in_use = threading.Lock()
 
     @property
     def device(self) -> torch.device:
         return self._input_weight.device
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Holds the state for one call: a state follows one sequence of calls, so a second
+        call while one runs (another thread) is an error, not an interleaved update."""
+        if not self._in_use.acquire(blocking=False):
+            raise InvalidArgumentError(
+                "this HyperState is in use by another call (another thread?): a state follows "
+                "one sequence of calls at a time"
+            )
+        try:
+            yield
+        finally:
+            self._in_use.release()
+
+    def made_by(self, input_encoder: nn.Module, output_encoder: nn.Module) -> bool:
+        """Whether this state embeds its entries with these encoders."""
+        return self._input_encoder is input_encoder and self._output_encoder is output_encoder
 
     def update(
         self,

@@ -20,10 +20,17 @@ _DynamicCache: Any = getattr(cache_utils, "DynamicCache", None)
 _DynamicLayer: Any = getattr(cache_utils, "DynamicLayer", None)
 
 
-def reserved_cache(base_model: Any, capacity: int) -> Any:
-    """A ``DynamicCache`` for ``base_model`` whose full-attention layers reserve ``capacity``
-    positions; ``None`` (let the model build its own) where transformers has no per-layer
-    caches or the model's layers are not plain ``DynamicLayer``s."""
+# Positions reserved ahead of the prompt at most: a generous max_new_tokens (10**9) must not
+# allocate its whole cache up front; a longer generation grows the buffers by doubling.
+MAX_RESERVED_AHEAD = 8192
+
+
+def reserved_cache(base_model: Any, prompt_length: int, max_new_tokens: int) -> Any:
+    """A ``DynamicCache`` for ``base_model`` whose full-attention layers reserve room for the
+    prompt and ``max_new_tokens`` (at most ``MAX_RESERVED_AHEAD`` of them); ``None`` (let the
+    model build its own) where transformers has no per-layer caches or the model's layers are
+    not plain ``DynamicLayer``s."""
+    capacity = prompt_length + min(max_new_tokens, MAX_RESERVED_AHEAD)
     if _DynamicLayer is None:
         return None
     config = getattr(base_model, "config", None)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from transformers.utils.generic import ModelOutput
 
-from zip2zip_tokenizers._core import CompressionConfig
+from zip2zip_tokenizers._core import CompressionConfig, InvalidArgumentError
 from zip2zip_tokenizers.torch.checkpoint import (
     is_peft,
     load_checkpoint,
@@ -29,6 +29,12 @@ from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig, build_hyper_en
 from zip2zip_tokenizers.torch.errors import ModelMismatchError
 from zip2zip_tokenizers.torch.fused_loss import fusable_head, fused_hidden_loss
 from zip2zip_tokenizers.torch.hyper_state import HyperState, StepView
+from zip2zip_tokenizers.torch.inputs import (
+    check_count,
+    check_ids,
+    check_labels_shape,
+    check_positions,
+)
 from zip2zip_tokenizers.torch.logits import extended_logits
 from zip2zip_tokenizers.torch.loss import (
     DEFAULT_CHUNK_POSITIONS,
@@ -105,6 +111,15 @@ class Zip2ZipForCausalLM(nn.Module):
             )
         if kwkwk_slot not in ("scored", "masked"):
             raise ModelMismatchError(f"kwkwk_slot must be 'scored' or 'masked', got {kwkwk_slot!r}")
+        if not callable(getattr(base_model, "get_input_embeddings", None)):
+            raise TypeError(
+                f"base_model must be a causal LM with get_input_embeddings(), got "
+                f"{type(base_model).__name__}"
+            )
+        if not isinstance(compression, CompressionConfig):
+            raise TypeError(
+                f"compression must be a CompressionConfig, got {type(compression).__name__}"
+            )
         input_embeddings = base_model.get_input_embeddings()
         output_embeddings = base_model.get_output_embeddings()
         if output_embeddings is None:
@@ -308,6 +323,15 @@ class Zip2ZipForCausalLM(nn.Module):
             self.base_model.get_output_embeddings().weight,
         )
 
+    def _check_state(self, state: Any) -> None:
+        if not isinstance(state, HyperState):
+            raise TypeError(f"state must be a HyperState, got {type(state).__name__}")
+        if not state.made_by(self.input_encoder, self.output_encoder):
+            raise ModelMismatchError(
+                "state was made by another model's new_state: its entries would be embedded "
+                "with that model's encoders"
+            )
+
     def next_columns(self, logits_to_keep: int = 0) -> int | None:
         """How many of the last columns of an update need the about-to-be-created entry's
         vector (``HyperState.update``'s ``next_columns``): none when that slot is masked."""
@@ -350,23 +374,38 @@ class Zip2ZipForCausalLM(nn.Module):
         from the hidden states a chunk at a time. Other keyword arguments (a trainer's
         ``num_items_in_batch``) are ignored.
         """
-        if input_ids.dim() != 2:
-            raise ValueError(f"input_ids must be [batch, length], got {tuple(input_ids.shape)}")
+        check_ids(input_ids, attention_mask)
+        check_count("logits_to_keep", logits_to_keep)
+        if labels is not None:
+            check_labels_shape(labels, input_ids)
+        if position_ids is not None:
+            check_positions(position_ids, input_ids)
+        if state is not None:
+            self._check_state(state)
         state = state or self.new_state(input_ids.shape[0])
+        cached = 0 if past_key_values is None else past_key_values.get_seq_length()
+        if cached != state.columns:
+            raise InvalidArgumentError(
+                f"the state has read {state.columns} columns but past_key_values holds {cached}: "
+                "pass the cache of the calls that fed this state, or neither"
+            )
         current_mask = None if attention_mask is None else attention_mask[:, -input_ids.shape[1] :]
-        view = state.update(input_ids, current_mask, next_columns=self.next_columns(logits_to_keep))
-        return self._forward_fed(
-            input_ids,
-            attention_mask,
-            labels,
-            position_ids=position_ids,
-            state=state,
-            view=view,
-            past_key_values=past_key_values,
-            use_cache=use_cache,
-            logits_to_keep=logits_to_keep,
-            return_logits=return_logits,
-        )
+        with state.exclusive():
+            view = state.update(
+                input_ids, current_mask, next_columns=self.next_columns(logits_to_keep)
+            )
+            return self._forward_fed(
+                input_ids,
+                attention_mask,
+                labels,
+                position_ids=position_ids,
+                state=state,
+                view=view,
+                past_key_values=past_key_values,
+                use_cache=use_cache,
+                logits_to_keep=logits_to_keep,
+                return_logits=return_logits,
+            )
 
     def _forward_fed(
         self,

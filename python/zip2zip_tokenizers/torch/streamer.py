@@ -32,7 +32,10 @@ class TextStreamer:
 
     def put(self, base_ids: list[int]) -> None:
         """Adds the base ids of one generated id (a base token or a hypertoken)."""
-        self._ids.extend(base_ids)
+        ids = base_ids.tolist() if hasattr(base_ids, "tolist") else list(base_ids)
+        if any(isinstance(i, bool) or not isinstance(i, int) for i in ids):
+            raise TypeError(f"put takes a flat sequence of base ids, got {base_ids!r}")
+        self._ids.extend(ids)
         decoded = self._decode()
         stable = decoded.rstrip(REPLACEMENT) if decoded.endswith(REPLACEMENT) else decoded
         self._emit(stable)

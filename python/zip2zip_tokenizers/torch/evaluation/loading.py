@@ -12,6 +12,7 @@ from zip2zip_tokenizers._core import CompressionConfig
 from zip2zip_tokenizers.settings import CONFIG_NAME, check_same_codec
 from zip2zip_tokenizers.tokenizer import Zip2ZipTokenizer
 from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig
+from zip2zip_tokenizers.torch.errors import ModelMismatchError
 from zip2zip_tokenizers.torch.model import PositionMode, Zip2ZipForCausalLM
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
@@ -70,6 +71,11 @@ def load_for_eval(
     else:
         from transformers import AutoModelForCausalLM
 
+        if not (directory / "config.json").is_file():
+            raise ModelMismatchError(
+                f"{str(directory)!r} is neither a zip2zip checkpoint (no {CONFIG_NAME}) nor a "
+                "Hugging Face model directory (no config.json)"
+            )
         base: Any = AutoModelForCausalLM.from_pretrained(str(directory), **kwargs)
         rows = int(base.get_input_embeddings().weight.shape[0])
         tokenizer = Zip2ZipTokenizer.from_pretrained(

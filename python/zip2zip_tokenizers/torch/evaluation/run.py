@@ -58,13 +58,13 @@ def expand_paths(patterns: Sequence[str | Path]) -> list[Path]:
 
 
 def read_documents(
-    paths: Sequence[Path], *, max_chars: int | None = None, strict: bool = False
+    paths: Sequence[str | Path], *, max_chars: int | None = None, strict: bool = False
 ) -> tuple[list[Document], list[Skipped]]:
     """Each file as one document, its domain the name of its folder. An empty file or one that
     is not UTF-8 is skipped (and named, with the byte offset of the first bad byte), or raises
     :class:`EvaluationError` when ``strict``."""
     documents, skipped = [], []
-    for path in paths:
+    for path in map(Path, paths):
         data = path.read_bytes()
         problem: Skipped | None = None
         try:

@@ -18,6 +18,7 @@ from zip2zip_tokenizers.torch.training.collator import Zip2ZipCollator
 from zip2zip_tokenizers.torch.training.errors import (
     CodecMismatchError,
     EmptyDataError,
+    InvalidTrainingArgumentError,
     NonFiniteLossError,
     TrainingError,
 )
@@ -29,6 +30,7 @@ from zip2zip_tokenizers.torch.training.windows import WindowDataset
 __all__ = [
     "CodecMismatchError",
     "EmptyDataError",
+    "InvalidTrainingArgumentError",
     "NonFiniteLossError",
     "TrainingError",
     "WindowDataset",

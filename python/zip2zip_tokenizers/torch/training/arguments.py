@@ -11,10 +11,13 @@ weight 0.05. Every one of them is an ordinary field, so a command-line flag or a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from transformers import TrainingArguments
+
+from zip2zip_tokenizers.torch.training.errors import InvalidTrainingArgumentError
 
 RECIPE_LEARNING_RATE = 3e-4
 RECIPE_MIN_LEARNING_RATE = 1e-5
@@ -58,8 +61,19 @@ class Zip2ZipTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self) -> None:
-        super().__post_init__()  # type: ignore[no-untyped-call]
-        if self.token_type_loss_weight < 0:
-            raise ValueError("token_type_loss_weight must be >= 0")
-        if self.encoder_learning_rate is not None and self.encoder_learning_rate < 0:
-            raise ValueError("encoder_learning_rate must be >= 0")
+        try:
+            super().__post_init__()  # type: ignore[no-untyped-call]
+        except ValueError as error:  # transformers' own message names the argument
+            raise InvalidTrainingArgumentError(str(error)) from None
+        rates = [
+            ("learning_rate", self.learning_rate),
+            ("token_type_loss_weight", self.token_type_loss_weight),
+            ("encoder_learning_rate", self.encoder_learning_rate),
+        ]
+        for name, value in rates:
+            if value is not None and not 0 <= value < math.inf:
+                raise InvalidTrainingArgumentError(f"{name} must be >= 0 and finite, got {value}")
+        if self.per_device_train_batch_size < 1:
+            raise InvalidTrainingArgumentError(
+                f"per_device_train_batch_size must be >= 1, got {self.per_device_train_batch_size}"
+            )

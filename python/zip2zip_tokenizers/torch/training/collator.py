@@ -12,6 +12,7 @@ import torch
 from zip2zip_tokenizers._core import CompressionConfig
 from zip2zip_tokenizers.torch.errors import LabelError
 from zip2zip_tokenizers.torch.loss import IGNORE_INDEX
+from zip2zip_tokenizers.torch.training.errors import EmptyDataError
 
 
 @dataclass
@@ -24,9 +25,16 @@ class Zip2ZipCollator:
     config: CompressionConfig
     pad_to_multiple_of: int | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.config, CompressionConfig):
+            raise TypeError(
+                f"config must be a CompressionConfig (a tokenizer's .config), got "
+                f"{type(self.config).__name__}"
+            )
+
     def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         if not items:
-            raise ValueError("an empty batch")
+            raise EmptyDataError("an empty batch: no item to collate")
         ids = [torch.as_tensor(item["input_ids"], dtype=torch.long) for item in items]
         width = max(len(row) for row in ids)
         if self.pad_to_multiple_of:

@@ -10,6 +10,10 @@ class TrainingError(Zip2ZipError):
     """Base class of every training error."""
 
 
+class InvalidTrainingArgumentError(TrainingError):
+    """A recipe or training argument of the wrong type or out of range; the message names it."""
+
+
 class EmptyDataError(TrainingError):
     """Training data without a single window to learn from."""
 

@@ -19,7 +19,9 @@ from typing import Any
 
 from zip2zip_tokenizers.tokenizer import Zip2ZipTokenizer
 from zip2zip_tokenizers.torch.encoders import EncoderKind, HyperEncoderConfig
+from zip2zip_tokenizers.torch.errors import InvalidEncoderConfigError
 from zip2zip_tokenizers.torch.model import PositionMode, Zip2ZipForCausalLM
+from zip2zip_tokenizers.torch.training.errors import InvalidTrainingArgumentError
 
 
 @dataclass
@@ -41,6 +43,26 @@ class Zip2ZipRecipe:
     lora_dropout: float = 0.0
     lora_targets: list[str] | str = field(default_factory=lambda: "all-linear")
 
+    def __post_init__(self) -> None:
+        if self.encoder not in ("transformer", "mean"):
+            raise InvalidTrainingArgumentError(
+                f"encoder must be 'transformer' or 'mean', got {self.encoder!r}"
+            )
+        if isinstance(self.lora_r, bool) or not isinstance(self.lora_r, int) or self.lora_r < 0:
+            raise InvalidTrainingArgumentError(
+                f"lora_r must be an integer >= 0 (0: full fine-tuning), got {self.lora_r!r}"
+            )
+        if self.lora_r and not self.lora_alpha > 0:
+            raise InvalidTrainingArgumentError(f"lora_alpha must be > 0, got {self.lora_alpha!r}")
+        if not 0 <= self.lora_dropout < 1:
+            raise InvalidTrainingArgumentError(
+                f"lora_dropout must be in [0, 1), got {self.lora_dropout!r}"
+            )
+        try:
+            self.encoder_config()
+        except InvalidEncoderConfigError as error:
+            raise InvalidTrainingArgumentError(f"encoder settings: {error}") from None
+
     def encoder_config(self) -> HyperEncoderConfig:
         if self.encoder == "mean":
             return HyperEncoderConfig(kind="mean", tie_encoders=self.tie_encoders)
@@ -53,7 +75,7 @@ class Zip2ZipRecipe:
         )
 
     def lora_config(self) -> Any:
-        if self.lora_r <= 0:
+        if self.lora_r == 0:
             return None
         from peft import LoraConfig
 

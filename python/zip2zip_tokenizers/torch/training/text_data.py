@@ -42,6 +42,8 @@ def text_dataset(
 ) -> WindowDataset:
     """Lossless windows of at most ``window`` ids of each text (every position in the loss),
     each document ending with the EOS token when ``append_eos``."""
+    if isinstance(texts, str):
+        raise TypeError("texts must be an iterable of documents, not one str")
     hypertokenizer = Hypertokenizer.from_tokenizer(tokenizer, window, append_eos)
     parts, documents = _windows(hypertokenizer, texts)
     columns = WindowColumns.concat(parts, [0] * len(parts))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -29,6 +30,8 @@ import numpy.typing as npt
 
 from zip2zip_tokenizers.data.errors import VerifyError
 from zip2zip_tokenizers.torch.bundled import cache_dir
+
+logger = logging.getLogger(__name__)
 
 COLUMNS = {
     "ids": np.int32,
@@ -63,11 +66,38 @@ def cache_key(manifest_path: str, shards: list[str]) -> str:
 
 
 def window_columns(manifest_path: str, shards: list[str]) -> WindowColumns:
-    """The shards' windows, memory-mapped from the cache (built first if missing)."""
+    """The shards' windows, memory-mapped from the cache (built first if missing, rebuilt if
+    its files do not fit together: damaged or changed since it was built)."""
     directory = cache_root() / cache_key(manifest_path, shards)
-    if not (directory / "complete").is_file():
-        _build(directory, shards)
-    return WindowColumns(**{name: mapped(directory, name) for name in COLUMNS}, directory=directory)
+    if (directory / "complete").is_file():
+        columns = _whole(directory)
+        if columns is not None:
+            return columns
+        logger.warning("window cache %s is damaged; rebuilding it from the shards", directory)
+    _build(directory, shards)
+    columns = _whole(directory)
+    if columns is None:
+        raise VerifyError(f"{directory}: the window cache just built does not fit together")
+    return columns
+
+
+def _whole(directory: Path) -> WindowColumns | None:
+    """The cache's columns, or ``None`` unless every file is there and they fit together."""
+    try:
+        columns = WindowColumns(
+            **{name: mapped(directory, name) for name in COLUMNS}, directory=directory
+        )
+    except (OSError, ValueError):  # a missing file, a size no multiple of the item size
+        return None
+    offsets = columns.offsets
+    fits = (
+        len(offsets) >= 1
+        and offsets[0] == 0
+        and offsets[-1] == len(columns.ids) == len(columns.loss_mask)
+        and len(columns.num_base_tokens) == len(offsets) - 1
+        and bool(np.all(np.diff(offsets) >= 0))
+    )
+    return columns if fits else None
 
 
 def mapped(directory: Path, name: str) -> Any:

@@ -8,6 +8,7 @@ memory-mapped from disk, so they need not fit in memory and ranks share one copy
 
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy.typing as npt
 import torch
 from torch.utils.data import Dataset
 
-from zip2zip_tokenizers._core import CompressionConfig
+from zip2zip_tokenizers._core import CompressionConfig, InvalidArgumentError
 from zip2zip_tokenizers.torch.training.codec import check_codec
 from zip2zip_tokenizers.torch.training.errors import EmptyDataError
 
@@ -37,7 +38,11 @@ class WindowDataset(Dataset[dict[str, Any]]):
         source: str = "the training data",
     ) -> None:
         if len(offsets) - 1 != len(num_base_tokens) or len(ids) != len(loss_mask):
-            raise ValueError("ids, offsets, loss_mask and num_base_tokens do not fit together")
+            raise InvalidArgumentError(
+                f"ids, offsets, loss_mask and num_base_tokens do not fit together: "
+                f"{len(ids)} ids, {len(loss_mask)} loss mask values, {len(offsets)} offsets, "
+                f"{len(num_base_tokens)} base token counts"
+            )
         lengths = np.diff(offsets)
         kept = np.nonzero(lengths > 1)[0]  # a window of one id has no next-id target
         if not len(kept) or not int(np.asarray(loss_mask).sum()):
@@ -75,11 +80,15 @@ class WindowDataset(Dataset[dict[str, Any]]):
         return len(self._starts)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        span = slice(int(self._starts[index]), int(self._stops[index]))
+        count = len(self._starts)
+        position = operator.index(index)  # TypeError for a float, str...
+        if not -count <= position < count:
+            raise IndexError(f"window {position} of a dataset of {count} windows")
+        span = slice(int(self._starts[position]), int(self._stops[position]))
         return {
             "input_ids": torch.from_numpy(self._ids[span].astype(np.int64)),
             "loss_mask": torch.from_numpy(self._mask[span].astype(np.int64)),
-            "num_base_tokens": int(self._base[index]),
+            "num_base_tokens": int(self._base[position]),
         }
 
     @property
