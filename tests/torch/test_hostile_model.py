@@ -256,3 +256,22 @@ def test_the_streamer_takes_a_flat_sequence_of_base_ids() -> None:
     streamer.put([7])
     streamer.end()
     assert "".join(pieces) == streamer.text == "bcd"
+
+
+def test_state_row_operations_name_bad_rows_and_ids(model: Any) -> None:
+    import numpy as np
+    from zip2zip_tokenizers import InvalidTokenError
+
+    state = model.new_state(2)
+    model(torch.cat([ids(), ids()]), state=state)
+    fed = state.columns
+    with pytest.raises(InvalidArgumentError, match=r"2 row indices in \[0, 2\), got \[5, 0\]"):
+        state.reorder(np.array([5, 0]))
+    with pytest.raises(InvalidArgumentError, match="row 9 of a state of 2 rows"):
+        state.base_ids(9, 3)
+    with pytest.raises(InvalidTokenError, match=f"id {V + 40} is no entry"):
+        state.base_ids(0, V + 40)
+    assert state.columns == fed
+    assert state.base_ids(0, 3) == [3]
+    with pytest.raises(TypeError, match="encoder_config must be a HyperEncoderConfig"):
+        Zip2ZipForCausalLM(model.base_model, config(), "mean")  # type: ignore[arg-type]

@@ -145,3 +145,23 @@ def test_the_eval_command_names_a_directory_that_is_no_model(tmp_path: Path, cap
     command = ["eval", "--model", str(tmp_path), "--data", str(tmp_path / "*.txt")]
     assert main(command) == 2
     assert "neither a zip2zip checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "match"),
+    [
+        ({"max_length": "abc"}, "max_length must be an integer, got 'abc'"),
+        ({"max_gen_toks": "-3"}, "max_gen_toks must be >= 0"),
+        ({"dtype": "cuda"}, "dtype must name a torch dtype"),
+        ({"dtype": "bogus"}, "dtype must name a torch dtype"),
+    ],
+)
+def test_lm_eval_model_arguments_are_named(
+    tmp_path: Path, arguments: dict[str, Any], match: str
+) -> None:
+    pytest.importorskip("lm_eval")
+    from zip2zip_tokenizers.torch.evaluation.errors import EvaluationError
+    from zip2zip_tokenizers.torch.evaluation.harness import Zip2ZipLM
+
+    with pytest.raises(EvaluationError, match=match):
+        Zip2ZipLM(pretrained=str(tmp_path), **arguments)

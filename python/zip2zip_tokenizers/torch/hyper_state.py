@@ -24,7 +24,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from zip2zip_tokenizers._core import BatchCodebookState, CompressionConfig, InvalidArgumentError
+from zip2zip_tokenizers._core import (
+    BatchCodebookState,
+    CompressionConfig,
+    InvalidArgumentError,
+    InvalidTokenError,
+)
 from zip2zip_tokenizers.torch.entry_encoding import encode_entries, encode_entries_together
 from zip2zip_tokenizers.torch.ops import scatter_rows_
 
@@ -325,8 +330,16 @@ class HyperState:
     def reorder(self, rows: np.ndarray) -> None:
         """Makes row ``rows[i]`` of this state (codebook, entry vectors, positions) row ``i``, as
         beam search does with its beams; rows may repeat or be dropped (same batch size)."""
-        if len(rows) != self.batch_size:
-            raise ValueError(f"reorder needs {self.batch_size} rows, got {len(rows)}")
+        rows = np.asarray(rows)
+        if (
+            rows.shape != (self.batch_size,)
+            or rows.dtype.kind not in "iu"
+            or not ((rows >= 0) & (rows < self.batch_size)).all()
+        ):
+            raise InvalidArgumentError(
+                f"reorder needs {self.batch_size} row indices in [0, {self.batch_size}), got "
+                f"{rows.tolist()!r}"
+            )
         ids = np.concatenate([i for i, _ in self._fed], axis=1)[rows]
         masks = [np.ones_like(i) if m is None else m for i, m in self._fed]
         mask = np.concatenate(masks, axis=1)[rows]
@@ -344,10 +357,15 @@ class HyperState:
 
     def base_ids(self, row: int, id: int) -> list[int]:
         """The base ids ``id`` stands for in row ``row`` (it must have been fed already)."""
+        if not 0 <= row < self.batch_size:
+            raise InvalidArgumentError(f"row {row} of a state of {self.batch_size} rows")
         vocab = self.config.initial_vocab_size
-        if id < vocab:
+        if 0 <= id < vocab:
             return [id]
-        entry = self._entries[row, id - vocab]
+        slot = id - vocab
+        entry = self._entries[row, slot] if 0 <= slot < self._entries.shape[1] else None
+        if entry is None or entry[0] < 0:
+            raise InvalidTokenError(f"row {row}: id {id} is no entry this state has read")
         return [int(t) for t in entry[entry >= 0]]
 
     def hyper_inputs(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -116,6 +116,10 @@ class Zip2ZipForCausalLM(nn.Module):
                 f"base_model must be a causal LM with get_input_embeddings(), got "
                 f"{type(base_model).__name__}"
             )
+        if encoder_config is not None and not isinstance(encoder_config, HyperEncoderConfig):
+            raise TypeError(
+                f"encoder_config must be a HyperEncoderConfig, got {type(encoder_config).__name__}"
+            )
         if not isinstance(compression, CompressionConfig):
             raise TypeError(
                 f"compression must be a CompressionConfig, got {type(compression).__name__}"

@@ -47,6 +47,17 @@ from zip2zip_tokenizers.torch.model import Zip2ZipForCausalLM
 GEN_UNITS = ("ids", "base_tokens")
 
 
+def _count(name: str, value: int | str) -> int:
+    """A model argument as a non-negative integer (lm-eval passes ``--model_args`` as text)."""
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        raise EvaluationError(f"{name} must be an integer, got {value!r}") from None
+    if count < 0:
+        raise EvaluationError(f"{name} must be >= 0, got {count}")
+    return count
+
+
 def _progress(items: list[Any], disable: bool, desc: str) -> Any:
     if disable:
         return items
@@ -85,8 +96,17 @@ class Zip2ZipLM(LM):  # type: ignore[misc]
             raise EvaluationError(f"multi_view must be one of {list(METRICS)}, got {multi_view!r}")
         if max_gen_unit not in GEN_UNITS:
             raise EvaluationError(f"max_gen_unit must be one of {list(GEN_UNITS)}")
-        if int(max_length) < 2:
+        max_length, max_gen_toks = (
+            _count("max_length", max_length),
+            _count("max_gen_toks", max_gen_toks),
+        )
+        if max_length < 2:
             raise EvaluationError(f"max_length must be at least 2 base tokens, got {max_length}")
+        torch_dtype = getattr(torch, dtype, None) if isinstance(dtype, str) else None
+        if not isinstance(torch_dtype, torch.dtype):
+            raise EvaluationError(
+                f"dtype must name a torch dtype (float32, bfloat16...), got {dtype!r}"
+            )
         if isinstance(pretrained, Zip2ZipForCausalLM):
             if not isinstance(tokenizer, Zip2ZipTokenizer):
                 raise EvaluationError("a loaded model needs tokenizer= a Zip2ZipTokenizer")
@@ -96,15 +116,21 @@ class Zip2ZipLM(LM):  # type: ignore[misc]
             self.model, self.tokenizer = load_for_eval(
                 pretrained,
                 tokenizer_dir=None if tokenizer is None else Path(str(tokenizer)),
-                max_codebook_size=None if max_codebook_size is None else int(max_codebook_size),
-                max_subtokens=None if max_subtokens is None else int(max_subtokens),
+                max_codebook_size=(
+                    None
+                    if max_codebook_size is None
+                    else _count("max_codebook_size", max_codebook_size)
+                ),
+                max_subtokens=(
+                    None if max_subtokens is None else _count("max_subtokens", max_subtokens)
+                ),
                 encoder=HyperEncoderConfig(kind=encoder),  # type: ignore[arg-type]
-                dtype=getattr(torch, dtype),
+                dtype=torch_dtype,
                 device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
             )
         self.metric = multi_view
-        self.max_length = int(max_length)
-        self.max_gen_toks = int(max_gen_toks)
+        self.max_length = max_length
+        self.max_gen_toks = max_gen_toks
         self.max_gen_unit = max_gen_unit
         self.base_tokenizer = self.tokenizer.base_tokenizer
         self.prefix = prefix_token_id(self.base_tokenizer, self.model.compression)
