@@ -106,6 +106,7 @@ def test_a_state_is_used_only_by_the_model_that_made_it(model: Any) -> None:
         ({"stop_strings": ["x", ""]}, InvalidGenerationOptionError, "non-empty strings"),
         ({"stop_strings": ["x"]}, InvalidGenerationOptionError, "stop_strings needs tokenizer="),
         ({"generation_config": "greedy"}, TypeError, "generation_config must be"),
+        ({"do_sample": "no"}, TypeError, "do_sample must be True or False, got 'no'"),
         ({"streamer": object(), "num_return_sequences": 2, "do_sample": True}, Zip2ZipError, "2 "),
     ],
 )

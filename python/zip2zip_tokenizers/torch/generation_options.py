@@ -107,6 +107,13 @@ class GenerationOptions:
             if isinstance(value, bool) or not isinstance(value, numeric):
                 kind = "an int" if numeric is numbers.Integral else "a number"
                 raise TypeError(f"{name} must be {kind}, got {value!r}")
+        flags = ["do_sample", "output_scores", "output_logits", "return_dict_in_generate"]
+        for name in flags:
+            value = getattr(self, name)
+            if not (isinstance(value, numbers.Integral) or type(value).__name__ == "bool_") or (
+                value not in (0, 1)
+            ):
+                raise TypeError(f"{name} must be True or False, got {value!r}")
         eos = self.eos_token_id
         if any(isinstance(e, bool) or not isinstance(e, numbers.Integral) for e in self.eos_ids):
             raise TypeError(f"eos_token_id must be an id or a sequence of ids, got {eos!r}")
