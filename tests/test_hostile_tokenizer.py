@@ -31,3 +31,15 @@ def test_a_text_of_the_wrong_type_is_still_a_type_error(
 ) -> None:
     with pytest.raises(TypeError):
         tokenizer(["a", None])  # type: ignore[list-item]
+
+
+def test_an_empty_batch_is_an_empty_result(tokenizer: Zip2ZipTokenizer) -> None:  # noqa: F811
+    batch = tokenizer([], padding=True, return_tensors="np")
+    assert batch["input_ids"].shape == batch["attention_mask"].shape == (0, 0)
+    assert tokenizer([])["input_ids"] == []
+
+
+@pytest.mark.parametrize("pretrained", [None, 123])
+def test_from_pretrained_names_what_it_was_given(pretrained: object) -> None:
+    with pytest.raises(TypeError, match="a tokenizer directory or a Hugging Face tokenizer"):
+        Zip2ZipTokenizer.from_pretrained(pretrained)  # type: ignore[arg-type]

@@ -202,8 +202,13 @@ class Zip2ZipTokenizer:
                 str(path), **tokenizer_kwargs
             )
             saved = read_config(path)
-        else:
+        elif callable(getattr(pretrained, "convert_ids_to_tokens", None)):
             tokenizer = pretrained
+        else:
+            raise TypeError(
+                "pretrained must be a tokenizer directory or a Hugging Face tokenizer, got "
+                f"{type(pretrained).__name__}"
+            )
         config, digits = resolve_codec(
             saved,
             vocab_size=len(tokenizer),
@@ -311,6 +316,8 @@ class Zip2ZipTokenizer:
         self, texts: list[str], add_special_tokens: bool
     ) -> list[npt.NDArray[np.int64]]:
         native = self.text_tokenizer
+        if not texts:
+            return []
         with _valid_text(texts):
             if native is not None:
                 return self._compressor.encode_texts(native, texts, add_special_tokens)
