@@ -1,7 +1,8 @@
-"""Hostile text to ``Zip2ZipTokenizer``: a text that is not valid Unicode (a lone surrogate has
-no UTF-8 encoding) is an ``InvalidArgumentError`` naming the text and the character, the same
-on the native path (DeepSeek's byte-level BPE) and through a Hugging Face tokenizer (BERT's
-WordPiece), instead of each tokenizer's own error (``UnicodeEncodeError``, ``TypeError``)."""
+"""Hostile text to ``Zip2ZipTokenizer`` and the native ``TextTokenizer``: a text that is not
+valid Unicode (a lone surrogate has no UTF-8 encoding) is an ``InvalidArgumentError`` naming the
+text and the character, the same on the native path (DeepSeek's byte-level BPE) and through a
+Hugging Face tokenizer (BERT's WordPiece), instead of each tokenizer's own error
+(``UnicodeEncodeError``, ``TypeError``)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ def test_a_lone_surrogate_names_its_text_and_character(
     surrogate: str,
 ) -> None:
     texts = ["fine text", f"ab{surrogate}c"]
-    match = rf"text 1 is not valid Unicode: a lone surrogate '\\u{ord(surrogate):x}' at character 2"
-    with pytest.raises(InvalidArgumentError, match=match):
+    character = rf"'\\u{ord(surrogate):x}' in position 2"
+    with pytest.raises(InvalidArgumentError, match=f"text 1 is not valid Unicode: .*{character}"):
         tokenizer(texts)
-    with pytest.raises(InvalidArgumentError, match="text 0 is not valid Unicode"):
+    with pytest.raises(
+        InvalidArgumentError, match=f"text( 0)? is not valid Unicode: .*{character}"
+    ):
         tokenizer.encode_with_codebook(texts[1])
     assert tokenizer.decode(tokenizer.encode("fine text")) == tokenizer.base_tokenizer.decode(
         tokenizer.base_tokenizer.encode("fine text")
@@ -43,3 +46,29 @@ def test_an_empty_batch_is_an_empty_result(tokenizer: Zip2ZipTokenizer) -> None:
 def test_from_pretrained_names_what_it_was_given(pretrained: object) -> None:
     with pytest.raises(TypeError, match="a tokenizer directory or a Hugging Face tokenizer"):
         Zip2ZipTokenizer.from_pretrained(pretrained)  # type: ignore[arg-type]
+
+
+def test_the_native_text_calls_name_a_text_that_is_not_unicode() -> None:
+    import text_families
+    from zip2zip_tokenizers import CompressionConfig, LZWCompressor, TextTokenizer
+
+    text_tok = TextTokenizer(text_families.deepseek())
+    codec = LZWCompressor(CompressionConfig(text_tok.vocab_size, 64, 4))
+    texts = ["fine", "a\ud800b", "also fine"]
+    calls = [
+        lambda: text_tok.encode_batch(texts),
+        lambda: codec.encode_texts(text_tok, texts),
+        lambda: codec.encode_text_windows(text_tok, texts, 8),
+    ]
+    for call in calls:
+        with pytest.raises(
+            InvalidArgumentError, match=r"text 1 is not valid Unicode: .*position 1"
+        ):
+            call()
+    with pytest.raises(InvalidArgumentError, match=r"^text is not valid Unicode"):
+        text_tok.encode(texts[1])
+    with pytest.raises(TypeError, match="not one str"):
+        codec.encode_texts(text_tok, "one text")
+    with pytest.raises(TypeError):
+        text_tok.encode_batch(["fine", None])  # type: ignore[list-item]
+    assert [len(row) for row in codec.encode_texts(text_tok, ["fine"])] == [1]

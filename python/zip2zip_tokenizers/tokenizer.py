@@ -576,20 +576,17 @@ class Zip2ZipTokenizer:
 @contextlib.contextmanager
 def _valid_text(texts: Sequence[Any]) -> Iterator[None]:
     """Turns the error a text that is not valid Unicode (a lone surrogate: no UTF-8 encoding)
-    raises inside a tokenizer (``UnicodeEncodeError`` natively, a ``TypeError`` from Hugging
-    Face's) into an ``InvalidArgumentError`` naming the text and the character. Texts are looked
-    at only after a failure, so valid ones cost nothing."""
+    raises inside a Hugging Face tokenizer (a ``TypeError``) into the ``InvalidArgumentError``
+    naming the text and the character that the native text encoder raises. Texts are looked at
+    only after a failure, so valid ones cost nothing."""
     try:
         yield
-    except (UnicodeEncodeError, TypeError) as error:
+    except TypeError as error:
         for row, text in enumerate(texts):
             if not isinstance(text, str):
                 continue
             try:
                 text.encode("utf-8")
             except UnicodeEncodeError as bad:
-                raise InvalidArgumentError(
-                    f"text {row} is not valid Unicode: a lone surrogate {text[bad.start]!r} at "
-                    f"character {bad.start}"
-                ) from error
+                raise InvalidArgumentError(f"text {row} is not valid Unicode: {bad}") from error
         raise

@@ -12,7 +12,6 @@ use crate::ids::{extract_batch, extract_ids, with_rows};
 use crate::ints::count_arg;
 use crate::results::{WINDOW_BATCH, WITH_CODEBOOK};
 use crate::text::PyTextTokenizer;
-use pyo3::pybacked::PyBackedStr;
 
 type Ids<'py> = Bound<'py, PyArray1<i64>>;
 
@@ -313,9 +312,10 @@ impl PyLZWCompressor {
         &self,
         py: Python<'py>,
         tokenizer: PyRef<'py, PyTextTokenizer>,
-        texts: Vec<PyBackedStr>,
+        texts: &Bound<'py, PyAny>,
         add_special_tokens: bool,
     ) -> PyResult<Vec<Ids<'py>>> {
+        let texts = crate::text::texts_of(texts)?;
         crate::text::encode_texts(py, &self.pool, &tokenizer, &texts, add_special_tokens)
     }
 
@@ -326,10 +326,11 @@ impl PyLZWCompressor {
         &self,
         py: Python<'py>,
         tokenizer: PyRef<'py, PyTextTokenizer>,
-        texts: Vec<PyBackedStr>,
+        texts: &Bound<'py, PyAny>,
         window: &Bound<'py, PyAny>,
         suffix: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let texts = crate::text::texts_of(texts)?;
         let window = count_arg(window, "window", invalid_argument)?;
         let suffix = suffix_ids(suffix)?;
         crate::text::encode_text_windows(py, &self.pool, &tokenizer, &texts, window, &suffix)

@@ -2,13 +2,14 @@
 //! take texts to base or hypertoken ids in one pass with the GIL released.
 
 use numpy::{IntoPyArray, PyArray1};
+use pyo3::exceptions::{PyTypeError, PyUnicodeEncodeError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyString, PyTuple};
 use zip2zip::{EncoderPool, TextTokenizer};
 
 use crate::compressor::flatten;
-use crate::errors::{detach, to_py};
+use crate::errors::{detach, invalid_argument, to_py};
 
 type Ids<'py> = Bound<'py, PyArray1<i64>>;
 
@@ -47,9 +48,15 @@ impl PyTextTokenizer {
     /// The base ids of one text (int64), with the post-processor's special tokens when
     /// ``add_special_tokens``.
     #[pyo3(signature = (text, add_special_tokens = true))]
-    fn encode<'py>(&self, py: Python<'py>, text: &str, add_special_tokens: bool) -> Ids<'py> {
-        let ids = py.detach(|| widen(self.inner.encode(text, add_special_tokens)));
-        ids.into_pyarray(py)
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        text: &Bound<'py, PyAny>,
+        add_special_tokens: bool,
+    ) -> PyResult<Ids<'py>> {
+        let text = text_of(text, None)?;
+        let ids = py.detach(|| widen(self.inner.encode(&text, add_special_tokens)));
+        Ok(ids.into_pyarray(py))
     }
 
     /// The base ids of every text (a list of int64 arrays), in parallel.
@@ -57,9 +64,10 @@ impl PyTextTokenizer {
     fn encode_batch<'py>(
         &self,
         py: Python<'py>,
-        texts: Vec<PyBackedStr>,
+        texts: &Bound<'py, PyAny>,
         add_special_tokens: bool,
     ) -> PyResult<Vec<Ids<'py>>> {
+        let texts = texts_of(texts)?;
         let rows = detach(py, || {
             self.inner
                 .encode_batch(&texts, add_special_tokens)
@@ -78,6 +86,37 @@ impl PyTextTokenizer {
         let args = (slf.get().json.clone(),);
         Ok((slf.get_type().into_any(), args.into_pyobject(slf.py())?))
     }
+}
+
+/// The texts of a sequence of ``str``: a lone surrogate (no UTF-8 encoding) is an
+/// ``InvalidArgumentError`` naming the text, not the ``UnicodeEncodeError`` of the conversion.
+pub(crate) fn texts_of(texts: &Bound<'_, PyAny>) -> PyResult<Vec<PyBackedStr>> {
+    if texts.is_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err(
+            "texts must be a sequence of str, not one str",
+        ));
+    }
+    let items: Vec<Bound<'_, PyAny>> = texts.extract()?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(row, item)| text_of(item, Some(row)))
+        .collect()
+}
+
+/// One text (``row`` is its place in a batch).
+pub(crate) fn text_of(text: &Bound<'_, PyAny>, row: Option<usize>) -> PyResult<PyBackedStr> {
+    text.extract::<PyBackedStr>().map_err(|error| {
+        if error.is_instance_of::<PyUnicodeEncodeError>(text.py()) {
+            let which = row.map_or_else(|| "text".to_owned(), |row| format!("text {row}"));
+            invalid_argument(format!(
+                "{which} is not valid Unicode: {}",
+                error.value(text.py())
+            ))
+        } else {
+            error
+        }
+    })
 }
 
 /// `LZWCompressor.encode_texts`.
