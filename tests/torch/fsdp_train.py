@@ -1,0 +1,94 @@
+"""Worker of the FSDP test: ``torchrun --nproc-per-node 2 fsdp_train.py OUT`` trains the shared
+tiny run (with a LoRA adapter in ``OUT/lora4``; fully fine-tuned, its embeddings tied, in
+``OUT/lora0``) for 3 steps under FSDP2 with 2 windows per process, saving ``checkpoint-2``; saves
+the model in ``final``; then resumes a fresh run from ``checkpoint-2``. Rank 0 writes the losses
+of both runs and how many modules were sharded to ``losses.json``. :func:`run` with one process is
+the reference run."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+sys.path[:0] = [os.path.dirname(__file__), os.path.dirname(os.path.dirname(__file__))]
+
+import train_setup  # noqa: E402
+from zip2zip_tokenizers.torch.training import Zip2ZipTrainer  # noqa: E402
+
+STEPS = 3
+GLOBAL_BATCH = 4
+SAVE_STEPS = 2
+# No transformer_layer_cls_to_wrap: accelerate wraps the model's ``_no_split_modules``.
+FSDP2 = {"version": 2}
+LORA_RANKS = (4, 0)
+
+
+class CpuFsdpTrainer(Zip2ZipTrainer):
+    """accelerate 1.15 never turns FSDP on for CPU processes (``AcceleratorState.__init__``
+    switches to ``DistributedType.FSDP`` only for GPU-like distributed types, so ``MULTI_CPU``
+    stays DDP). torch's FSDP2 itself shards on CPU with gloo, so the test switches accelerate
+    to FSDP after it chose, as it does itself on a GPU."""
+
+    def create_accelerator_and_postprocess(self) -> None:
+        super().create_accelerator_and_postprocess()
+        if self.args.fsdp_plugin_args is None or self.is_fsdp_enabled:
+            return
+        from accelerate.state import PartialState
+        from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+
+        state = self.accelerator.state
+        state.fsdp_plugin = FullyShardedDataParallelPlugin(**self.args.fsdp_plugin_args)
+        state.distributed_type = DistributedType.FSDP
+        PartialState._shared_state["distributed_type"] = DistributedType.FSDP
+        self.is_fsdp_enabled = True
+
+
+def run(out: str, lora_r: int, processes: int = 1, resume: str | None = None) -> Any:
+    """The shared run, the global batch split over ``processes``; FSDP2 when ``processes > 1``."""
+    tok = train_setup.tokenizer()
+    settings: dict[str, Any] = {
+        "per_device_train_batch_size": GLOBAL_BATCH // processes,
+        "max_steps": STEPS,
+        "save_strategy": "steps",
+        "save_steps": SAVE_STEPS,
+    }
+    if processes > 1:
+        settings |= {"ddp_backend": "gloo", "fsdp": True, "fsdp_config": dict(FSDP2)}
+    trainer = CpuFsdpTrainer(
+        model=train_setup.model(tok, lora_r=lora_r, tied=lora_r == 0),
+        args=train_setup.arguments(out, **settings),
+        train_dataset=train_setup.dataset(tok, documents=32),
+        processing_class=tok,
+    )
+    trainer.train(resume_from_checkpoint=resume)
+    return trainer
+
+
+def sharded_modules(trainer: Any) -> int:
+    from torch.distributed.fsdp import FSDPModule
+
+    return sum(isinstance(module, FSDPModule) for module in trainer.model.modules())
+
+
+def main() -> None:
+    processes = int(os.environ["WORLD_SIZE"])
+    for lora_r in LORA_RANKS:
+        out = os.path.join(sys.argv[1], f"lora{lora_r}")
+        trainer = run(out, lora_r, processes)
+        trainer.save_model(os.path.join(out, "final"))
+        checkpoint = os.path.join(out, f"checkpoint-{SAVE_STEPS}")
+        resumed = run(os.path.join(out, "resumed"), lora_r, processes, resume=checkpoint)
+        if trainer.is_world_process_zero():
+            result = {
+                "losses": train_setup.losses(trainer.state.log_history),
+                "resumed": train_setup.losses(resumed.state.log_history),
+                "sharded_modules": sharded_modules(trainer),
+            }
+            with open(os.path.join(out, "losses.json"), "w", encoding="utf-8") as file:
+                json.dump(result, file)
+
+
+if __name__ == "__main__":
+    main()
