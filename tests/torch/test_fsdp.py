@@ -127,3 +127,15 @@ def test_fsdp_asked_for_but_not_applied_warns_naming_what_runs() -> None:
     accelerator = SimpleNamespace(state=SimpleNamespace(distributed_type="MULTI_CPU"))
     with pytest.warns(UserWarning, match="runs these processes as MULTI_CPU, without FSDP"):
         warn_fsdp_not_applied(accelerator)
+
+
+def test_sharded_state_dicts_are_refused_naming_the_setting() -> None:
+    from types import SimpleNamespace
+
+    from zip2zip_tokenizers.torch.training import TrainingError
+    from zip2zip_tokenizers.torch.training.fsdp import require_full_state_dict
+
+    require_full_state_dict(SimpleNamespace(state_dict_type="StateDictType.FULL_STATE_DICT"))
+    sharded = SimpleNamespace(state_dict_type="StateDictType.SHARDED_STATE_DICT")
+    with pytest.raises(TrainingError, match=r"SHARDED_STATE_DICT.*set fsdp_state_dict_type"):
+        require_full_state_dict(sharded)

@@ -1,6 +1,6 @@
 """What training under FSDP needs beyond the Trainer's own handling (see docs/training.md, "FSDP"):
-recognising the Trainer's FSDP checkpoint files, and saying so when FSDP was asked for but
-accelerate runs the processes without it."""
+full state dicts to save from, recognising the Trainer's FSDP checkpoint files, and saying so when
+FSDP was asked for but accelerate runs the processes without it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,20 @@ from typing import Any
 
 # transformers' name for the model state its Trainer saves under FSDP (a file or a folder).
 FSDP_MODEL_NAME = "pytorch_model_fsdp"
+
+
+def require_full_state_dict(plugin: Any) -> None:
+    """``TrainingError`` unless FSDP gathers full state dicts to save: with sharded ones the
+    Trainer never hands the model's weights to ``_save``, so no loadable model is written."""
+    from zip2zip_tokenizers.torch.training.errors import TrainingError
+
+    kind = str(getattr(plugin, "state_dict_type", ""))
+    if "FULL_STATE_DICT" not in kind:
+        raise TrainingError(
+            f"FSDP state_dict_type is {kind or 'unset'}; Zip2ZipTrainer saves the model's own "
+            "checkpoint from the full state dict: set fsdp_state_dict_type: FULL_STATE_DICT "
+            "(accelerate config) or fsdp_config['state_dict_type'] = 'FULL_STATE_DICT'"
+        )
 
 
 def fsdp_checkpoint(directory: str) -> bool:

@@ -31,6 +31,7 @@ from zip2zip_tokenizers.torch.training.errors import NonFiniteLossError, Trainin
 from zip2zip_tokenizers.torch.training.fsdp import (
     FSDP_MODEL_NAME,
     fsdp_checkpoint,
+    require_full_state_dict,
     warn_fsdp_not_applied,
 )
 
@@ -68,9 +69,9 @@ class Zip2ZipTrainer(Trainer):
         self._stats = torch.zeros(_STATS, dtype=torch.float64)
         self._since = time.perf_counter()
         self._rates: dict[str, float] = {}
-        if getattr(self.args, "fsdp", None) and not (
-            self.is_fsdp_enabled or getattr(self, "is_fsdp_xla_enabled", False)
-        ):
+        if self.is_fsdp_enabled:
+            require_full_state_dict(self.accelerator.state.fsdp_plugin)
+        elif getattr(self.args, "fsdp", None) and not getattr(self, "is_fsdp_xla_enabled", False):
             warn_fsdp_not_applied(self.accelerator)
 
     # ------------------------------------------------------------------------------ optimiser
