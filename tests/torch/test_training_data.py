@@ -213,6 +213,20 @@ def test_the_train_command_starts_from_the_same_weights_for_the_same_seed(
             assert torch.equal(tensor, saved[1][name][key]), f"{name}: {key}"
 
 
+def test_the_train_command_trains_the_c0_control(
+    model_dir: Path, tmp_path: Path, capsys: Any
+) -> None:
+    """``--max-codebook-size 0`` is the control run (no hypertokens), not "the default"."""
+    out = tmp_path / "control"
+    command = ["train", "--model", str(model_dir), "--data", str(corpus(tmp_path))]
+    command += ["--output", str(out), "--window", "64", "--batch-size", "2", "--lora-r", "4"]
+    command += ["--encoder-layers", "1", "--max-codebook-size", "0", "--max-steps", "2"]
+    assert main(command) == 0
+    assert "trained 2 steps" in capsys.readouterr().out
+    model = Zip2ZipForCausalLM.from_pretrained(out)
+    assert model.compression.max_codebook_size == 0
+
+
 @pytest.mark.parametrize("flag", ["--gradient-checkpointing", "--bf16"])
 def test_the_train_command_takes_gradient_checkpointing_and_bf16(
     model_dir: Path, tmp_path: Path, capsys: Any, flag: str

@@ -269,13 +269,12 @@ def _authors_padding_id(directory: Path, reference: str | None) -> int:
     model's tokenizer, else its EOS (read from the checkpoint when it holds a tokenizer)."""
     from transformers import AutoTokenizer
 
+    from zip2zip_tokenizers.tokenizer import default_padding_id
+
     for place in (directory, Path(reference) if reference else None):
         if place is None or not (place / "tokenizer_config.json").is_file():
             continue
-        tokenizer = AutoTokenizer.from_pretrained(str(place))
-        pad = (
-            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        )
+        pad = default_padding_id(AutoTokenizer.from_pretrained(str(place)))
         if pad is not None:
             return int(pad)
     raise ModelMismatchError(
