@@ -1,7 +1,8 @@
 """Training under FSDP2 on 2 CPU processes (gloo) equals one process with the same global batch,
-with a LoRA adapter and fully fine-tuned: the same losses, the same saved weights (gathered from
-the shards on the saving process), a saved model that reloads and generates the same ids, and a
-resume from a checkpoint written under FSDP that continues as the uninterrupted run did."""
+with a LoRA adapter and fully fine-tuned, and through the ``train`` command: the same losses, the
+same saved weights (gathered from the shards on the saving process), a saved model that reloads
+and generates the same ids, and a resume from a checkpoint written under FSDP that continues as
+the uninterrupted run did."""
 
 from __future__ import annotations
 
@@ -35,11 +36,27 @@ def one_thread() -> Any:
 
 
 @pytest.fixture(scope="module")
-def two_processes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One 2-process launch trains both variants (a launch is most of the time)."""
+def base_and_text(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A base model directory (the tiny model, its tokenizer) and a JSONL corpus for ``train``."""
+    import random
+
+    directory = tmp_path_factory.mktemp("base")
+    tok = train_setup.tokenizer()
+    train_setup.model(tok).base_model.save_pretrained(directory)
+    tok.base_tokenizer.save_pretrained(directory)
+    rng = random.Random(1)
+    text = directory / "corpus.jsonl"
+    lines = [json.dumps({"text": train_setup.document(rng, 20)}) for _ in range(24)]
+    text.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(directory), str(text)
+
+
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory: pytest.TempPathFactory, base_and_text: tuple[str, str]) -> Path:
+    """One 2-process launch trains every variant (a launch is most of the time)."""
     out = tmp_path_factory.mktemp("fsdp")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc-per-node=2", str(HERE / "fsdp_train.py"), str(out)]
+    command += ["--nproc-per-node=2", str(HERE / "fsdp_train.py"), str(out), *base_and_text]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -84,6 +101,27 @@ def test_fsdp_on_two_processes_equals_one(two_processes: Path, tmp_path: Path, l
     ]
     assert generated[0].shape[1] > prompt.shape[1]
     assert torch.equal(generated[0], generated[1])
+
+
+def test_the_train_command_under_fsdp_equals_one_process(
+    two_processes: Path, base_and_text: tuple[str, str], tmp_path: Path
+) -> None:
+    from zip2zip_tokenizers.cli import main
+
+    assert main(fsdp_train.command(*base_and_text, str(tmp_path), 1)) == 0
+    fsdp = two_processes / "cli"
+    # The Trainer's own FSDP state beside the model's checkpoint: the processes were sharded.
+    assert (fsdp / f"checkpoint-{fsdp_train.SAVE_STEPS}" / "pytorch_model_fsdp.bin").is_file()
+    losses = [
+        train_setup.losses(json.loads((run / "trainer_state.json").read_text())["log_history"])
+        for run in (fsdp / f"checkpoint-{fsdp_train.STEPS}", tmp_path / "checkpoint-3")
+    ]
+    assert len(losses[1]) == fsdp_train.STEPS
+    torch.testing.assert_close(losses[0], losses[1], rtol=1e-4, atol=1e-5)
+    saved, reference = weights(fsdp), weights(tmp_path)
+    assert saved.keys() == reference.keys()
+    for name, tensor in reference.items():
+        torch.testing.assert_close(saved[name], tensor, rtol=1e-4, atol=1e-5, msg=name)
 
 
 @pytest.fixture
