@@ -1,6 +1,6 @@
-"""What training under FSDP needs beyond the Trainer's own handling (see docs/training.md, "FSDP"):
-full state dicts to save from, recognising the Trainer's FSDP checkpoint files, and saying so when
-FSDP was asked for but accelerate runs the processes without it."""
+"""What training under FSDP needs beyond the Trainer's own handling (docs/training.md, "Several
+processes: DDP and FSDP"): full state dicts to save from, recognising the Trainer's FSDP
+checkpoint files, and saying so when FSDP was asked for but accelerate runs without it."""
 
 from __future__ import annotations
 
