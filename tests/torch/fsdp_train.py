@@ -60,6 +60,8 @@ def lift_cpu_gate(trainer: Any) -> None:
 
     state = trainer.accelerator.state
     state.fsdp_plugin = FullyShardedDataParallelPlugin(**(asked or {}))
+    if state.mixed_precision != "no":
+        state.fsdp_plugin.set_mixed_precision(state.mixed_precision)
     state.distributed_type = DistributedType.FSDP
     PartialState._shared_state["distributed_type"] = DistributedType.FSDP
     trainer.is_fsdp_enabled = True
