@@ -11,7 +11,11 @@ times its own calls; rounds alternate between the two, best of N.
 - the floor: the plain base model (transformers' ``generate``, its default cache) on as many
   base ids as the prompt has ids, timed the same way in the same rounds.
 
-Usage: python benches/bench_interop.py [--chars 3000] [--steps 32] [--repeats 5] [--json PATH]
+With several ``--chars`` the same checkpoints are timed at each prompt length: their prompt pass
+encodes all ``C`` rows whatever the prompt, ours the entries the prompt creates, and both run the
+base model's forward over the prompt, so the prompt ratio depends on the prompt's length.
+
+Usage: python benches/bench_interop.py [--chars 3000 ...] [--steps 32] [--repeats 5] [--json PATH]
 """
 
 from __future__ import annotations
@@ -101,9 +105,47 @@ def base_generate(model: Any, ids: list[int], new: int) -> tuple[float, list[int
     return time.perf_counter() - start, out[0].tolist()
 
 
+def time_prompt(
+    model: Any, plain: Any, theirs: Theirs, ids: list[int], base_ids: list[int], args: Any
+) -> dict[str, Any]:
+    """Best-of-``repeats`` prompt and step times of ours, theirs and the plain base model."""
+    names = ["ours1", "oursN", "their1", "theirN", "base1", "baseN"]
+    times: dict[str, list[float]] = {k: [] for k in names}
+    sequences: dict[str, list[int]] = {}
+    for _ in range(args.repeats):
+        runs = [
+            ("ours", lambda n: ours_generate(model, ids, n)),
+            ("their", lambda n: theirs.generate(ids, n)),
+            ("base", lambda n: base_generate(plain, base_ids, n)),
+        ]
+        for name, run in runs:
+            seconds, _ = run(1)
+            times[f"{name}1"].append(seconds)
+            seconds, sequence = run(1 + args.steps)
+            times[f"{name}N"].append(seconds)
+            sequences[name] = sequence
+    best = {k: min(v) for k, v in times.items()}
+    ours_step = (best["oursN"] - best["ours1"]) / args.steps
+    their_step = (best["theirN"] - best["their1"]) / args.steps
+    base_step = (best["baseN"] - best["base1"]) / args.steps
+    return {
+        "prompt_ids": len(ids),
+        "same_generated_ids": sequences["ours"] == sequences["their"],
+        "prompt_ms": {
+            "ours": 1e3 * best["ours1"],
+            "theirs": 1e3 * best["their1"],
+            "base": 1e3 * best["base1"],
+        },
+        "prompt_speedup": best["their1"] / best["ours1"],
+        "step_ms": {"ours": 1e3 * ours_step, "theirs": 1e3 * their_step, "base": 1e3 * base_step},
+        "step_ratio": ours_step / their_step,
+        "step_overhead_vs_base": ours_step / base_step - 1,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--chars", type=int, default=3000)
+    parser.add_argument("--chars", type=int, nargs="+", default=[3000])
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--codebook", type=int, default=2048)
@@ -120,58 +162,38 @@ def main() -> None:
     generator = torch.Generator().manual_seed(0)
     for p in [*model.input_encoder.parameters(), *model.output_encoder.parameters()]:
         p.copy_(torch.randn(p.shape, generator=generator) * 0.02)
-    ids = tok.encode(prompt_text(args.chars))
-    # The floor: the same base model on as many base ids (the same KV cache length).
     plain = model.base_model
     plain.generation_config.pad_token_id = tok.base_tokenizer.eos_token_id
-    base_ids = tok.base_tokenizer.encode(prompt_text(args.chars))[: len(ids)]
+    by_length: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as directory:
         checkpoint = Path(directory)
         model.save_pretrained(checkpoint, authors_compatible=True)
         tok.save_pretrained(checkpoint)
         theirs = Theirs(checkpoint)
         try:
-            names = ["ours1", "oursN", "their1", "theirN", "base1", "baseN"]
-            times: dict[str, list[float]] = {k: [] for k in names}
-            sequences: dict[str, list[int]] = {}
-            for _ in range(args.repeats):
-                runs = [
-                    ("ours", lambda n: ours_generate(model, ids, n)),
-                    ("their", lambda n: theirs.generate(ids, n)),
-                    ("base", lambda n: base_generate(plain, base_ids, n)),
-                ]
-                for name, run in runs:
-                    seconds, _ = run(1)
-                    times[f"{name}1"].append(seconds)
-                    seconds, sequence = run(1 + args.steps)
-                    times[f"{name}N"].append(seconds)
-                    sequences[name] = sequence
+            for chars in args.chars:
+                text = prompt_text(chars)
+                ids = tok.encode(text)
+                # The floor: the same base model on as many base ids (the same KV cache length).
+                base_ids = tok.base_tokenizer.encode(text)[: len(ids)]
+                timing = time_prompt(model, plain, theirs, ids, base_ids, args)
+                by_length.append(
+                    {"chars": chars, "prompt_base_tokens": len(tok.base_tokenizer.encode(text))}
+                    | timing
+                )
         finally:
             theirs.close()
 
-    best = {k: min(v) for k, v in times.items()}
-    ours_step = (best["oursN"] - best["ours1"]) / args.steps
-    their_step = (best["theirN"] - best["their1"]) / args.steps
-    base_step = (best["baseN"] - best["base1"]) / args.steps
     results = {
         "model": "SmolLM2-135M-Instruct fp32, res_latent_attn encoder, kwkwk masked",
         "codebook": args.codebook,
-        "prompt_base_tokens": len(tok.base_tokenizer.encode(prompt_text(args.chars))),
-        "prompt_ids": len(ids),
         "steps": args.steps,
         "repeats": args.repeats,
         "threads": torch.get_num_threads(),
-        "same_generated_ids": sequences["ours"] == sequences["their"],
         "load_average": os.getloadavg(),
-        "prompt_ms": {
-            "ours": 1e3 * best["ours1"],
-            "theirs": 1e3 * best["their1"],
-            "base": 1e3 * best["base1"],
-        },
-        "prompt_speedup": best["their1"] / best["ours1"],
-        "step_ms": {"ours": 1e3 * ours_step, "theirs": 1e3 * their_step, "base": 1e3 * base_step},
-        "step_ratio": ours_step / their_step,
-        "step_overhead_vs_base": ours_step / base_step - 1,
+        # The first length's figures at the top level, as one-length runs always wrote them.
+        **by_length[0],
+        "by_prompt_length": by_length,
     }
     print(json.dumps(results, indent=2))
     if args.json:

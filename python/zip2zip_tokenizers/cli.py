@@ -8,29 +8,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from zip2zip_tokenizers.codec_flags import add_codec_arguments
 from zip2zip_tokenizers.train_cli import add_train, run_train
-
-
-def add_codec_arguments(parser: argparse.ArgumentParser) -> None:
-    """The codec flags every command shares; left out, each means "as the tokenizer or model
-    directory's zip2zip_config.json says", then the package default."""
-    from zip2zip_tokenizers.settings import DEFAULT_MAX_CODEBOOK_SIZE, DEFAULT_MAX_SUBTOKENS
-
-    parser.add_argument(
-        "--max-codebook-size",
-        type=int,
-        help=f"hypertokens per codebook (default: as saved, else {DEFAULT_MAX_CODEBOOK_SIZE})",
-    )
-    parser.add_argument(
-        "--max-subtokens",
-        type=int,
-        help=f"longest hypertoken in base tokens (default: as saved, else {DEFAULT_MAX_SUBTOKENS})",
-    )
-    parser.add_argument(
-        "--disable-digits",
-        action=argparse.BooleanOptionalAction,
-        help="never merge digit tokens (default: as saved, else merge them)",
-    )
 
 
 def _add_preprocess(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

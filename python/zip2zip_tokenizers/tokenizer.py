@@ -127,6 +127,13 @@ def digit_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     return digits
 
 
+def default_padding_id(tokenizer: PreTrainedTokenizerBase) -> int | None:
+    """The id padding means when no config says: the tokenizer's pad, else its EOS (the rule the
+    authors' runtime follows too)."""
+    pad = tokenizer.pad_token_id
+    return int(pad) if pad is not None else tokenizer.eos_token_id
+
+
 def special_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     """Every special or added token id (what the codec must never merge)."""
     ids = set(tokenizer.all_special_ids) | set(tokenizer.get_added_vocab().values())
@@ -201,11 +208,7 @@ class Zip2ZipTokenizer:
             vocab_size=len(tokenizer),
             special_ids=special_token_ids(tokenizer),
             digit_ids=lambda: digit_token_ids(tokenizer),
-            default_pad=(
-                tokenizer.pad_token_id
-                if tokenizer.pad_token_id is not None
-                else tokenizer.eos_token_id
-            ),
+            default_pad=default_padding_id(tokenizer),
             max_codebook_size=max_codebook_size,
             max_subtokens=max_subtokens,
             disable_digits=disable_digits,

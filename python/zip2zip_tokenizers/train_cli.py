@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-CODEC_FLAGS = ("max_codebook_size", "max_subtokens", "disable_digits")
+from zip2zip_tokenizers.codec_flags import CODEC_FLAGS, add_codec_arguments
+from zip2zip_tokenizers.settings import DEFAULT_MAX_CODEBOOK_SIZE, DEFAULT_MAX_SUBTOKENS
 
 
 def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,13 +32,7 @@ def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     codec = parser.add_argument_group(
         "codec (a zip2zip_config.json in --model wins unless a flag is given)"
     )
-    codec.add_argument("--max-codebook-size", type=int, help="default 2048")
-    codec.add_argument("--max-subtokens", type=int, help="default 4")
-    codec.add_argument(
-        "--disable-digits",
-        action=argparse.BooleanOptionalAction,
-        help="never merge digit tokens (recipe default: on)",
-    )
+    add_codec_arguments(codec, digits_default="on, as the recipe")
     model = parser.add_argument_group("model")
     model.add_argument("--encoder", choices=("transformer", "mean"), default="transformer")
     model.add_argument("--encoder-layers", type=int, default=2)
@@ -83,8 +78,10 @@ def run_train(args: argparse.Namespace) -> int:
 
     explicit = [name for name in CODEC_FLAGS if getattr(args, name) is not None]
     recipe = Zip2ZipRecipe(
-        max_codebook_size=args.max_codebook_size or 2048,
-        max_subtokens=args.max_subtokens or 4,
+        max_codebook_size=(
+            DEFAULT_MAX_CODEBOOK_SIZE if args.max_codebook_size is None else args.max_codebook_size
+        ),
+        max_subtokens=(DEFAULT_MAX_SUBTOKENS if args.max_subtokens is None else args.max_subtokens),
         disable_digits=True if args.disable_digits is None else args.disable_digits,
         encoder=args.encoder,
         encoder_layers=args.encoder_layers,

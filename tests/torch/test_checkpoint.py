@@ -95,6 +95,38 @@ def test_lora_adapters_save_separately_and_reload(tmp_path: Path) -> None:
     assert torch.equal(logits_of(again), logits_of(model))
 
 
+@pytest.mark.parametrize("lora", [False, True], ids=["whole", "lora"])
+def test_a_given_state_dict_is_saved_instead_of_the_live_weights(
+    tmp_path: Path, lora: bool
+) -> None:
+    """What FSDP's gathered weights go through: every file comes from the state dict, and tied
+    embeddings, separate tensors there, are saved once."""
+    adapter = None
+    if lora:
+        peft = pytest.importorskip("peft")
+        adapter = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"])
+
+    def build(seed: int) -> Any:
+        torch.manual_seed(seed)
+        base = tiny_model("llama", V, tied=True)
+        model = Zip2ZipForCausalLM.from_base(base, config(), TRANSFORMER, lora=adapter).eval()
+        randomize(model, seed=seed)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(std=0.1)
+        return model
+
+    trained, live = build(1), build(2)
+    gathered = {name: t.clone() for name, t in trained.state_dict().items()}
+    live.save_pretrained(tmp_path, save_base=True, state_dict=gathered)
+    loaded = Zip2ZipForCausalLM.from_pretrained(tmp_path).eval()
+    assert torch.equal(logits_of(loaded), logits_of(trained))
+    base = tmp_path / "base_model" if lora else tmp_path
+    names = load_file(str(base / "model.safetensors")).keys()
+    assert ("lm_head.weight" in names) != ("model.embed_tokens.weight" in names)
+
+
 def authors_checkpoint(directory: Path, model: Any) -> None:
     """Writes ``model`` the way the authors' runtime does (format 2, res_latent_attn)."""
     model.base_model.save_pretrained(directory)

@@ -191,6 +191,42 @@ def test_the_train_command_trains_saves_and_resumes(
     assert [e["step"] for e in state["log_history"] if "loss" in e] == [1, 2, 3, 4, 5]
 
 
+def test_the_train_command_starts_from_the_same_weights_for_the_same_seed(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    """The fresh encoders and adapter are seeded (FSDP shards each process's own copy): one step
+    of the warmup (learning rate 0) leaves them as built, the same in two runs."""
+    from safetensors.torch import load_file
+
+    text = corpus(tmp_path)
+    saved = []
+    for run in ("a", "b"):
+        command = ["train", "--model", str(model_dir), "--data", str(text)]
+        command += ["--output", str(tmp_path / run), "--window", "64", "--batch-size", "2"]
+        command += ["--lora-r", "4", "--encoder-layers", "1", "--max-codebook-size", "64"]
+        assert main([*command, "--max-steps", "1", "--save-steps", "5"]) == 0
+        files = ("zip2zip_encoders.safetensors", "adapter_model.safetensors")
+        saved.append({name: load_file(str(tmp_path / run / name)) for name in files})
+    for name, tensors in saved[0].items():
+        assert tensors.keys() == saved[1][name].keys()
+        for key, tensor in tensors.items():
+            assert torch.equal(tensor, saved[1][name][key]), f"{name}: {key}"
+
+
+def test_the_train_command_trains_the_c0_control(
+    model_dir: Path, tmp_path: Path, capsys: Any
+) -> None:
+    """``--max-codebook-size 0`` is the control run (no hypertokens), not "the default"."""
+    out = tmp_path / "control"
+    command = ["train", "--model", str(model_dir), "--data", str(corpus(tmp_path))]
+    command += ["--output", str(out), "--window", "64", "--batch-size", "2", "--lora-r", "4"]
+    command += ["--encoder-layers", "1", "--max-codebook-size", "0", "--max-steps", "2"]
+    assert main(command) == 0
+    assert "trained 2 steps" in capsys.readouterr().out
+    model = Zip2ZipForCausalLM.from_pretrained(out)
+    assert model.compression.max_codebook_size == 0
+
+
 @pytest.mark.parametrize("flag", ["--gradient-checkpointing", "--bf16"])
 def test_the_train_command_takes_gradient_checkpointing_and_bf16(
     model_dir: Path, tmp_path: Path, capsys: Any, flag: str

@@ -39,7 +39,7 @@ def dataset(tok: Zip2ZipTokenizer, documents: int = 64, seed: int = 0) -> Window
     return text_dataset([document(rng) for _ in range(documents)], tok, window=128)
 
 
-def model(tok: Zip2ZipTokenizer, lora_r: int = 0, seed: int = 0) -> Any:
+def model(tok: Zip2ZipTokenizer, lora_r: int = 0, seed: int = 0, tied: bool = False) -> Any:
     torch.manual_seed(seed)
     vocab = tok.initial_vocab_size
     base = LlamaForCausalLM(
@@ -53,7 +53,7 @@ def model(tok: Zip2ZipTokenizer, lora_r: int = 0, seed: int = 0) -> Any:
             bos_token_id=1,
             eos_token_id=2,
             pad_token_id=0,
-            tie_word_embeddings=False,
+            tie_word_embeddings=tied,
         )
     )
     recipe = Zip2ZipRecipe(

@@ -52,17 +52,45 @@ def is_peft(model: nn.Module) -> bool:
     return type(model).__module__.startswith("peft")
 
 
-def _plain_base(model: Any) -> tuple[Any, dict[str, torch.Tensor] | None]:
-    """The base model without its adapter, and its state dict with adapter weights removed."""
+def _plain_base(
+    model: Any, state: dict[str, torch.Tensor] | None = None
+) -> tuple[Any, dict[str, torch.Tensor] | None]:
+    """The base model without its adapter, and the state dict to save it with: ``state`` (the
+    base model's, adapter included when it has one; default: its live weights) with the adapter
+    weights removed."""
     if not is_peft(model):
-        return model, None
+        return model, state
     plain = model.get_base_model()
-    state = {
+    if state is None:
+        state = plain.state_dict()
+    else:
+        # A PeftModel's keys are its LoRA model's ("base_model.") around the plain model's
+        # ("model.").
+        prefix = "base_model.model."
+        state = {name[len(prefix) :]: t for name, t in state.items() if name.startswith(prefix)}
+    return plain, {
         name.replace(".base_layer.", "."): tensor
-        for name, tensor in plain.state_dict().items()
+        for name, tensor in state.items()
         if ".lora_" not in name and "modules_to_save" not in name
     }
-    return plain, state
+
+
+def _retied(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with one tensor again for the names of each parameter ``model`` shares (tied
+    embeddings), as in its own state dict: a state dict gathered from shards holds a copy per
+    name, which would save the tied weight twice."""
+    state = dict(state)
+    first: dict[int, str] = {}
+    for name, param in model.named_parameters(remove_duplicate=False):
+        if name in state:
+            state[name] = state[first.setdefault(id(param), name)]
+    return state
+
+
+def _part(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The entries of ``state`` under ``prefix.``, without it."""
+    start = f"{prefix}."
+    return {name[len(start) :]: t for name, t in state.items() if name.startswith(start)}
 
 
 def require_local_directory(name: str, what: str) -> None:
@@ -80,8 +108,16 @@ def save_checkpoint(
     *,
     save_base: bool | None,
     authors_compatible: bool | None = None,
+    state_dict: dict[str, torch.Tensor] | None = None,
 ) -> None:
+    """See :meth:`Zip2ZipForCausalLM.save_pretrained`."""
     from safetensors.torch import save_file
+
+    if state_dict is not None:
+        state_dict = _retied(model, state_dict)
+
+    def part(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:
+        return module.state_dict() if state_dict is None else _part(state_dict, prefix)
 
     width = model.base_model.get_input_embeddings().weight.shape[1]
     encoder = encoder_section(model.encoder_config, width)
@@ -110,10 +146,11 @@ def save_checkpoint(
         if authors_compatible is None and model.authors_origin:
             warnings.warn(message, AuthorsFormatWarning, stacklevel=3)
     if save_base:
-        plain, state = _plain_base(model.base_model)
+        given = None if state_dict is None else _part(state_dict, "base_model")
+        plain, state = _plain_base(model.base_model, given)
         # Beside an adapter, transformers would load the base from the adapter's own base path
         # (adapter_config.json), so a base saved with an adapter goes into a subfolder.
-        reference = BASE_SUBFOLDER if state is not None else SELF_CONTAINED
+        reference = BASE_SUBFOLDER if is_peft(model.base_model) else SELF_CONTAINED
         target = directory / reference
         plain.save_pretrained(str(target), state_dict=state, safe_serialization=True)
     else:
@@ -121,15 +158,19 @@ def save_checkpoint(
         local = Path(name)
         reference = str(local.resolve()) if local.is_dir() else name
     if is_peft(model.base_model):
-        model.base_model.save_pretrained(str(directory), safe_serialization=True)
+        adapter = None if state_dict is None else _part(state_dict, "base_model")
+        model.base_model.save_pretrained(
+            str(directory), safe_serialization=True, state_dict=adapter
+        )
 
-    tensors = {f"input_encoder.{k}": v for k, v in model.input_encoder.state_dict().items()}
+    modules = [("input_encoder", model.input_encoder)]
     if not model.encoder_config.tie_encoders:
-        tensors |= {f"output_encoder.{k}": v for k, v in model.output_encoder.state_dict().items()}
+        modules.append(("output_encoder", model.output_encoder))
     if model.token_type_head is not None:
-        tensors |= {
-            f"{TOKEN_TYPE_HEAD}.{k}": v for k, v in model.token_type_head.state_dict().items()
-        }
+        modules.append((TOKEN_TYPE_HEAD, model.token_type_head))
+    tensors = {
+        f"{prefix}.{k}": v for prefix, module in modules for k, v in part(prefix, module).items()
+    }
     save_file(
         {k: v.detach().contiguous().cpu() for k, v in tensors.items()}, directory / ENCODERS_NAME
     )
@@ -228,13 +269,12 @@ def _authors_padding_id(directory: Path, reference: str | None) -> int:
     model's tokenizer, else its EOS (read from the checkpoint when it holds a tokenizer)."""
     from transformers import AutoTokenizer
 
+    from zip2zip_tokenizers.tokenizer import default_padding_id
+
     for place in (directory, Path(reference) if reference else None):
         if place is None or not (place / "tokenizer_config.json").is_file():
             continue
-        tokenizer = AutoTokenizer.from_pretrained(str(place))
-        pad = (
-            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        )
+        pad = default_padding_id(AutoTokenizer.from_pretrained(str(place)))
         if pad is not None:
             return int(pad)
     raise ModelMismatchError(

@@ -215,6 +215,7 @@ class Zip2ZipForCausalLM(nn.Module):
         *,
         save_base: bool | None = None,
         authors_compatible: bool | None = None,
+        state_dict: dict[str, torch.Tensor] | None = None,
     ) -> None:
         """Writes ``zip2zip_config.json``, ``zip2zip_encoders.safetensors``, the PEFT adapter
         and, when ``save_base`` (default: when the base model has no local directory or hub
@@ -223,8 +224,17 @@ class Zip2ZipForCausalLM(nn.Module):
         ``authors_compatible``: ``True`` raises ``ModelMismatchError`` naming every reason the
         authors' runtime could not load the checkpoint unedited; ``None`` (default) warns
         (``AuthorsFormatWarning``) with those reasons only for a model loaded from their
-        checkpoint (``authors_origin``); ``False`` never checks."""
-        save_checkpoint(self, path, save_base=save_base, authors_compatible=authors_compatible)
+        checkpoint (``authors_origin``); ``False`` never checks.
+
+        ``state_dict``: this model's whole state dict, written instead of its live weights (the
+        weights a sharded model, FSDP's, gathers on the process that saves)."""
+        save_checkpoint(
+            self,
+            path,
+            save_base=save_base,
+            authors_compatible=authors_compatible,
+            state_dict=state_dict,
+        )
 
     def activation_checkpointing_enable(
         self,
@@ -280,6 +290,14 @@ class Zip2ZipForCausalLM(nn.Module):
         return self.compression.total_vocab_size
 
     @property
+    def _no_split_modules(self) -> list[str] | None:
+        """The base model's layer classes: what FSDP's default wrapping policy (accelerate's,
+        transformers') shards as units when no ``transformer_layer_cls_to_wrap`` is given."""
+        plain = self.base_model.get_base_model() if is_peft(self.base_model) else self.base_model
+        names = getattr(plain, "_no_split_modules", None)
+        return None if names is None else list(names)
+
+    @property
     def max_codebook_size(self) -> int:
         return self.compression.max_codebook_size
 
@@ -304,9 +322,29 @@ class Zip2ZipForCausalLM(nn.Module):
             batch_size,
             self.input_encoder,
             self.output_encoder,
-            self.base_model.get_input_embeddings().weight,
-            self.base_model.get_output_embeddings().weight,
+            *self._embedding_tables(),
         )
+
+    def _embedding_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The base model's input and output embedding tables, whole: the encoders read their
+        rows outside those modules' own forward calls, so a table FSDP holds sharded there is
+        refused (``ModelMismatchError``) rather than read as a shard."""
+        tables = []
+        for side, module in [
+            ("input", self.base_model.get_input_embeddings()),
+            ("output", self.base_model.get_output_embeddings()),
+        ]:
+            weight: torch.Tensor = module.weight
+            if is_sharded(weight):
+                raise ModelMismatchError(
+                    f"the base model's {side} embeddings ({type(module).__name__}) are sharded by "
+                    "FSDP here; the hyper-encoders read their rows outside that module's forward. "
+                    "Keep both embedding tables in the root FSDP unit (wrap only the decoder "
+                    "layers: transformer_layer_cls_to_wrap or the default policy, not a size-"
+                    "based one), and call generate through the wrapped model"
+                )
+            tables.append(weight)
+        return tables[0], tables[1]
 
     def next_columns(self, logits_to_keep: int = 0) -> int | None:
         """How many of the last columns of an update need the about-to-be-created entry's
@@ -556,6 +594,16 @@ class Zip2ZipForCausalLM(nn.Module):
             generator=generator,
             **options,
         )
+
+
+def is_sharded(tensor: torch.Tensor) -> bool:
+    """Whether ``tensor`` is a ``DTensor``: a shard of a parameter FSDP2 gathers only for its
+    module's forward call."""
+    if not torch.distributed.is_available():
+        return False
+    from torch.distributed.tensor import DTensor
+
+    return isinstance(tensor, DTensor)
 
 
 def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

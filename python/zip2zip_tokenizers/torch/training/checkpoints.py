@@ -27,12 +27,20 @@ def base_is_trained(model: Zip2ZipForCausalLM) -> bool:
     )
 
 
-def save_training_model(model: Zip2ZipForCausalLM, directory: str, tokenizer: Any) -> None:
+def save_training_model(
+    model: Zip2ZipForCausalLM,
+    directory: str,
+    tokenizer: Any,
+    state_dict: dict[str, Any] | None = None,
+) -> None:
     """The tokenizer (first: the model's save keeps its keys of ``zip2zip_config.json``), then
-    the model: encoders, adapter, token-type head, and the base weights when they train."""
+    the model: encoders, adapter, token-type head, and the base weights when they train; from
+    ``state_dict`` (the whole model's, gathered from shards) when given."""
     if tokenizer is not None:
         tokenizer.save_pretrained(directory)
-    model.save_pretrained(directory, save_base=True if base_is_trained(model) else None)
+    model.save_pretrained(
+        directory, save_base=True if base_is_trained(model) else None, state_dict=state_dict
+    )
 
 
 def load_training_model(model: Zip2ZipForCausalLM, directory: str | os.PathLike[str]) -> None:

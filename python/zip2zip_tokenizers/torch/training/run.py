@@ -56,6 +56,7 @@ def train(
     interruption, it continues from the last checkpoint there (``resume``). A
     ``zip2zip_config.json`` in ``model_dir`` fixes the codec settings, except those named in
     ``explicit_codec``."""
+    from transformers import set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
     recipe = recipe or Zip2ZipRecipe()
@@ -64,6 +65,9 @@ def train(
     with args.main_process_first(local=True, desc="loading the training data"):
         dataset = load_training_data(data, tokenizer, window=window, text_field=text_field)
     dataset.check_codec(tokenizer.config)
+    # The Trainer seeds only once the model exists: without this, the fresh encoders and adapter
+    # would differ between runs with the same seed, and between processes (which FSDP shards).
+    set_seed(args.seed)
     model = recipe.build(model_dir, tokenizer, **(model_kwargs or {}))
     if not recipe.token_type_head:
         args.token_type_loss_weight = 0.0

@@ -28,6 +28,12 @@ from zip2zip_tokenizers.torch.training.arguments import Zip2ZipTrainingArguments
 from zip2zip_tokenizers.torch.training.checkpoints import load_training_model, save_training_model
 from zip2zip_tokenizers.torch.training.collator import Zip2ZipCollator
 from zip2zip_tokenizers.torch.training.errors import NonFiniteLossError, TrainingError
+from zip2zip_tokenizers.torch.training.fsdp import (
+    FSDP_MODEL_NAME,
+    fsdp_checkpoint,
+    require_full_state_dict,
+    warn_fsdp_not_applied,
+)
 
 ENCODER_PREFIXES = ("input_encoder.", "output_encoder.", "token_type_head.")
 # Running sums between two logs: base-target loss and count, hypertoken-target loss and count,
@@ -63,6 +69,10 @@ class Zip2ZipTrainer(Trainer):
         self._stats = torch.zeros(_STATS, dtype=torch.float64)
         self._since = time.perf_counter()
         self._rates: dict[str, float] = {}
+        if self.is_fsdp_enabled:
+            require_full_state_dict(self.accelerator.state.fsdp_plugin)
+        elif getattr(self.args, "fsdp", None) and not getattr(self, "is_fsdp_xla_enabled", False):
+            warn_fsdp_not_applied(self.accelerator)
 
     # ------------------------------------------------------------------------------ optimiser
     def _token_type_weight(self) -> float:
@@ -236,17 +246,32 @@ class Zip2ZipTrainer(Trainer):
 
     # ---------------------------------------------------------------------------- checkpoints
     def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
+        """The model's own checkpoint, written by the saving process only; ``state_dict`` is the
+        whole model's when the Trainer gathered it (FSDP: its shards, on that process)."""
         import os
 
         from transformers.trainer import TRAINING_ARGS_NAME
 
+        if not self.args.should_save:
+            return
         directory = str(output_dir or self.args.output_dir)
         os.makedirs(directory, exist_ok=True)
         model = self.accelerator.unwrap_model(self.model)
-        save_training_model(model, directory, self.processing_class)
+        save_training_model(model, directory, self.processing_class, state_dict)
         torch.save(self.args, os.path.join(directory, TRAINING_ARGS_NAME))
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+        if self.is_fsdp_enabled:
+            # Sharded weights load through the Trainer's own FSDP checkpoint (written beside ours
+            # with the optimiser state), which accelerate scatters back into the shards.
+            if not fsdp_checkpoint(resume_from_checkpoint):
+                raise TrainingError(
+                    f"{resume_from_checkpoint} holds no FSDP model state ({FSDP_MODEL_NAME}*), "
+                    "which resuming under FSDP reads; it was saved with save_only_model=True "
+                    "or without FSDP"
+                )
+            super()._load_from_checkpoint(resume_from_checkpoint, model)
+            return
         target = self.accelerator.unwrap_model(model if model is not None else self.model)
         load_training_model(target, resume_from_checkpoint)
 
