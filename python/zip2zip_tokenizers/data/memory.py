@@ -18,7 +18,7 @@ _M_MMAP_THRESHOLD = -3
 #: Blocks from this size up get their own mapping from glibc, unmapped when freed.
 WORKER_MMAP_THRESHOLD = 1 << 20
 #: How long the native code's allocator (mimalloc) keeps freed pages in a worker process.
-WORKER_PURGE_DELAY_MS = 10
+WORKER_PURGE_DELAY_MS = 5
 _done = False
 
 
@@ -42,8 +42,8 @@ def return_freed_memory_promptly() -> list[str]:
     """Makes both allocators of this process hand freed memory back to the system at once (or
     nearly), for worker processes, which share the machine with each other. Left alone, each
     worker kept 60-100 MB it had freed (two workers on 0.2 GB: peak PSS of the process tree
-    506-523 MB before, 439-468 MB with this, same CPU time; a purge delay of 0 gave ~340 MB
-    at ~6 % more CPU time):
+    535-543 MB before, 466-494 MB with this on a quiet machine, same CPU time; a purge delay
+    of 0 gave ~340 MB at 6-7 % more CPU time):
 
     - glibc serves blocks of ``WORKER_MMAP_THRESHOLD`` and more (a batch's windows, a shard's
       arrays and Arrow buffers) with their own mappings, unmapped when freed. By default it
