@@ -32,6 +32,7 @@ from zip2zip_tokenizers.data import (
     InputError,
     ResumeError,
     VerifyError,
+    default_workers,
     preprocess,
     verify,
 )
@@ -201,6 +202,23 @@ def test_worker_processes_write_the_same_bytes(tmp_path: Path, texts: list[str])
     run([jsonl], tmp_path / "two", shard_bytes=15_000, workers=2)
     one, two = read_dir_bytes(tmp_path / "one"), read_dir_bytes(tmp_path / "two")
     assert len(one) > 2 and one == two
+
+
+def test_python_and_cli_default_to_one_worker_per_core(
+    tmp_path: Path,
+    texts: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert default_workers() == (os.cpu_count() or 1)
+    jsonl = write_jsonl(tmp_path / "a.jsonl", texts[:2])
+    # Both ask default_workers() when not told: an impossible default shows where it went.
+    monkeypatch.setattr("zip2zip_tokenizers.data.pipeline.default_workers", lambda: 0)
+    with pytest.raises(DataError, match="workers must be at least 1, got 0"):
+        run([jsonl], tmp_path / "python")
+    argv = ["preprocess", "--tokenizer", deepseek_dir(), "--input", str(jsonl)]
+    assert main([*argv, "--output", str(tmp_path / "cli"), "--no-progress"]) == 2
+    assert "workers must be at least 1, got 0" in capsys.readouterr().err
 
 
 def test_cli_preprocess_then_verify(

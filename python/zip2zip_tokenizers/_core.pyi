@@ -30,8 +30,10 @@ __all__ = [
     "WindowBatch",
     "Zip2ZipError",
     "__version__",
+    "memory_purge_delay",
     "num_threads",
     "parallelism_enabled",
+    "set_memory_purge_delay",
     "set_parallelism",
 ]
 
@@ -89,6 +91,8 @@ class Edges(NamedTuple):
 def set_parallelism(enabled: bool | None) -> None: ...
 def parallelism_enabled() -> bool: ...
 def num_threads() -> int: ...
+def memory_purge_delay() -> int: ...
+def set_memory_purge_delay(milliseconds: int) -> None: ...
 
 @final
 class CompressionConfig:

@@ -34,7 +34,6 @@ def _add_preprocess(commands: argparse._SubParsersAction[argparse.ArgumentParser
     parser.add_argument(
         "--workers",
         type=int,
-        default=os.cpu_count() or 1,
         help="processes sharing the cores (default: one per core)",
     )
     parser.add_argument("--engine", choices=("local", "ray"), default="local")

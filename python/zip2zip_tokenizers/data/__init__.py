@@ -2,7 +2,8 @@
 extra: pyarrow, tqdm, zstandard).
 
 - :func:`preprocess` / ``zip2zip-tokenizers preprocess``: files → shards + manifest + report,
-  resumable, on every local core (``workers``) or on a Ray cluster (``engine="ray"``).
+  resumable, on every local core (``workers``; one per core unless told,
+  :func:`default_workers`) or on a Ray cluster (``engine="ray"``).
 - :func:`verify` / ``zip2zip-tokenizers verify``: decode the shards and check them.
 - :class:`Hypertokenizer`: text → windows in native code; :func:`datasets_map_function` is the
   same transformation for ``datasets.Dataset.map``.
@@ -20,7 +21,7 @@ from zip2zip_tokenizers.data.errors import (
     VerifyError,
 )
 from zip2zip_tokenizers.data.hf_datasets import datasets_map_function
-from zip2zip_tokenizers.data.pipeline import preprocess
+from zip2zip_tokenizers.data.pipeline import default_workers, preprocess
 from zip2zip_tokenizers.data.report import format_report
 from zip2zip_tokenizers.data.shards import COLUMNS, write_shard
 from zip2zip_tokenizers.data.verify import verify
@@ -35,6 +36,7 @@ __all__ = [
     "ResumeError",
     "VerifyError",
     "datasets_map_function",
+    "default_workers",
     "format_report",
     "preprocess",
     "verify",

@@ -23,6 +23,11 @@ Engine = Literal["local", "ray"]
 DEFAULT_SHARD_BYTES = 16_000_000
 
 
+def default_workers() -> int:
+    """One worker per core: what ``preprocess`` and the CLI's ``--workers`` run when not told."""
+    return os.cpu_count() or 1
+
+
 def _task_size(task: Task) -> int:
     if task.format == "jsonl":
         end = task.end if task.end >= 0 else os.path.getsize(task.path)
@@ -46,7 +51,7 @@ def preprocess(
     max_subtokens: int | None = None,
     disable_digits: bool | None = None,
     append_eos: bool = True,
-    workers: int = 1,
+    workers: int | None = None,
     engine: Engine = "local",
     ray_address: str | None = None,
     strict: bool = False,
@@ -61,11 +66,13 @@ def preprocess(
     codec settings; ``max_codebook_size``, ``max_subtokens`` and ``disable_digits`` left ``None``
     mean "as saved", then the package defaults; ``window`` ``None`` means 1024) or a ready
     ``Hypertokenizer``, which fixes them all (giving one that differs is a ``DataError``).
-    ``workers`` processes share the cores (1: this process, native code on every core; more:
-    processes forked after the tokenizer is loaded, so they share it); ``engine="ray"`` runs
-    the same tasks as a Ray Data pipeline. See docs/data-format.md for the output directory,
-    resuming, bad records and temporary files.
+    ``workers`` processes share the cores (``None``: one per core, ``default_workers()``; 1: this
+    process, native code on every core; more: processes forked after the tokenizer is loaded,
+    so they share it); ``engine="ray"`` runs the same tasks as a Ray Data pipeline. See
+    docs/data-format.md for the output directory, resuming, bad records and temporary files.
     """
+    if workers is None:
+        workers = default_workers()
     if workers < 1:
         raise DataError(f"workers must be at least 1, got {workers}")
     if shard_bytes < 1:
@@ -182,4 +189,4 @@ def preprocess(
     return report
 
 
-__all__ = ["format_report", "preprocess"]
+__all__ = ["default_workers", "format_report", "preprocess"]

@@ -25,7 +25,9 @@ def build_report(
         item["path"]: {**dict.fromkeys(COUNTS, 0), "bad_records": 0, "bad_locations": []}
         for item in manifest.inputs
     }
-    for entry in manifest.tasks.values():
+    # In plan order (task ids sort so), not the order workers finished them in.
+    for task_id in sorted(manifest.tasks):
+        entry = manifest.tasks[task_id]
         counts = files[entry["task"]["path"]]
         for shard in entry["shards"]:
             for key in COUNTS:
