@@ -39,7 +39,7 @@ def _add_preprocess(commands: argparse._SubParsersAction[argparse.ArgumentParser
     parser.add_argument("--engine", choices=("local", "ray"), default="local")
     parser.add_argument("--ray-address", help="address of a running Ray cluster (engine ray)")
     parser.add_argument(
-        "--shard-mb", type=float, default=16, help="text per shard (and per task), in MB"
+        "--shard-mb", type=float, help="text per shard (and per task), in MB (default: 16)"
     )
     parser.add_argument("--strict", action="store_true", help="stop at the first bad record")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -175,8 +175,8 @@ def _preprocess(args: argparse.Namespace) -> int:
         engine=args.engine,
         ray_address=args.ray_address,
         strict=args.strict,
-        shard_bytes=max(1, int(args.shard_mb * 1e6)),
         progress=not args.no_progress,
+        **({} if args.shard_mb is None else {"shard_bytes": int(args.shard_mb * 1e6)}),
     )
     print(format_report(report), end="")
     return 0 if report["complete"] else 1

@@ -276,3 +276,12 @@ def test_state_row_operations_name_bad_rows_and_ids(model: Any) -> None:
     assert state.base_ids(0, 3) == [3]
     with pytest.raises(TypeError, match="encoder_config must be a HyperEncoderConfig"):
         Zip2ZipForCausalLM(model.base_model, config(), "mean")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("flag", ["save_base", "authors_compatible"])
+def test_save_pretrained_refuses_a_flag_that_is_not_a_bool(
+    model: Any, tmp_path: Path, flag: str
+) -> None:
+    with pytest.raises(TypeError, match=f"{flag} must be True, False or None, got 'yes'"):
+        model.save_pretrained(tmp_path / "out", **{flag: "yes"})
+    assert not (tmp_path / "out").exists()

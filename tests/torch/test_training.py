@@ -189,7 +189,7 @@ def test_labels_out_of_range_are_refused() -> None:
     tok = train_setup.tokenizer()
     collate = Zip2ZipCollator(tok.config)
     item = {"input_ids": [5, 6, 7], "labels": [5, 6, 7 + tok.config.total_vocab_size]}
-    with pytest.raises(LabelError, match=r"label 105 \(batch row 0, position 2\)"):
+    with pytest.raises(LabelError, match=r"label 105 at \(row 0, position 2\)"):
         collate([item])
 
 

@@ -17,10 +17,9 @@ from zip2zip_tokenizers.data.output_dir import (
 )
 from zip2zip_tokenizers.data.report import build_report, format_report, write_report
 from zip2zip_tokenizers.data.windowing import DEFAULT_WINDOW, Hypertokenizer
-from zip2zip_tokenizers.data.worker import TaskSettings, settings_digest
+from zip2zip_tokenizers.data.worker import DEFAULT_SHARD_BYTES, TaskSettings, settings_digest
 
 Engine = Literal["local", "ray"]
-DEFAULT_SHARD_BYTES = 16_000_000
 
 
 def default_workers() -> int:

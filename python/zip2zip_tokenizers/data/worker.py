@@ -40,6 +40,9 @@ from zip2zip_tokenizers.data.readers import BadRecord, read_task
 from zip2zip_tokenizers.data.shards import build_table, shard_stats, write_shard
 from zip2zip_tokenizers.data.windowing import Hypertokenizer, WindowColumns
 
+# Text per shard and per task (about 16 MB of UTF-8).
+DEFAULT_SHARD_BYTES = 16_000_000
+
 #: Bad-record locations kept per task (all are counted).
 MAX_LOCATIONS = 20
 
@@ -57,7 +60,7 @@ class TaskSettings:
 
     output: str
     text_field: str = "text"
-    shard_bytes: int = 16_000_000
+    shard_bytes: int = DEFAULT_SHARD_BYTES
     batch_bytes: int = 1 << 20
     strict: bool = False
     run: str = field(default_factory=new_run_id)

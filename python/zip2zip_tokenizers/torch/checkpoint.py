@@ -118,6 +118,9 @@ def save_checkpoint(
     """See :meth:`Zip2ZipForCausalLM.save_pretrained`."""
     from safetensors.torch import save_file
 
+    for flag, value in (("save_base", save_base), ("authors_compatible", authors_compatible)):
+        if value is not None and not isinstance(value, bool):
+            raise TypeError(f"{flag} must be True, False or None, got {value!r}")
     if state_dict is not None:
         state_dict = _retied(model, state_dict)
 

@@ -10,8 +10,7 @@ from typing import Any
 import torch
 
 from zip2zip_tokenizers._core import CompressionConfig
-from zip2zip_tokenizers.torch.errors import LabelError
-from zip2zip_tokenizers.torch.loss import IGNORE_INDEX
+from zip2zip_tokenizers.torch.loss import IGNORE_INDEX, check_labels
 from zip2zip_tokenizers.torch.training.errors import EmptyDataError
 
 
@@ -61,12 +60,4 @@ class Zip2ZipCollator:
         return batch
 
     def _check(self, labels: torch.Tensor) -> None:
-        total = self.config.total_vocab_size
-        bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= total))
-        if bool(bad.any()):
-            row, column = (int(x) for x in bad.nonzero()[0])
-            raise LabelError(
-                f"label {int(labels[row, column])} (batch row {row}, position {column}) is "
-                f"outside [0, {total}) (V + C = {self.config.initial_vocab_size} + "
-                f"{self.config.max_codebook_size}) and is not -100"
-            )
+        check_labels(labels, self.config.total_vocab_size)
