@@ -40,17 +40,11 @@ def native_thread_env(threads: int) -> dict[str, str]:
 def _start_worker(
     hypertokenizer: Hypertokenizer | bytes, settings: TaskSettings, threads: int, parent: int
 ) -> None:
-    from zip2zip_tokenizers.data.memory import (
-        limit_malloc_arenas,
-        return_freed_memory_promptly,
-        use_system_arrow_allocator,
-    )
+    from zip2zip_tokenizers.data.memory import set_up_worker_memory
     from zip2zip_tokenizers.data.parent_watch import exit_with_parent
 
     exit_with_parent(parent)
-    limit_malloc_arenas()
-    return_freed_memory_promptly()
-    use_system_arrow_allocator()
+    set_up_worker_memory()
     os.environ.update(native_thread_env(threads))
     if isinstance(hypertokenizer, bytes):  # spawned: sent pickled
         hypertokenizer = pickle.loads(hypertokenizer)

@@ -38,6 +38,14 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     return _done
 
 
+def set_up_worker_memory() -> None:
+    """The memory settings of a worker process, local or a Ray actor: few malloc arenas, freed
+    memory handed back promptly, Arrow on the system allocator."""
+    limit_malloc_arenas()
+    return_freed_memory_promptly()
+    use_system_arrow_allocator()
+
+
 def return_freed_memory_promptly() -> list[str]:
     """Makes both allocators of this process hand freed memory back to the system at once (or
     nearly), for worker processes, which share the machine with each other. Left alone, each

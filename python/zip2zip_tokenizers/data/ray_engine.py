@@ -35,10 +35,9 @@ class TaskActor:
         import os
 
         from zip2zip_tokenizers.data.local import native_thread_env
-        from zip2zip_tokenizers.data.memory import limit_malloc_arenas, use_system_arrow_allocator
+        from zip2zip_tokenizers.data.memory import set_up_worker_memory
 
-        limit_malloc_arenas()
-        use_system_arrow_allocator()
+        set_up_worker_memory()
         os.environ.update(native_thread_env(1))  # one CPU per actor
         self.hypertokenizer: Hypertokenizer = pickle.loads(hypertokenizer)
         self.settings = settings
