@@ -681,3 +681,11 @@ def test_huge_codebooks_never_abort_the_process(codebook: int) -> None:
     assert result.stdout.strip().endswith("done")
     if codebook == 2048:
         assert result.stdout.count(": ok") == 5, result.stdout
+
+
+def test_a_negative_count_says_it_must_not_be_negative() -> None:
+    from zip2zip_tokenizers import LZWCompressor
+
+    compressor = LZWCompressor(CompressionConfig(10, 8, 4, [9]))
+    with pytest.raises(InvalidArgumentError, match="window must not be negative, got -1"):
+        compressor.batch_encode_windows([[1, 2]], -1)

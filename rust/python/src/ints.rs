@@ -72,5 +72,10 @@ pub(crate) fn count_arg(
     if is_integer(value) && value.gt(0)? {
         return Ok(value.extract::<usize>().unwrap_or(usize::MAX));
     }
+    if is_integer(value) && value.lt(0)? {
+        return Err(out_of_range(format!(
+            "{name} must not be negative, got {value}"
+        )));
+    }
     int_arg::<usize>(value, name, out_of_range)
 }
