@@ -470,3 +470,47 @@ def test_settings_a_ready_hypertokenizer_fixes_are_refused_not_ignored(
             run([jsonl], tmp_path / "out", **option)
     assert not (tmp_path / "out").exists()
     assert run([jsonl], tmp_path / "out", window=WINDOW)["complete"]
+
+
+SETTINGS_RESUMED = "holds the output of a run with other settings"
+SETTINGS_INVALID = r"manifest\.json: not a valid manifest: settings\.window has the wrong type"
+NOT_CODEC = r"manifest\.json: settings\.config is not a codec config \({}"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "on_run", "on_verify"),
+    [
+        (("config", "max_subtokens"), "x", SETTINGS_RESUMED, NOT_CODEC.format("max_sub")),
+        (
+            ("config", "initial_vocab_size"),
+            None,
+            SETTINGS_RESUMED,
+            NOT_CODEC.format("ini"),
+        ),
+        (("window",), "9", SETTINGS_INVALID, SETTINGS_INVALID),
+    ],
+)
+def test_a_tampered_manifest_setting_is_a_data_error_naming_it(
+    run: Run,
+    texts: list[str],
+    tmp_path: Path,
+    key: tuple[str, ...],
+    value: object,
+    on_run: str,
+    on_verify: str,
+) -> None:
+    out = tmp_path / "out"
+    jsonl = write_jsonl(tmp_path / "a.jsonl", texts)
+    run([jsonl], out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    place = manifest["settings"]
+    for step in key[:-1]:
+        place = place[step]
+    place[key[-1]] = value
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    before = snapshot(out)
+    with pytest.raises(DataError, match=on_run):
+        run([jsonl], out)
+    with pytest.raises(DataError, match=on_verify):
+        verify(out)
+    assert snapshot(out) == before

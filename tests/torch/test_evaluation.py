@@ -261,6 +261,8 @@ def test_bad_arguments_are_clear_errors(loaded: tuple[Any, Zip2ZipTokenizer]) ->
         rolling_windows(text, 1, prefix=1)
     with pytest.raises(EvaluationError, match="metrics must be some of"):
         evaluate(model, tokenizer, [], metrics=("strict", "beam"))
+    with pytest.raises(TypeError, match="metrics must be a collection of names, not one str"):
+        evaluate(model, tokenizer, [], metrics="strict")
     segmentation = canonical(model.compression, np.array([1, 5, 6, 5, 6]))
     with pytest.raises(EvaluationError, match="max_tree_nodes must be at least 1"):
         score_segmentation(model, segmentation, 1, ("exact",), max_tree_nodes=0)

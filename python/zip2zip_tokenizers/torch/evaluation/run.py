@@ -136,6 +136,8 @@ def evaluate(
     """Scores every document in rolling windows of ``window`` base tokens under ``metrics``
     (``strict``, ``first``, ``exact``), plus ``base`` (the base model alone) with
     ``compare_base``. ``tokenizer`` is a ``Zip2ZipTokenizer`` or its base tokenizer."""
+    if isinstance(metrics, str):
+        raise TypeError(f"metrics must be a collection of names, not one str ({metrics!r})")
     chosen = [m for m in METRICS if m in set(metrics)]
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown or not chosen:
