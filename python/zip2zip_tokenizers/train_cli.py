@@ -70,6 +70,20 @@ def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     runs.add_argument("--no-resume", action="store_true", help="start afresh in --output")
 
 
+def checkpointing_argument(enabled: bool) -> dict[str, Any]:
+    """``TrainingArguments``' activation checkpointing switch under its name in the installed
+    transformers (``activation_checkpointing`` since 5.x; ``gradient_checkpointing`` before, now
+    a deprecated alias)."""
+    from transformers import TrainingArguments
+
+    fields = TrainingArguments.__dataclass_fields__
+    return {
+        "activation_checkpointing"
+        if "activation_checkpointing" in fields
+        else "gradient_checkpointing": enabled
+    }
+
+
 def run_train(args: argparse.Namespace) -> int:
     import torch
 
@@ -110,13 +124,13 @@ def run_train(args: argparse.Namespace) -> int:
         max_grad_norm=args.max_grad_norm,
         token_type_loss_weight=args.token_type_loss_weight,
         bf16=args.bf16,
-        gradient_checkpointing=args.gradient_checkpointing,
         logging_steps=args.logging_steps,
         save_steps=args.save_steps,
         save_total_limit=args.save_total_limit,
         report_to=args.report_to,
         seed=args.seed,
         use_cpu=not torch.cuda.is_available(),
+        **checkpointing_argument(args.gradient_checkpointing),
     )
     model_kwargs: dict[str, Any] = {"dtype": torch.float32}
     trainer = train(

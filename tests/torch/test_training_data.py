@@ -227,6 +227,8 @@ def test_the_train_command_trains_the_c0_control(
     assert model.compression.max_codebook_size == 0
 
 
+# transformers 5.x renamed the switch; the old name warns (FutureWarning) from TrainingArguments.
+@pytest.mark.filterwarnings("error::FutureWarning:transformers.training_args")
 @pytest.mark.parametrize("flag", ["--gradient-checkpointing", "--bf16"])
 def test_the_train_command_takes_gradient_checkpointing_and_bf16(
     model_dir: Path, tmp_path: Path, capsys: Any, flag: str
