@@ -27,12 +27,7 @@ from zip2zip_tokenizers.torch import Zip2ZipForCausalLM  # noqa: E402
 HERE = Path(__file__).parent
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

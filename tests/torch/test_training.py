@@ -34,13 +34,7 @@ from zip2zip_tokenizers.torch.training import (  # noqa: E402
 HERE = Path(__file__).parent
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Any:
-    """Tiny matrices: one intra-op thread is faster, and far faster on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def generated(tok: Any, net: Any, seed: int = 99) -> tuple[str, str, int, int]:
