@@ -207,18 +207,9 @@ def test_a_checkpoint_with_bad_encoder_settings_names_file_and_field(
 def test_a_checkpoint_given_a_base_model_of_another_width_is_a_mismatch(
     checkpoint: Path, tmp_path: Path
 ) -> None:
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from tiny_models import HIDDEN, tiny_model
 
-    wider = LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=V,
-            hidden_size=64,
-            intermediate_size=64,
-            num_hidden_layers=1,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-        )
-    )
+    wider = tiny_model("llama", V, hidden=2 * HIDDEN)
     with pytest.raises(ModelMismatchError, match="does not fit the input_encoder"):
         Zip2ZipForCausalLM.from_pretrained(checkpoint, base_model=wider)
     with pytest.raises(TypeError, match="base_model must be a causal LM"):

@@ -31,6 +31,7 @@ def tiny_model(
     tied: bool = False,
     dtype: torch.dtype = torch.float32,
     seed: int = 0,
+    hidden: int = HIDDEN,
 ) -> Any:
     torch.manual_seed(seed)
     common: dict[str, Any] = {
@@ -41,8 +42,8 @@ def tiny_model(
         "pad_token_id": 0,
     }
     decoder = {
-        "hidden_size": HIDDEN,
-        "intermediate_size": 2 * HIDDEN,
+        "hidden_size": hidden,
+        "intermediate_size": 2 * hidden,
         "num_hidden_layers": 2,
         "num_attention_heads": 4,
         "num_key_value_heads": 2,
@@ -58,13 +59,13 @@ def tiny_model(
         model = Phi3ForCausalLM(Phi3Config(**decoder))
     elif family == "gpt2":
         model = GPT2LMHeadModel(
-            GPT2Config(n_embd=HIDDEN, n_layer=2, n_head=4, n_positions=256, **common)
+            GPT2Config(n_embd=hidden, n_layer=2, n_head=4, n_positions=256, **common)
         )
     elif family == "gpt_neox":
         model = GPTNeoXForCausalLM(
             GPTNeoXConfig(
-                hidden_size=HIDDEN,
-                intermediate_size=2 * HIDDEN,
+                hidden_size=hidden,
+                intermediate_size=2 * hidden,
                 num_hidden_layers=2,
                 num_attention_heads=4,
                 **common,
