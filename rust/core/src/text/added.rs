@@ -119,16 +119,20 @@ impl AddedSet {
 mod tests {
     use super::*;
 
-    #[test]
-    fn leftmost_longest_tokens_split_the_text() {
-        let token = |content: &str, id| AddedToken {
+    fn token(content: &str, id: u32, single_word: bool, lstrip: bool, rstrip: bool) -> AddedToken {
+        AddedToken {
             content: content.into(),
             id,
-            single_word: false,
-            lstrip: false,
-            rstrip: false,
-        };
-        let set = AddedSet::new(vec![token("<a>", 7), token("<a><b>", 8), token("b", 9)])
+            single_word,
+            lstrip,
+            rstrip,
+        }
+    }
+
+    #[test]
+    fn leftmost_longest_tokens_split_the_text() {
+        let plain = |content: &str, id| token(content, id, false, false, false);
+        let set = AddedSet::new(vec![plain("<a>", 7), plain("<a><b>", 8), plain("b", 9)])
             .expect("builds");
         let mut out = Vec::new();
         set.split("x<a><b>y<a>b", &mut |s| out.push(s));
@@ -146,13 +150,6 @@ mod tests {
 
     #[test]
     fn flags_strip_spaces_and_keep_single_words() {
-        let token = |content: &str, id, single_word, lstrip, rstrip| AddedToken {
-            content: content.into(),
-            id,
-            single_word,
-            lstrip,
-            rstrip,
-        };
         let set = AddedSet::new(vec![
             token("<m>", 1, false, true, false),
             token("[r]", 2, false, false, true),
