@@ -17,23 +17,28 @@ import pytest
 from text_families import split_then_bytes
 from zip2zip_tokenizers.native_text import from_json
 
-#: Regexes that once aborted the process or that grow an automaton past any fixed size.
+#: Pre-tokenizer regexes (one ``Split`` stage each) that once crashed the process or that grow
+#: an automaton past any fixed size.
 HOSTILE = {
-    # Two search slots per branch for every automaton state: about 13 GB, then 124 GB, at the first
-    # encode.
-    "10,000 one-word branches": "|".join(f"w{i}" for i in range(10_000)),
-    "30,000 one-word branches": "|".join(f"w{i}" for i in range(30_000)),
-    "3,000 branches with a Unicode class": "|".join(rf"x{i}\d" for i in range(3_000)),
-    "1,025 letter classes": r"\p{L}" * 1025,
-    "a letter class 1,000 times": r"\p{L}{1000}",
-    "nested counted repetitions": r"(?:\p{L}{100}){100}",
-    "a DFA of 2^31 states": r"(a|b)*a(a|b){30}",
-    "three whitespace lookaheads": r"\s+(?!\S)|a|\s+(?!\S)|b|\s+(?!\S)",
+    # Two search slots per branch for every automaton state: about 13 GB, then 124 GB, at the
+    # first encode.
+    "10,000 one-word branches": ["|".join(f"w{i}" for i in range(10_000))],
+    "30,000 one-word branches": ["|".join(f"w{i}" for i in range(30_000))],
+    "3,000 branches with a Unicode class": ["|".join(rf"x{i}\d" for i in range(3_000))],
+    "1,025 letter classes": [r"\p{L}" * 1025],
+    "a letter class 1,000 times": [r"\p{L}{1000}"],
+    "nested counted repetitions": [r"(?:\p{L}{100}){100}"],
+    "a DFA of 2^31 states": [r"(a|b)*a(a|b){30}"],
+    "three whitespace lookaheads": [r"\s+(?!\S)|a|\s+(?!\S)|b|\s+(?!\S)"],
+    "eight stages that fit one by one": [r"\p{L}{40}"] * 8,
+    # One level of recursion per stage for every piece: the first encode overflowed the stack.
+    "20,000 stages": ["a"] * 20_000,
 }
 #: What a refusal must name: the bound that was exceeded.
-BOUNDS = ("bytes allowed", "character classes", "more than 2 branches")
+BOUNDS = ("bytes allowed", "character classes", "more than 2 branches", "Split stages")
 
-TEXTS = ["w12 w9999x w3", "x7" + "٣" * 3, "ab" * 3000, "a b  c\n\nd", "é" * 50]
+#: Enough text for a batch to run on the thread pool (whose threads have smaller stacks).
+TEXTS = ["w12 w9999x w3", "x7" + "٣" * 3, "ab" * 3000, "a b  c\n\nd", "é" * 50, "banana" * 3000]
 
 _CHILD = """
 import json, sys
@@ -62,7 +67,7 @@ def _limit_address_space() -> None:
 def test_a_hostile_regex_is_refused_at_load_or_encodes_as_hf(name: str, tmp_path: Path) -> None:
     from tokenizers import Tokenizer
 
-    tokenizer = split_then_bytes(HOSTILE[name])
+    tokenizer = split_then_bytes(*HOSTILE[name])
     case = tmp_path / "case.json"
     case.write_text(json.dumps({"tokenizer": tokenizer, "texts": TEXTS}), encoding="utf-8")
     result = subprocess.run(
@@ -90,4 +95,4 @@ def test_a_refused_regex_falls_back_with_one_log_line(caplog: pytest.LogCaptureF
     lines = [r.getMessage() for r in caplog.records if r.name == "zip2zip_tokenizers"]
     assert len(lines) == 1
     assert lines[0].startswith("hostile.json: Hugging Face tokenizers used for text")
-    assert "its automaton needs more than the 10485760 bytes allowed" in lines[0]
+    assert "its automaton takes the tokenizer's regexes over the 10485760 bytes allowed" in lines[0]

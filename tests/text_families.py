@@ -179,11 +179,14 @@ def _alphabet() -> dict[str, int]:
     return {ch: i for i, ch in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
 
 
-def split_then_bytes(pattern: str) -> str:
-    """A tokenizer with one token per byte and no merges, after a ``Split`` on ``pattern`` and a
-    ``ByteLevel`` that puts a space before every piece not starting with one: its ids show where
-    every piece of a text without spaces starts."""
-    split = {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated"}
+def split_then_bytes(*patterns: str) -> str:
+    """A tokenizer with one token per byte and no merges, after a ``Split`` on each pattern and
+    a ``ByteLevel`` that puts a space before every piece not starting with one: its ids show
+    where every piece of a text without spaces starts."""
+    splits = [
+        {"type": "Split", "pattern": {"Regex": p}, "behavior": "Isolated", "invert": False}
+        for p in patterns
+    ]
     byte_level = {"type": "ByteLevel", "add_prefix_space": True, "use_regex": False}
     return json.dumps(
         {
@@ -192,10 +195,7 @@ def split_then_bytes(pattern: str) -> str:
             "normalizer": None,
             "pre_tokenizer": {
                 "type": "Sequence",
-                "pretokenizers": [
-                    split | {"invert": False},
-                    byte_level | {"trim_offsets": False},
-                ],
+                "pretokenizers": [*splits, byte_level | {"trim_offsets": False}],
             },
             "post_processor": None,
             "decoder": None,

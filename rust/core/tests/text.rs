@@ -132,15 +132,27 @@ fn texts_go_to_hypertokens_in_one_call() -> Result<(), Error> {
     Ok(())
 }
 
-/// A tokenizer with one `Split` stage of `regex`, then the byte-level bytes.
-fn split_then_bytes(regex: &str) -> String {
+/// A tokenizer with one `Split` stage per regex, then the byte-level bytes.
+fn splits_then_bytes(regexes: &[&str]) -> String {
+    let splits: Vec<String> = regexes
+        .iter()
+        .map(|regex| {
+            format!(
+                r#"{{"type": "Split", "pattern": {{"Regex": {}}}, "behavior": "Isolated", "invert": false}}"#,
+                serde_json::to_string(regex).expect("a string")
+            )
+        })
+        .collect();
     let pre = format!(
-        r#"{{"type": "Sequence", "pretokenizers": [
-            {{"type": "Split", "pattern": {{"Regex": {}}}, "behavior": "Isolated", "invert": false}},
+        r#"{{"type": "Sequence", "pretokenizers": [{},
             {{"type": "ByteLevel", "add_prefix_space": false, "use_regex": false}}]}}"#,
-        serde_json::to_string(regex).expect("a string")
+        splits.join(", ")
     );
     with_pre(tokenizer(&[], &[], ""), &pre)
+}
+
+fn split_then_bytes(regex: &str) -> String {
+    splits_then_bytes(&[regex])
 }
 
 #[test]
@@ -175,6 +187,27 @@ fn a_regex_over_a_memory_bound_is_refused_at_load_naming_the_bound() {
             other => panic!("{regex:.40}: expected UnsupportedTokenizer, got {other:?}"),
         }
     }
+}
+
+#[test]
+fn the_regexes_of_all_stages_share_the_bounds_and_stages_are_few() {
+    // Each of these fits alone; eight of them do not, and nine stages are too many (20,000
+    // stages overflowed the stack of the first encode).
+    let letters = r"\p{L}{40}";
+    assert!(TextTokenizer::from_json(&split_then_bytes(letters)).is_ok());
+    for (regexes, bound) in [
+        (vec![letters; 8], "10485760 bytes allowed"),
+        (vec!["a"; 9], "more than 8 Split stages"),
+    ] {
+        match TextTokenizer::from_json(&splits_then_bytes(&regexes)) {
+            Err(Error::UnsupportedTokenizer(why)) => {
+                assert!(why.iter().any(|why| why.contains(bound)), "{why:?}");
+            }
+            other => panic!("expected UnsupportedTokenizer, got {other:?}"),
+        }
+    }
+    let tok = load(&splits_then_bytes(&["a"; 8]));
+    assert_eq!(tok.encode("banana", false), b"banana".map(u32::from));
 }
 
 #[test]

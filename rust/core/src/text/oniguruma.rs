@@ -48,12 +48,13 @@ const GENERAL_CATEGORIES: &[&str] = &[
 /// character in the pattern.
 const FOLDED_PAIRS: &[[char; 2]] = &[['s', 's'], ['s', 't'], ['f', 'f'], ['f', 'i'], ['f', 'l']];
 
-/// Most character classes in one regex: each becomes its list of ranges when translated (up to
-/// about 9 KB for a union of general categories), before the automaton's own bound applies.
+/// Most character classes in one tokenizer's regexes: each becomes its list of ranges when
+/// translated (up to about 9 KB for a union of general categories), before the automata's own
+/// bound applies.
 pub(crate) const MAX_CLASSES: usize = 1024;
 
-/// The branch as Oniguruma matches it, or why not. `classes_left` is what remains of the
-/// regex's [`MAX_CLASSES`], counted before translating.
+/// The branch as Oniguruma matches it, or why not. `classes_left` is what remains of
+/// [`MAX_CLASSES`], counted before translating.
 pub(crate) fn translate(branch: &str, classes_left: &mut usize) -> Result<Hir, String> {
     let ast = ParserBuilder::new()
         .empty_min_range(true)

@@ -17,7 +17,8 @@
 //! few patterns, the regex keeps no slots for groups, and the automaton is built and measured
 //! here, at load: a regex whose automaton or search state would exceed its bound is refused,
 //! and Hugging Face runs it. The steps before the automaton are bounded too: the pattern's
-//! length and its number of character classes.
+//! length and its number of character classes. The bounds hold for all the regexes of a
+//! tokenizer together ([`Budget`]).
 
 use regex_automata::meta::{self, Regex};
 use regex_automata::nfa::thompson::{self, WhichCaptures};
@@ -31,10 +32,11 @@ const LOOKAHEAD_WHITESPACE: &str = r"\s+(?!\S)";
 /// Most bytes of a regex as written: parsed and translated, a pattern takes about 100 bytes per
 /// byte before its automaton is built and measured (byte-level BPE patterns are under 1 KiB).
 pub(crate) const MAX_PATTERN_BYTES: usize = 64 << 10;
-/// Most bytes of one regex's automaton (`regex-automata`'s own default).
+/// Most bytes of the automata of one tokenizer's regexes together (`regex-automata`'s default
+/// for one regex; the supported families' take under 1 MiB).
 pub(crate) const MAX_AUTOMATON_BYTES: usize = 10 << 20;
-/// Most bytes of a regex's automaton search state on one thread (the supported families' need
-/// under 0.5 MiB).
+/// Most bytes of the automaton search states of one tokenizer's regexes together on one thread
+/// (the supported families' need under 0.5 MiB).
 pub(crate) const MAX_SEARCH_STATE_BYTES: usize = 16 << 20;
 /// Bytes of the lazy DFA's cache on one thread, forward and reverse each (`regex-automata`'s
 /// default; when a search fills it too often, the automaton search takes over).
@@ -45,6 +47,25 @@ const MAX_LOOKAHEADS: usize = 2;
 /// Characters of a pattern quoted in a message.
 const SHOWN_CHARS: usize = 80;
 
+/// What the regexes of one tokenizer may still take, together: automaton bytes, search state
+/// bytes per thread, character classes.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    automaton: usize,
+    search_state: usize,
+    classes: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self {
+            automaton: MAX_AUTOMATON_BYTES,
+            search_state: MAX_SEARCH_STATE_BYTES,
+            classes: oniguruma::MAX_CLASSES,
+        }
+    }
+}
+
 /// A compiled pre-tokenizer pattern.
 #[derive(Debug)]
 pub(crate) struct Pattern {
@@ -54,9 +75,9 @@ pub(crate) struct Pattern {
 }
 
 impl Pattern {
-    /// Compiles an Oniguruma-style pattern; `Err` names what can not be reproduced exactly, or
-    /// the bound it would exceed.
-    pub(crate) fn new(pattern: &str) -> Result<Self, String> {
+    /// Compiles an Oniguruma-style pattern within what is left of `budget`; `Err` names what
+    /// can not be reproduced exactly, or the bound it would exceed.
+    pub(crate) fn new(pattern: &str, budget: &mut Budget) -> Result<Self, String> {
         let refused = |why: String| format!("regex {} ({why})", shown(pattern));
         if pattern.len() > MAX_PATTERN_BYTES {
             return Err(refused(format!(
@@ -64,7 +85,6 @@ impl Pattern {
                 pattern.len()
             )));
         }
-        let mut classes_left = oniguruma::MAX_CLASSES;
         let mut patterns = Vec::new();
         let mut gives_back = Vec::new();
         let mut run = Vec::new();
@@ -80,8 +100,9 @@ impl Pattern {
                     gives_back.push(false);
                 }
                 for (rewritten, back) in [(r"\s+\z", false), (r"\s+\s", true)] {
-                    patterns
-                        .push(oniguruma::translate(rewritten, &mut classes_left).map_err(refused)?);
+                    patterns.push(
+                        oniguruma::translate(rewritten, &mut budget.classes).map_err(refused)?,
+                    );
                     gives_back.push(back);
                 }
             } else if ["(?=", "(?!", "(?<=", "(?<!", "(?>"]
@@ -90,7 +111,7 @@ impl Pattern {
             {
                 return Err(format!("regex branch {} (lookaround)", shown(branch)));
             } else {
-                let hir = oniguruma::translate(branch, &mut classes_left)
+                let hir = oniguruma::translate(branch, &mut budget.classes)
                     .map_err(|why| format!("regex branch {} ({why})", shown(branch)))?;
                 run.push(hir);
             }
@@ -100,14 +121,14 @@ impl Pattern {
             gives_back.push(false);
         }
         Ok(Self {
-            regex: compile(&patterns).map_err(refused)?,
+            regex: compile(&patterns, budget).map_err(refused)?,
             gives_back,
         })
     }
 
     /// A pattern matching `literal` exactly (Hugging Face escapes it into a regex).
-    pub(crate) fn literal(literal: &str) -> Result<Self, String> {
-        let regex = compile(&[Hir::literal(literal.as_bytes())])
+    pub(crate) fn literal(literal: &str, budget: &mut Budget) -> Result<Self, String> {
+        let regex = compile(&[Hir::literal(literal.as_bytes())], budget)
             .map_err(|why| format!("split string {} ({why})", shown(literal)))?;
         Ok(Self {
             regex,
@@ -146,36 +167,42 @@ impl Pattern {
     }
 }
 
-/// `patterns` as one leftmost-first regex whose memory is bounded, or why not.
-fn compile(patterns: &[Hir]) -> Result<Regex, String> {
-    let over = |limit: usize| format!("its automaton needs more than the {limit} bytes allowed");
+/// `patterns` as one leftmost-first regex within what is left of `budget`, or why not.
+fn compile(patterns: &[Hir], budget: &mut Budget) -> Result<Regex, String> {
+    let over = |_| {
+        format!("its automaton takes the tokenizer's regexes over the {MAX_AUTOMATON_BYTES} bytes allowed")
+    };
     // The automaton alone first: its size bounds the search state before anything allocates it.
     let nfa = thompson::Compiler::new()
         .configure(
             thompson::Config::new()
-                .nfa_size_limit(Some(MAX_AUTOMATON_BYTES))
+                .nfa_size_limit(Some(budget.automaton))
                 .which_captures(WhichCaptures::Implicit),
         )
         .build_many_from_hir(patterns)
         .map_err(|error| error.size_limit().map_or_else(|| error.to_string(), over))?;
     let search_state = search_state_bytes(nfa.states().len(), patterns.len());
-    if search_state > MAX_SEARCH_STATE_BYTES {
+    if search_state > budget.search_state {
         return Err(format!(
-            "its search state needs about {search_state} bytes per thread, more than the \
-             {MAX_SEARCH_STATE_BYTES} allowed"
+            "its search state, about {search_state} bytes, takes the tokenizer's regexes over \
+             the {MAX_SEARCH_STATE_BYTES} bytes allowed per thread"
         ));
     }
     let config = meta::Config::new()
         // Only where a match is: no slots for the pattern's groups in the search state.
         .which_captures(WhichCaptures::Implicit)
-        .nfa_size_limit(Some(MAX_AUTOMATON_BYTES))
+        .nfa_size_limit(Some(budget.automaton))
         .hybrid_cache_capacity(LAZY_DFA_BYTES)
         .onepass_size_limit(Some(1 << 20))
         .dfa_size_limit(Some(40 << 10));
-    meta::Builder::new()
+    let regex = meta::Builder::new()
         .configure(config)
         .build_many_from_hir(patterns)
-        .map_err(|error| error.size_limit().map_or_else(|| error.to_string(), over))
+        .map_err(|error| error.size_limit().map_or_else(|| error.to_string(), over))?;
+    // The regex holds more than this automaton (its reverse, prefilters): all of it counts.
+    budget.automaton = budget.automaton.saturating_sub(regex.memory_usage());
+    budget.search_state -= search_state;
+    Ok(regex)
 }
 
 /// About the most bytes the automaton search (`regex-automata`'s PikeVM, which the regex falls
@@ -236,7 +263,7 @@ mod tests {
     use super::*;
 
     fn pieces(pattern: &str, text: &str) -> Vec<String> {
-        let pattern = Pattern::new(pattern).expect("pattern compiles");
+        let pattern = Pattern::new(pattern, &mut Budget::default()).expect("pattern compiles");
         let mut out = Vec::new();
         pattern.split(text, &mut |piece| out.push(piece.to_string()));
         out
@@ -272,8 +299,8 @@ mod tests {
 
     #[test]
     fn other_lookarounds_are_refused() {
-        assert!(Pattern::new(r"a(?=b)|c").is_err());
-        assert!(Pattern::new(r"(?<!x)y").is_err());
+        assert!(Pattern::new(r"a(?=b)|c", &mut Budget::default()).is_err());
+        assert!(Pattern::new(r"(?<!x)y", &mut Budget::default()).is_err());
     }
 
     #[test]
@@ -282,7 +309,7 @@ mod tests {
     }
 
     fn pieces_literal(literal: &str, text: &str) -> Vec<String> {
-        let pattern = Pattern::literal(literal).expect("literal compiles");
+        let pattern = Pattern::literal(literal, &mut Budget::default()).expect("literal compiles");
         let mut out = Vec::new();
         pattern.split(text, &mut |piece| out.push(piece.to_string()));
         out
