@@ -25,7 +25,7 @@
 //! - `(?i)` alone (not `(?i:...)`) runs to the end of the group and across `|` in Oniguruma;
 //!   `(?m)` is dot-all there; `(?s)`, `(?x)`, `(?U)`, `(?R)`, `(?P<name>...)` are other
 //!   things or errors: only the `i` flag in a `(?i:...)` group is read.
-//! - Set differences in classes (`--`, `~~`) are not Oniguruma syntax.
+//! - Set differences in classes (`--`, `~~`) and counts over 100,000 are errors in Oniguruma.
 
 use regex_syntax::ast::parse::ParserBuilder;
 use regex_syntax::ast::{
@@ -47,6 +47,10 @@ const GENERAL_CATEGORIES: &[&str] = &[
 /// ﬀ → ff, ﬁ → fi, ﬂ → fl, ﬃ → ffi, ﬄ → ffl): every other such folding needs a non-ASCII
 /// character in the pattern.
 const FOLDED_PAIRS: &[[char; 2]] = &[['s', 's'], ['s', 't'], ['f', 'f'], ['f', 'i'], ['f', 'l']];
+
+/// Oniguruma's largest repetition count (`ONIG_MAX_REPEAT_NUM`): a larger one makes the file
+/// unreadable to Hugging Face, so the native path does not read it either.
+const MAX_REPEAT: u32 = 100_000;
 
 /// Most character classes in one tokenizer's regexes: each becomes its list of ranges when
 /// translated (up to about 9 KB for a union of general categories), before the automata's own
@@ -129,6 +133,16 @@ impl Walk<'_> {
                     .unwrap_or_default();
                 if written.contains(char::is_whitespace) {
                     return Err(format!("{written:?} (a literal in Oniguruma)"));
+                }
+                if let RepetitionKind::Range(
+                    RepetitionRange::Exactly(count)
+                    | RepetitionRange::AtLeast(count)
+                    | RepetitionRange::Bounded(_, count),
+                ) = what
+                {
+                    if *count > MAX_REPEAT {
+                        return Err(format!("a count over {MAX_REPEAT} (an error in Oniguruma)"));
+                    }
                 }
                 if !repetition.greedy
                     && matches!(what, RepetitionKind::Range(RepetitionRange::Exactly(_)))
@@ -355,7 +369,7 @@ mod tests {
             r"[!\x22#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+",
             r"[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+",
             r"[一-龥぀-ゟ゠-ヿ]+",
-            r"^\s+|\n$|\A\d\z|x{,2}",
+            r"^\s+|\n$|\A\d\z|x{,2}|y{100000}",
         ] {
             assert!(translate(branch, &mut { MAX_CLASSES }).is_ok(), "{branch}");
         }
@@ -385,6 +399,8 @@ mod tests {
             r"a{2}?",
             r"a{ 2}",
             r"a{2 ,3}",
+            r"a{100001}",
+            r"a{1,100001}",
             r"(a|)*",
             r"(?i:ss)",
             r"(?i:s(?:t))",
