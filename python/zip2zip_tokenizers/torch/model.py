@@ -65,9 +65,11 @@ class Zip2ZipOutput(ModelOutput):
     (pass it back with the next ids).
 
     With labels, also the parts a trainer normalises itself: ``loss_sum`` (summed
-    cross-entropy), ``num_targets``, ``loss_stats`` (detached ``[base_sum, base_count,
-    hyper_sum, hyper_count]``) and, with a token-type head, ``token_type_loss`` (summed binary
-    cross-entropy of "the next id is a hypertoken") and ``token_type_correct``.
+    cross-entropy), ``num_targets``, ``loss_stats`` (detached sums named by
+    :data:`~zip2zip_tokenizers.torch.loss.LOSS_STATS`: the loss and the top-1 hits by target
+    kind, and how many top-1 ids are hypertokens) and, with a token-type head,
+    ``token_type_loss`` (summed binary cross-entropy of "the next id is a hypertoken") and
+    ``token_type_correct``.
     """
 
     loss: torch.Tensor | None = None
