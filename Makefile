@@ -3,7 +3,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: demo test install-test rust-test py-test lint bench bench-pipeline bench-text
+.PHONY: demo test install-test rust-test py-test lint docs bench bench-pipeline bench-text
 
 demo:
 	$(PIP) install ".[demo]"
@@ -37,6 +37,11 @@ lint:
 	$(PYTHON) -m ruff format --check python tests benches
 	$(PYTHON) -m mypy
 	$(PYTHON) -m mypy.stubtest zip2zip_tokenizers._core
+
+# The site (mkdocs.yml, docs/) into site/; warnings are errors. Material's banner about
+# MkDocs 2 is turned off: it is not a warning of this build.
+docs:
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict
 
 bench:
 	$(PIP) install -e ".[bench]"

@@ -19,7 +19,7 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tok
 
 
 def check_codec(model: CompressionConfig, tokenizer: CompressionConfig) -> None:
-    """Raises :class:`~zip2zip_tokenizers.settings.CodecMismatchError` naming every codec
+    """Raises ``CodecMismatchError`` naming every codec
     setting in which the model (checkpoint) and the tokenizer differ."""
     check_same_codec(model, tokenizer, expected_from="the checkpoint", got_from="the tokenizer")
 
