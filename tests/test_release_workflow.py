@@ -3,18 +3,17 @@ schema, permissions, pinned actions, template injection. Nothing here can run th
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sysconfig
 from pathlib import Path
 
 import pytest
+from installed_tools import installed_tool
 
 WORKFLOWS = Path(__file__).resolve().parents[1] / ".github" / "workflows"
 
 
 def test_release_workflow_passes_zizmor() -> None:
-    zizmor = shutil.which("zizmor", path=sysconfig.get_path("scripts")) or shutil.which("zizmor")
+    zizmor = installed_tool("zizmor")
     if zizmor is None:
         pytest.skip("zizmor is not installed (it comes with the [test] extra)")
     result = subprocess.run(

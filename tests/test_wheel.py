@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import zip2zip_tokenizers
+from installed_tools import installed_tool
 
 pytestmark = pytest.mark.wheel
 
@@ -59,7 +60,7 @@ NOT_SOURCE_SUFFIXES = {".so", ".pyd", ".dylib", ".pyc", ".whl"}
 
 
 def _maturin(command: str, out: Path, *args: str) -> Path:
-    maturin = shutil.which("maturin")
+    maturin = installed_tool("maturin")
     assert maturin is not None, "maturin is not on PATH (it comes with the [test] extra)"
     result = subprocess.run(
         [maturin, command, "--out", str(out), *args],
