@@ -49,7 +49,7 @@ _ENCODER_GROUPS = ("encoders", "token_type_head")
 
 class Zip2ZipTrainer(Trainer):
     """A ``transformers.Trainer`` for ``Zip2ZipForCausalLM`` (see the module doc). Takes the
-    Trainer's arguments; ``data_collator`` defaults to :class:`Zip2ZipCollator`, and a training
+    Trainer's arguments; ``data_collator`` defaults to ``Zip2ZipCollator``, and a training
     dataset with a ``check_codec`` method (every dataset of this package) is checked against the
     model's codec settings first."""
 
