@@ -87,7 +87,7 @@ def recipe_factor(progress: float, warmup: float, min_rate: float) -> float:
 
 
 class BudgetTrainer(Zip2ZipTrainer):
-    """``Zip2ZipTrainer`` whose learning rate follows a :class:`Budget`'s progress."""
+    """``Zip2ZipTrainer`` whose learning rate follows a ``Budget``'s progress."""
 
     budget: Budget
 

@@ -8,7 +8,7 @@ computed), so the peak is one chunk, not ``[B, T, V + C]`` twice (logits and log
 
 Each returns a :class:`LossSums`: summed losses, not means, so that a trainer can normalise over
 a whole accumulated (and distributed) batch, plus detached per-target-kind sums for logging
-(:data:`LOSS_STATS`), the top-1 prediction counts among them: each chunk's argmax is taken from
+(``LOSS_STATS``), the top-1 prediction counts among them: each chunk's argmax is taken from
 the logits the loss builds anyway, never from a pass of its own over ``[B, T, V + C]``.
 """
 
@@ -45,7 +45,7 @@ LOSS_STATS = (
 @dataclass
 class LossSums:
     """``loss_sum``: summed cross-entropy over the targets (differentiable); ``num_targets``:
-    how many targets; ``stats``: the detached sums :data:`LOSS_STATS` names (the same loss split
+    how many targets; ``stats``: the detached sums ``LOSS_STATS`` names (the same loss split
     by whether the target is a base id or a hypertoken, and the top-1 prediction counts)."""
 
     loss_sum: torch.Tensor
@@ -91,7 +91,7 @@ def _sums(
 def loss_stats(
     ce: torch.Tensor, predicted: torch.Tensor, targets: torch.Tensor, kept: torch.Tensor, vocab: int
 ) -> torch.Tensor:
-    """The :data:`LOSS_STATS` of per-target cross-entropies ``ce``, top-1 ids ``predicted`` and
+    """The ``LOSS_STATS`` of per-target cross-entropies ``ce``, top-1 ids ``predicted`` and
     ``targets`` (same shapes), over the targets where ``kept`` is true."""
     hyper = kept & (targets >= vocab)
     base = kept & ~hyper

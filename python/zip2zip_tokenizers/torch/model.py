@@ -66,7 +66,7 @@ class Zip2ZipOutput(ModelOutput):
 
     With labels, also the parts a trainer normalises itself: ``loss_sum`` (summed
     cross-entropy), ``num_targets``, ``loss_stats`` (detached sums named by
-    :data:`~zip2zip_tokenizers.torch.loss.LOSS_STATS`: the loss and the top-1 hits by target
+    ``zip2zip_tokenizers.torch.loss.LOSS_STATS``: the loss and the top-1 hits by target
     kind, and how many top-1 ids are hypertokens) and, with a token-type head,
     ``token_type_loss`` (summed binary cross-entropy of "the next id is a hypertoken") and
     ``token_type_correct``.

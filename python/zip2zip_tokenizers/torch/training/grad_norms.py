@@ -28,7 +28,7 @@ ADAPTER_MARK = "lora_"
 
 def parameter_group(name: str) -> str:
     """The part of the model the parameter ``name`` (as ``named_parameters`` of the unwrapped
-    ``Zip2ZipForCausalLM`` gives it) belongs to: one of :data:`GROUPS`."""
+    ``Zip2ZipForCausalLM`` gives it) belongs to: one of ``GROUPS``."""
     if name.startswith(ENCODER_PREFIXES):
         return "encoders"
     if name.startswith(HEAD_PREFIX):
