@@ -158,8 +158,9 @@ class ResumableTrainer(Trainer):
     def _abandon(self, staging: str, error: BaseException, what: str, directory: str) -> None:
         """Removes what a failed save wrote; raises a failed write as ``CheckpointWriteError``
         (any other error is left to go on)."""
+        # Named before the removal, which frees the space a full disk lacked.
+        failure = write_error(error, what, directory)
         if self.args.should_save:
             shutil.rmtree(staging, ignore_errors=True)
-        failure = write_error(error, what, directory)
         if failure is not None:
             raise failure from error

@@ -26,7 +26,7 @@ _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 _TORCH_WRITE_FAILED = re.compile(r"iostream error|unexpected pos|PytorchStreamWriter|write failed")
 # With less than this free on the device after such a failure, the device is taken as full:
 # the failed write itself used up what was left.
-FULL_BELOW_BYTES = 1 << 20
+_FULL_BELOW_BYTES = 1 << 20
 
 
 def staging_dir(final: str, run: str) -> str:
@@ -100,7 +100,7 @@ def write_error(error: BaseException, what: str, directory: str) -> CheckpointWr
         reason = "no space left on device"
     elif isinstance(error, RuntimeError) and _TORCH_WRITE_FAILED.search(text):
         free = shutil.disk_usage(directory).free
-        full = free < FULL_BELOW_BYTES
+        full = free < _FULL_BELOW_BYTES
         reason = f"no space left on device ({free} bytes free)" if full else f"{text!r}"
     else:
         return None
