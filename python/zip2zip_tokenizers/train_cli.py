@@ -29,6 +29,9 @@ def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     data = parser.add_argument_group("data (raw text and chat)")
     data.add_argument("--window", type=int, default=1024, help="ids per training window")
     data.add_argument("--text-field", default="text", help="JSON field / Parquet column")
+    data.add_argument(
+        "--strict", action="store_true", help="stop at the first bad record (default: skip it)"
+    )
     codec = parser.add_argument_group(
         "codec (a zip2zip_config.json in --model wins unless a flag is given)"
     )
@@ -65,7 +68,9 @@ def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     runs = parser.add_argument_group("logging and checkpoints")
     runs.add_argument("--logging-steps", type=int, default=10)
     runs.add_argument("--save-steps", type=int, default=500)
-    runs.add_argument("--save-total-limit", type=int, default=2)
+    runs.add_argument(
+        "--save-total-limit", type=int, default=2, help="checkpoints kept (0: every one)"
+    )
     runs.add_argument("--report-to", default="none", help="tensorboard, wandb, ... or none")
     runs.add_argument("--no-resume", action="store_true", help="start afresh in --output")
 
@@ -140,6 +145,7 @@ def run_train(args: argparse.Namespace) -> int:
         recipe,
         window=args.window,
         text_field=args.text_field,
+        strict=args.strict,
         resume=not args.no_resume,
         model_kwargs=model_kwargs,
         explicit_codec=explicit,

@@ -107,6 +107,38 @@ def require_local_directory(name: str, what: str) -> None:
         raise ModelMismatchError(f"{what}: no model directory at {name!r}")
 
 
+def require_base_model(name: str, what: str) -> None:
+    """``ModelMismatchError`` naming ``what`` when the local directory ``name`` holds no
+    Hugging Face model: no ``config.json`` that transformers reads, or no weights (a
+    tokenizer-only directory has neither). A hub name is left to transformers."""
+    from transformers import AutoConfig
+    from transformers.utils import (
+        SAFE_WEIGHTS_INDEX_NAME,
+        SAFE_WEIGHTS_NAME,
+        WEIGHTS_INDEX_NAME,
+        WEIGHTS_NAME,
+    )
+
+    require_local_directory(name, what)
+    directory = Path(name).expanduser()
+    if not directory.is_dir() or (directory / "adapter_config.json").is_file():
+        return  # a hub name, or a PEFT adapter (its config names the base model)
+    weights = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
+    missing = []
+    if not (directory / "config.json").is_file():
+        missing.append("config.json")
+    if not any((directory / weight).is_file() for weight in weights):
+        missing.append(f"weights ({', '.join(weights)})")
+    if missing:
+        raise ModelMismatchError(
+            f"{what}: {name!r} is no Hugging Face model directory (no {' and no '.join(missing)})"
+        )
+    try:
+        AutoConfig.from_pretrained(directory)
+    except (ValueError, OSError) as error:  # no model_type, not JSON...
+        raise ModelMismatchError(f"{what}: {directory / 'config.json'}: {error}") from None
+
+
 def save_checkpoint(
     model: Zip2ZipForCausalLM,
     path: str | Path,

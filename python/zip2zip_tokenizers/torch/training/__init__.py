@@ -2,11 +2,11 @@
 ``Trainer`` (DDP/FSDP via ``torchrun`` or ``accelerate launch``, accumulation, bf16, gradient
 checkpointing, checkpoints and resume, loggers and callbacks all come from it).
 
-- :class:`Zip2ZipTrainingArguments`: ``TrainingArguments`` with the zip2zip++ v0.6.4 defaults;
-- :class:`Zip2ZipRecipe`: codec, encoders, positions and adapter of a run, and the model built;
-- datasets: :class:`WindowDataset` (``from_shards``), :func:`text_dataset`,
-  :func:`file_dataset`, :func:`chat_dataset`; :class:`Zip2ZipCollator`;
-- :class:`Zip2ZipTrainer`; :func:`train`: the whole run, as ``zip2zip-tokenizers train`` does it
+- ``Zip2ZipTrainingArguments``: ``TrainingArguments`` with the zip2zip++ v0.6.4 defaults;
+- ``Zip2ZipRecipe``: codec, encoders, positions and adapter of a run, and the model built;
+- datasets: ``WindowDataset`` (``from_shards``), ``text_dataset``,
+  ``file_dataset``, ``chat_dataset``; ``Zip2ZipCollator``;
+- ``Zip2ZipTrainer``; ``run.train``: the whole run, as ``zip2zip-tokenizers train`` does it
   (killed at any moment, the same command resumes; see ``resumable.py``).
 """
 

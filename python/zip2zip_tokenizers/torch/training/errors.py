@@ -18,6 +18,11 @@ class EmptyDataError(TrainingError):
     """Training data without a single window to learn from."""
 
 
+class WindowCacheError(TrainingError):
+    """A window cache file (under ``$ZIP2ZIP_CACHE/windows``) that is damaged and could not be
+    rebuilt, or a cache whose files do not fit together; the message names the file."""
+
+
 class NonFiniteLossError(TrainingError):
     """A NaN or infinite loss: training stops before the optimiser step and before any
     checkpoint is written, so the last good checkpoint stays the last one on disk."""

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from zip2zip_tokenizers.output_lock import output_lock
 from zip2zip_tokenizers.tokenizer import Zip2ZipTokenizer
+from zip2zip_tokenizers.torch.checkpoint import require_base_model
 from zip2zip_tokenizers.torch.training.arguments import Zip2ZipTrainingArguments
-from zip2zip_tokenizers.torch.training.chat import chat_dataset, is_chat_file, read_conversations
+from zip2zip_tokenizers.torch.training.chat import chat_file_dataset, is_chat_file
 from zip2zip_tokenizers.torch.training.recipe import Zip2ZipRecipe
 from zip2zip_tokenizers.torch.training.resume import finished_state, newest_intact_checkpoint
 from zip2zip_tokenizers.torch.training.staging import remove_leftovers
@@ -33,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainOutcome:
-    """What :func:`train` did. ``state``: the run's ``TrainerState`` at its end (steps, log
+    """What ``train`` did. ``state``: the run's ``TrainerState`` at its end (steps, log
     history); ``trainer``: the trainer, or ``None`` when the output already held the finished run
     (then nothing was trained or written)."""
 
@@ -51,19 +52,17 @@ def load_training_data(
     *,
     window: int,
     text_field: str = "text",
+    strict: bool = False,
 ) -> WindowDataset:
     """A ``preprocess`` output directory (shards), chat files (JSONL records with
-    ``messages``), or raw text files (``.txt``, ``.jsonl[.gz|.zst]``, ``.parquet``)."""
+    ``messages``), or raw text files (``.txt``, ``.jsonl[.gz|.zst]``, ``.parquet``). Bad
+    records of raw text and chat files are skipped and logged with their ``file:line``, or with
+    ``strict`` the first one raises ``BadRecordError``."""
     if len(paths) == 1 and os.path.isfile(os.path.join(paths[0], MANIFEST)):
         return WindowDataset.from_shards(paths[0])
     if is_chat_file(paths[0]):
-        return chat_dataset(
-            read_conversations(paths),
-            tokenizer,
-            window=window,
-            source=f"the conversations of {', '.join(paths)}",
-        )
-    return file_dataset(paths, tokenizer, window=window, text_field=text_field)
+        return chat_file_dataset(paths, tokenizer, window=window, strict=strict)
+    return file_dataset(paths, tokenizer, window=window, text_field=text_field, strict=strict)
 
 
 def train(
@@ -74,6 +73,7 @@ def train(
     *,
     window: int = 1024,
     text_field: str = "text",
+    strict: bool = False,
     resume: bool = True,
     model_kwargs: dict[str, Any] | None = None,
     explicit_codec: Sequence[str] = (),
@@ -123,10 +123,13 @@ def _train(
     from transformers import set_seed
 
     recipe = recipe or Zip2ZipRecipe()
+    require_base_model(model_dir, "the model to train")  # before the data is read
     tokenizer = recipe.tokenizer(model_dir, explicit=explicit_codec)
     # The first process of each machine builds the shards' window cache; the others then map it.
     with args.main_process_first(local=True, desc="loading the training data"):
-        dataset = load_training_data(data, tokenizer, window=window, text_field=text_field)
+        dataset = load_training_data(
+            data, tokenizer, window=window, text_field=text_field, strict=strict
+        )
     dataset.check_codec(tokenizer.config)
     # The Trainer seeds only once the model exists: without this, the fresh encoders and adapter
     # would differ between runs with the same seed, and between processes (which FSDP shards).

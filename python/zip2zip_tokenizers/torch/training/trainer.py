@@ -43,7 +43,7 @@ _STATS = 8
 
 class Zip2ZipTrainer(ResumableTrainer):
     """A ``transformers.Trainer`` for ``Zip2ZipForCausalLM`` (see the module doc). Takes the
-    Trainer's arguments; ``data_collator`` defaults to :class:`Zip2ZipCollator`, and a training
+    Trainer's arguments; ``data_collator`` defaults to ``Zip2ZipCollator``, and a training
     dataset with a ``check_codec`` method (every dataset of this package) is checked against the
     model's codec settings first."""
 
