@@ -138,7 +138,7 @@ def run_train(args: argparse.Namespace) -> int:
         **checkpointing_argument(args.gradient_checkpointing),
     )
     model_kwargs: dict[str, Any] = {"dtype": torch.float32}
-    trainer = train(
+    outcome = train(
         args.model,
         args.data,
         training,
@@ -150,6 +150,13 @@ def run_train(args: argparse.Namespace) -> int:
         model_kwargs=model_kwargs,
         explicit_codec=explicit,
     )
-    if trainer.is_world_process_zero():
-        print(f"trained {trainer.state.global_step} steps; model saved in {args.output}")
+    if training.process_index == 0:
+        steps = outcome.state.global_step
+        if outcome.already_finished:
+            print(
+                f"already finished: {args.output} holds the model of this run, trained {steps} "
+                "steps; nothing was trained or written (--no-resume trains it again)"
+            )
+        else:
+            print(f"trained {steps} steps; model saved in {args.output}")
     return 0

@@ -125,7 +125,7 @@ def chat_dataset(
     source: str = "the conversations",
 ) -> WindowDataset:
     """Lossless windows of the rendered conversations, the loss on assistant turns only. A
-    conversation that is not one (see :func:`conversation`) or that the chat template refuses
+    conversation that is not one (see ``conversation``) or that the chat template refuses
     raises ``BadRecordError`` naming its index."""
     base_tokenizer = _template_tokenizer(tokenizer)
     rendered = (
@@ -142,7 +142,7 @@ def chat_file_dataset(
     window: int = DEFAULT_WINDOW,
     strict: bool = False,
 ) -> WindowDataset:
-    """:func:`chat_dataset` of the ``messages`` of every record of ``.jsonl[.gz|.zst]`` files
+    """``chat_dataset`` of the ``messages`` of every record of ``.jsonl[.gz|.zst]`` files
     (files, directories or globs). A bad record (not JSON, no valid ``messages``, refused by
     the chat template) is skipped and logged with its ``file:line`` (a warning), or with
     ``strict`` the first one raises ``BadRecordError``."""

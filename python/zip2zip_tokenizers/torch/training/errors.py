@@ -26,3 +26,8 @@ class WindowCacheError(TrainingError):
 class NonFiniteLossError(TrainingError):
     """A NaN or infinite loss: training stops before the optimiser step and before any
     checkpoint is written, so the last good checkpoint stays the last one on disk."""
+
+
+class CheckpointWriteError(TrainingError):
+    """A checkpoint or the final model could not be written (a full disk says so, and names the
+    directory): what was written of it is removed, and the last checkpoint stays the last one."""

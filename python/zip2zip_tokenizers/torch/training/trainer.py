@@ -1,7 +1,7 @@
 """``Zip2ZipTrainer``: transformers' ``Trainer`` for a ``Zip2ZipForCausalLM``.
 
-What it changes, and nothing else (DDP/FSDP, accumulation, mixed precision, checkpoint rotation,
-resume, callbacks and loggers are the Trainer's own):
+What it changes, and nothing else (DDP/FSDP, accumulation, mixed precision, callbacks and loggers
+are the Trainer's own; whole saves and safe resumes are ``ResumableTrainer``'s, ``resumable.py``):
 
 - the loss: summed next-id cross-entropy over ``V + C`` (scored from hidden states a chunk at a
   time) plus ``token_type_loss_weight`` x the token-type loss, divided by the number of targets
@@ -23,7 +23,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import Trainer
 from transformers.trainer_utils import IntervalStrategy
 
 from zip2zip_tokenizers.torch.loss import LOSS_STATS
@@ -39,6 +38,7 @@ from zip2zip_tokenizers.torch.training.fsdp import (
     warn_fsdp_not_applied,
 )
 from zip2zip_tokenizers.torch.training.grad_norms import group_grad_norms, parameter_group
+from zip2zip_tokenizers.torch.training.resumable import ResumableTrainer
 
 # Running sums between two logs: the loss's (loss, targets and top-1 hits by target kind, top-1
 # hypertokens), the token-type loss and its correct predictions, ids read, base tokens they cover.
@@ -47,7 +47,7 @@ STATS = (*LOSS_STATS, "token_type_loss", "token_type_correct", "ids", "base_toke
 _ENCODER_GROUPS = ("encoders", "token_type_head")
 
 
-class Zip2ZipTrainer(Trainer):
+class Zip2ZipTrainer(ResumableTrainer):
     """A ``transformers.Trainer`` for ``Zip2ZipForCausalLM`` (see the module doc). Takes the
     Trainer's arguments; ``data_collator`` defaults to ``Zip2ZipCollator``, and a training
     dataset with a ``check_codec`` method (every dataset of this package) is checked against the
