@@ -20,6 +20,7 @@ from zip2zip_tokenizers.torch.training.errors import (
     EmptyDataError,
     InvalidTrainingArgumentError,
     NonFiniteLossError,
+    ResumeMismatchError,
     TrainingError,
 )
 from zip2zip_tokenizers.torch.training.recipe import Zip2ZipRecipe
@@ -32,6 +33,7 @@ __all__ = [
     "EmptyDataError",
     "InvalidTrainingArgumentError",
     "NonFiniteLossError",
+    "ResumeMismatchError",
     "TrainingError",
     "WindowDataset",
     "Zip2ZipCollator",

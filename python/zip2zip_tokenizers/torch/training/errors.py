@@ -21,3 +21,9 @@ class EmptyDataError(TrainingError):
 class NonFiniteLossError(TrainingError):
     """A NaN or infinite loss: training stops before the optimiser step and before any
     checkpoint is written, so the last good checkpoint stays the last one on disk."""
+
+
+class ResumeMismatchError(TrainingError):
+    """A rerun whose settings would change what the run in its output directory is (its
+    weights' shapes, its codec, its data, its optimiser state), or a checkpoint that does not
+    fit the model being trained; the message names each setting, both values, and what to do."""

@@ -11,7 +11,8 @@ resume, callbacks and loggers are the Trainer's own):
 - two parameter groups' learning rates (encoders + token-type head, the rest);
 - logs: the loss split over base-id and hypertoken targets, the hypertoken-target share,
   compression (base tokens per id), ids and base tokens per second, every learning rate;
-- checkpoints in the model's own format (``save_pretrained``), loaded back on resume.
+- checkpoints in the model's own format (``save_pretrained``) with the run's record, loaded
+  back on resume; a resumed run logs and saves at the intervals it is given now.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from zip2zip_tokenizers.torch.training.fsdp import (
     require_full_state_dict,
     warn_fsdp_not_applied,
 )
+from zip2zip_tokenizers.torch.training.run_record import RunRecord, write_run_record
 
 ENCODER_PREFIXES = ("input_encoder.", "output_encoder.", "token_type_head.")
 # Running sums between two logs: base-target loss and count, hypertoken-target loss and count,
@@ -61,6 +63,8 @@ class Zip2ZipTrainer(Trainer):
                 "(or set token_type_loss_weight=0)"
             )
         super().__init__(model=model, args=args, **kwargs)
+        # What ``train`` recorded of this run; a copy goes into every checkpoint.
+        self.run_record: RunRecord | None = None
         # Our loss is a sum divided by the targets of the whole accumulated, all-process batch
         # (``num_items_in_batch``), counted over the shifted labels.
         self.model_accepts_loss_kwargs = True
@@ -258,7 +262,16 @@ class Zip2ZipTrainer(Trainer):
         os.makedirs(directory, exist_ok=True)
         model = self.accelerator.unwrap_model(self.model)
         save_training_model(model, directory, self.processing_class, state_dict)
+        if self.run_record is not None:
+            write_run_record(directory, self.run_record)
         torch.save(self.args, os.path.join(directory, TRAINING_ARGS_NAME))
+
+    def _init_training_state(self, max_steps: int, *args: Any, **kwargs: Any) -> Any:
+        """The Trainer's, then this run's logging, evaluation and saving intervals: a resumed
+        state would otherwise keep the checkpoint's (a rerun may change them)."""
+        result = super()._init_training_state(max_steps, *args, **kwargs)
+        self.state.compute_steps(self.args, max_steps)  # type: ignore[no-untyped-call]
+        return result
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
         if self.is_fsdp_enabled:
