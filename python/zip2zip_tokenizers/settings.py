@@ -351,7 +351,7 @@ def check_same_codec(
     got_from: str,
     advice: str = "",
 ) -> None:
-    """Raises :class:`CodecMismatchError` naming each differing field and both sources, then
+    """Raises ``CodecMismatchError`` naming each differing field and both sources, then
     ``advice`` (what to do about it)."""
     differences = codec_differences(expected, got)
     if not differences:

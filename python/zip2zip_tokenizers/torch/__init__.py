@@ -3,6 +3,7 @@ Face causal LM, generation, save/load. Importing it needs torch; the base packag
 
 from __future__ import annotations
 
+from zip2zip_tokenizers.torch._quiet import silence_dependency_warnings
 from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig
 from zip2zip_tokenizers.torch.errors import (
     AuthorsFormatWarning,
@@ -13,6 +14,8 @@ from zip2zip_tokenizers.torch.errors import (
 )
 from zip2zip_tokenizers.torch.hyper_state import HyperState
 from zip2zip_tokenizers.torch.model import Zip2ZipForCausalLM, Zip2ZipOutput
+
+silence_dependency_warnings()
 
 __all__ = [
     "AuthorsFormatWarning",

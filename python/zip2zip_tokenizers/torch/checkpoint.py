@@ -6,7 +6,7 @@ A checkpoint directory holds ``zip2zip_config.json``, ``zip2zip_encoders.safeten
 it, the base model itself (``base_model_name_or_path: "."``). This is the layout of the paper
 authors' runtime (PyPI ``zip2zip`` 0.2.0, ``format_version`` 2): their checkpoints load here,
 and ours load there unedited whenever the model fits their schema (see
-:mod:`zip2zip_tokenizers.torch.authors_format`); what their schema has no place for goes to
+``zip2zip_tokenizers.torch.authors_format``); what their schema has no place for goes to
 ``zip2zip_tokenizers_config.json`` beside it. Saving a model their runtime cannot load as it is
 raises ``ModelMismatchError`` naming why with ``authors_compatible=True``, and warns
 (:class:`AuthorsFormatWarning`) by default only for a model loaded from their checkpoint: one
@@ -122,7 +122,7 @@ def locate_base(name: str, what: str, *, relative_to: Path | None = None) -> str
 
 
 def load_base_model(name: str, what: str, **model_kwargs: Any) -> Any:
-    """``AutoModelForCausalLM.from_pretrained(name)`` for a name :func:`locate_base` gave; a
+    """``AutoModelForCausalLM.from_pretrained(name)`` for a name ``locate_base`` gave; a
     hub id that can not be loaded (no such model, offline) is a ``ModelMismatchError`` naming
     it and ``what`` (a local directory's own ``OSError`` names its file and passes through)."""
     from transformers import AutoModelForCausalLM
@@ -152,7 +152,7 @@ def require_finite(tensors: dict[str, torch.Tensor], path: Path) -> None:
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a safetensors file, each checked finite (:func:`require_finite`)."""
+    """The tensors of a safetensors file, each checked finite (``require_finite``)."""
     from safetensors.torch import load_file
 
     try:
@@ -163,6 +163,37 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
     return tensors
 
 
+def require_base_model(name: str, what: str) -> None:
+    """``ModelMismatchError`` naming ``what`` when the local directory ``name`` holds no
+    Hugging Face model: no ``config.json`` that transformers reads, or no weights (a
+    tokenizer-only directory has neither). A hub name is left to transformers."""
+    from transformers import AutoConfig
+    from transformers.utils import (
+        SAFE_WEIGHTS_INDEX_NAME,
+        SAFE_WEIGHTS_NAME,
+        WEIGHTS_INDEX_NAME,
+        WEIGHTS_NAME,
+    )
+
+    directory = Path(locate_base(name, what))
+    if not directory.is_dir() or (directory / "adapter_config.json").is_file():
+        return  # a hub name, or a PEFT adapter (its config names the base model)
+    weights = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
+    missing = []
+    if not (directory / "config.json").is_file():
+        missing.append("config.json")
+    if not any((directory / weight).is_file() for weight in weights):
+        missing.append(f"weights ({', '.join(weights)})")
+    if missing:
+        raise ModelMismatchError(
+            f"{what}: {name!r} is no Hugging Face model directory (no {' and no '.join(missing)})"
+        )
+    try:
+        AutoConfig.from_pretrained(directory)
+    except (ValueError, OSError) as error:  # no model_type, not JSON...
+        raise ModelMismatchError(f"{what}: {directory / 'config.json'}: {error}") from None
+
+
 def save_checkpoint(
     model: Zip2ZipForCausalLM,
     path: str | Path,
@@ -171,7 +202,7 @@ def save_checkpoint(
     authors_compatible: bool | None = None,
     state_dict: dict[str, torch.Tensor] | None = None,
 ) -> None:
-    """See :meth:`Zip2ZipForCausalLM.save_pretrained`."""
+    """See ``Zip2ZipForCausalLM.save_pretrained``."""
     from safetensors.torch import save_file
 
     for flag, value in (("save_base", save_base), ("authors_compatible", authors_compatible)):

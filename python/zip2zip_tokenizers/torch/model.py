@@ -3,8 +3,8 @@
 The base model is used only through ``get_input_embeddings()`` / ``get_output_embeddings()`` and
 its ``forward(inputs_embeds=...)``, so every architecture that supports those works, tied or
 untied, with or without a PEFT adapter. Hypertoken ids ``>= V`` are embedded from per-row caches
-that a :class:`HyperState` fills incrementally; logits cover ``V + C`` ids (see
-:func:`extended_logits`).
+that a ``HyperState`` fills incrementally; logits cover ``V + C`` ids (see
+``extended_logits``).
 """
 
 from __future__ import annotations
@@ -223,8 +223,8 @@ class Zip2ZipForCausalLM(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | Path, **kwargs: Any) -> Zip2ZipForCausalLM:
-        """Loads a checkpoint written by :meth:`save_pretrained` or in the authors' released
-        layout (see :mod:`zip2zip_tokenizers.torch.checkpoint`)."""
+        """Loads a checkpoint written by ``save_pretrained`` or in the authors' released
+        layout (see ``zip2zip_tokenizers.torch.checkpoint``)."""
         return load_checkpoint(cls, path, **kwargs)
 
     def save_pretrained(
@@ -282,7 +282,7 @@ class Zip2ZipForCausalLM(nn.Module):
     def gradient_checkpointing_enable(
         self, gradient_checkpointing_kwargs: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
-        """The older name of :meth:`activation_checkpointing_enable`."""
+        """The older name of ``activation_checkpointing_enable``."""
         self.activation_checkpointing_enable(gradient_checkpointing_kwargs, **kwargs)
 
     def activation_checkpointing_disable(self) -> None:
@@ -292,7 +292,7 @@ class Zip2ZipForCausalLM(nn.Module):
             self.base_model.gradient_checkpointing_disable()
 
     def gradient_checkpointing_disable(self) -> None:
-        """The older name of :meth:`activation_checkpointing_disable`."""
+        """The older name of ``activation_checkpointing_disable``."""
         self.activation_checkpointing_disable()
 
     # ---------------------------------------------------------------------------------- helpers
@@ -462,7 +462,7 @@ class Zip2ZipForCausalLM(nn.Module):
         logits_to_keep: int,
         return_logits: bool = True,
     ) -> Zip2ZipOutput:
-        """:meth:`forward` for ids already fed to ``state`` (``view`` is what that returned)."""
+        """``forward`` for ids already fed to ``state`` (``view`` is what that returned)."""
         if self.kwkwk_slot == "masked":
             view = view.without_next()
         current_mask = None if attention_mask is None else attention_mask[:, -input_ids.shape[1] :]
@@ -623,7 +623,7 @@ class Zip2ZipForCausalLM(nn.Module):
         **options: Any,
     ) -> torch.Tensor | GenerateOutput:
         """Greedy or sampled generation with the KV cache; ``options`` are transformers' names
-        (see :func:`zip2zip_tokenizers.torch.generation.generate`)."""
+        (see ``zip2zip_tokenizers.torch.generation.generate``)."""
         from zip2zip_tokenizers.torch.generation import generate
 
         return generate(

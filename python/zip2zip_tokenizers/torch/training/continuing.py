@@ -45,7 +45,7 @@ def is_trained_model(directory: str | os.PathLike[str]) -> bool:
 @dataclass(frozen=True)
 class TrainedModel:
     """A model ``train`` saved: where it is, its base model, and its settings under the names
-    of :meth:`Zip2ZipRecipe.model_settings`."""
+    of ``Zip2ZipRecipe.model_settings``."""
 
     directory: Path
     base_model: str

@@ -77,7 +77,7 @@ FLAGS = {
 
 @dataclass(frozen=True)
 class RunRecord:
-    """A run's codec settings and its other recorded settings (names as in :data:`FLAGS`)."""
+    """A run's codec settings and its other recorded settings (names as in ``FLAGS``)."""
 
     codec: CompressionConfig
     settings: dict[str, Any] = field(default_factory=dict)
@@ -111,7 +111,7 @@ def run_record(
     window: int,
     args: Any,
 ) -> RunRecord:
-    """The record of a run: ``model_settings`` (:meth:`Zip2ZipRecipe.model_settings`, or a
+    """The record of a run: ``model_settings`` (``Zip2ZipRecipe.model_settings``, or a
     trained model's), the data as read (paths made absolute; the text field and window only
     where they are used), and the seed, step size and optimiser settings of ``args``."""
     encoder_rate = args.encoder_learning_rate

@@ -1,7 +1,7 @@
 """``Zip2ZipTrainer``: transformers' ``Trainer`` for a ``Zip2ZipForCausalLM``.
 
-What it changes, and nothing else (DDP/FSDP, accumulation, mixed precision, checkpoint rotation,
-resume, callbacks and loggers are the Trainer's own):
+What it changes, and nothing else (DDP/FSDP, accumulation, mixed precision, callbacks and loggers
+are the Trainer's own; whole saves and safe resumes are ``ResumableTrainer``'s, ``resumable.py``):
 
 - the loss: summed next-id cross-entropy over ``V + C`` (scored from hidden states a chunk at a
   time) plus ``token_type_loss_weight`` x the token-type loss, divided by the number of targets
@@ -22,7 +22,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import Trainer
 
 from zip2zip_tokenizers.torch.model import Zip2ZipForCausalLM, Zip2ZipOutput
 from zip2zip_tokenizers.torch.training.arguments import Zip2ZipTrainingArguments
@@ -35,6 +34,7 @@ from zip2zip_tokenizers.torch.training.fsdp import (
     require_full_state_dict,
     warn_fsdp_not_applied,
 )
+from zip2zip_tokenizers.torch.training.resumable import ResumableTrainer
 from zip2zip_tokenizers.torch.training.run_record import RunRecord, write_run_record
 
 ENCODER_PREFIXES = ("input_encoder.", "output_encoder.", "token_type_head.")
@@ -43,9 +43,9 @@ ENCODER_PREFIXES = ("input_encoder.", "output_encoder.", "token_type_head.")
 _STATS = 8
 
 
-class Zip2ZipTrainer(Trainer):
+class Zip2ZipTrainer(ResumableTrainer):
     """A ``transformers.Trainer`` for ``Zip2ZipForCausalLM`` (see the module doc). Takes the
-    Trainer's arguments; ``data_collator`` defaults to :class:`Zip2ZipCollator`, and a training
+    Trainer's arguments; ``data_collator`` defaults to ``Zip2ZipCollator``, and a training
     dataset with a ``check_codec`` method (every dataset of this package) is checked against the
     model's codec settings first."""
 

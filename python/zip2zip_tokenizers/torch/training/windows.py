@@ -110,7 +110,7 @@ class WindowDataset(Dataset[dict[str, Any]]):
     ) -> WindowDataset:
         """The windows of a ``preprocess`` output directory (its manifest names the shards and
         the codec settings they were made with), memory-mapped from a cache built on first use
-        (:mod:`zip2zip_tokenizers.torch.training.window_cache`)."""
+        (``zip2zip_tokenizers.torch.training.window_cache``)."""
         from zip2zip_tokenizers.data.manifest import Manifest
         from zip2zip_tokenizers.torch.training.window_cache import window_columns
 
