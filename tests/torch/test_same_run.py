@@ -120,6 +120,19 @@ def test_a_rerun_that_changes_the_run_is_refused_and_changes_nothing(
     assert listing(out) == before
 
 
+def test_a_finished_run_rerun_with_other_settings_is_refused_not_reported_finished(
+    run: dict[str, Path], capsys: Any
+) -> None:
+    out = run["output"]
+    command = train_command(run["model"], run["data"], out, *SMALL, "--lora-r", "8")
+    assert main([*command, "--max-steps", "2"]) == 2
+    captured = capsys.readouterr()
+    assert "lora_r" in captured.err and "already finished" not in captured.out
+    same = train_command(run["model"], run["data"], out, *SMALL)
+    assert main([*same, "--max-steps", "2"]) == 0
+    assert "already finished" in capsys.readouterr().out
+
+
 def test_a_rerun_on_other_data_is_refused(
     run: dict[str, Path], tmp_path: Path, capsys: Any
 ) -> None:
