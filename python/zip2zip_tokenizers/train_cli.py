@@ -11,7 +11,11 @@ import argparse
 from typing import Any
 
 from zip2zip_tokenizers.codec_flags import CODEC_FLAGS, add_codec_arguments
-from zip2zip_tokenizers.settings import DEFAULT_MAX_CODEBOOK_SIZE, DEFAULT_MAX_SUBTOKENS
+from zip2zip_tokenizers.settings import (
+    DEFAULT_DISABLE_DIGITS,
+    DEFAULT_MAX_CODEBOOK_SIZE,
+    DEFAULT_MAX_SUBTOKENS,
+)
 
 
 def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,7 +39,7 @@ def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     codec = parser.add_argument_group(
         "codec (a zip2zip_config.json in --model wins unless a flag is given)"
     )
-    add_codec_arguments(codec, digits_default="on, as the recipe")
+    add_codec_arguments(codec)
     model = parser.add_argument_group("model")
     model.add_argument("--encoder", choices=("transformer", "mean"), default="transformer")
     model.add_argument("--encoder-layers", type=int, default=2)
@@ -101,7 +105,9 @@ def run_train(args: argparse.Namespace) -> int:
             DEFAULT_MAX_CODEBOOK_SIZE if args.max_codebook_size is None else args.max_codebook_size
         ),
         max_subtokens=(DEFAULT_MAX_SUBTOKENS if args.max_subtokens is None else args.max_subtokens),
-        disable_digits=True if args.disable_digits is None else args.disable_digits,
+        disable_digits=(
+            DEFAULT_DISABLE_DIGITS if args.disable_digits is None else args.disable_digits
+        ),
         encoder=args.encoder,
         encoder_layers=args.encoder_layers,
         encoder_hidden_size=args.encoder_hidden_size,

@@ -355,7 +355,9 @@ def test_a_full_disk_while_saving_the_final_model_leaves_it_to_the_rerun(
         assert main(argv) == 2
     error = capsys.readouterr().err
     assert f"error: could not write the final model in {out}: no space left on device" in error
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint-1", "checkpoint-2"]
+    # The checkpoints, and the run's record (written as training started).
+    expected_entries = ["checkpoint-1", "checkpoint-2", "zip2zip_run.json"]
+    assert sorted(p.name for p in out.iterdir()) == expected_entries
     # The checkpoint at the end is loaded and saved as the final model; nothing more is trained.
     assert main(argv) == 0
     assert "trained 2 steps" in capsys.readouterr().out

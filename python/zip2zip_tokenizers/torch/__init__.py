@@ -10,6 +10,7 @@ from zip2zip_tokenizers.torch.errors import (
     InvalidEncoderConfigError,
     LabelError,
     ModelMismatchError,
+    NonFiniteWeightError,
 )
 from zip2zip_tokenizers.torch.hyper_state import HyperState
 from zip2zip_tokenizers.torch.model import Zip2ZipForCausalLM, Zip2ZipOutput
@@ -23,6 +24,7 @@ __all__ = [
     "InvalidEncoderConfigError",
     "LabelError",
     "ModelMismatchError",
+    "NonFiniteWeightError",
     "Zip2ZipForCausalLM",
     "Zip2ZipOutput",
 ]

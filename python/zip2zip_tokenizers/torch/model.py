@@ -21,8 +21,9 @@ from transformers.utils.generic import ModelOutput
 from zip2zip_tokenizers._core import CompressionConfig, InvalidArgumentError
 from zip2zip_tokenizers.torch.checkpoint import (
     is_peft,
+    load_base_model,
     load_checkpoint,
-    require_local_directory,
+    locate_base,
     save_checkpoint,
 )
 from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig, build_hyper_encoder
@@ -205,11 +206,9 @@ class Zip2ZipForCausalLM(nn.Module):
         name = None
         model: Any = base
         if isinstance(base, (str, Path)):
-            from transformers import AutoModelForCausalLM
-
-            name = str(base)
-            require_local_directory(name, "from_base")
-            model = AutoModelForCausalLM.from_pretrained(name, **model_kwargs)
+            # A local directory as an absolute path: the checkpoint and the adapter record it.
+            name = locate_base(str(base), "from_base")
+            model = load_base_model(name, "from_base", **model_kwargs)
         if lora is not None:
             from peft import get_peft_model
 

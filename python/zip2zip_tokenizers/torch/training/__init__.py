@@ -23,6 +23,7 @@ from zip2zip_tokenizers.torch.training.errors import (
     EmptyDataError,
     InvalidTrainingArgumentError,
     NonFiniteLossError,
+    ResumeMismatchError,
     TrainingError,
 )
 from zip2zip_tokenizers.torch.training.recipe import Zip2ZipRecipe
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidTrainingArgumentError",
     "NonFiniteLossError",
     "OutputInUseError",
+    "ResumeMismatchError",
     "TrainingError",
     "WindowDataset",
     "Zip2ZipCollator",

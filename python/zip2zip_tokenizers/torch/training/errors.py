@@ -28,6 +28,12 @@ class NonFiniteLossError(TrainingError):
     checkpoint is written, so the last good checkpoint stays the last one on disk."""
 
 
+class ResumeMismatchError(TrainingError):
+    """A rerun whose settings would change what the run in its output directory is (its
+    weights' shapes, its codec, its data, its optimiser state), or a checkpoint that does not
+    fit the model being trained; the message names each setting, both values, and what to do."""
+
+
 class CheckpointWriteError(TrainingError):
     """A checkpoint or the final model could not be written (a full disk says so, and names the
     directory): what was written of it is removed, and the last checkpoint stays the last one."""

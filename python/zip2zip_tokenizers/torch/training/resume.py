@@ -22,8 +22,11 @@ from transformers import TrainerState, TrainingArguments
 from transformers.trainer import TRAINER_STATE_NAME, TRAINING_ARGS_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from zip2zip_tokenizers.torch.checkpoint import ADAPTER_CONFIG_NAME, ENCODERS_NAME
-from zip2zip_tokenizers.torch.training.checkpoints import ADAPTER_WEIGHTS_NAME
+from zip2zip_tokenizers.torch.checkpoint import (
+    ADAPTER_CONFIG_NAME,
+    ADAPTER_WEIGHTS_NAME,
+    ENCODERS_NAME,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ are the Trainer's own; whole saves and safe resumes are ``ResumableTrainer``'s, 
   share of targets and of the model's own top-1 ids, the gradient norm of each part of the model
   before clipping, compression (base tokens per id), ids and base tokens per second, every
   learning rate (``docs/training.md``, "What is logged");
-- checkpoints in the model's own format (``save_pretrained``), loaded back on resume.
+- checkpoints in the model's own format (``save_pretrained``) with the run's record, loaded
+  back on resume; a resumed run logs and saves at the intervals it is given now.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from zip2zip_tokenizers.torch.training.fsdp import (
 )
 from zip2zip_tokenizers.torch.training.grad_norms import group_grad_norms, parameter_group
 from zip2zip_tokenizers.torch.training.resumable import ResumableTrainer
+from zip2zip_tokenizers.torch.training.run_record import RunRecord, write_run_record
 
 # Running sums between two logs: the loss's (loss, targets and top-1 hits by target kind, top-1
 # hypertokens), the token-type loss and its correct predictions, ids read, base tokens they cover.
@@ -67,6 +69,8 @@ class Zip2ZipTrainer(ResumableTrainer):
                 "(or set token_type_loss_weight=0)"
             )
         super().__init__(model=model, args=args, **kwargs)
+        # What ``train`` recorded of this run; a copy goes into every checkpoint.
+        self.run_record: RunRecord | None = None
         # Our loss is a sum divided by the targets of the whole accumulated, all-process batch
         # (``num_items_in_batch``), counted over the shifted labels.
         self.model_accepts_loss_kwargs = True
@@ -304,7 +308,16 @@ class Zip2ZipTrainer(ResumableTrainer):
         os.makedirs(directory, exist_ok=True)
         model = self.accelerator.unwrap_model(self.model)
         save_training_model(model, directory, self.processing_class, state_dict)
+        if self.run_record is not None:
+            write_run_record(directory, self.run_record)
         torch.save(self.args, os.path.join(directory, TRAINING_ARGS_NAME))
+
+    def _init_training_state(self, max_steps: int, *args: Any, **kwargs: Any) -> Any:
+        """The Trainer's, then this run's logging, evaluation and saving intervals: a resumed
+        state would otherwise keep the checkpoint's (a rerun may change them)."""
+        result = super()._init_training_state(max_steps, *args, **kwargs)
+        self.state.compute_steps(self.args, max_steps)  # type: ignore[no-untyped-call]
+        return result
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
         if self.is_fsdp_enabled:
