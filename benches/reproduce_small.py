@@ -213,8 +213,8 @@ def pretrain(
         schedule.step()
         optimiser.zero_grad()
         if step % max(1, scale.pretrain_steps // 40) == 0 or step == scale.pretrain_steps - 1:
-            history.append({"step": step + 1, "loss": float(loss)})
-            print(f"pretraining step {step + 1}: loss {float(loss):.3f}", flush=True)
+            history.append({"step": step + 1, "loss": loss.item()})
+            print(f"pretraining step {step + 1}: loss {loss.item():.3f}", flush=True)
     model.eval()
     return model, history
 
