@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import time
 from pathlib import Path
 from typing import Any
@@ -37,10 +36,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 from transformers import TrainerCallback
-from zip2zip_tokenizers import corpora
+from uptraining import heldout, marked, prompts, training_texts
 from zip2zip_tokenizers.torch import Zip2ZipForCausalLM
 from zip2zip_tokenizers.torch.bundled import smollm2_135m_instruct
-from zip2zip_tokenizers.torch.evaluation import Document, evaluate, generation_compression
+from zip2zip_tokenizers.torch.evaluation import evaluate, generation_compression
 from zip2zip_tokenizers.torch.training import (
     Zip2ZipRecipe,
     Zip2ZipTrainer,
@@ -60,37 +59,6 @@ class TimeLimit(TrainerCallback):
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if time.monotonic() > self.deadline:
             control.should_training_stop = True
-
-
-def training_texts(max_chars: int, seed: int) -> list[str]:
-    texts = [doc.text for doc in corpora.documents("train", max_chars=max_chars)]
-    random.Random(seed).shuffle(texts)
-    return texts
-
-
-def heldout(documents: int, max_chars: int) -> list[Document]:
-    chosen: list[Document] = []
-    for domain in corpora.DOMAINS:
-        docs = corpora.documents("heldout", (domain,), max_chars=max_chars)[:documents]
-        chosen += [Document(f"{d.domain}/{d.name}", d.domain, d.text) for d in docs]
-    return chosen
-
-
-def prompts(count: int, chars: int) -> list[str]:
-    docs = corpora.documents("heldout", ("code",), max_chars=4000)
-    return [doc.text[:chars] for doc in docs[1 : count + 1]]
-
-
-def marked(tokenizer: Any, ids: list[int], start: int) -> str:
-    """The text of ``ids[start:]`` with each hypertoken in brackets (``ids`` is the whole
-    sequence: a hypertoken means something only within it)."""
-    pieces = tokenizer.convert_ids_to_tokens(ids)[start:]
-    vocab = tokenizer.initial_vocab_size
-    text = tokenizer.base_tokenizer.convert_tokens_to_string
-    return "".join(
-        f"[{text([p])}]" if i >= vocab else text([p])
-        for i, p in zip(ids[start:], pieces, strict=True)
-    )
 
 
 def run(name: str, codebook: int, args: argparse.Namespace, steps: int | None) -> dict[str, Any]:
