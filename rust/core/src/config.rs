@@ -37,8 +37,12 @@ impl Eviction {
             .into_iter()
             .find(|policy| policy.name() == name)
             .ok_or_else(|| {
-                let known: Vec<&str> = Self::ALL.iter().map(|policy| policy.name()).collect();
-                Error::InvalidConfig(format!("eviction must be one of {known:?}, got {name:?}"))
+                let known: Vec<String> = Self::ALL
+                    .iter()
+                    .map(|policy| format!("{:?}", policy.name()))
+                    .collect();
+                let known = known.join(", ");
+                Error::InvalidConfig(format!("eviction must be one of {known}; got {name:?}"))
             })
     }
 }
@@ -197,6 +201,11 @@ mod tests {
             assert_eq!(Eviction::from_name(policy.name()).unwrap(), policy);
         }
         let error = Eviction::from_name("LRU").unwrap_err();
-        assert!(error.to_string().contains(r#"["none", "lru"]"#), "{error}");
+        assert!(
+            error
+                .to_string()
+                .ends_with(r#"eviction must be one of "none", "lru"; got "LRU""#),
+            "{error}"
+        );
     }
 }
