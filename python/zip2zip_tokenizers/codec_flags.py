@@ -1,13 +1,19 @@
 """The codec flags every command shares (``--max-codebook-size``, ``--max-subtokens``,
-``--disable-digits``), defined without importing torch so the commands stay fast."""
+``--disable-digits``, ``--eviction``), defined without importing torch so the commands stay
+fast."""
 
 from __future__ import annotations
 
 import argparse
 
-from zip2zip_tokenizers.settings import DEFAULT_MAX_CODEBOOK_SIZE, DEFAULT_MAX_SUBTOKENS
+from zip2zip_tokenizers.settings import (
+    DEFAULT_EVICTION,
+    DEFAULT_MAX_CODEBOOK_SIZE,
+    DEFAULT_MAX_SUBTOKENS,
+    EVICTION_POLICIES,
+)
 
-CODEC_FLAGS = ("max_codebook_size", "max_subtokens", "disable_digits")
+CODEC_FLAGS = ("max_codebook_size", "max_subtokens", "disable_digits", "eviction")
 
 
 def add_codec_arguments(
@@ -29,4 +35,11 @@ def add_codec_arguments(
         "--disable-digits",
         action=argparse.BooleanOptionalAction,
         help=f"never merge digit tokens (default: as saved, else {digits_default})",
+    )
+    container.add_argument(
+        "--eviction",
+        choices=EVICTION_POLICIES,
+        help="what a full codebook does with a new entry: none (frozen, the paper's codec) or "
+        "lru (it takes the slot of the least recently used entry; for long contexts) "
+        f"(default: as saved, else {DEFAULT_EVICTION})",
     )

@@ -11,7 +11,11 @@ import argparse
 from typing import Any
 
 from zip2zip_tokenizers.codec_flags import CODEC_FLAGS, add_codec_arguments
-from zip2zip_tokenizers.settings import DEFAULT_MAX_CODEBOOK_SIZE, DEFAULT_MAX_SUBTOKENS
+from zip2zip_tokenizers.settings import (
+    DEFAULT_EVICTION,
+    DEFAULT_MAX_CODEBOOK_SIZE,
+    DEFAULT_MAX_SUBTOKENS,
+)
 
 
 def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -97,6 +101,7 @@ def run_train(args: argparse.Namespace) -> int:
         ),
         max_subtokens=(DEFAULT_MAX_SUBTOKENS if args.max_subtokens is None else args.max_subtokens),
         disable_digits=True if args.disable_digits is None else args.disable_digits,
+        eviction=DEFAULT_EVICTION if args.eviction is None else args.eviction,
         encoder=args.encoder,
         encoder_layers=args.encoder_layers,
         encoder_hidden_size=args.encoder_hidden_size,

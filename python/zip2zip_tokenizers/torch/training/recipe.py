@@ -32,6 +32,7 @@ class Zip2ZipRecipe:
     max_codebook_size: int = 2048
     max_subtokens: int = 4
     disable_digits: bool = True
+    eviction: str = "none"
     encoder: EncoderKind = "transformer"
     encoder_layers: int = 2
     encoder_hidden_size: int | None = None
@@ -103,6 +104,7 @@ class Zip2ZipRecipe:
             "max_codebook_size": self.max_codebook_size,
             "max_subtokens": self.max_subtokens,
             "disable_digits": self.disable_digits,
+            "eviction": self.eviction,
         }
         if config_path(model_dir).is_file():
             codec = {name: value for name, value in codec.items() if name in explicit}
