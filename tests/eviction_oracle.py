@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Sequence
 
-POLICIES = ("none", "lru", "lfu")
+POLICIES = ("none", "lru", "lfu", "fifo")
 
 
 class LZW:
@@ -32,6 +32,7 @@ class LZW:
       extension was created. The new entry counts as used just before the pending match.
     - ``"lfu"``: the leaf used least often (its emissions, and those of entries extending it),
       the oldest on a tie; counts halve each time ``size`` entries have been recycled.
+    - ``"fifo"``: the leaf created first (uses do not count).
     """
 
     def __init__(
@@ -129,7 +130,7 @@ class LZW:
 
     def _used(self, tokens: Sequence[int]) -> None:
         """An emitted match: a use of it and of every entry it extends."""
-        if self.stamps is None:
+        if self.stamps is None or self.policy == "fifo":
             return
         self.time += 1
         for length in range(2, len(tokens) + 1):
@@ -174,10 +175,15 @@ class LZW:
             self._start_stamps()
 
     def _start_stamps(self) -> None:
-        self.stamps = [
-            max(j for j in range(k, len(self.entries)) if self.entries[j][: len(entry)] == entry)
-            for k, entry in enumerate(self.entries)
-        ]
+        if self.policy == "fifo":
+            self.stamps = list(range(len(self.entries)))
+        else:
+            self.stamps = [
+                max(
+                    j for j in range(k, len(self.entries)) if self.entries[j][: len(entry)] == entry
+                )
+                for k, entry in enumerate(self.entries)
+            ]
         self.counts = [0] * len(self.entries)
         self.time = len(self.entries)
 
