@@ -14,12 +14,17 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
 from test_model import MEAN, V, canonical, repetitive, wrapped  # noqa: E402
-from zip2zip_tokenizers import CompressionConfig  # noqa: E402
+from tiny_text_model import save_tiny_model  # noqa: E402
+from zip2zip_tokenizers import CompressionConfig, Zip2ZipTokenizer  # noqa: E402
+from zip2zip_tokenizers.cli import main  # noqa: E402
+from zip2zip_tokenizers.data import preprocess  # noqa: E402
+from zip2zip_tokenizers.settings import CodecMismatchError  # noqa: E402
 from zip2zip_tokenizers.torch import (  # noqa: E402
     AuthorsFormatWarning,
     ModelMismatchError,
     Zip2ZipForCausalLM,
 )
+from zip2zip_tokenizers.torch.evaluation import load_for_eval  # noqa: E402
 
 SMALL = 6
 
@@ -65,3 +70,44 @@ def test_a_codebook_that_fills_is_refused_and_the_state_is_unchanged() -> None:
         state.update(torch.tensor([ids[2:]]), None)
     assert state.codebooks.codebook(0) == before
     assert state.columns == 2
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def test_eval_loads_the_policy_and_refuses_a_tokenizer_without_it(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    model, tokenizer = load_for_eval(model_dir, max_codebook_size=64, eviction="lru")
+    assert model.compression.eviction == tokenizer.config.eviction == "lru"
+    model.save_pretrained(tmp_path / "ckpt")
+    assert load_for_eval(tmp_path / "ckpt")[1].config.eviction == "lru"
+    Zip2ZipTokenizer.from_pretrained(model_dir, max_codebook_size=64).save_pretrained(
+        tmp_path / "frozen"
+    )
+    with pytest.raises(CodecMismatchError, match=r"eviction: 'lru' .* vs 'none'"):
+        load_for_eval(tmp_path / "ckpt", tokenizer_dir=tmp_path / "frozen")
+
+
+def test_train_refuses_shards_made_with_another_policy(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat sat on the mat, the cat sat on the hat. " * 40, encoding="utf-8")
+    shards = tmp_path / "shards"
+    preprocess(
+        str(model_dir),
+        [str(corpus)],
+        str(shards),
+        window=64,
+        max_codebook_size=32,
+        eviction="lru",
+        workers=1,
+        progress=False,
+    )
+    command = ["train", "--model", str(model_dir), "--data", str(shards)]
+    command += ["--output", str(tmp_path / "run"), "--max-codebook-size", "32"]
+    assert main([*command, "--max-steps", "1", "--eviction", "none"]) == 2
+    assert "eviction: 'none'" in capsys.readouterr().err
