@@ -62,7 +62,8 @@ pub(crate) fn resolve(
     out: &mut Vec<u32>,
 ) -> Result<(), InvalidTokenReason> {
     let codebook = encoder.codebook();
-    if codebook.contains(id) && !codebook.recycles() {
+    let base = id < codebook.initial_vocab_size();
+    if base || (codebook.contains(id) && !codebook.recycles()) {
         codebook.extend_subtokens(id, out);
         return Ok(());
     }
