@@ -3,7 +3,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: demo test install-test rust-test py-test lint bench bench-pipeline bench-text
+.PHONY: demo test install-test rust-test py-test lint docs wheel sdist bench bench-pipeline bench-text
 
 demo:
 	$(PIP) install ".[demo]"
@@ -37,6 +37,21 @@ lint:
 	$(PYTHON) -m ruff format --check python tests benches
 	$(PYTHON) -m mypy
 	$(PYTHON) -m mypy.stubtest zip2zip_tokenizers._core
+	zizmor --offline .github/workflows
+
+# Release artifacts in dist/ (docs/release.md). One abi3 wheel for this platform serves every
+# CPython >= 3.10; on Linux maturin tags it with the lowest manylinux policy that the glibc
+# symbols it links allow (manylinux_2_34 when built on glibc 2.36).
+wheel:
+	maturin build --release --out dist
+
+sdist:
+	maturin sdist --out dist
+
+# The site (mkdocs.yml, docs/) into site/; warnings are errors. Material's banner about
+# MkDocs 2 is turned off: it is not a warning of this build.
+docs:
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict
 
 bench:
 	$(PIP) install -e ".[bench]"

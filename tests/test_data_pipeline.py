@@ -306,3 +306,17 @@ def test_light_loader_derives_the_tokenizers_own_config(directory: object, digit
     light = Hypertokenizer(tokenizer_json, config).base_ids(sample)
     assert max(len(ids) for ids in light) > 1000
     assert light == tokenizer.base_tokenizer(sample, add_special_tokens=False)["input_ids"]
+
+
+def test_a_second_run_on_the_same_output_is_refused_and_touches_nothing(tmp_path: Path) -> None:
+    from zip2zip_tokenizers.output_lock import OutputInUseError, output_lock
+
+    data = tmp_path / "a.txt"
+    data.write_text("hello world, hello world\n")
+    output = tmp_path / "out"
+    with output_lock(output):  # another run holds the directory
+        with pytest.raises(OutputInUseError, match=str(output)):
+            run([data], output, progress=False)
+        assert [p.name for p in output.iterdir()] == [".zip2zip-lock"]
+    run([data], output, progress=False)
+    assert (output / "manifest.json").is_file()

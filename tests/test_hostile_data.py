@@ -263,6 +263,37 @@ def test_a_dictionary_encoded_parquet_column_is_read(
     assert {**report["totals"], "bad_records": 0} == {**other, "bad_records": 0}  # type: ignore[dict-item]
 
 
+@pytest.mark.parametrize(
+    ("column", "field", "says"),
+    [
+        (pa.array([{"text": "a b"}] * 3), "meta", "column 'meta' is struct<text: string>, not"),
+        (pa.array([{"text": "a b"}] * 3), "meta.text", "no column 'meta.text' (columns: meta:"),
+        (pa.array([{"text": "a b"}] * 3), "text", "no column 'text' (columns: meta: struct"),
+        (pa.array([["a", "b"]] * 3), "meta", "column 'meta' is list<element: string>, not"),
+        (pa.array([1, 2, 3]), "meta", "column 'meta' is int64, not a column of strings"),
+        (pa.array([b"a", b"b", b"c"]), "meta", "column 'meta' is binary, not"),
+    ],
+    ids=["struct", "dotted-path", "leaf-name", "list", "int", "binary"],
+)
+def test_a_parquet_text_field_that_is_no_string_column_names_the_column_and_its_type(
+    run: Run,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    column: pa.Array,
+    field: str,
+    says: str,
+) -> None:
+    """A field inside a struct is not read (its leaf name is no column either); a column that
+    is not text is refused up front, not read as a bad record per row."""
+    path = tmp_path / "nested.parquet"
+    pq.write_table(pa.table({"meta": column, "id": [1, 2, 3]}), path)
+    with pytest.raises(InputError) as error:
+        run([path], tmp_path / "out", text_field=field)
+    assert str(error.value).startswith(f"{path}: ") and says in str(error.value)
+    argv = cli("--input", str(path), "--output", str(tmp_path / "o"), "--text-field", field)
+    assert_cli_error(capsys, argv, str(path), says)
+
+
 def test_an_unreadable_parquet_row_group_names_the_file_and_group(
     run: Run, texts: list[str], tmp_path: Path
 ) -> None:

@@ -111,11 +111,12 @@ def test_not_json_is_a_config_error(tmp_path: Path) -> None:
 def test_no_file_reads_as_none_and_resolves_to_the_defaults(tmp_path: Path) -> None:
     assert read_config(tmp_path) is None
     config, digits = resolve(tmp_path)
-    assert (config.max_codebook_size, config.max_subtokens, digits) == (2048, 4, False)
-    assert config.disabled_ids == [0, 1]
+    # Digits apart by default: the recipe's setting, so preprocess and train agree unasked.
+    assert (config.max_codebook_size, config.max_subtokens, digits) == (2048, 4, True)
+    assert config.disabled_ids == [0, 1, 50, 51]
     assert config.pad_token_id == 1
-    config, digits = resolve(tmp_path, disable_digits=True)
-    assert digits and config.disabled_ids == [0, 1, 50, 51]
+    config, digits = resolve(tmp_path, disable_digits=False)
+    assert not digits and config.disabled_ids == [0, 1]
 
 
 def test_saved_settings_win_over_defaults_and_arguments_over_saved(tmp_path: Path) -> None:

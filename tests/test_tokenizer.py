@@ -167,8 +167,8 @@ def test_special_tokens_are_emitted_alone(tokenizer: Zip2ZipTokenizer) -> None:
         assert not special & set(entry)
 
 
-def test_disable_digits_keeps_numbers_apart() -> None:
-    tok = Zip2ZipTokenizer.from_pretrained(deepseek_dir(), disable_digits=True)
+def test_disable_digits_keeps_numbers_apart_by_default() -> None:
+    tok = Zip2ZipTokenizer.from_pretrained(deepseek_dir())
     digits = set(digit_token_ids(tok.base_tokenizer))
     assert {tok.base_tokenizer.convert_tokens_to_ids(str(d)) for d in range(10)} <= digits
     assert digits <= set(tok.config.disabled_ids)
@@ -177,8 +177,8 @@ def test_disable_digits_keeps_numbers_apart() -> None:
     assert len(codebook) > 0
     for entry in codebook.to_dict().values():
         assert not digits & set(entry)
-    plain = Zip2ZipTokenizer.from_pretrained(deepseek_dir())
-    assert len(plain.encode(text)) < len(tok.encode(text))
+    mergeable = Zip2ZipTokenizer.from_pretrained(deepseek_dir(), disable_digits=False)
+    assert len(mergeable.encode(text)) < len(tok.encode(text))
 
 
 # ------------------------------------------------------------------ tokens, save/load

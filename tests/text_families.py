@@ -172,6 +172,38 @@ def _variant(name: str) -> str:
     return json.dumps(data)
 
 
+@cache
+def _alphabet() -> dict[str, int]:
+    from tokenizers import pre_tokenizers
+
+    return {ch: i for i, ch in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
+
+
+def split_then_bytes(*patterns: str) -> str:
+    """A tokenizer with one token per byte and no merges, after a ``Split`` on each pattern and
+    a ``ByteLevel`` that puts a space before every piece not starting with one: its ids show
+    where every piece of a text without spaces starts."""
+    splits = [
+        {"type": "Split", "pattern": {"Regex": p}, "behavior": "Isolated", "invert": False}
+        for p in patterns
+    ]
+    byte_level = {"type": "ByteLevel", "add_prefix_space": True, "use_regex": False}
+    return json.dumps(
+        {
+            "version": "1.0",
+            "added_tokens": [],
+            "normalizer": None,
+            "pre_tokenizer": {
+                "type": "Sequence",
+                "pretokenizers": [*splits, byte_level | {"trim_offsets": False}],
+            },
+            "post_processor": None,
+            "decoder": None,
+            "model": {"type": "BPE", "vocab": _alphabet(), "merges": []},
+        }
+    )
+
+
 FAMILIES = {
     "deepseek": deepseek,
     "smollm2": smollm2,

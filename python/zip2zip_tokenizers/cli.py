@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from zip2zip_tokenizers.codec_flags import add_codec_arguments
+from zip2zip_tokenizers.flag_ranges import check_ranges
 from zip2zip_tokenizers.train_cli import add_train, run_train
 
 
@@ -106,7 +107,8 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and its flags."""
     parser = argparse.ArgumentParser(
         prog="zip2zip-tokenizers", description="LZW hypertokens for Hugging Face tokenizers."
     )
@@ -131,11 +133,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pretrained=CKPT --tasks TASK.",
     )
     harness.add_argument("arguments", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
     if given[:1] == ["lm-eval"]:
         # Everything after it is lm-eval's (argparse would read its options as ours).
         return _lm_eval(given[1:])
-    args = parser.parse_args(given)
+    args = build_parser().parse_args(given)
     if args.command == "demo":
         from zip2zip_tokenizers.demo import run
 
@@ -144,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from zip2zip_tokenizers import Zip2ZipError
 
     try:
+        check_ranges(args.command, args)
         if args.command == "preprocess":
             return _preprocess(args)
         if args.command == "eval":

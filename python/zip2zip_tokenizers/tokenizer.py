@@ -144,7 +144,7 @@ def special_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
 class Zip2ZipTokenizer:
     """A hypertokenizing wrapper around a Hugging Face tokenizer.
 
-    Build it with :meth:`from_pretrained` (a local directory, or an existing tokenizer object).
+    Build it with ``from_pretrained`` (a local directory, or an existing tokenizer object).
     It answers the usual calls — ``__call__``, ``encode``, ``decode``, ``batch_decode``,
     ``convert_ids_to_tokens``, ``save_pretrained`` — with hypertoken ids.
     """

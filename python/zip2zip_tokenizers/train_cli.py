@@ -12,6 +12,7 @@ from typing import Any
 
 from zip2zip_tokenizers.codec_flags import CODEC_FLAGS, add_codec_arguments
 from zip2zip_tokenizers.settings import (
+    DEFAULT_DISABLE_DIGITS,
     DEFAULT_EVICTION,
     DEFAULT_MAX_CODEBOOK_SIZE,
     DEFAULT_MAX_SUBTOKENS,
@@ -33,10 +34,13 @@ def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     data = parser.add_argument_group("data (raw text and chat)")
     data.add_argument("--window", type=int, default=1024, help="ids per training window")
     data.add_argument("--text-field", default="text", help="JSON field / Parquet column")
+    data.add_argument(
+        "--strict", action="store_true", help="stop at the first bad record (default: skip it)"
+    )
     codec = parser.add_argument_group(
         "codec (a zip2zip_config.json in --model wins unless a flag is given)"
     )
-    add_codec_arguments(codec, digits_default="on, as the recipe")
+    add_codec_arguments(codec)
     model = parser.add_argument_group("model")
     model.add_argument("--encoder", choices=("transformer", "mean"), default="transformer")
     model.add_argument("--encoder-layers", type=int, default=2)
@@ -69,7 +73,9 @@ def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     runs = parser.add_argument_group("logging and checkpoints")
     runs.add_argument("--logging-steps", type=int, default=10)
     runs.add_argument("--save-steps", type=int, default=500)
-    runs.add_argument("--save-total-limit", type=int, default=2)
+    runs.add_argument(
+        "--save-total-limit", type=int, default=2, help="checkpoints kept (0: every one)"
+    )
     runs.add_argument("--report-to", default="none", help="tensorboard, wandb, ... or none")
     runs.add_argument("--no-resume", action="store_true", help="start afresh in --output")
 
@@ -100,7 +106,9 @@ def run_train(args: argparse.Namespace) -> int:
             DEFAULT_MAX_CODEBOOK_SIZE if args.max_codebook_size is None else args.max_codebook_size
         ),
         max_subtokens=(DEFAULT_MAX_SUBTOKENS if args.max_subtokens is None else args.max_subtokens),
-        disable_digits=True if args.disable_digits is None else args.disable_digits,
+        disable_digits=(
+            DEFAULT_DISABLE_DIGITS if args.disable_digits is None else args.disable_digits
+        ),
         eviction=DEFAULT_EVICTION if args.eviction is None else args.eviction,
         encoder=args.encoder,
         encoder_layers=args.encoder_layers,
@@ -138,17 +146,25 @@ def run_train(args: argparse.Namespace) -> int:
         **checkpointing_argument(args.gradient_checkpointing),
     )
     model_kwargs: dict[str, Any] = {"dtype": torch.float32}
-    trainer = train(
+    outcome = train(
         args.model,
         args.data,
         training,
         recipe,
         window=args.window,
         text_field=args.text_field,
+        strict=args.strict,
         resume=not args.no_resume,
         model_kwargs=model_kwargs,
         explicit_codec=explicit,
     )
-    if trainer.is_world_process_zero():
-        print(f"trained {trainer.state.global_step} steps; model saved in {args.output}")
+    if training.process_index == 0:
+        steps = outcome.state.global_step
+        if outcome.already_finished:
+            print(
+                f"already finished: {args.output} holds the model of this run, trained {steps} "
+                "steps; nothing was trained or written (--no-resume trains it again)"
+            )
+        else:
+            print(f"trained {steps} steps; model saved in {args.output}")
     return 0

@@ -10,11 +10,11 @@ ALPHABET = string.ascii_lowercase + " .,\n"
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 
 
-def char_tokenizer() -> Any:
+def char_tokenizer(alphabet: str = ALPHABET) -> Any:
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {token: i for i, token in enumerate(SPECIALS + list(ALPHABET))}
+    vocab = {token: i for i, token in enumerate(SPECIALS + list(alphabet))}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
     backend.decoder = decoders.Fuse()

@@ -1,5 +1,6 @@
 """Worker of the 2-process test: ``torchrun --nproc-per-node N ddp_train.py OUT BATCH STEPS``
-trains the shared tiny run with ``BATCH`` windows per process and writes the losses (rank 0)."""
+trains the shared tiny run with ``BATCH`` windows per process and writes the losses and the health
+signals (rank 0)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,10 @@ def main() -> None:
     trainer = run(out, batch, steps)
     if trainer.is_world_process_zero():
         with open(os.path.join(out, "losses.json"), "w", encoding="utf-8") as file:
-            json.dump(train_setup.losses(trainer.state.log_history), file)
+            history = trainer.state.log_history
+            json.dump(
+                {"losses": train_setup.losses(history), "health": train_setup.health(history)}, file
+            )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 trains the shared tiny run (with a LoRA adapter in ``OUT/lora4``; fully fine-tuned, its embeddings
 tied, in ``OUT/lora0``) for 3 steps under FSDP2 with 2 windows per process, saving
 ``checkpoint-2``; saves the model in ``final``; then resumes a fresh run from ``checkpoint-2``.
-Rank 0 writes the losses of both runs and how many modules were sharded to ``losses.json``. With
+Rank 0 writes the losses of both runs, the first run's health signals (accuracies, gradient norms
+of each part) and how many modules were sharded to ``losses.json``. With
 ``MODEL DATA``, the ``train`` command then runs the same way under FSDP2, into ``OUT/cli``.
 :func:`run` and :func:`command` with one process are the reference runs."""
 
@@ -111,6 +112,7 @@ def main() -> None:
         if trainer.is_world_process_zero():
             result = {
                 "losses": train_setup.losses(trainer.state.log_history),
+                "health": train_setup.health(trainer.state.log_history),
                 "resumed": train_setup.losses(resumed.state.log_history),
                 "sharded_modules": sharded_modules(trainer),
             }

@@ -222,3 +222,115 @@ def test_damaged_encoder_files_and_missing_bases_are_clear_errors(tmp_path: Path
     with pytest.raises(ModelMismatchError, match="no model directory at"):
         Zip2ZipForCausalLM.from_pretrained(tmp_path / "a")
     assert time.monotonic() - started < 5  # no hub retries for a local path
+
+
+def lora_checkpoint(directory: Path, base: Path | str) -> Any:
+    """A LoRA model with a token-type head on the base model saved at ``base``, saved in
+    ``directory`` (every weight file of a training output: encoders, head, adapter)."""
+    peft = pytest.importorskip("peft")
+    lora = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"])
+    model = Zip2ZipForCausalLM.from_base(
+        base, config(), TRANSFORMER, lora=lora, token_type_head=True
+    )
+    randomize(model, seed=5)
+    model.save_pretrained(directory)
+    return model
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "inf"])
+@pytest.mark.parametrize(
+    ("file", "prefix"),
+    [
+        ("zip2zip_encoders.safetensors", "input_encoder."),
+        ("zip2zip_encoders.safetensors", "output_encoder."),
+        ("zip2zip_encoders.safetensors", "token_type_head."),
+        ("adapter_model.safetensors", "base_model."),
+    ],
+    ids=["input-encoder", "output-encoder", "token-type-head", "adapter"],
+)
+def test_non_finite_weights_are_refused_at_load_naming_file_and_tensor(
+    tmp_path: Path, file: str, prefix: str, value: float
+) -> None:
+    """Loading them would give a model whose every score is NaN (an ``eval`` table of nan)."""
+    from zip2zip_tokenizers.torch import NonFiniteWeightError
+    from zip2zip_tokenizers.torch.training.checkpoints import load_training_model
+
+    base = tmp_path / "base"
+    tiny_model("llama", V).save_pretrained(base)
+    model = lora_checkpoint(tmp_path / "ckpt", base)
+    path = tmp_path / "ckpt" / file
+    tensors = load_file(str(path))
+    name = sorted(k for k in tensors if k.startswith(prefix) and tensors[k].is_floating_point())[0]
+    damaged = tensors[name].clone()
+    damaged.view(-1)[0] = value
+    save_file({**tensors, name: damaged}, str(path))
+    with pytest.raises(NonFiniteWeightError, match=rf"{file}: {name} holds") as caught:
+        Zip2ZipForCausalLM.from_pretrained(tmp_path / "ckpt")
+    assert isinstance(caught.value, ModelMismatchError)
+    # The training checkpoint loader (a resume) refuses it too, before changing the live model.
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(NonFiniteWeightError, match=rf"{file}: {name} holds"):
+        load_training_model(model, tmp_path / "ckpt")
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_base_given_as_a_relative_path_is_recorded_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checkpoint then loads from any working directory; the adapter's own config (which
+    peft and the authors' runtime read) names the same directory."""
+    tiny_model("llama", V).save_pretrained(tmp_path / "models" / "base")
+    monkeypatch.chdir(tmp_path / "models")
+    model = lora_checkpoint(tmp_path / "ckpt", "base")
+    assert model.base_model_name_or_path == str(tmp_path.resolve() / "models" / "base")
+    adapter = json.loads((tmp_path / "ckpt" / "adapter_config.json").read_text())
+    config_file = json.loads((tmp_path / "ckpt" / "zip2zip_config.json").read_text())
+    expected = str((tmp_path / "models" / "base").resolve())
+    assert adapter["base_model_name_or_path"] == config_file["base_model_name_or_path"] == expected
+    monkeypatch.chdir(tmp_path)
+    loaded = Zip2ZipForCausalLM.from_pretrained(tmp_path / "ckpt").eval()
+    assert torch.equal(logits_of(loaded), logits_of(model.eval()))
+
+
+def test_a_relative_base_recorded_by_an_older_output_is_read_from_the_output_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tiny_model("llama", V).save_pretrained(tmp_path / "run" / "base")
+    model = lora_checkpoint(tmp_path / "run" / "ckpt", tmp_path / "run" / "base")
+    config_file = tmp_path / "run" / "ckpt" / "zip2zip_config.json"
+    data = json.loads(config_file.read_text())
+    data["base_model_name_or_path"] = "../base"
+    config_file.write_text(json.dumps(data))
+    monkeypatch.chdir(tmp_path)  # where "../base" names nothing
+    loaded = Zip2ZipForCausalLM.from_pretrained(tmp_path / "run" / "ckpt").eval()
+    assert loaded.base_model_name_or_path == str((tmp_path / "run" / "base").resolve())
+    assert torch.equal(logits_of(loaded), logits_of(model.eval()))
+
+
+@pytest.mark.parametrize("reference", ["gone", "runs/gone/base", "~/gone", "../gone"])
+def test_a_missing_base_is_a_typed_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference: str
+) -> None:
+    """A path (two slashes, ``~``, ``..``) never goes to the hub; a bare name may be a hub
+    model's, and its failure (offline here) is the same typed error, not transformers'
+    ``OSError``."""
+    import time
+
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    tiny_model("llama", V).save_pretrained(tmp_path / "base")
+    Zip2ZipForCausalLM.from_base(tmp_path / "base", config(), TRANSFORMER).save_pretrained(
+        tmp_path / "ckpt"
+    )
+    config_file = tmp_path / "ckpt" / "zip2zip_config.json"
+    data = json.loads(config_file.read_text())
+    data["base_model_name_or_path"] = reference
+    config_file.write_text(json.dumps(data))
+    monkeypatch.chdir(tmp_path)
+    started = time.monotonic()
+    with pytest.raises(ModelMismatchError, match=rf"{reference!r}") as caught:
+        Zip2ZipForCausalLM.from_pretrained(tmp_path / "ckpt")
+    assert "zip2zip_config.json" in str(caught.value)
+    assert time.monotonic() - started < 5

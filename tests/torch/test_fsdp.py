@@ -80,6 +80,10 @@ def test_fsdp_on_two_processes_equals_one(two_processes: Path, tmp_path: Path, l
     assert result["sharded_modules"] == 3
     assert len(expected) == fsdp_train.STEPS
     torch.testing.assert_close(result["losses"], expected, rtol=1e-4, atol=1e-5)
+    # Each part's gradient norm adds up its shards (DTensors) over the processes.
+    health = train_setup.health(alone.state.log_history)
+    assert {"grad_norm_encoders", "grad_norm_token_type_head"} <= health[0].keys()
+    torch.testing.assert_close(result["health"], health, rtol=1e-4, atol=1e-5)
     # Steps 1-2 come from the checkpoint's history, step 3 is trained again after the resume.
     torch.testing.assert_close(result["resumed"], expected, rtol=1e-4, atol=1e-5)
 

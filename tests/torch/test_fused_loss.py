@@ -1,6 +1,7 @@
-"""The fused linear cross-entropy equals the chunked loss with recomputation: sums, counts, split
-and every gradient (hidden states, output weight and bias, entry vectors, would-be entries), over
-random shapes, codebook growth, KwKwK slots, ignored labels and chunk sizes."""
+"""The fused linear cross-entropy equals the chunked loss with recomputation: sums, counts, split,
+top-1 counts and every gradient (hidden states, output weight and bias, entry vectors, would-be
+entries), over random shapes, codebook growth, KwKwK slots, ignored labels and chunk sizes; its
+top-1 ids are the argmax of the full logits."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from zip2zip_tokenizers.torch.fused_loss import fusable_head, fused_hidden_loss  # noqa: E402
 from zip2zip_tokenizers.torch.hyper_state import StepView  # noqa: E402
-from zip2zip_tokenizers.torch.loss import chunked_hidden_loss  # noqa: E402
+from zip2zip_tokenizers.torch.logits import extended_logits  # noqa: E402
+from zip2zip_tokenizers.torch.loss import LOSS_STATS, chunked_hidden_loss  # noqa: E402
 
 V, D = 23, 8
 
@@ -101,6 +103,31 @@ def test_fused_loss_equals_the_chunked_loss(
             assert g is None or not g.abs().any()
         else:
             torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    batch=st.integers(1, 3),
+    length=st.integers(2, 9),
+    codebook=st.sampled_from([0, 1, 5]),
+    chunk=st.integers(1, 12),
+)
+def test_targets_that_are_the_top1_ids_of_the_full_logits_are_all_hits(
+    seed: int, batch: int, length: int, codebook: int, chunk: int
+) -> None:
+    hidden, head, table, view, labels = problem(seed, batch, length, codebook, False, True)
+    with torch.no_grad():
+        # The would-be entries' vectors 3 x longer: they are often the top-1 id.
+        view.next_vectors.mul_(3.0)
+        logits = extended_logits(head(hidden), hidden, table, view, codebook)
+    top = logits[:, :-1].argmax(-1)
+    targets = torch.cat([labels[:, :1], top], dim=1).masked_fill(labels == -100, -100)
+    for loss in (chunked_hidden_loss, fused_hidden_loss):
+        out = loss(hidden, head, table, view, codebook, targets, V, chunk)
+        got = dict(zip(LOSS_STATS, out.stats.tolist(), strict=True))
+        assert got["base_correct"] == got["base_targets"], loss.__name__
+        assert got["hyper_correct"] == got["hyper_targets"] == got["hyper_predicted"]
 
 
 def test_gradients_accumulate_over_calls_and_match_under_no_grad() -> None:

@@ -1,5 +1,6 @@
 """The chunked extended-vocabulary loss: equal to cross-entropy over the full logits, gradients
-included, whichever path computes it; ModelOutput and the token-type head."""
+included, whichever path computes it; the top-1 counts it returns equal the argmax of the full
+logits; ModelOutput and the token-type head."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from transformers.utils import ModelOutput  # noqa: E402
 from zip2zip_tokenizers import LZWCompressor  # noqa: E402
 from zip2zip_tokenizers.torch import HyperEncoderConfig, Zip2ZipForCausalLM  # noqa: E402
 from zip2zip_tokenizers.torch.errors import LabelError  # noqa: E402
+from zip2zip_tokenizers.torch.loss import LOSS_STATS  # noqa: E402
 
 V = 64
 
@@ -67,6 +69,67 @@ def test_chunked_losses_and_gradients_equal_full_cross_entropy(codebook: int, ch
                 assert g is None or not g.abs().any()
             else:
                 torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-4)
+
+
+def top1_counts(logits: Any, labels: Any) -> dict[str, float]:
+    """The top-1 counts of ``LOSS_STATS``, straight from the full ``[B, T, V + C]`` logits."""
+    top = logits[:, :-1].argmax(-1)
+    targets = labels[:, 1:]
+    valid = targets != -100
+    hit = valid & (top == targets)
+    return {
+        "base_correct": float((hit & (targets < V)).sum()),
+        "hyper_correct": float((hit & (targets >= V)).sum()),
+        "hyper_predicted": float((valid & (top >= V)).sum()),
+    }
+
+
+def stats(out: Any) -> dict[str, float]:
+    return dict(zip(LOSS_STATS, out.loss_stats.tolist(), strict=True))
+
+
+PATHS = ["logits", "fused", "chunked"]
+
+
+def loss_output(model: Any, ids: Any, labels: Any, path: str) -> Any:
+    model.fused_loss = path == "fused"
+    return model(ids, labels=labels, return_logits=path == "logits")
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_top1_counts_equal_the_argmax_of_the_full_logits(path: str) -> None:
+    model, ids, labels = model_and_batch()
+    model.loss_chunk_positions = 7
+    with torch.no_grad():
+        # Output vectors 5 x larger: hypertokens win some positions, not all.
+        for p in model.output_encoder.parameters():
+            p.mul_(5.0)
+        logits = model(ids).logits
+    expected = top1_counts(logits, labels)
+    got = stats(loss_output(model, ids, labels, path))
+    assert {name: got[name] for name in expected} == expected
+    valid = float((labels[:, 1:] != -100).sum())
+    assert 0 < expected["hyper_predicted"] < valid
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_targets_that_are_the_models_own_top1_ids_are_all_counted_correct(path: str) -> None:
+    model, ids, labels = model_and_batch()
+    with torch.no_grad():
+        for p in model.output_encoder.parameters():
+            p.mul_(5.0)
+        top = model(ids).logits[:, :-1].argmax(-1)
+    targets = torch.cat([labels[:, :1], top], dim=1)
+    targets[1, :4] = -100
+    got = stats(loss_output(model, ids, targets, path))
+    hyper = float(((targets[:, 1:] >= V) & (targets[:, 1:] != -100)).sum())
+    assert hyper > 0
+    assert got["hyper_correct"] == got["hyper_targets"] == got["hyper_predicted"] == hyper
+    assert (
+        got["base_correct"]
+        == got["base_targets"]
+        == float(((targets[:, 1:] < V) & (targets[:, 1:] != -100)).sum())
+    )
 
 
 def test_token_type_head_scores_whether_the_next_id_is_a_hypertoken() -> None:

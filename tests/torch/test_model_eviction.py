@@ -110,4 +110,6 @@ def test_train_refuses_shards_made_with_another_policy(
     command = ["train", "--model", str(model_dir), "--data", str(shards)]
     command += ["--output", str(tmp_path / "run"), "--max-codebook-size", "32"]
     assert main([*command, "--max-steps", "1", "--eviction", "none"]) == 2
-    assert "eviction: 'none'" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "eviction: 'none'" in error
+    assert "pass --eviction none to preprocess, or --eviction lru to train" in error

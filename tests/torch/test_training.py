@@ -30,6 +30,7 @@ from zip2zip_tokenizers.torch.training import (  # noqa: E402
     Zip2ZipCollator,
     text_dataset,
 )
+from zip2zip_tokenizers.torch.training.trainer import STATS  # noqa: E402
 
 HERE = Path(__file__).parent
 
@@ -91,10 +92,20 @@ def test_losses_fall_and_the_logs_carry_the_zip2zip_metrics(trained: dict[str, A
         "token_type_loss",
         "learning_rate_model",
         "learning_rate_encoders",
+        "accuracy_base_targets",
+        "accuracy_hyper_targets",
+        "hyper_prediction_share",
+        "grad_norm_encoders",
+        "grad_norm_base_model",
+        "grad_norm_token_type_head",
     ):
         assert key in entry, key
     assert 1.5 < entry["compression"] < 4.0
     assert 0.3 < entry["hyper_target_share"] < 0.95
+    # The model learns to predict hypertokens, and right.
+    logs = [e for e in history if "loss" in e]
+    assert logs[-1]["accuracy_hyper_targets"] > logs[0]["accuracy_hyper_targets"] + 0.2
+    assert logs[-1]["hyper_prediction_share"] > logs[0]["hyper_prediction_share"]
 
 
 def test_the_checkpoint_reloads_and_generates_the_same_ids(trained: dict[str, Any]) -> None:
@@ -113,7 +124,8 @@ def test_two_processes_equal_one_with_the_same_global_batch(tmp_path: Path) -> N
     import ddp_train
 
     steps = 4
-    alone = train_setup.losses(ddp_train.run(str(tmp_path / "p1"), 4, steps).state.log_history)
+    history = ddp_train.run(str(tmp_path / "p1"), 4, steps).state.log_history
+    alone = train_setup.losses(history)
     out = tmp_path / "p2"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command += ["--nproc-per-node=2", str(HERE / "ddp_train.py"), str(out), "2", str(steps)]
@@ -122,7 +134,12 @@ def test_two_processes_equal_one_with_the_same_global_batch(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr[-3000:]
     together = json.loads((out / "losses.json").read_text())
     assert len(alone) == steps
-    torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(together["losses"], alone, rtol=1e-4, atol=1e-5)
+    # Accuracies and top-1 shares are summed over the processes; the gradient norms are the
+    # whole batch's.
+    health = train_setup.health(history)
+    assert len(health[0]) == 3 + 1 + 3  # 3 signals, the Trainer's grad_norm, 3 parts
+    torch.testing.assert_close(together["health"], health, rtol=1e-4, atol=1e-5)
 
 
 class _Crash(TrainerCallback):
@@ -165,9 +182,7 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path: Path) -> None:
 def test_data_made_with_other_codec_settings_is_refused(tmp_path: Path) -> None:
     tok = train_setup.tokenizer()
     other = train_setup.tokenizer(codebook=32)
-    with pytest.raises(
-        CodecMismatchError, match=r"max_codebook_size: 64 \(the model's zip2zip_config.json\) vs 32"
-    ):
+    with pytest.raises(CodecMismatchError, match=r"max_codebook_size: 64 \(the model\) vs 32"):
         train_setup.trainer(
             str(tmp_path), tok, train_setup.model(tok), train_setup.dataset(other), max_steps=1
         )
@@ -221,9 +236,10 @@ def test_a_log_without_hypertoken_targets_has_no_nan(tmp_path: Path) -> None:
         str(tmp_path), tok, train_setup.model(tok), train_setup.dataset(tok, documents=4)
     )
     # Base-target loss 6 over 3 targets, no hypertoken target, 5 ids covering 5 base tokens.
-    run._stats = torch.tensor([6.0, 3.0, 0.0, 0.0, 0.0, 0.0, 5.0, 5.0], dtype=torch.float64)
+    sums = {"base_loss": 6.0, "base_targets": 3.0, "ids": 5.0, "base_tokens": 5.0}
+    run._stats = torch.tensor([sums.get(name, 0.0) for name in STATS], dtype=torch.float64)
     metrics = run._metrics()
-    assert "loss_hyper_targets" not in metrics
+    assert {"loss_hyper_targets", "accuracy_hyper_targets"}.isdisjoint(metrics)
     assert metrics["hyper_target_share"] == 0.0
     assert metrics["loss_base_targets"] == metrics["lm_loss"] == 2.0
     assert all(math.isfinite(v) for v in metrics.values())

@@ -88,3 +88,15 @@ def trainer(output_dir: str, tok: Zip2ZipTokenizer, net: Any, data: Any, **overr
 
 def losses(history: list[dict[str, Any]]) -> list[float]:
     return [float(entry["loss"]) for entry in history if "loss" in entry]
+
+
+HEALTH = ("accuracy_base_targets", "accuracy_hyper_targets", "hyper_prediction_share")
+
+
+def health(history: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """Per log, the health signals: accuracies, top-1 hypertoken share, gradient norms."""
+    return [
+        {k: float(v) for k, v in entry.items() if k in HEALTH or k.startswith("grad_norm")}
+        for entry in history
+        if "loss" in entry
+    ]

@@ -1,11 +1,11 @@
 """Corpus preprocessing into Parquet shards of lossless training windows (the ``[data]``
 extra: pyarrow, tqdm, zstandard).
 
-- :func:`preprocess` / ``zip2zip-tokenizers preprocess``: files → shards + manifest + report,
+- ``preprocess`` / ``zip2zip-tokenizers preprocess``: files → shards + manifest + report,
   resumable, on every local core (``workers``; one per core unless told,
-  :func:`default_workers`) or on a Ray cluster (``engine="ray"``).
-- :func:`verify` / ``zip2zip-tokenizers verify``: decode the shards and check them.
-- :class:`Hypertokenizer`: text → windows in native code; :func:`datasets_map_function` is the
+  ``default_workers``) or on a Ray cluster (``engine="ray"``).
+- ``verify`` / ``zip2zip-tokenizers verify``: decode the shards and check them.
+- ``Hypertokenizer``: text → windows in native code; ``datasets_map_function`` is the
   same transformation for ``datasets.Dataset.map``.
 - ``zip2zip_tokenizers.data.torch_dataset.ShardDataset``: a PyTorch ``IterableDataset`` over the
   shards (imports torch; nothing else here does).

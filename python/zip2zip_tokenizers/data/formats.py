@@ -143,11 +143,11 @@ def _parquet_tasks(index: int, path: str, target_bytes: int, text_field: str) ->
     import pyarrow.parquet as pq
 
     try:
-        metadata = pq.ParquetFile(path).metadata
+        file = pq.ParquetFile(path)
+        metadata, schema = file.metadata, file.schema_arrow
     except Exception as error:  # pyarrow raises several unrelated types for a broken file
         raise InputError(f"{path}: not a readable Parquet file ({error})") from error
-    if text_field not in metadata.schema.names:
-        raise InputError(f"{path}: no column {text_field!r} (columns: {metadata.schema.names})")
+    _check_text_column(path, schema, text_field)
     tasks: list[Task] = []
     group = 0
     row = 0
@@ -161,3 +161,28 @@ def _parquet_tasks(index: int, path: str, target_bytes: int, text_field: str) ->
             Task(f"{index:05d}-{len(tasks):05d}", path, "parquet", first_group, group, first_row)
         )
     return tasks
+
+
+def is_text_type(kind: Any) -> bool:
+    """Whether an Arrow column of type ``kind`` holds text: strings of any width, a dictionary
+    of strings (a pandas categorical), or nulls only (each one a bad record)."""
+    import pyarrow as pa
+
+    values = kind.value_type if pa.types.is_dictionary(kind) else kind
+    is_view = getattr(pa.types, "is_string_view", lambda _: False)  # pyarrow >= 16
+    tests = (pa.types.is_string, pa.types.is_large_string, pa.types.is_null, is_view)
+    return any(test(values) for test in tests)
+
+
+def _check_text_column(path: str, schema: Any, text_field: str) -> None:
+    """``InputError`` unless ``text_field`` names one top-level column of text. A field inside a
+    struct is not read: its name is no column (flatten the file first)."""
+    columns = ", ".join(f"{field.name}: {field.type}" for field in schema)
+    found = schema.get_all_field_indices(text_field)
+    if not found:
+        raise InputError(f"{path}: no column {text_field!r} (columns: {columns})")
+    if len(found) > 1:
+        raise InputError(f"{path}: {len(found)} columns are named {text_field!r}")
+    kind = schema.field(found[0]).type
+    if not is_text_type(kind):
+        raise InputError(f"{path}: column {text_field!r} is {kind}, not a column of strings")

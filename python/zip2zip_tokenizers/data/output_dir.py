@@ -38,12 +38,17 @@ def temporary_path(path: str, run: str) -> str:
     return os.path.join(directory, f".{name}.{run}{TEMP_SUFFIX}")
 
 
+def temporary_run(name: str) -> str | None:
+    """The run id in ``name`` when it is a temporary name (``temporary_path``), else ``None``."""
+    match = _TEMP_PATTERN.fullmatch(name)
+    return None if match is None else match["run"]
+
+
 def remove_stale_temporaries(output: str, runs: list[str]) -> list[str]:
     """Removes the temporary files that the runs ``runs`` left in ``output``; their names."""
     removed = []
     for name in sorted(os.listdir(output)):
-        match = _TEMP_PATTERN.fullmatch(name)
-        if match is not None and match["run"] in runs:
+        if temporary_run(name) in runs:
             os.remove(os.path.join(output, name))
             removed.append(name)
     return removed

@@ -18,6 +18,7 @@ from zip2zip_tokenizers.data.output_dir import (
 from zip2zip_tokenizers.data.report import build_report, format_report, write_report
 from zip2zip_tokenizers.data.windowing import DEFAULT_WINDOW, Hypertokenizer
 from zip2zip_tokenizers.data.worker import DEFAULT_SHARD_BYTES, TaskSettings, settings_digest
+from zip2zip_tokenizers.output_lock import output_lock
 
 Engine = Literal["local", "ray"]
 
@@ -111,6 +112,30 @@ def preprocess(
         )
     paths = expand_inputs(list(inputs), exclude=output)
     tasks = plan_tasks(paths, shard_bytes, text_field)
+    with output_lock(output):
+        return _run(
+            hypertokenizer, tokenizer_path, paths, tasks, output,
+            text_field=text_field, shard_bytes=shard_bytes, strict=strict, workers=workers,
+            engine=engine, ray_address=ray_address, progress=progress,
+        )  # fmt: skip
+
+
+def _run(
+    hypertokenizer: Hypertokenizer,
+    tokenizer_path: str | None,
+    paths: list[str],
+    tasks: list[Task],
+    output: str,
+    *,
+    text_field: str,
+    shard_bytes: int,
+    strict: bool,
+    workers: int,
+    engine: Engine,
+    ray_address: str | None,
+    progress: bool,
+) -> dict[str, Any]:
+    """``preprocess`` once it holds the output directory's lock."""
     settings = {
         "tokenizer": tokenizer_path,
         "fingerprint": hypertokenizer.fingerprint(),

@@ -1,6 +1,6 @@
 """Streaming record readers: each yields the records of one task in order, as
 ``(record, text)`` for usable records and ``(record, BadRecord)`` for unusable ones, so the
-caller counts and locates every bad record and never loses one silently.
+caller counts and locates every bad record (``BadRecords``) and never loses one silently.
 
 A record that can not be used (not JSON, invalid Unicode, a missing or non-string field) is a
 ``BadRecord``; a file that can not be read on (a compressed stream that is corrupt or cut short,
@@ -13,12 +13,14 @@ import io
 import json
 import re
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import IO, Any, cast
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any, TypeVar, cast
 
-from zip2zip_tokenizers.data.errors import InputError
-from zip2zip_tokenizers.data.formats import Task
+from zip2zip_tokenizers.data.errors import BadRecordError, InputError
+from zip2zip_tokenizers.data.formats import Task, is_text_type
+
+T = TypeVar("T")
 
 #: Compressed bytes read at a time (bounds what one read decompresses).
 _COMPRESSED_CHUNK = 1 << 16
@@ -36,19 +38,76 @@ class BadRecord:
 
 Record = tuple[int, "str | BadRecord"]
 
+#: Bad-record locations kept per tally (all are counted).
+MAX_LOCATIONS = 20
+
+
+@dataclass
+class BadRecords:
+    """A tally of bad records: every one counted, the first ``MAX_LOCATIONS`` kept as
+    ``location: reason``; under ``strict`` the first one raises ``BadRecordError`` instead.
+    ``preprocess`` keeps one per task (its report lists them), ``train`` one per dataset."""
+
+    strict: bool = False
+    count: int = 0
+    locations: list[str] = field(default_factory=list)
+
+    def add(self, bad: BadRecord) -> None:
+        if self.strict:
+            raise BadRecordError(bad.location, bad.reason)
+        self.count += 1
+        if len(self.locations) < MAX_LOCATIONS:
+            self.locations.append(f"{bad.location}: {bad.reason}")
+
+    def good(self, records: Iterable[tuple[int, T | BadRecord]]) -> Iterator[T]:
+        """The usable values of ``records``; the bad ones are added here."""
+        for _, value in records:
+            if isinstance(value, BadRecord):
+                self.add(value)
+            else:
+                yield value
+
+    def counted(self) -> str:
+        """``"N bad records"``."""
+        return f"{self.count:,} bad record{'' if self.count == 1 else 's'}"
+
+    def summary(self) -> str:
+        """The count and the kept locations, one a line."""
+        shown = f"the first {len(self.locations)}" if self.count > len(self.locations) else "all"
+        heading = f"{self.counted()} skipped ({shown} below; --strict stops at the first):"
+        return "\n".join([heading, *(f"  {location}" for location in self.locations)])
+
 
 def read_task(task: Task, text_field: str) -> Iterator[Record]:
     """The records of ``task``. ``record`` is the 0-based line number for line-based files (so a
     location is ``path:record+1``), the row index for Parquet, 0 for a ``.txt`` file (one
     document per file). ``InputError`` when the file stops being readable."""
+
+    def text_of(value: dict[str, Any], location: str) -> str | BadRecord:
+        if text_field not in value:
+            return BadRecord(location, f"missing field {text_field!r}")
+        return check_text(value[text_field], text_field, location)
+
     try:
         if task.format == "txt":
             yield from _read_txt(task.path)
         elif task.format == "parquet":
             yield from _read_parquet(task, text_field)
         else:
-            yield from _read_jsonl(task, text_field)
+            yield from _read_jsonl(task, text_of)
     except OSError as error:  # a file removed, unreadable, a directory...
+        raise InputError(f"{task.path}: can not be read ({error})") from error
+
+
+def read_json_objects(
+    task: Task, convert: Callable[[dict[str, Any], str], T | BadRecord]
+) -> Iterator[tuple[int, T | BadRecord]]:
+    """The records of a JSONL task (any compression) as ``read_task`` gives them, except that
+    each JSON object goes through ``convert(object, location)`` (``location`` is
+    ``path:line``) instead of having its text field taken."""
+    try:
+        yield from _read_jsonl(task, convert)
+    except OSError as error:
         raise InputError(f"{task.path}: can not be read ({error})") from error
 
 
@@ -132,7 +191,9 @@ def _open_lines(task: Task, raw: IO[bytes]) -> IO[bytes]:
     return raw
 
 
-def _read_jsonl(task: Task, text_field: str) -> Iterator[Record]:
+def _read_jsonl(
+    task: Task, convert: Callable[[dict[str, Any], str], T | BadRecord]
+) -> Iterator[tuple[int, T | BadRecord]]:
     path = task.path
     remaining = task.end - task.start if task.end >= 0 else -1
     line = task.first_record - 1
@@ -160,10 +221,12 @@ def _read_jsonl(task: Task, text_field: str) -> Iterator[Record]:
             except UnicodeDecodeError as error:
                 yield line, _bad_utf8(path, data, error, line)
                 continue
-            yield line, _parse_json(text, text_field, f"{path}:{line + 1}")
+            location = f"{path}:{line + 1}"
+            value = _parse_object(text, location)
+            yield line, value if isinstance(value, BadRecord) else convert(value, location)
 
 
-def _parse_json(text: str, text_field: str, location: str) -> str | BadRecord:
+def _parse_object(text: str, location: str) -> dict[str, Any] | BadRecord:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
@@ -172,21 +235,20 @@ def _parse_json(text: str, text_field: str, location: str) -> str | BadRecord:
         return BadRecord(location, f"not usable JSON ({error})")
     if not isinstance(value, dict):
         return BadRecord(location, f"not a JSON object (got {type(value).__name__})")
-    if text_field not in value:
-        return BadRecord(location, f"missing field {text_field!r}")
-    return _check_text(value[text_field], text_field, location)
+    return value
 
 
-def _check_text(field: object, text_field: str, location: str) -> str | BadRecord:
-    if not isinstance(field, str):
+def check_text(value: object, text_field: str, location: str) -> str | BadRecord:
+    """``value`` when it is a string of valid Unicode, else a ``BadRecord`` naming the field."""
+    if not isinstance(value, str):
         return BadRecord(location, f"field {text_field!r} is not a string")
-    if not field.isascii() and (surrogate := _SURROGATE.search(field)):
+    if not value.isascii() and (surrogate := _SURROGATE.search(value)):
         return BadRecord(
             location,
             f"field {text_field!r} is not valid Unicode (lone surrogate "
             f"\\u{ord(surrogate.group()):04x} at character {surrogate.start()})",
         )
-    return field
+    return value
 
 
 def _read_parquet(task: Task, text_field: str) -> Iterator[Record]:
@@ -223,7 +285,7 @@ def _read_parquet(task: Task, text_field: str) -> Iterator[Record]:
                         ),
                     )
                 else:
-                    yield row, _check_text(value, text_field, location)
+                    yield row, check_text(value, text_field, location)
                 row += 1
 
 
@@ -232,10 +294,8 @@ def _text_values(column: Any) -> tuple[list[Any], bool]:
     such as a pandas categorical, is one)."""
     import pyarrow as pa
 
+    strings = is_text_type(column.type)
     if pa.types.is_dictionary(column.type):
         column = column.dictionary_decode()
-    kind = column.type
-    strings = pa.types.is_string(kind) or pa.types.is_large_string(kind)
-    strings = strings or getattr(pa.types, "is_string_view", lambda _: False)(kind)
     values: list[Any] = column.to_pylist()
-    return values, bool(strings)
+    return values, strings

@@ -32,19 +32,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from zip2zip_tokenizers.data.errors import BadRecordError, ResumeError
+from zip2zip_tokenizers.data.errors import ResumeError
 from zip2zip_tokenizers.data.formats import Task
 from zip2zip_tokenizers.data.output_dir import new_run_id
 from zip2zip_tokenizers.data.pipe import Pipe, run_stages
-from zip2zip_tokenizers.data.readers import BadRecord, read_task
+from zip2zip_tokenizers.data.readers import BadRecord, BadRecords, read_task
 from zip2zip_tokenizers.data.shards import build_table, shard_stats, write_shard
 from zip2zip_tokenizers.data.windowing import Hypertokenizer, WindowColumns
 
 # Text per shard and per task (about 16 MB of UTF-8).
 DEFAULT_SHARD_BYTES = 16_000_000
-
-#: Bad-record locations kept per task (all are counted).
-MAX_LOCATIONS = 20
 
 
 def settings_digest(settings: dict[str, Any]) -> str:
@@ -118,8 +115,7 @@ class ReadStage:
 
     def __init__(self, task: Task, settings: TaskSettings, out: Pipe[Batch | ShardEnd]) -> None:
         self.task, self.settings, self.out = task, settings, out
-        self.bad_records = 0
-        self.bad_locations: list[str] = []
+        self.bad = BadRecords(settings.strict)
 
     def _kept(self, shard: int) -> bool:
         """Whether a stopped run left this shard (the driver checked its origin)."""
@@ -132,7 +128,7 @@ class ReadStage:
         documents = text_bytes = 0
         for record, value in read_task(self.task, settings.text_field):
             if isinstance(value, BadRecord):
-                self._bad(value)
+                self.bad.add(value)
                 continue
             size = len(value.encode("utf-8"))
             documents += 1
@@ -157,13 +153,6 @@ class ReadStage:
     def _send(self, batch: Batch) -> None:
         if batch.texts:
             self.out.put(batch)
-
-    def _bad(self, bad: BadRecord) -> None:
-        if self.settings.strict:
-            raise BadRecordError(bad.location, bad.reason)
-        self.bad_records += 1
-        if len(self.bad_locations) < MAX_LOCATIONS:
-            self.bad_locations.append(f"{bad.location}: {bad.reason}")
 
 
 class TokenizeStage:
@@ -271,7 +260,7 @@ def run_task(task: Task, hypertokenizer: Hypertokenizer, settings: TaskSettings)
     return {
         "task": task.to_dict(),
         "shards": write.entries,
-        "bad_records": read.bad_records,
-        "bad_locations": read.bad_locations,
+        "bad_records": read.bad.count,
+        "bad_locations": read.bad.locations,
         "seconds": time.perf_counter() - started,
     }

@@ -6,7 +6,7 @@ A checkpoint directory holds ``zip2zip_config.json``, ``zip2zip_encoders.safeten
 it, the base model itself (``base_model_name_or_path: "."``). This is the layout of the paper
 authors' runtime (PyPI ``zip2zip`` 0.2.0, ``format_version`` 2): their checkpoints load here,
 and ours load there unedited whenever the model fits their schema (see
-:mod:`zip2zip_tokenizers.torch.authors_format`); what their schema has no place for goes to
+``zip2zip_tokenizers.torch.authors_format``); what their schema has no place for goes to
 ``zip2zip_tokenizers_config.json`` beside it. Saving a model their runtime cannot load as it is
 raises ``ModelMismatchError`` naming why with ``authors_compatible=True``, and warns
 (:class:`AuthorsFormatWarning`) by default only for a model loaded from their checkpoint: one
@@ -15,10 +15,10 @@ that is likely to go back to their runtime.
 
 from __future__ import annotations
 
-import os
+import re
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -39,6 +39,7 @@ from zip2zip_tokenizers.torch.errors import (
     AuthorsFormatWarning,
     InvalidEncoderConfigError,
     ModelMismatchError,
+    NonFiniteWeightError,
 )
 
 if TYPE_CHECKING:
@@ -46,12 +47,16 @@ if TYPE_CHECKING:
 
 ENCODERS_NAME = "zip2zip_encoders.safetensors"
 ADAPTER_CONFIG_NAME = "adapter_config.json"
+ADAPTER_WEIGHTS_NAME = "adapter_model.safetensors"
 SELF_CONTAINED = "."
 BASE_SUBFOLDER = "base_model"
 # Their name for our "sequential" positions.
 AUTHORS_POSITION_MODES = {"sequential": "compressed", "base_token_end": "base_token_end"}
 # The training-only "is the next id a hypertoken" classifier, saved beside the encoders.
 TOKEN_TYPE_HEAD = "token_type_head"
+# A hub model id: a name, or an owner and a name ("HuggingFaceTB/SmolLM2-135M"); anything else
+# (absolute, starting with "." or "~", two slashes, a backslash) can only be a local path.
+HUB_MODEL_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 
 def is_peft(model: nn.Module) -> bool:
@@ -100,13 +105,95 @@ def _part(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor
     return {name[len(start) :]: t for name, t in state.items() if name.startswith(start)}
 
 
-def require_local_directory(name: str, what: str) -> None:
-    """Raises ``ModelMismatchError`` when ``name`` is written as a local path (absolute, or
-    starting with ``.`` or ``~``) but no such directory exists, instead of letting transformers
-    take it for a hub name and retry a download."""
-    local = name.startswith((os.sep, ".", "~")) or Path(name).is_absolute()
-    if local and not Path(name).expanduser().is_dir():
-        raise ModelMismatchError(f"{what}: no model directory at {name!r}")
+def locate_base(name: str, what: str, *, relative_to: Path | None = None) -> str:
+    """The base model ``name`` stands for: an existing directory, looked for first under
+    ``relative_to`` (a checkpoint's own folder: outputs written before base paths were saved
+    absolute hold relative ones) then in the working directory, as an absolute path; else
+    ``name`` itself when it can be a hub model id. Raises ``ModelMismatchError`` naming it when
+    ``name`` can only be a local path and no such directory exists, instead of letting
+    transformers take it for a hub id and retry a download."""
+    path = Path(name).expanduser()
+    places = [path] if path.is_absolute() or relative_to is None else [relative_to / path, path]
+    for place in places:
+        if place.is_dir():
+            return str(place.resolve())
+    if not HUB_MODEL_ID.fullmatch(name):
+        looked = " nor ".join(repr(str(place)) for place in places)
+        raise ModelMismatchError(f"{what}: no model directory at {name!r} (looked at {looked})")
+    return name
+
+
+def load_base_model(name: str, what: str, **model_kwargs: Any) -> Any:
+    """``AutoModelForCausalLM.from_pretrained(name)`` for a name ``locate_base`` gave; a
+    hub id that can not be loaded (no such model, offline) is a ``ModelMismatchError`` naming
+    it and ``what`` (a local directory's own ``OSError`` names its file and passes through)."""
+    from transformers import AutoModelForCausalLM
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(name, **model_kwargs)
+    except OSError as error:
+        if Path(name).is_dir():
+            raise
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelMismatchError(
+            f"{what}: {name!r} is no local model directory, and no hub model of that id could be "
+            f"loaded ({reason})"
+        ) from None
+
+
+def require_finite(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Raises ``NonFiniteWeightError`` naming ``path`` and the first tensor of ``tensors`` that
+    holds a NaN or an infinity (a model loaded with one scores every text NaN)."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise NonFiniteWeightError(
+                f"{path}: {name} holds {bad} NaN or infinite values (of {tensor.numel()}); the "
+                "file is damaged or was saved from a run that diverged"
+            )
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file, each checked finite (``require_finite``)."""
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(path))
+    except Exception as error:  # safetensors raises its own error type for a damaged file
+        raise ModelMismatchError(f"{path}: not a readable safetensors file ({error})") from None
+    require_finite(tensors, path)
+    return tensors
+
+
+def require_base_model(name: str, what: str) -> None:
+    """``ModelMismatchError`` naming ``what`` when the local directory ``name`` holds no
+    Hugging Face model: no ``config.json`` that transformers reads, or no weights (a
+    tokenizer-only directory has neither). A hub name is left to transformers."""
+    from transformers import AutoConfig
+    from transformers.utils import (
+        SAFE_WEIGHTS_INDEX_NAME,
+        SAFE_WEIGHTS_NAME,
+        WEIGHTS_INDEX_NAME,
+        WEIGHTS_NAME,
+    )
+
+    directory = Path(locate_base(name, what))
+    if not directory.is_dir() or (directory / "adapter_config.json").is_file():
+        return  # a hub name, or a PEFT adapter (its config names the base model)
+    weights = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
+    missing = []
+    if not (directory / "config.json").is_file():
+        missing.append("config.json")
+    if not any((directory / weight).is_file() for weight in weights):
+        missing.append(f"weights ({', '.join(weights)})")
+    if missing:
+        raise ModelMismatchError(
+            f"{what}: {name!r} is no Hugging Face model directory (no {' and no '.join(missing)})"
+        )
+    try:
+        AutoConfig.from_pretrained(directory)
+    except (ValueError, OSError) as error:  # no model_type, not JSON...
+        raise ModelMismatchError(f"{what}: {directory / 'config.json'}: {error}") from None
 
 
 def save_checkpoint(
@@ -117,7 +204,7 @@ def save_checkpoint(
     authors_compatible: bool | None = None,
     state_dict: dict[str, torch.Tensor] | None = None,
 ) -> None:
-    """See :meth:`Zip2ZipForCausalLM.save_pretrained`."""
+    """See ``Zip2ZipForCausalLM.save_pretrained``."""
     from safetensors.torch import save_file
 
     for flag, value in (("save_base", save_base), ("authors_compatible", authors_compatible)):
@@ -171,8 +258,13 @@ def save_checkpoint(
         plain.save_pretrained(str(target), state_dict=state, safe_serialization=True)
     else:
         assert name is not None
-        local = Path(name)
+        local = Path(name).expanduser()
         reference = str(local.resolve()) if local.is_dir() else name
+        if is_peft(model.base_model):
+            # The adapter's own config names the base too (peft and the authors' runtime read
+            # it): the same absolute path, so the checkpoint loads from any working directory.
+            for adapter in model.base_model.peft_config.values():
+                adapter.base_model_name_or_path = reference
     if is_peft(model.base_model):
         adapter = None if state_dict is None else _part(state_dict, "base_model")
         model.base_model.save_pretrained(
@@ -214,10 +306,13 @@ def load_checkpoint(
     path: str | Path,
     *,
     base_model: str | Path | nn.Module | None = None,
+    trainable: bool = False,
     **model_kwargs: Any,
 ) -> Zip2ZipForCausalLM:
     """Loads a checkpoint directory; ``base_model`` (a directory or a model) overrides the base
-    model the config names; ``model_kwargs`` go to ``AutoModelForCausalLM.from_pretrained``."""
+    model the config names; ``trainable`` loads the adapter to train further (peft's
+    ``is_trainable``); ``model_kwargs`` go to ``AutoModelForCausalLM.from_pretrained``. Every
+    weight file read here is checked finite (``NonFiniteWeightError``)."""
     directory = Path(path)
     saved = read_config(directory)
     if saved is None:
@@ -247,22 +342,24 @@ def load_checkpoint(
     kwkwk_slot = saved.model.kwkwk_slot or "masked"
 
     reference = saved.model.base_model_name_or_path
+    what = f"the base model of {path}"
+    name = None
     if base_model is None:
         if not reference:
             raise ModelMismatchError(f"{path} names no base model; pass base_model=")
-        inside = directory / reference
-        base_model = inside if reference == SELF_CONTAINED or inside.is_dir() else reference
-    name = None
-    if isinstance(base_model, (str, Path)):
-        from transformers import AutoModelForCausalLM
-
-        name = str(base_model)
-        require_local_directory(name, f"the base model of {path}")
-        base_model = AutoModelForCausalLM.from_pretrained(name, **model_kwargs)
+        name = locate_base(reference, what, relative_to=directory)
+    elif isinstance(base_model, (str, Path)):
+        name = locate_base(str(base_model), "base_model")
+    if name is not None:
+        base_model = load_base_model(name, what, **model_kwargs)
     if (directory / ADAPTER_CONFIG_NAME).is_file():
         from peft import PeftModel
 
-        base_model = PeftModel.from_pretrained(base_model, str(directory))
+        if (directory / ADAPTER_WEIGHTS_NAME).is_file():
+            read_weights(directory / ADAPTER_WEIGHTS_NAME)
+        base_model = PeftModel.from_pretrained(
+            cast(nn.Module, base_model), str(directory), is_trainable=trainable
+        )
     model = cls(
         base_model,
         compression,
@@ -306,14 +403,9 @@ def _saved_flag(data: dict[str, Any], key: str, path: Path) -> bool:
 
 
 def _load_encoders(model: Zip2ZipForCausalLM, path: Path) -> None:
-    from safetensors.torch import load_file
-
     if not path.is_file():
         raise ModelMismatchError(f"no {ENCODERS_NAME} in {str(path.parent)!r}")
-    try:
-        tensors = load_file(str(path))
-    except Exception as error:  # safetensors raises its own error type for a damaged file
-        raise ModelMismatchError(f"{path}: not a readable safetensors file ({error})") from None
+    tensors = read_weights(path)
     parts: dict[str, dict[str, torch.Tensor]] = {
         "input_encoder": {},
         "output_encoder": {},

@@ -39,7 +39,7 @@ class HyperEncoderConfig:
     to a zero-initialised output projection, so a fresh encoder maps every hypertoken exactly to
     its first base token's embedding. Input and output encoders are separate unless
     ``tie_encoders``. ``"authors_transformer"`` and ``"authors_attention"`` are the authors' two
-    older encoders (:mod:`zip2zip_tokenizers.torch.authors_encoders`), as wide as the model, for
+    older encoders (``zip2zip_tokenizers.torch.authors_encoders``), as wide as the model, for
     loading their checkpoints of those types.
     """
 

@@ -9,6 +9,11 @@ class ModelMismatchError(Zip2ZipError):
     """A base model, checkpoint or config that do not fit together."""
 
 
+class NonFiniteWeightError(ModelMismatchError):
+    """A saved weight holding NaN or infinite values (a damaged file, or one saved from a
+    diverged run); the message names the file and the tensor."""
+
+
 class InvalidEncoderConfigError(Zip2ZipError):
     """A ``HyperEncoderConfig`` field of the wrong type or out of range; the message names it."""
 

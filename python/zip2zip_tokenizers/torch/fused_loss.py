@@ -2,7 +2,8 @@
 
 The forward pass scores a chunk of target positions at a time — base logits ``h W^T (+ b)``,
 hypertoken logits against the row's entry vectors (``-inf`` where the entry does not exist),
-the about-to-be-created (KwKwK) slot — and, in the same pass, turns the chunk's softmax into the
+the about-to-be-created (KwKwK) slot — notes its top-1 id from the maxima the softmax needs
+anyway, and, in the same pass, turns the chunk's softmax into the
 gradients of the summed cross-entropy with respect to the hidden states, the output layer's
 weight and bias, the entry vectors and the would-be entries' vectors. The backward pass only
 scales those by the incoming gradient. So the output layer runs three matrix products per step
@@ -24,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zip2zip_tokenizers.torch.hyper_state import StepView
-from zip2zip_tokenizers.torch.loss import IGNORE_INDEX, LossSums
+from zip2zip_tokenizers.torch.loss import IGNORE_INDEX, LossSums, loss_stats
 
 _NEG_INF = float("-inf")
 
@@ -85,7 +86,7 @@ class _FusedLoss(torch.autograd.Function):
         chunk: int,
         drop_unscorable: bool,
         needs: tuple[bool, bool, bool, bool, bool],
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         n, width = hidden.shape
         dtype = _compute_dtype(hidden.device, weight)
         with torch.autocast(hidden.device.type, enabled=False):
@@ -111,6 +112,7 @@ class _FusedLoss(torch.autograd.Function):
             any_grad = any(g is not None for g in grads)
             ce_parts: list[torch.Tensor] = []
             keep_parts: list[torch.Tensor] = []
+            top_parts: list[torch.Tensor] = []
             slots = table.shape[1]
             columns = torch.arange(slots, device=hidden.device)
             buffer: torch.Tensor | None = None
@@ -153,9 +155,18 @@ class _FusedLoss(torch.autograd.Function):
                     picked,
                     torch.where(is_pend, pend, torch.where(is_hyper, from_table, _NEG_INF)),
                 )
-                top = torch.maximum(base.max(1).values, pend)
+                base_top, base_id = base.max(1)
+                top = torch.maximum(base_top, pend)
                 if slots:
-                    top = torch.maximum(top, hyper.max(1).values)
+                    hyper_top, hyper_slot = hyper.max(1)
+                    top = torch.maximum(top, hyper_top)
+                    # The top-1 id, a tie to the lower id as argmax over [base | slots] gives it:
+                    # base ids, then the entries that exist (slots < size), then the would-be
+                    # entry (slot == size).
+                    best_hyper = torch.where(hyper_top >= top, hyper_slot, size) + vocab
+                    top_parts.append(torch.where(base_top >= top, base_id, best_hyper))
+                else:
+                    top_parts.append(base_id)
                 # In place from here: the logits become exp(logit - top), then the softmax.
                 exp_base = base.sub_(top[:, None]).exp_()
                 exp_hyper = hyper.sub_(top[:, None]).exp_()
@@ -210,17 +221,18 @@ class _FusedLoss(torch.autograd.Function):
                             g_t[row] += part.T @ h32[begin - start : end - start]
             ce = torch.cat(ce_parts) if ce_parts else hidden.new_zeros(0, dtype=torch.float32)
             kept = torch.cat(keep_parts) if keep_parts else ce.new_zeros(0, dtype=torch.bool)
+            predicted = torch.cat(top_parts) if top_parts else targets.new_zeros(0)
         inputs = (hidden, weight, bias, table, pending)
         ctx.grads = [
             None if g is None or x is None else g.to(x.dtype)
             for g, x in zip(grads, inputs, strict=True)
         ]
-        ctx.mark_non_differentiable(ce, kept)
-        return ce.sum(), ce, kept
+        ctx.mark_non_differentiable(ce, kept, predicted)
+        return ce.sum(), ce, kept, predicted
 
     @staticmethod
     def backward(
-        ctx: Any, grad_loss: torch.Tensor, _grad_ce: Any, _grad_kept: Any
+        ctx: Any, grad_loss: torch.Tensor, _grad_ce: Any, _grad_kept: Any, _grad_top: Any
     ) -> tuple[torch.Tensor | None, ...]:
         grads = ctx.grads
         if grads is None:
@@ -272,7 +284,7 @@ def fused_hidden_loss(
     grad = torch.is_grad_enabled()
     inputs = (h, head.weight, head.bias, table, pending)
     needs = tuple(grad and x is not None and x.requires_grad for x in inputs)
-    loss_sum, ce, kept = _FusedLoss.apply(
+    loss_sum, ce, kept, predicted = _FusedLoss.apply(
         h,
         head.weight,
         head.bias,
@@ -287,14 +299,4 @@ def fused_hidden_loss(
         drop_unscorable,
         needs,
     )
-    hyper = kept & (targets >= vocab)
-    base = kept & ~hyper
-    stats = torch.stack(
-        [
-            (ce * base).sum(),
-            base.sum().to(ce.dtype),
-            (ce * hyper).sum(),
-            hyper.sum().to(ce.dtype),
-        ]
-    )
-    return LossSums(loss_sum, kept.sum(), stats)
+    return LossSums(loss_sum, kept.sum(), loss_stats(ce, predicted, targets, kept, vocab))

@@ -7,7 +7,9 @@ computed), so the peak is one chunk, not ``[B, T, V + C]`` twice (logits and log
 ``[B, T, V + C]`` logits never exist at all.
 
 Each returns a :class:`LossSums`: summed losses, not means, so that a trainer can normalise over
-a whole accumulated (and distributed) batch, plus detached per-target-kind sums for logging.
+a whole accumulated (and distributed) batch, plus detached per-target-kind sums for logging
+(``LOSS_STATS``), the top-1 prediction counts among them: each chunk's argmax is taken from
+the logits the loss builds anyway, never from a pass of its own over ``[B, T, V + C]``.
 """
 
 from __future__ import annotations
@@ -26,13 +28,25 @@ from zip2zip_tokenizers.torch.logits import extended_logits
 IGNORE_INDEX = -100
 # Positions (rows x columns) whose fp32 logits exist at once: 1024 x (49k + 2k) ids is ~210 MB.
 DEFAULT_CHUNK_POSITIONS = 1024
+# What ``LossSums.stats`` holds, in this order: detached sums over the targets in the loss. The
+# top-1 id is the argmax over all ``V + C`` logits (slots not yet created are -inf; a tie goes to
+# the lower id, as ``torch.argmax`` gives it).
+LOSS_STATS = (
+    "base_loss",  # cross-entropy summed over base-id targets
+    "base_targets",
+    "hyper_loss",  # cross-entropy summed over hypertoken targets
+    "hyper_targets",
+    "base_correct",  # base-id targets that are the top-1 id
+    "hyper_correct",  # hypertoken targets that are the top-1 id
+    "hyper_predicted",  # targets whose top-1 id is a hypertoken, whatever the target
+)
 
 
 @dataclass
 class LossSums:
     """``loss_sum``: summed cross-entropy over the targets (differentiable); ``num_targets``:
-    how many targets; ``stats``: detached ``[base_sum, base_count, hyper_sum, hyper_count]``
-    (the same sum split by whether the target is a base id or a hypertoken)."""
+    how many targets; ``stats``: the detached sums ``LOSS_STATS`` names (the same loss split
+    by whether the target is a base id or a hypertoken, and the top-1 prediction counts)."""
 
     loss_sum: torch.Tensor
     num_targets: torch.Tensor
@@ -57,7 +71,11 @@ def view_columns(view: StepView, start: int, stop: int) -> StepView:
 
 
 def _sums(
-    ce: torch.Tensor, targets: torch.Tensor, vocab: int, drop_unscorable: bool = False
+    ce: torch.Tensor,
+    predicted: torch.Tensor,
+    targets: torch.Tensor,
+    vocab: int,
+    drop_unscorable: bool = False,
 ) -> LossSums:
     if drop_unscorable:
         # Targets whose logit is -inf (the KwKwK slot of a model that masks it): out of the loss,
@@ -66,19 +84,22 @@ def _sums(
         ce = ce.masked_fill(unscorable, 0.0)
         targets = targets.masked_fill(unscorable, IGNORE_INDEX)
     valid = targets != IGNORE_INDEX
-    hyper = valid & (targets >= vocab)
-    base = valid & ~hyper
-    loss_sum = ce.sum()
-    detached = ce.detach()
-    stats = torch.stack(
-        [
-            (detached * base).sum(),
-            base.sum().to(detached.dtype),
-            (detached * hyper).sum(),
-            hyper.sum().to(detached.dtype),
-        ]
-    )
-    return LossSums(loss_sum, valid.sum(), stats)
+    stats = loss_stats(ce.detach(), predicted, targets, valid, vocab)
+    return LossSums(ce.sum(), valid.sum(), stats)
+
+
+def loss_stats(
+    ce: torch.Tensor, predicted: torch.Tensor, targets: torch.Tensor, kept: torch.Tensor, vocab: int
+) -> torch.Tensor:
+    """The ``LOSS_STATS`` of per-target cross-entropies ``ce``, top-1 ids ``predicted`` and
+    ``targets`` (same shapes), over the targets where ``kept`` is true."""
+    hyper = kept & (targets >= vocab)
+    base = kept & ~hyper
+    correct = predicted == targets
+    counts = [base, hyper, correct & base, correct & hyper, kept & (predicted >= vocab)]
+    base_n, hyper_n, base_ok, hyper_ok, hyper_top = (c.sum().to(ce.dtype) for c in counts)
+    stats = [(ce * base).sum(), base_n, (ce * hyper).sum(), hyper_n, base_ok, hyper_ok, hyper_top]
+    return torch.stack(stats)
 
 
 def _chunks(rows: int, columns: int, chunk_positions: int) -> list[tuple[int, int]]:
@@ -90,23 +111,24 @@ def _scored(
     logits_of: Callable[[int, int], torch.Tensor],
     targets: torch.Tensor,
     chunk_positions: int,
-) -> torch.Tensor:
-    """Per-position cross-entropy ``[B, T]`` (0 where ignored), chunk by chunk, each chunk's
-    logits recomputed in the backward pass instead of kept."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-position cross-entropy ``[B, T]`` (0 where ignored) and top-1 id, chunk by chunk, each
+    chunk's logits recomputed in the backward pass instead of kept."""
     rows, columns = targets.shape
     parts = []
     for start, stop in _chunks(rows, columns, chunk_positions):
 
         def score(
             chunk_targets: torch.Tensor, start: int = start, stop: int = stop
-        ) -> torch.Tensor:
+        ) -> tuple[torch.Tensor, torch.Tensor]:
             logits = logits_of(start, stop).float()
-            return F.cross_entropy(
+            ce = F.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]),
                 chunk_targets.reshape(-1),
                 ignore_index=IGNORE_INDEX,
                 reduction="none",
             ).view(chunk_targets.shape)
+            return ce, logits.argmax(-1)
 
         chunk_targets = targets[:, start:stop]
         if torch.is_grad_enabled():
@@ -114,8 +136,8 @@ def _scored(
         else:
             parts.append(score(chunk_targets))
     if not parts:
-        return targets.new_zeros(targets.shape, dtype=torch.float32)
-    return torch.cat(parts, dim=1)
+        return targets.new_zeros(targets.shape, dtype=torch.float32), torch.zeros_like(targets)
+    return torch.cat([ce for ce, _ in parts], dim=1), torch.cat([top for _, top in parts], dim=1)
 
 
 def check_labels(labels: torch.Tensor, total_vocab: int) -> None:
@@ -144,8 +166,8 @@ def chunked_logits_loss(
     ``drop_unscorable`` so are targets whose logit is ``-inf``."""
     targets = labels[:, 1:].to(logits.device)
     shifted = logits[:, :-1]
-    ce = _scored(lambda start, stop: shifted[:, start:stop], targets, chunk_positions)
-    return _sums(ce, targets, vocab, drop_unscorable)
+    ce, predicted = _scored(lambda start, stop: shifted[:, start:stop], targets, chunk_positions)
+    return _sums(ce, predicted, targets, vocab, drop_unscorable)
 
 
 def chunked_hidden_loss(
@@ -172,8 +194,8 @@ def chunked_hidden_loss(
             head(part), part, table, view_columns(view, start, stop), max_codebook_size
         )
 
-    ce = _scored(logits_of, targets, chunk_positions)
-    return _sums(ce, targets, vocab, drop_unscorable)
+    ce, predicted = _scored(logits_of, targets, chunk_positions)
+    return _sums(ce, predicted, targets, vocab, drop_unscorable)
 
 
 def token_type_loss(

@@ -3,8 +3,8 @@
 The base model is used only through ``get_input_embeddings()`` / ``get_output_embeddings()`` and
 its ``forward(inputs_embeds=...)``, so every architecture that supports those works, tied or
 untied, with or without a PEFT adapter. Hypertoken ids ``>= V`` are embedded from per-row caches
-that a :class:`HyperState` fills incrementally; logits cover ``V + C`` ids (see
-:func:`extended_logits`).
+that a ``HyperState`` fills incrementally; logits cover ``V + C`` ids (see
+``extended_logits``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from transformers.utils.generic import ModelOutput
 from zip2zip_tokenizers._core import CompressionConfig, InvalidArgumentError
 from zip2zip_tokenizers.torch.checkpoint import (
     is_peft,
+    load_base_model,
     load_checkpoint,
-    require_local_directory,
+    locate_base,
     save_checkpoint,
 )
 from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig, build_hyper_encoder
@@ -65,9 +66,11 @@ class Zip2ZipOutput(ModelOutput):
     (pass it back with the next ids).
 
     With labels, also the parts a trainer normalises itself: ``loss_sum`` (summed
-    cross-entropy), ``num_targets``, ``loss_stats`` (detached ``[base_sum, base_count,
-    hyper_sum, hyper_count]``) and, with a token-type head, ``token_type_loss`` (summed binary
-    cross-entropy of "the next id is a hypertoken") and ``token_type_correct``.
+    cross-entropy), ``num_targets``, ``loss_stats`` (detached sums named by
+    ``zip2zip_tokenizers.torch.loss.LOSS_STATS``: the loss and the top-1 hits by target
+    kind, and how many top-1 ids are hypertokens) and, with a token-type head,
+    ``token_type_loss`` (summed binary cross-entropy of "the next id is a hypertoken") and
+    ``token_type_correct``.
     """
 
     loss: torch.Tensor | None = None
@@ -203,11 +206,9 @@ class Zip2ZipForCausalLM(nn.Module):
         name = None
         model: Any = base
         if isinstance(base, (str, Path)):
-            from transformers import AutoModelForCausalLM
-
-            name = str(base)
-            require_local_directory(name, "from_base")
-            model = AutoModelForCausalLM.from_pretrained(name, **model_kwargs)
+            # A local directory as an absolute path: the checkpoint and the adapter record it.
+            name = locate_base(str(base), "from_base")
+            model = load_base_model(name, "from_base", **model_kwargs)
         if lora is not None:
             from peft import get_peft_model
 
@@ -224,8 +225,8 @@ class Zip2ZipForCausalLM(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | Path, **kwargs: Any) -> Zip2ZipForCausalLM:
-        """Loads a checkpoint written by :meth:`save_pretrained` or in the authors' released
-        layout (see :mod:`zip2zip_tokenizers.torch.checkpoint`)."""
+        """Loads a checkpoint written by ``save_pretrained`` or in the authors' released
+        layout (see ``zip2zip_tokenizers.torch.checkpoint``)."""
         return load_checkpoint(cls, path, **kwargs)
 
     def save_pretrained(
@@ -283,7 +284,7 @@ class Zip2ZipForCausalLM(nn.Module):
     def gradient_checkpointing_enable(
         self, gradient_checkpointing_kwargs: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
-        """The older name of :meth:`activation_checkpointing_enable`."""
+        """The older name of ``activation_checkpointing_enable``."""
         self.activation_checkpointing_enable(gradient_checkpointing_kwargs, **kwargs)
 
     def activation_checkpointing_disable(self) -> None:
@@ -293,7 +294,7 @@ class Zip2ZipForCausalLM(nn.Module):
             self.base_model.gradient_checkpointing_disable()
 
     def gradient_checkpointing_disable(self) -> None:
-        """The older name of :meth:`activation_checkpointing_disable`."""
+        """The older name of ``activation_checkpointing_disable``."""
         self.activation_checkpointing_disable()
 
     # ---------------------------------------------------------------------------------- helpers
@@ -463,7 +464,7 @@ class Zip2ZipForCausalLM(nn.Module):
         logits_to_keep: int,
         return_logits: bool = True,
     ) -> Zip2ZipOutput:
-        """:meth:`forward` for ids already fed to ``state`` (``view`` is what that returned)."""
+        """``forward`` for ids already fed to ``state`` (``view`` is what that returned)."""
         if self.kwkwk_slot == "masked":
             view = view.without_next()
         current_mask = None if attention_mask is None else attention_mask[:, -input_ids.shape[1] :]
@@ -624,7 +625,7 @@ class Zip2ZipForCausalLM(nn.Module):
         **options: Any,
     ) -> torch.Tensor | GenerateOutput:
         """Greedy or sampled generation with the KV cache; ``options`` are transformers' names
-        (see :func:`zip2zip_tokenizers.torch.generation.generate`)."""
+        (see ``zip2zip_tokenizers.torch.generation.generate``)."""
         from zip2zip_tokenizers.torch.generation import generate
 
         return generate(

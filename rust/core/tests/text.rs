@@ -131,3 +131,101 @@ fn texts_go_to_hypertokens_in_one_call() -> Result<(), Error> {
     assert!(small.batch_encode_texts(&tok, &texts, false).is_err());
     Ok(())
 }
+
+/// A tokenizer with one `Split` stage per regex, then the byte-level bytes.
+fn splits_then_bytes(regexes: &[&str]) -> String {
+    let splits: Vec<String> = regexes
+        .iter()
+        .map(|regex| {
+            format!(
+                r#"{{"type": "Split", "pattern": {{"Regex": {}}}, "behavior": "Isolated", "invert": false}}"#,
+                serde_json::to_string(regex).expect("a string")
+            )
+        })
+        .collect();
+    let pre = format!(
+        r#"{{"type": "Sequence", "pretokenizers": [{},
+            {{"type": "ByteLevel", "add_prefix_space": false, "use_regex": false}}]}}"#,
+        splits.join(", ")
+    );
+    with_pre(tokenizer(&[], &[], ""), &pre)
+}
+
+fn split_then_bytes(regex: &str) -> String {
+    splits_then_bytes(&[regex])
+}
+
+#[test]
+fn a_regex_of_10000_branches_loads_and_encodes_in_bounded_memory() {
+    // The search state used to be allocated at the first encode with two slots per branch for
+    // every automaton state: 10,000 branches asked for about 13 GB, 30,000 for 124 GB, and the
+    // process aborted.
+    let branches: Vec<String> = (0..10_000).map(|i| format!("w{i}")).collect();
+    let tok = load(&split_then_bytes(&branches.join("|")));
+    assert_eq!(tok.encode("w12 x7w3", false), b"w12 x7w3".map(u32::from));
+}
+
+#[test]
+fn a_regex_over_a_memory_bound_is_refused_at_load_naming_the_bound() {
+    let digits: Vec<String> = (0..3_000).map(|i| format!("x{i}\\d")).collect();
+    let words: Vec<String> = (0..30_000).map(|i| format!("w{i}")).collect();
+    let lookaheads = r"\s+(?!\S)|a|\s+(?!\S)|b|\s+(?!\S)";
+    for (regex, bound) in [
+        (words.join("|"), "more than the 65536 bytes allowed"),
+        (r"\p{L}".repeat(1025), "more than 1024 character classes"),
+        (r"\p{L}{1000}".to_owned(), "10485760 bytes allowed"),
+        (r"(?:\p{L}{100}){100}".to_owned(), "10485760 bytes allowed"),
+        (digits.join("|"), "more than 1024 character classes"),
+        (lookaheads.to_owned(), "more than 2 branches"),
+    ] {
+        match TextTokenizer::from_json(&split_then_bytes(&regex)) {
+            Err(Error::UnsupportedTokenizer(why)) => {
+                assert!(why[0].contains(bound), "{:.200}", why[0]);
+                // A long pattern is quoted by its start only.
+                assert!(why[0].len() < 400, "{:.200}", why[0]);
+            }
+            other => panic!("{regex:.40}: expected UnsupportedTokenizer, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_regexes_of_all_stages_share_the_bounds_and_stages_are_few() {
+    // Each of these fits alone; eight of them do not, and nine stages are too many (20,000
+    // stages overflowed the stack of the first encode).
+    let letters = r"\p{L}{40}";
+    assert!(TextTokenizer::from_json(&split_then_bytes(letters)).is_ok());
+    for (regexes, bound) in [
+        (vec![letters; 8], "10485760 bytes allowed"),
+        (vec!["a"; 9], "more than 8 Split stages"),
+    ] {
+        match TextTokenizer::from_json(&splits_then_bytes(&regexes)) {
+            Err(Error::UnsupportedTokenizer(why)) => {
+                assert!(why.iter().any(|why| why.contains(bound)), "{why:?}");
+            }
+            other => panic!("expected UnsupportedTokenizer, got {other:?}"),
+        }
+    }
+    let tok = load(&splits_then_bytes(&["a"; 8]));
+    assert_eq!(tok.encode("banana", false), b"banana".map(u32::from));
+}
+
+#[test]
+fn a_regex_whose_dfa_would_blow_up_runs_in_bounded_memory() {
+    // A DFA for this has 2^31 states; the lazy DFA's cache is bounded and the automaton
+    // search takes over when it fills.
+    let tok = load(&split_then_bytes(r"(a|b)*a(a|b){30}"));
+    let text: String = (0..20_000u32)
+        .map(|i| {
+            if i.wrapping_mul(2_654_435_761) >> 31 == 1 {
+                'a'
+            } else {
+                'b'
+            }
+        })
+        .collect();
+    assert_eq!(
+        tok.encode(&text, false),
+        text.bytes().map(u32::from).collect::<Vec<_>>()
+    );
+}

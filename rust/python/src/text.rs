@@ -19,8 +19,8 @@ fn widen(ids: Vec<u32>) -> Vec<i64> {
 
 /// A Hugging Face byte-level BPE tokenizer (``tokenizer.json``) run in native code, with the
 /// same ids as ``tokenizers``. Raises ``UnsupportedTokenizerError`` (listing every feature
-/// not reproduced exactly) or ``InvalidTokenizerError`` (a file that is not a valid
-/// tokenizer). Thread-safe; batch calls run on the codec's pool with the GIL released.
+/// not reproduced exactly, and a pre-tokenizer regex over the native path's memory bounds) or
+/// ``InvalidTokenizerError`` (a file that is not a valid tokenizer). Thread-safe; batch calls run on the codec's pool with the GIL released.
 #[pyclass(name = "TextTokenizer", module = "zip2zip_tokenizers._core", frozen)]
 pub(crate) struct PyTextTokenizer {
     json: String,

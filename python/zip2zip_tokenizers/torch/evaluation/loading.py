@@ -11,21 +11,43 @@ import torch
 from zip2zip_tokenizers._core import CompressionConfig
 from zip2zip_tokenizers.settings import CONFIG_NAME, check_same_codec
 from zip2zip_tokenizers.tokenizer import Zip2ZipTokenizer
+from zip2zip_tokenizers.torch.checkpoint import require_base_model
 from zip2zip_tokenizers.torch.encoders import HyperEncoderConfig
 from zip2zip_tokenizers.torch.errors import ModelMismatchError
+from zip2zip_tokenizers.torch.evaluation.errors import EvaluationError
 from zip2zip_tokenizers.torch.model import PositionMode, Zip2ZipForCausalLM
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
 
 
 def check_codec(model: CompressionConfig, tokenizer: CompressionConfig) -> None:
-    """Raises :class:`~zip2zip_tokenizers.settings.CodecMismatchError` naming every codec
+    """Raises ``CodecMismatchError`` naming every codec
     setting in which the model (checkpoint) and the tokenizer differ."""
     check_same_codec(model, tokenizer, expected_from="the checkpoint", got_from="the tokenizer")
 
 
 def _has_tokenizer(directory: Path) -> bool:
     return any((directory / name).is_file() for name in TOKENIZER_FILES)
+
+
+def usable_device(name: str | torch.device) -> torch.device:
+    """The device ``name`` when a model can be evaluated there; ``EvaluationError`` naming it
+    when it is no device name, ``meta`` (tensors without data), or a device this machine does
+    not have (no CUDA, an index past the last GPU)."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as error:
+        raise EvaluationError(f"device {str(name)!r} is not a torch device ({error})") from None
+    if device.type == "meta":
+        raise EvaluationError("device 'meta' holds no data: a model can not be evaluated there")
+    count = torch.cuda.device_count() if device.type == "cuda" else 0
+    if count and device.index is not None and device.index >= count:
+        raise EvaluationError(f"device {str(name)!r}: this machine has {count} CUDA devices")
+    try:
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError) as error:  # no driver; torch built without CUDA
+        raise EvaluationError(f"device {str(name)!r} is not usable here ({error})") from None
+    return device
 
 
 def load_for_eval(
@@ -49,6 +71,8 @@ def load_for_eval(
     directory = Path(model_dir)
     if not directory.is_dir():
         raise FileNotFoundError(f"no model directory at {str(directory)!r}")
+    if device is not None:
+        device = usable_device(device)
     kwargs: dict[str, Any] = {"dtype": dtype}
     if (directory / CONFIG_NAME).is_file():
         model = Zip2ZipForCausalLM.from_pretrained(directory, **kwargs)
@@ -78,6 +102,7 @@ def load_for_eval(
                 f"{str(directory)!r} is neither a zip2zip checkpoint (no {CONFIG_NAME}) nor a "
                 "Hugging Face model directory (no config.json)"
             )
+        require_base_model(str(directory), "the model to evaluate")
         base: Any = AutoModelForCausalLM.from_pretrained(str(directory), **kwargs)
         rows = int(base.get_input_embeddings().weight.shape[0])
         tokenizer = Zip2ZipTokenizer.from_pretrained(

@@ -62,7 +62,9 @@ def read_documents(
 ) -> tuple[list[Document], list[Skipped]]:
     """Each file as one document, its domain the name of its folder. An empty file or one that
     is not UTF-8 is skipped (and named, with the byte offset of the first bad byte), or raises
-    :class:`EvaluationError` when ``strict``."""
+    ``EvaluationError`` when ``strict``. ``max_chars`` (at least 1) cuts each text."""
+    if max_chars is not None and not max_chars >= 1:
+        raise EvaluationError(f"max_chars must be at least 1 (or None), got {max_chars}")
     documents, skipped = [], []
     for path in map(Path, paths):
         data = path.read_bytes()

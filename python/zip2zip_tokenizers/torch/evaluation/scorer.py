@@ -70,7 +70,7 @@ def score_segmentation(
     ``strict``: the log-probability of each canonical id. ``first``: the probability of every
     valid first piece of the id's base span, summed. ``exact``: the span's probability summed
     over all its segmentations, each scored after the canonical prefix (one packed forward per
-    chunk of trees; see :mod:`~zip2zip_tokenizers.torch.evaluation.tree`).
+    chunk of trees; see ``evaluation.tree``).
     """
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:

@@ -73,6 +73,11 @@ class Zip2ZipTrainingArguments(TrainingArguments):
         for name, value in rates:
             if value is not None and not 0 <= value < math.inf:
                 raise InvalidTrainingArgumentError(f"{name} must be >= 0 and finite, got {value}")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise InvalidTrainingArgumentError(
+                f"max_steps must be >= 1, or -1 to train num_train_epochs epochs; got "
+                f"{self.max_steps}"
+            )
         if self.per_device_train_batch_size < 1:
             raise InvalidTrainingArgumentError(
                 f"per_device_train_batch_size must be >= 1, got {self.per_device_train_batch_size}"

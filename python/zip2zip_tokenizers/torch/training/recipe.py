@@ -17,6 +17,12 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from zip2zip_tokenizers.settings import (
+    DEFAULT_DISABLE_DIGITS,
+    DEFAULT_EVICTION,
+    DEFAULT_MAX_CODEBOOK_SIZE,
+    DEFAULT_MAX_SUBTOKENS,
+)
 from zip2zip_tokenizers.tokenizer import Zip2ZipTokenizer
 from zip2zip_tokenizers.torch.encoders import EncoderKind, HyperEncoderConfig
 from zip2zip_tokenizers.torch.errors import InvalidEncoderConfigError
@@ -29,10 +35,10 @@ class Zip2ZipRecipe:
     """What to build (see the module doc for the defaults' provenance). ``lora_r=0`` trains the
     whole base model instead of an adapter."""
 
-    max_codebook_size: int = 2048
-    max_subtokens: int = 4
-    disable_digits: bool = True
-    eviction: str = "none"
+    max_codebook_size: int = DEFAULT_MAX_CODEBOOK_SIZE
+    max_subtokens: int = DEFAULT_MAX_SUBTOKENS
+    disable_digits: bool = DEFAULT_DISABLE_DIGITS
+    eviction: str = DEFAULT_EVICTION
     encoder: EncoderKind = "transformer"
     encoder_layers: int = 2
     encoder_hidden_size: int | None = None
@@ -63,6 +69,24 @@ class Zip2ZipRecipe:
             self.encoder_config()
         except InvalidEncoderConfigError as error:
             raise InvalidTrainingArgumentError(f"encoder settings: {error}") from None
+
+    def model_settings(self) -> dict[str, Any]:
+        """The settings that shape the model's weights, as a run records them (``None`` where
+        one does not apply: encoder sizes of the mean encoder, adapter settings under full
+        fine-tuning)."""
+        sized, adapter = self.encoder != "mean", self.lora_r > 0
+        return {
+            "encoder": self.encoder,
+            "encoder_layers": self.encoder_layers if sized else None,
+            "encoder_hidden_size": self.encoder_hidden_size if sized else None,
+            "tie_encoders": self.tie_encoders,
+            "position_mode": self.position_mode,
+            "token_type_head": self.token_type_head,
+            "lora_r": self.lora_r,
+            "lora_alpha": self.lora_alpha if adapter else None,
+            "lora_dropout": self.lora_dropout if adapter else None,
+            "lora_targets": self.lora_targets if adapter else None,
+        }
 
     def encoder_config(self) -> HyperEncoderConfig:
         if self.encoder == "mean":

@@ -4,15 +4,29 @@ same native windowing ``preprocess`` uses, so the windows equal the shards it wo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from zip2zip_tokenizers.data.readers import BadRecords
 from zip2zip_tokenizers.data.windowing import DEFAULT_WINDOW, Hypertokenizer, WindowColumns
 from zip2zip_tokenizers.tokenizer import Zip2ZipTokenizer
 from zip2zip_tokenizers.torch.training.windows import WindowDataset
 
 BATCH_DOCUMENTS = 256
+
+logger = logging.getLogger(__name__)
+
+
+def described(source: str, items: str, bad: BadRecords | None) -> str:
+    """A dataset's source with what it holds (``items``) and, when records were skipped, their
+    count; their locations are logged then (a warning: ``preprocess`` puts the same tally in its
+    report)."""
+    if bad is None or not bad.count:
+        return f"{source} ({items})"
+    logger.warning("%s: %s", source, bad.summary())
+    return f"{source} ({items}, {bad.counted()} skipped)"
 
 
 def _windows(
@@ -39,9 +53,11 @@ def text_dataset(
     window: int = DEFAULT_WINDOW,
     append_eos: bool = True,
     source: str = "the training texts",
+    bad: BadRecords | None = None,
 ) -> WindowDataset:
     """Lossless windows of at most ``window`` ids of each text (every position in the loss),
-    each document ending with the EOS token when ``append_eos``."""
+    each document ending with the EOS token when ``append_eos``. ``bad`` is the tally of the
+    records that ``texts`` skipped, logged once they are read."""
     if isinstance(texts, str):
         raise TypeError("texts must be an iterable of documents, not one str")
     hypertokenizer = Hypertokenizer.from_tokenizer(tokenizer, window, append_eos)
@@ -53,20 +69,18 @@ def text_dataset(
         np.ones(len(columns.ids), dtype=np.int8),
         columns.base_lengths,
         tokenizer.config,
-        source=f"{source} ({documents} documents)",
+        source=described(source, f"{documents} documents", bad),
     )
 
 
-def file_texts(paths: Sequence[str], text_field: str = "text") -> Iterable[str]:
-    """The documents of input files (as ``preprocess`` reads them); bad records are skipped
-    here (``preprocess`` reports them with their location)."""
+def file_texts(paths: Sequence[str], bad: BadRecords, text_field: str = "text") -> Iterable[str]:
+    """The documents of input files, read as ``preprocess`` reads them; every bad record is
+    added to ``bad`` (which raises ``BadRecordError`` at the first when strict)."""
     from zip2zip_tokenizers.data.formats import expand_inputs, plan_tasks
     from zip2zip_tokenizers.data.readers import read_task
 
     for task in plan_tasks(expand_inputs(list(paths)), 1 << 62, text_field):
-        for _, value in read_task(task, text_field):
-            if isinstance(value, str):
-                yield value
+        yield from bad.good(read_task(task, text_field))
 
 
 def file_dataset(
@@ -76,12 +90,17 @@ def file_dataset(
     window: int = DEFAULT_WINDOW,
     text_field: str = "text",
     append_eos: bool = True,
+    strict: bool = False,
 ) -> WindowDataset:
-    """Windows of the documents in ``paths`` (files, directories or globs)."""
+    """Windows of the documents in ``paths`` (files, directories or globs). Bad records are
+    skipped and logged with their ``file:line`` (a warning), or with ``strict`` the first one
+    raises ``BadRecordError``."""
+    bad = BadRecords(strict)
     return text_dataset(
-        file_texts(paths, text_field),
+        file_texts(paths, bad, text_field),
         tokenizer,
         window=window,
         append_eos=append_eos,
         source=f"the text of {', '.join(map(str, paths))}",
+        bad=bad,
     )

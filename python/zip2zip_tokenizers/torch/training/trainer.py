@@ -1,7 +1,7 @@
 """``Zip2ZipTrainer``: transformers' ``Trainer`` for a ``Zip2ZipForCausalLM``.
 
-What it changes, and nothing else (DDP/FSDP, accumulation, mixed precision, checkpoint rotation,
-resume, callbacks and loggers are the Trainer's own):
+What it changes, and nothing else (DDP/FSDP, accumulation, mixed precision, callbacks and loggers
+are the Trainer's own; whole saves and safe resumes are ``ResumableTrainer``'s, ``resumable.py``):
 
 - the loss: summed next-id cross-entropy over ``V + C`` (scored from hidden states a chunk at a
   time) plus ``token_type_loss_weight`` x the token-type loss, divided by the number of targets
@@ -9,9 +9,12 @@ resume, callbacks and loggers are the Trainer's own):
 - a NaN or infinite loss raises ``NonFiniteLossError`` before the backward pass and before any
   save, on every process at once;
 - two parameter groups' learning rates (encoders + token-type head, the rest);
-- logs: the loss split over base-id and hypertoken targets, the hypertoken-target share,
-  compression (base tokens per id), ids and base tokens per second, every learning rate;
-- checkpoints in the model's own format (``save_pretrained``), loaded back on resume.
+- logs: the loss and top-1 accuracy split over base-id and hypertoken targets, the hypertoken
+  share of targets and of the model's own top-1 ids, the gradient norm of each part of the model
+  before clipping, compression (base tokens per id), ids and base tokens per second, every
+  learning rate (``docs/training.md``, "What is logged");
+- checkpoints in the model's own format (``save_pretrained``) with the run's record, loaded
+  back on resume; a resumed run logs and saves at the intervals it is given now.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import Trainer
+from transformers.trainer_utils import IntervalStrategy
 
+from zip2zip_tokenizers.torch.loss import LOSS_STATS
 from zip2zip_tokenizers.torch.model import Zip2ZipForCausalLM, Zip2ZipOutput
 from zip2zip_tokenizers.torch.training.arguments import Zip2ZipTrainingArguments
 from zip2zip_tokenizers.torch.training.checkpoints import load_training_model, save_training_model
@@ -34,16 +38,20 @@ from zip2zip_tokenizers.torch.training.fsdp import (
     require_full_state_dict,
     warn_fsdp_not_applied,
 )
+from zip2zip_tokenizers.torch.training.grad_norms import group_grad_norms, parameter_group
+from zip2zip_tokenizers.torch.training.resumable import ResumableTrainer
+from zip2zip_tokenizers.torch.training.run_record import RunRecord, write_run_record
 
-ENCODER_PREFIXES = ("input_encoder.", "output_encoder.", "token_type_head.")
-# Running sums between two logs: base-target loss and count, hypertoken-target loss and count,
-# token-type loss and correct predictions, ids read, base tokens those ids cover.
-_STATS = 8
+# Running sums between two logs: the loss's (loss, targets and top-1 hits by target kind, top-1
+# hypertokens), the token-type loss and its correct predictions, ids read, base tokens they cover.
+STATS = (*LOSS_STATS, "token_type_loss", "token_type_correct", "ids", "base_tokens")
+# Parameter groups at ``encoder_learning_rate``.
+_ENCODER_GROUPS = ("encoders", "token_type_head")
 
 
-class Zip2ZipTrainer(Trainer):
+class Zip2ZipTrainer(ResumableTrainer):
     """A ``transformers.Trainer`` for ``Zip2ZipForCausalLM`` (see the module doc). Takes the
-    Trainer's arguments; ``data_collator`` defaults to :class:`Zip2ZipCollator`, and a training
+    Trainer's arguments; ``data_collator`` defaults to ``Zip2ZipCollator``, and a training
     dataset with a ``check_codec`` method (every dataset of this package) is checked against the
     model's codec settings first."""
 
@@ -61,14 +69,18 @@ class Zip2ZipTrainer(Trainer):
                 "(or set token_type_loss_weight=0)"
             )
         super().__init__(model=model, args=args, **kwargs)
+        # What ``train`` recorded of this run; a copy goes into every checkpoint.
+        self.run_record: RunRecord | None = None
         # Our loss is a sum divided by the targets of the whole accumulated, all-process batch
         # (``num_items_in_batch``), counted over the shifted labels.
         self.model_accepts_loss_kwargs = True
         self.loss_is_scaled_for_ga = True
         self._loss_shifts_labels = True
-        self._stats = torch.zeros(_STATS, dtype=torch.float64)
+        self._stats = torch.zeros(len(STATS), dtype=torch.float64)
         self._since = time.perf_counter()
         self._rates: dict[str, float] = {}
+        # The global step whose gradients they are, and each group's norm before clipping.
+        self._grad_norms: tuple[int, dict[str, torch.Tensor]] = (-1, {})
         if self.is_fsdp_enabled:
             require_full_state_dict(self.accelerator.state.fsdp_plugin)
         elif getattr(self.args, "fsdp", None) and not getattr(self, "is_fsdp_xla_enabled", False):
@@ -94,7 +106,7 @@ class Zip2ZipTrainer(Trainer):
             if not param.requires_grad or id(param) in seen:
                 continue
             seen.add(id(param))
-            key = (name.startswith(ENCODER_PREFIXES), name in decay)
+            key = (parameter_group(name) in _ENCODER_GROUPS, name in decay)
             groups.setdefault(key, []).append(param)
         param_groups = [
             {
@@ -152,7 +164,36 @@ class Zip2ZipTrainer(Trainer):
                 for index, group in enumerate(self.optimizer.param_groups)
                 if not str(group.get("name", "")).endswith("_no_decay")
             }
-        return super().training_step(model, inputs, num_items_in_batch)
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        step = self.state.global_step + 1
+        if self.accelerator.sync_gradients and self._logs_at(step):
+            # The last backward of the step: the gradients are whole (DDP has reduced them) and
+            # not yet clipped.
+            self._grad_norms = (step, self._group_grad_norms())
+        return loss
+
+    def _logs_at(self, step: int) -> bool:
+        """Whether the Trainer logs after optimiser step ``step`` (its ``DefaultFlowCallback``'s
+        rule; with logging by epoch, every step may be the last of one)."""
+        args = self.args
+        if args.logging_strategy == IntervalStrategy.NO:
+            return False
+        if args.logging_strategy != IntervalStrategy.STEPS:
+            return True
+        return (args.logging_first_step and step == 1) or step % self.state.logging_steps == 0
+
+    def _group_grad_norms(self) -> dict[str, torch.Tensor]:
+        model = self.accelerator.unwrap_model(self.model)
+        scaler = getattr(self.accelerator, "scaler", None)
+        # fp16: the gradients are still multiplied by the loss scale (unscaled when clipped).
+        scale = float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
+        sharded = self.is_fsdp_enabled and self._fsdp_version() == 1
+        reduce = (lambda t: self.accelerator.reduce(t, reduction="sum")) if sharded else None
+        return group_grad_norms(model, all_reduce=reduce, scale=scale)
+
+    def _fsdp_version(self) -> int:
+        plugin = getattr(self.accelerator.state, "fsdp_plugin", None)
+        return int(getattr(plugin, "fsdp_version", 1) or 1)
 
     def _check_finite(self, loss: torch.Tensor) -> None:
         finite = torch.isfinite(loss.detach()).to(torch.float32).reshape(1)
@@ -212,13 +253,19 @@ class Zip2ZipTrainer(Trainer):
         """Adds the zip2zip metrics gathered since the last log (summed over processes)."""
         if "loss" in logs:
             logs.update(self._metrics())
+            step, norms = self._grad_norms
+            if step == self.state.global_step:
+                logs.update({f"grad_norm_{name}": float(norm) for name, norm in norms.items()})
         super().log(logs, start_time)
 
     def _metrics(self) -> dict[str, float]:
         stats = self._stats.to(self.args.device)
         if self.accelerator.num_processes > 1:
             stats = self.accelerator.reduce(stats, reduction="sum")
-        base_sum, base_n, hyper_sum, hyper_n, type_sum, type_ok, ids, base = stats.tolist()
+        sums = dict(zip(STATS, stats.tolist(), strict=True))
+        base_sum, base_n = sums["base_loss"], sums["base_targets"]
+        hyper_sum, hyper_n = sums["hyper_loss"], sums["hyper_targets"]
+        ids, base = sums["ids"], sums["base_tokens"]
         now = time.perf_counter()
         elapsed = max(now - self._since, 1e-9)
         self._since = now
@@ -230,6 +277,9 @@ class Zip2ZipTrainer(Trainer):
             "loss_base_targets": (base_sum, base_n),
             "loss_hyper_targets": (hyper_sum, hyper_n),
             "lm_loss": (base_sum + hyper_sum, targets),
+            "accuracy_base_targets": (sums["base_correct"], base_n),
+            "accuracy_hyper_targets": (sums["hyper_correct"], hyper_n),
+            "hyper_prediction_share": (sums["hyper_predicted"], targets),
         }
         metrics = {name: total / count for name, (total, count) in means.items() if count}
         metrics["hyper_target_share"] = hyper_n / targets if targets else 0.0
@@ -239,8 +289,8 @@ class Zip2ZipTrainer(Trainer):
                 metrics["compression"] = base / ids
             metrics["base_tokens_per_second"] = base / elapsed
         if self._token_type_weight() and targets:
-            metrics["token_type_loss"] = type_sum / targets
-            metrics["token_type_accuracy"] = type_ok / targets
+            metrics["token_type_loss"] = sums["token_type_loss"] / targets
+            metrics["token_type_accuracy"] = sums["token_type_correct"] / targets
         metrics.update(self._rates)
         return metrics
 
@@ -258,7 +308,16 @@ class Zip2ZipTrainer(Trainer):
         os.makedirs(directory, exist_ok=True)
         model = self.accelerator.unwrap_model(self.model)
         save_training_model(model, directory, self.processing_class, state_dict)
+        if self.run_record is not None:
+            write_run_record(directory, self.run_record)
         torch.save(self.args, os.path.join(directory, TRAINING_ARGS_NAME))
+
+    def _init_training_state(self, max_steps: int, *args: Any, **kwargs: Any) -> Any:
+        """The Trainer's, then this run's logging, evaluation and saving intervals: a resumed
+        state would otherwise keep the checkpoint's (a rerun may change them)."""
+        result = super()._init_training_state(max_steps, *args, **kwargs)
+        self.state.compute_steps(self.args, max_steps)  # type: ignore[no-untyped-call]
+        return result
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
         if self.is_fsdp_enabled:

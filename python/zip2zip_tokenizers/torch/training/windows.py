@@ -99,9 +99,10 @@ class WindowDataset(Dataset[dict[str, Any]]):
     def num_base_tokens(self) -> int:
         return int(self._base.sum())
 
-    def check_codec(self, model_config: CompressionConfig) -> None:
-        """``CodecMismatchError`` unless the windows were made with ``model_config``."""
-        check_codec(self.config, model_config, self.source)
+    def check_codec(self, model_config: CompressionConfig, model_source: str = "the model") -> None:
+        """``CodecMismatchError`` unless the windows were made with ``model_config`` (whose
+        origin ``model_source`` names)."""
+        check_codec(self.config, model_config, self.source, model_source)
 
     @classmethod
     def from_shards(
@@ -109,7 +110,7 @@ class WindowDataset(Dataset[dict[str, Any]]):
     ) -> WindowDataset:
         """The windows of a ``preprocess`` output directory (its manifest names the shards and
         the codec settings they were made with), memory-mapped from a cache built on first use
-        (:mod:`zip2zip_tokenizers.torch.training.window_cache`)."""
+        (``zip2zip_tokenizers.torch.training.window_cache``)."""
         from zip2zip_tokenizers.data.manifest import Manifest
         from zip2zip_tokenizers.torch.training.window_cache import window_columns
 

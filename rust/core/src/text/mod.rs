@@ -3,10 +3,10 @@
 //! Face `tokenizers`; and text to hypertoken ids in the same pass (see `hyper.rs`).
 //!
 //! The steps are Hugging Face's: added tokens cut out first (`added.rs`), the rest normalized
-//! (none or NFC), split by the pre-tokenizer's regexes (`pattern.rs`), each piece merged by
-//! rank (`bpe.rs`), then the post-processor's special tokens around the whole. A
-//! `tokenizer.json` using anything else is refused at load with
-//! [`crate::Error::UnsupportedTokenizer`] listing every such feature.
+//! (none or NFC), split by the pre-tokenizer's regexes (`pattern.rs`, read as Oniguruma reads
+//! them: `oniguruma.rs`), each piece merged by rank (`bpe.rs`), then the post-processor's
+//! special tokens around the whole. A `tokenizer.json` using anything else is refused at load
+//! with [`crate::Error::UnsupportedTokenizer`] listing every such feature.
 //!
 //! ```
 //! # fn main() -> Result<(), zip2zip::Error> {
@@ -23,6 +23,7 @@ mod bpe;
 mod byte_level;
 mod hyper;
 mod load;
+mod oniguruma;
 mod pattern;
 
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
@@ -57,9 +58,10 @@ pub struct TextTokenizer {
 }
 
 impl TextTokenizer {
-    /// Loads a `tokenizer.json`. Errors: [`crate::Error::InvalidTokenizer`] for a file that is
-    /// not a valid tokenizer, [`crate::Error::UnsupportedTokenizer`] for one this encoder
-    /// would not reproduce exactly (the message lists every such feature).
+    /// Loads a `tokenizer.json`, its regexes compiled here. Errors:
+    /// [`crate::Error::InvalidTokenizer`] for a file that is not a valid tokenizer,
+    /// [`crate::Error::UnsupportedTokenizer`] for one this encoder would not reproduce exactly
+    /// or whose regex is over its memory bounds (the message lists every such feature).
     pub fn from_json(json: &str) -> Result<Self> {
         load::from_json(json)
     }

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::{flag, kind, Problems};
-use crate::text::pattern::Pattern;
+use crate::text::pattern::{Budget, Pattern};
 use crate::text::ByteLevel;
 
 /// `true` for NFC; none (or an empty sequence) is `false`.
@@ -30,6 +30,10 @@ pub(super) fn normalizer(value: &Value, problems: &mut Problems) -> bool {
     }
 }
 
+/// Most `Split` stages: each is one more level of recursion for every piece of a text, and one
+/// more regex with its own lazy DFA cache on every thread (byte-level BPE families use up to 3).
+const MAX_SPLIT_STAGES: usize = 8;
+
 pub(super) fn pre_tokenizer(
     value: &Value,
     problems: &mut Problems,
@@ -46,6 +50,15 @@ pub(super) fn pre_tokenizer(
         }
         _ => vec![value],
     };
+    if stages.len() > MAX_SPLIT_STAGES + 1 {
+        problems.refuse(format!(
+            "{} pre-tokenizer stages (more than {MAX_SPLIT_STAGES} Split stages and ByteLevel)",
+            stages.len()
+        ));
+        return (Vec::new(), None);
+    }
+    // The regexes of all stages share one budget of memory.
+    let mut budget = Budget::default();
     let mut splits = Vec::new();
     let mut byte_level = None;
     for (index, stage) in stages.iter().enumerate() {
@@ -53,7 +66,9 @@ pub(super) fn pre_tokenizer(
         match kind(stage) {
             Some("ByteLevel") if last => {
                 let regex = if flag(stage, "use_regex", true) {
-                    Pattern::new(GPT2_PATTERN).map_err(|e| problems.refuse(e)).ok()
+                    Pattern::new(GPT2_PATTERN, &mut budget)
+                        .map_err(|e| problems.refuse(e))
+                        .ok()
                 } else {
                     None
                 };
@@ -62,7 +77,7 @@ pub(super) fn pre_tokenizer(
                     regex,
                 });
             }
-            Some("Split") if !last => match split(stage) {
+            Some("Split") if !last => match split(stage, &mut budget) {
                 Ok(pattern) => splits.push(pattern),
                 Err(why) => problems.refuse(why),
             },
@@ -82,7 +97,7 @@ pub(super) fn pre_tokenizer(
 const GPT2_PATTERN: &str =
     r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
-fn split(stage: &Value) -> std::result::Result<Pattern, String> {
+fn split(stage: &Value, budget: &mut Budget) -> std::result::Result<Pattern, String> {
     let behavior = stage.get("behavior").and_then(Value::as_str).unwrap_or("?");
     if behavior != "Isolated" {
         return Err(format!("Split behavior {behavior}"));
@@ -92,12 +107,12 @@ fn split(stage: &Value) -> std::result::Result<Pattern, String> {
     }
     let pattern = stage.get("pattern");
     if let Some(regex) = pattern.and_then(|p| p.get("Regex")).and_then(Value::as_str) {
-        Pattern::new(regex)
+        Pattern::new(regex, budget)
     } else if let Some(literal) = pattern
         .and_then(|p| p.get("String"))
         .and_then(Value::as_str)
     {
-        Pattern::literal(literal)
+        Pattern::literal(literal, budget)
     } else {
         Err("Split without a Regex or String pattern".into())
     }
