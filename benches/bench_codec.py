@@ -17,7 +17,10 @@ Sections:
       path (``tokenizer(texts)`` + our ``batch_encode``, the fallback for other tokenizers), vs
       the tokenizer alone;
   (e) other configs (C, M), single-thread windows;
-  (f) where a 1024-token call's time goes on our side (FFI overhead breakdown).
+  (f) where a 1024-token call's time goes on our side (FFI overhead breakdown);
+  (g) eviction (``--eviction-policy``): a codebook that never fills (1024-token windows) at the
+      frozen codec's speed, and one that fills and recycles slots (32,768-token streams) against
+      the reference, which freezes instead.
 
 Timing is best-of-N with ``time.perf_counter`` after warmups, with the garbage collector off
 inside the timed region. Run ``python benches/bench_codec.py --quick`` for a short run and
@@ -47,6 +50,11 @@ import numpy as np
 
 WINDOW = 1024
 ENC_TARGET = 10.0  # single-thread encode/decode on 1024-token windows: >= 10x the reference
+# Eviction: a full codebook recycling slots at >= 10x the reference (which freezes instead), and
+# one that never fills at the frozen codec's speed (this ratio allows for timing noise).
+EVICTION_FULL_TARGET = 10.0
+EVICTION_COMMON_TARGET = 0.95
+LONG_STREAM = 32_768
 BATCH_TARGET = 1.85  # our batch call over our own single-thread loop, on 2 cores
 PIPELINE_TARGET = 1.05  # tokenizer + our batch_encode over the tokenizer alone
 
@@ -927,6 +935,129 @@ def section_ffi(codecs: Codecs, domains: list[Domain], s: Settings) -> str:
     return note + table(["Call (per 1024-token window)", "us / call", "ns / token"], rows)
 
 
+def _calls(
+    functions: dict[str, Callable[[Any], Any]], inputs: Sequence[Any]
+) -> dict[str, Callable[[], object]]:
+    """For each named function, a case calling it once per input."""
+
+    def case(function: Callable[[Any], Any]) -> Callable[[], object]:
+        return lambda: [function(x) for x in inputs]
+
+    return {name: case(function) for name, function in functions.items()}
+
+
+def section_eviction(
+    codecs: Codecs,
+    policy: str,
+    domains: list[Domain],
+    s: Settings,
+    results: list[dict[str, Any]],
+) -> str:
+    """The frozen codec (ours, ``eviction="none"``), the same config with ``policy`` and the
+    reference on the same inputs, interleaved: windows whose codebook never fills, and long
+    streams (every domain's documents end to end) whose codebook fills and recycles slots."""
+    from zip2zip_tokenizers import CompressionConfig, LZWCompressor
+
+    frozen = codecs.ours
+    config = frozen.config
+    evicting = LZWCompressor(
+        CompressionConfig(
+            config.initial_vocab_size,
+            config.max_codebook_size,
+            config.max_subtokens,
+            config.disabled_ids,
+            config.pad_token_id,
+            eviction=policy,
+        )
+    )
+    stream = [token for d in domains for doc in d.docs for token in doc]
+    workloads = {
+        f"{WINDOW}-token windows (never full)": [w for d in domains for w in d.windows],
+        f"{LONG_STREAM}-token streams (full, recycling)": [
+            stream[i : i + LONG_STREAM] for i in range(0, len(stream), LONG_STREAM)
+        ],
+    }
+    header = [
+        "Workload",
+        "Op",
+        "Tokens",
+        f"Ratio {policy}",
+        "Ratio none",
+        f"Ours {policy} Mtok/s",
+        "Ours none Mtok/s",
+        "Ref Mtok/s",
+        f"{policy} / none",
+        f"{policy} / Ref",
+        "Target",
+    ]
+    rows = []
+    for label, seqs in workloads.items():
+        arrays = [np.asarray(x, dtype=np.int64) for x in seqs]
+        tokens = sum(map(len, seqs))
+        codes = {"ours": [evicting.encode(a) for a in arrays]}
+        codes["none"] = [frozen.encode(a) for a in arrays]
+        ref_codes = [codecs.ref.encode(x)[0] for x in seqs]
+        full = sum(len(evicting.encode_with_codebook(a).codebook) for a in arrays)
+        recycling = "recycling" in label
+        if recycling and full < config.max_codebook_size * len(arrays):
+            print(f"note: not every {label} filled its codebook", file=sys.stderr)
+        for op in ("encode", "decode"):
+            if op == "encode":
+                cases = _calls({"ours": evicting.encode, "none": frozen.encode}, arrays)
+                cases["ref"] = _calls({"ref": lambda x: codecs.ref.encode(x)[0]}, seqs)["ref"]
+            else:
+                cases = {
+                    **_calls({"ours": evicting.decode}, codes["ours"]),
+                    **_calls({"none": frozen.decode}, codes["none"]),
+                    **_calls({"ref": lambda c: codecs.ref.decode(c)[0]}, ref_codes),
+                }
+            with Parallelism(False):
+                timings = interleaved(cases, s)
+            ours, none, ref = (timings[k].best for k in ("ours", "none", "ref"))
+            target = EVICTION_FULL_TARGET if recycling else EVICTION_COMMON_TARGET
+            achieved = ref / ours if recycling else none / ours
+            what = f"{policy} / Ref" if recycling else f"{policy} / none"
+            rows.append(
+                [
+                    label,
+                    op,
+                    str(tokens),
+                    fmt(sum(map(len, codes["ours"])) / tokens, 3),
+                    fmt(sum(map(len, codes["none"])) / tokens, 3),
+                    fmt(mtoks(tokens, ours)),
+                    fmt(mtoks(tokens, none)),
+                    fmt(mtoks(tokens, ref)),
+                    fmt(none / ours, 2),
+                    fmt(ref / ours, 1) + "x",
+                    f"{what} >= {target:g}: {verdict(achieved, target)}",
+                ]
+            )
+            results.append(
+                {
+                    "section": "g_eviction",
+                    "policy": policy,
+                    "workload": label,
+                    "op": op,
+                    "tokens": tokens,
+                    "ours_s": ours,
+                    "none_s": none,
+                    "ref_s": ref,
+                    "vs_none": none / ours,
+                    "vs_ref": ref / ours,
+                    "target": {"what": what, "value": target},
+                    "reps": {k: t.reps for k, t in timings.items()},
+                    "median_s": {k: t.median for k, t in timings.items()},
+                }
+            )
+    note = (
+        f"Config {codecs.label}, single thread, cases interleaved round-robin. Ratio = "
+        "hypertokens / base tokens. In windows the codebook never fills, so both policies do the "
+        f"same work: {policy} / none near 1 means no cost on the common path. In long streams "
+        f"the reference (and none) freeze a full codebook while {policy} recycles slots.\n\n"
+    )
+    return note + table(header, rows)
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -944,7 +1075,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-windows", type=int, help="1024-token windows per domain")
     parser.add_argument("--budget", type=float, help="seconds of timed repetitions per case")
     parser.add_argument(
-        "--sections", default="abcdef", help="which sections to run, e.g. 'ac' (default: all)"
+        "--sections", default="abcdefg", help="which sections to run, e.g. 'ac' (default: all)"
+    )
+    parser.add_argument(
+        "--eviction-policy",
+        default="lru",
+        help="the eviction policy section (g) measures against the frozen codec (default: lru)",
     )
     args = parser.parse_args(argv)
 
@@ -1064,6 +1200,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         emit("## (f) Where our time goes: per-call costs on 1024-token windows (single thread)")
         emit()
         emit(section_ffi(codecs, domains, s))
+    if "g" in run:
+        emit()
+        emit(f"## (g) Eviction ({args.eviction_policy}) vs the frozen codec and the reference")
+        emit()
+        emit(section_eviction(codecs, args.eviction_policy, domains, s, results))
     emit()
     emit(
         f"Total benchmark time: {time.perf_counter() - started:.0f} s; "

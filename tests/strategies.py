@@ -10,6 +10,7 @@ import copy
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
@@ -30,10 +31,11 @@ class Params:
     subtokens: int
     disabled: tuple[int, ...] = ()
     pad: int | None = None
+    eviction: str = "none"
 
     def config(self) -> CompressionConfig:
         return CompressionConfig(
-            self.vocab, self.codebook, self.subtokens, list(self.disabled), self.pad
+            self.vocab, self.codebook, self.subtokens, list(self.disabled), self.pad, self.eviction
         )
 
     def compressor(self) -> LZWCompressor:
@@ -54,9 +56,14 @@ def params(
     max_vocab: int = 40,
     max_codebook: int = 300,
     max_subtokens: int = 16,
+    evictions: tuple[str, ...] = ("none",),
 ) -> Params:
-    """Random configs over a small vocabulary, so that repeats (and hypertokens) are common."""
+    """Random configs over a small vocabulary, so that repeats (and hypertokens) are common.
+    With an evicting policy among ``evictions``, codebooks are mostly small enough to fill."""
     vocab = draw(st.integers(min_vocab, max_vocab))
+    eviction = draw(st.sampled_from(evictions))
+    if eviction != "none":
+        max_codebook = min(max_codebook, 24)
     codebook = draw(st.one_of(st.sampled_from([0, 1, 2, 3]), st.integers(0, max_codebook)))
     subtokens = draw(st.one_of(st.sampled_from([1, 2]), st.integers(1, max_subtokens)))
     disabled = draw(
@@ -67,7 +74,7 @@ def params(
         )
     )
     pad = draw(st.one_of(st.none(), st.integers(0, vocab - 1)))
-    return Params(vocab, codebook, subtokens, disabled, pad)
+    return Params(vocab, codebook, subtokens, disabled, pad, eviction)
 
 
 @st.composite
@@ -90,7 +97,7 @@ def token_ids(draw: st.DrawFn, vocab: int, max_size: int = 400) -> list[int]:
 
 
 @st.composite
-def params_and_ids(draw: st.DrawFn, max_size: int = 400, **kwargs: int) -> tuple[Params, list[int]]:
+def params_and_ids(draw: st.DrawFn, max_size: int = 400, **kwargs: Any) -> tuple[Params, list[int]]:
     p = draw(params(**kwargs))
     return p, draw(token_ids(p.vocab, max_size=max_size))
 
@@ -115,8 +122,8 @@ def random_segmentation(
     At each step: the plain base token, any existing hypertoken whose subtokens match the
     upcoming base ids, or the about-to-be-created hypertoken (LZW's KwKwK case) when feeding it
     is valid and it matches. Mirrors ``random_segmentation`` in rust/core/tests/roundtrip.rs.
+    For a config that never evicts (``eviction_oracle.segmentation`` covers the others).
     """
-    vocab = config.initial_vocab_size
     width = config.max_subtokens
     state = CodebookState(config)
     known: dict[tuple[int, ...], int] = {}
@@ -129,13 +136,16 @@ def random_segmentation(
             if hyper is not None:
                 existing.append((hyper, length))
         kwkwk: tuple[int, int] | None = None
-        upcoming = vocab + len(state)
+        upcoming = state.next_id
         probe = copy.deepcopy(state)
         try:
+            if upcoming is None:
+                raise InvalidTokenError("no next id")
             probe.update([upcoming])
         except InvalidTokenError:
             pass
         else:
+            assert upcoming is not None
             tokens = probe.codebook.subtokens(upcoming)
             if list(ids[position : position + len(tokens)]) == tokens:
                 kwkwk = (upcoming, len(tokens))

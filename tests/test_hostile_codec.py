@@ -362,7 +362,10 @@ def test_tampered_pickles_are_codebook_errors_and_change_nothing() -> None:
         ([([[1, 2]], 2**70)], "pending id"),
         ([([[1, -2]], None)], "subtoken -2"),
         ([([[1, 2]],)], "row 0"),
+        ([([[1, 2]], None, None, None)], "row 0"),
         ([None], "row 0"),
+        # A use order is kept only by a full evicting codebook.
+        ([([[1, 2]], None, [10])], "evicting"),
     ]:
         with pytest.raises(InvalidCodebookError, match=match):
             batch.__setstate__(state)
@@ -401,7 +404,8 @@ def test_results_have_names_and_still_unpack() -> None:
     traced = BatchCodebookState(config, 1).update_traced([stream])
     assert traced.sizes.shape == (1, len(stream))
     assert traced.next_entries.shape == (1, len(stream), P.subtokens)
-    assert len(traced) == 5 and traced._fields[3] == "sizes"
+    assert len(traced) == 7 and traced._fields[3] == "sizes"
+    assert traced._fields[5:] == ("next_ids", "columns")
     windows = P.compressor().batch_encode_windows([[1, 2, 1, 2]], 2, [9])
     assert windows._fields == ("ids", "offsets", "rows", "base_starts", "base_lengths")
     assert as_list(windows.base_lengths) == [2, 2, 1]

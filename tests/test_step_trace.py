@@ -25,7 +25,9 @@ def test_trace_matches_stepping_and_probing_each_column(case, seed, left_pad):  
     mask = np.array([[0] * left_pad + [1] * len(stream), [0] * width])
 
     traced = BatchCodebookState(config, 2)
-    rows, hyper_ids, subtokens, sizes, next_entries = traced.update_traced(batch, mask)
+    rows, hyper_ids, subtokens, sizes, next_entries, next_ids, columns = traced.update_traced(
+        batch, mask
+    )
     assert sizes.shape == (2, width)
     assert next_entries.shape == (2, width, config.max_subtokens)
     assert (sizes[1] == 0).all() and (next_entries[1] == -1).all()
@@ -33,11 +35,14 @@ def test_trace_matches_stepping_and_probing_each_column(case, seed, left_pad):  
 
     stepped = BatchCodebookState(config, 2)
     created = []
+    created_columns = []
     for column in range(width):
         got = stepped.update(batch[:, column : column + 1], mask[:, column : column + 1])
         created.extend(got[1].tolist())
+        created_columns.extend([column] * len(got[1]))
         assert sizes[0, column] == len(stepped.codebook(0))
         entry = [t for t in next_entries[0, column].tolist() if t >= 0]
+        assert next_ids[0, column] == (-1 if entry == [] else sizes[0, column] + p.vocab)
         if not mask[0, column]:
             assert entry == []
             continue
@@ -50,6 +55,8 @@ def test_trace_matches_stepping_and_probing_each_column(case, seed, left_pad):  
         else:
             assert entry == probe.codebook(0).subtokens(next_id)
     assert hyper_ids.tolist() == created
+    assert columns.tolist() == created_columns
+    assert (next_ids[1] == -1).all()
     assert traced.codebook(0) == stepped.codebook(0)
     assert subtokens.shape == (len(created), config.max_subtokens)
 

@@ -177,6 +177,7 @@ def _preprocess(args: argparse.Namespace) -> int:
         max_codebook_size=args.max_codebook_size,
         max_subtokens=args.max_subtokens,
         disable_digits=args.disable_digits,
+        eviction=args.eviction,
         append_eos=not args.no_eos,
         workers=args.workers,
         engine=args.engine,

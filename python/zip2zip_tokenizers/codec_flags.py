@@ -1,6 +1,6 @@
 """The codec flags every command shares (``--max-codebook-size``, ``--max-subtokens``,
-``--disable-digits``), defined without importing torch so the commands stay fast, and the advice
-naming the flags that make two commands' codec settings agree."""
+``--disable-digits``, ``--eviction``), defined without importing torch so the commands stay
+fast, and the advice naming the flags that make two commands' codec settings agree."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from typing import Any
 
 from zip2zip_tokenizers.settings import (
     DEFAULT_DISABLE_DIGITS,
+    DEFAULT_EVICTION,
     DEFAULT_MAX_CODEBOOK_SIZE,
     DEFAULT_MAX_SUBTOKENS,
+    EVICTION_POLICIES,
 )
 
-CODEC_FLAGS = ("max_codebook_size", "max_subtokens", "disable_digits")
+CODEC_FLAGS = ("max_codebook_size", "max_subtokens", "disable_digits", "eviction")
 
 
 def add_codec_arguments(container: argparse._ActionsContainer) -> None:
@@ -36,6 +38,13 @@ def add_codec_arguments(container: argparse._ActionsContainer) -> None:
         help="never merge digit tokens "
         f"(default: as saved, else {'on' if DEFAULT_DISABLE_DIGITS else 'off'})",
     )
+    container.add_argument(
+        "--eviction",
+        choices=EVICTION_POLICIES,
+        help="what a full codebook does with a new entry: none (frozen, the paper's codec) or "
+        "lru (it takes the slot of the least recently used entry; for long contexts) "
+        f"(default: as saved, else {DEFAULT_EVICTION})",
+    )
 
 
 def codec_flag_advice(
@@ -56,6 +65,10 @@ def codec_flag_advice(
         elif name == "disabled_ids" and set(expected) < set(got):
             advice.append(
                 f"pass --no-disable-digits to {got_by}, or --disable-digits to {expected_by}"
+            )
+        elif name == "eviction":
+            advice.append(
+                f"pass --eviction {expected} to {got_by}, or --eviction {got} to {expected_by}"
             )
         else:
             advice.append(f"run {got_by} with the tokenizer of the model {expected_by} uses")

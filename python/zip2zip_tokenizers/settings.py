@@ -6,7 +6,7 @@ The file is a JSON object (format documented in ``docs/config-file.md``)::
     {
       "format_version": 2,
       "compression": {"initial_vocab_size": ..., "max_codebook_size": ..., "max_subtokens": ...,
-                      "disabled_ids": [...] | null},
+                      "disabled_ids": [...] | null, "eviction": "lru" (only when not "none")},
       "base_model_name_or_path": ..., "encoder_type": ..., "encoder": {...},
       "position_mode": "compressed" | "sequential" | "base_token_end"
     }
@@ -14,7 +14,9 @@ The file is a JSON object (format documented in ``docs/config-file.md``)::
 That is the paper authors' layout, so their files read here and, since their loader refuses
 keys it does not know, what their format has no place for lives beside it in
 ``zip2zip_tokenizers_config.json`` (our own section: ``pad_token_id``, ``disable_digits`` and a
-checkpoint's ``kwkwk_slot``). Files written before that section
+checkpoint's ``kwkwk_slot``). The one exception is an eviction policy other than ``"none"``:
+it goes into ``compression``, where their loader refuses it by name instead of running a frozen
+codebook that reads the ids differently once full. Files written before that section
 moved out (it used to be the key ``zip2zip_tokenizers`` inside the main file) still read, and
 are migrated when rewritten. Keys this module does not know are kept as they are. Reading is
 strict: a value of the wrong type, a missing required key or an out-of-range value raises
@@ -42,6 +44,9 @@ DEFAULT_MAX_SUBTOKENS = 4
 # Digit tokens are never merged unless asked: the zip2zip++ recipe's setting (v0.4, +23 points
 # on GSM8K), so text preprocessed, a model trained and a tokenizer loaded with the defaults agree.
 DEFAULT_DISABLE_DIGITS = True
+# A frozen codebook: the authors' codec, and the only policy their format can express.
+DEFAULT_EVICTION = "none"
+EVICTION_POLICIES: tuple[str, ...] = CompressionConfig.EVICTION_POLICIES
 # Our own section (the content of OWN_CONFIG_NAME); the authors' format has no place for these.
 OWN_SECTION = "zip2zip_tokenizers"
 # How the about-to-be-created hypertoken slot (LZW's KwKwK case) is scored: with its own entry
@@ -76,6 +81,7 @@ class SavedCodec:
     disabled_ids: tuple[int, ...] | None
     pad_token_id: int | None
     disable_digits: bool | None
+    eviction: str | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +178,13 @@ def _codec(path: Path, data: dict[str, Any], own_path: Path) -> SavedCodec | Non
         raise _fail(
             own_path, f"{OWN_SECTION}.disable_digits", f"expected true or false, got {digits!r}"
         )
+    eviction = compression.get("eviction")
+    if eviction is not None and eviction not in EVICTION_POLICIES:
+        raise _fail(
+            path,
+            "compression.eviction",
+            f"expected one of {list(EVICTION_POLICIES)}, got {eviction!r}",
+        )
     return SavedCodec(
         initial_vocab_size=vocab,
         max_codebook_size=_int(
@@ -183,6 +196,7 @@ def _codec(path: Path, data: dict[str, Any], own_path: Path) -> SavedCodec | Non
         disabled_ids=disabled,
         pad_token_id=pad,
         disable_digits=digits,
+        eviction=eviction,
     )
 
 
@@ -270,6 +284,7 @@ def resolve_codec(
     max_subtokens: int | None = None,
     disable_digits: bool | None = None,
     initial_vocab_size: int | None = None,
+    eviction: str | None = None,
 ) -> tuple[CompressionConfig, bool]:
     """The codec config, and whether digits are disabled, for a tokenizer with the given facts.
 
@@ -308,6 +323,13 @@ def resolve_codec(
         ),
         disabled_ids=disabled,
         pad_token_id=pad,
+        eviction=(
+            eviction
+            if eviction is not None
+            else codec.eviction
+            if codec is not None and codec.eviction is not None
+            else DEFAULT_EVICTION
+        ),
     )
     return config, digits
 
@@ -316,7 +338,13 @@ def codec_differences(
     expected: CompressionConfig, got: CompressionConfig
 ) -> list[tuple[str, Any, Any]]:
     """``(field, expected value, got value)`` for every codec field that differs."""
-    fields = ("initial_vocab_size", "max_codebook_size", "max_subtokens", "disabled_ids")
+    fields = (
+        "initial_vocab_size",
+        "max_codebook_size",
+        "max_subtokens",
+        "disabled_ids",
+        "eviction",
+    )
     out = []
     for name in fields:
         a, b = getattr(expected, name), getattr(got, name)
@@ -366,15 +394,24 @@ def check_same_codec(
 # ----------------------------------------------------------------------------------- writing
 
 
+def compression_section(config: CompressionConfig) -> dict[str, Any]:
+    """The ``compression`` key of ``config``: the authors' keys, and ``eviction`` only when a
+    full codebook evicts (their loader then refuses the file by name)."""
+    section: dict[str, Any] = {
+        "initial_vocab_size": config.initial_vocab_size,
+        "max_codebook_size": config.max_codebook_size,
+        "max_subtokens": config.max_subtokens,
+        "disabled_ids": list(config.disabled_ids),
+    }
+    if config.eviction != DEFAULT_EVICTION:
+        section["eviction"] = config.eviction
+    return section
+
+
 def codec_section(config: CompressionConfig, disable_digits: bool) -> dict[str, Any]:
     """The keys that hold ``config`` in the file (``compression`` and our own section)."""
     return {
-        "compression": {
-            "initial_vocab_size": config.initial_vocab_size,
-            "max_codebook_size": config.max_codebook_size,
-            "max_subtokens": config.max_subtokens,
-            "disabled_ids": list(config.disabled_ids),
-        },
+        "compression": compression_section(config),
         OWN_SECTION: {"pad_token_id": config.pad_token_id, "disable_digits": disable_digits},
     }
 

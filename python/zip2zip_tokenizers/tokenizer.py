@@ -180,6 +180,7 @@ class Zip2ZipTokenizer:
         max_subtokens: int | None = None,
         disable_digits: bool | None = None,
         initial_vocab_size: int | None = None,
+        eviction: str | None = None,
         **tokenizer_kwargs: Any,
     ) -> Zip2ZipTokenizer:
         """Loads a local HF tokenizer directory (or wraps a tokenizer object).
@@ -188,7 +189,8 @@ class Zip2ZipTokenizer:
         the codec config; explicit arguments override it. Without one, every special and added
         token is disabled, and so is every digit token when ``disable_digits`` is true.
         ``initial_vocab_size`` defaults to ``len(tokenizer)``; set it to the model's embedding
-        rows when those exceed the tokenizer.
+        rows when those exceed the tokenizer. ``eviction``: what a full codebook does with a new
+        entry (``"none"``, the default: frozen; ``"lru"``: see docs/codec.md).
         """
         saved: ConfigFile | None = None
         if isinstance(pretrained, (str, os.PathLike)):
@@ -219,6 +221,7 @@ class Zip2ZipTokenizer:
             max_subtokens=max_subtokens,
             disable_digits=disable_digits,
             initial_vocab_size=initial_vocab_size,
+            eviction=eviction,
         )
         return cls(tokenizer, config, disable_digits=digits)
 

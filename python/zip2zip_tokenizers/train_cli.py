@@ -13,6 +13,7 @@ from typing import Any
 from zip2zip_tokenizers.codec_flags import CODEC_FLAGS, add_codec_arguments
 from zip2zip_tokenizers.settings import (
     DEFAULT_DISABLE_DIGITS,
+    DEFAULT_EVICTION,
     DEFAULT_MAX_CODEBOOK_SIZE,
     DEFAULT_MAX_SUBTOKENS,
 )
@@ -108,6 +109,7 @@ def run_train(args: argparse.Namespace) -> int:
         disable_digits=(
             DEFAULT_DISABLE_DIGITS if args.disable_digits is None else args.disable_digits
         ),
+        eviction=DEFAULT_EVICTION if args.eviction is None else args.eviction,
         encoder=args.encoder,
         encoder_layers=args.encoder_layers,
         encoder_hidden_size=args.encoder_hidden_size,

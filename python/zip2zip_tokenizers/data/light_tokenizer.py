@@ -54,6 +54,7 @@ def codec_settings(
     max_codebook_size: int | None = None,
     max_subtokens: int | None = None,
     disable_digits: bool | None = None,
+    eviction: str | None = None,
 ) -> tuple[str, CompressionConfig, int | None]:
     """``(tokenizer.json text, CompressionConfig, EOS id)`` as ``Zip2ZipTokenizer.from_pretrained``
     would derive them; ``Unsupported`` when that needs ``transformers``."""
@@ -92,6 +93,7 @@ def codec_settings(
         max_codebook_size=max_codebook_size,
         max_subtokens=max_subtokens,
         disable_digits=disable_digits,
+        eviction=eviction,
     )
     return tokenizer_json, codec, eos
 

@@ -50,6 +50,7 @@ def preprocess(
     max_codebook_size: int | None = None,
     max_subtokens: int | None = None,
     disable_digits: bool | None = None,
+    eviction: str | None = None,
     append_eos: bool = True,
     workers: int | None = None,
     engine: Engine = "local",
@@ -63,9 +64,10 @@ def preprocess(
     manifest and a report (returned). Runs again on the same output resume where it stopped.
 
     ``tokenizer`` is a local HF tokenizer directory (its saved ``zip2zip_config.json`` gives the
-    codec settings; ``max_codebook_size``, ``max_subtokens`` and ``disable_digits`` left ``None``
-    mean "as saved", then the package defaults; ``window`` ``None`` means 1024) or a ready
-    ``Hypertokenizer``, which fixes them all (giving one that differs is a ``DataError``).
+    codec settings; ``max_codebook_size``, ``max_subtokens``, ``disable_digits`` and
+    ``eviction`` left ``None`` mean "as saved", then the package defaults; ``window`` ``None``
+    means 1024) or a ready ``Hypertokenizer``, which fixes them all (giving one that differs is
+    a ``DataError``).
     ``workers`` processes share the cores (``None``: one per core, ``default_workers()``; 1: this
     process, native code on every core; more: processes forked after the tokenizer is loaded,
     so they share it); ``engine="ray"`` runs the same tasks as a Ray Data pipeline. See
@@ -84,7 +86,11 @@ def preprocess(
     use_system_arrow_allocator()
     if isinstance(tokenizer, Hypertokenizer):
         hypertokenizer, tokenizer_path = tokenizer, None
-        codec = {"max_codebook_size": max_codebook_size, "max_subtokens": max_subtokens}
+        codec = {
+            "max_codebook_size": max_codebook_size,
+            "max_subtokens": max_subtokens,
+            "eviction": eviction,
+        }
         given = [name for name, value in codec.items() if value is not None]
         given += ["disable_digits"] if disable_digits is not None else []
         given += ["window"] if window not in (None, tokenizer.window) else []
@@ -102,6 +108,7 @@ def preprocess(
             max_codebook_size=max_codebook_size,
             max_subtokens=max_subtokens,
             disable_digits=disable_digits,
+            eviction=eviction,
         )
     paths = expand_inputs(list(inputs), exclude=output)
     tasks = plan_tasks(paths, shard_bytes, text_field)

@@ -144,11 +144,12 @@ class Hypertokenizer:
         **kwargs: Any,
     ) -> Hypertokenizer:
         """From a local HF tokenizer directory, with the codec settings ``Zip2ZipTokenizer``
-        would use (``max_codebook_size``, ``max_subtokens``, ``disable_digits``). Reads the
+        would use (``max_codebook_size``, ``max_subtokens``, ``disable_digits``, ``eviction``).
+        Reads the
         files directly when it can, so that ``transformers`` (and torch) are not imported."""
         from zip2zip_tokenizers.data.light_tokenizer import Unsupported, codec_settings
 
-        names = {"max_codebook_size", "max_subtokens", "disable_digits"}
+        names = {"max_codebook_size", "max_subtokens", "disable_digits", "eviction"}
         if set(kwargs) <= names:
             try:
                 tokenizer_json, config, eos = codec_settings(directory, **kwargs)

@@ -26,8 +26,10 @@ from torch import nn
 from zip2zip_tokenizers._core import CompressionConfig
 from zip2zip_tokenizers.settings import (
     CONFIG_NAME,
+    DEFAULT_EVICTION,
     OWN_SECTION,
     ConfigFileError,
+    compression_section,
     config_path,
     read_config,
     write_config,
@@ -219,6 +221,12 @@ def save_checkpoint(
     problems = list(encoder.problems)
     if not model.compression.disabled_ids:
         problems.append("no disabled ids (their CompressionConfig requires at least one)")
+    if model.compression.eviction != DEFAULT_EVICTION:
+        problems.append(
+            f"eviction={model.compression.eviction!r} (their codec freezes a full codebook, so "
+            "it would read this model's ids differently once a codebook fills; their loader "
+            "refuses compression.eviction by name)"
+        )
 
     directory = Path(path)
     directory.mkdir(parents=True, exist_ok=True)
@@ -283,12 +291,7 @@ def save_checkpoint(
             "position_mode": AUTHORS_POSITION_MODES[model.position_mode],
             "encoder_type": encoder.encoder_type,
             "encoder": encoder.encoder,
-            "compression": {
-                "initial_vocab_size": compression.initial_vocab_size,
-                "max_codebook_size": compression.max_codebook_size,
-                "max_subtokens": compression.max_subtokens,
-                "disabled_ids": compression.disabled_ids,
-            },
+            "compression": compression_section(compression),
             OWN_SECTION: {
                 "pad_token_id": compression.pad_token_id,
                 "kwkwk_slot": model.kwkwk_slot,
@@ -332,6 +335,7 @@ def load_checkpoint(
         codec.max_subtokens,
         list(codec.disabled_ids or []) or None,
         pad,
+        codec.eviction or DEFAULT_EVICTION,
     )
     position_mode = saved.model.position_mode
     # The authors' checkpoints say nothing: their runtime and training mask the slot.

@@ -30,6 +30,7 @@ def run_eval(args: argparse.Namespace) -> int:
         max_codebook_size=args.max_codebook_size,
         max_subtokens=args.max_subtokens,
         disable_digits=args.disable_digits,
+        eviction=args.eviction,
         encoder=HyperEncoderConfig(kind=args.encoder),
         position_mode=args.position_mode,
         dtype=getattr(torch, args.dtype),

@@ -16,6 +16,7 @@ doubling.
 from __future__ import annotations
 
 import contextlib
+import copy
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from zip2zip_tokenizers._core import (
     InvalidTokenError,
 )
 from zip2zip_tokenizers.torch.entry_encoding import encode_entries, encode_entries_together
+from zip2zip_tokenizers.torch.errors import ModelMismatchError
 from zip2zip_tokenizers.torch.ops import scatter_rows_
 
 
@@ -163,8 +165,17 @@ class HyperState:
         """
         ids_np = _host(ids)
         mask_np = None if attention_mask is None else _host(attention_mask)
-        self._fed.append((ids_np, mask_np))
+        evicting = self.config.eviction != "none" and self.config.max_codebook_size > 0
+        before = copy.deepcopy(self.codebooks) if evicting else None
         traced = self.codebooks.update_traced(ids_np, mask_np)
+        if before is not None and (traced.sizes >= self.config.max_codebook_size).any():
+            self.codebooks = before
+            raise ModelMismatchError(
+                f"a codebook filled (max_codebook_size {self.config.max_codebook_size}) under "
+                f"eviction={self.config.eviction!r}: this model layer does not follow recycled "
+                "slots yet; use eviction='none', or contexts that do not fill the codebook"
+            )
+        self._fed.append((ids_np, mask_np))
         rows, hyper_ids, subtokens = traced.rows, traced.hyper_ids, traced.subtokens
         sizes, next_entries = traced.sizes, traced.next_entries
         self.columns += ids_np.shape[1]

@@ -2,8 +2,6 @@
 //! out per row and column: which entries each update created, and, for a rectangular batch,
 //! what the model may choose from after each column. An attention mask skips padding.
 
-use std::ops::Range;
-
 use crate::config::CompressionConfig;
 use crate::error::{Error, Result};
 use crate::limits::{check, check_cells, MAX_BATCH_SIZE};
@@ -92,14 +90,18 @@ pub struct BatchNewEntries<T> {
 
 /// What a model predicting the id after each column may choose from, for a `rows × columns`
 /// batch: `sizes[r * columns + c]` is the number of hypertokens row `r` has after column `c`,
-/// and `next_entries[(r * columns + c) * M..][..M]` the base tokens (padded; all padding when
-/// invalid) the next hypertoken id would stand for right after that column (LZW's KwKwK case).
-/// A masked-out column repeats the size before it and has no next entry.
+/// `next_entries[(r * columns + c) * M..][..M]` the base tokens (padded; all padding when
+/// invalid) the next hypertoken id would stand for right after that column (LZW's KwKwK case),
+/// and `next_ids[r * columns + c]` that id (the fill value when invalid). A masked-out column
+/// repeats the size before it and has no next entry. `created_columns[i]` is the column whose
+/// id created entry `i` of the update's [`BatchNewEntries`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnTrace<T> {
     pub columns: usize,
     pub sizes: Vec<T>,
     pub next_entries: Vec<T>,
+    pub next_ids: Vec<T>,
+    pub created_columns: Vec<T>,
 }
 
 /// One [`CodebookState`] per batch row, updated together (in parallel for large updates).
@@ -138,25 +140,28 @@ impl BatchCodebookState {
         self.rows.get(index)
     }
 
-    /// Feeds `ids[r]` to row `r` for every row and returns each row's created hypertoken ids.
-    /// All-or-nothing: when any row rejects its ids, no row changes.
-    pub fn update<I: TokenId, S: AsRef<[I]> + Sync>(
-        &mut self,
-        ids: &[S],
-    ) -> Result<Vec<Range<u32>>> {
-        self.update_rows(ids, |state, row_ids| state.update(row_ids))
+    /// Feeds `ids[r]` to row `r` for every row and returns each row's created hypertoken ids
+    /// (as [`CodebookState::update`] lists them). All-or-nothing: when any row rejects its ids,
+    /// no row changes.
+    pub fn update<I: TokenId, S: AsRef<[I]> + Sync>(&mut self, ids: &[S]) -> Result<Vec<Vec<u32>>> {
+        self.guarded(ids, |batch| {
+            batch.update_rows(ids, CodebookState::update_unguarded)
+        })
     }
 
     /// [`Self::update`] with a [`StepTrace`] per row (see [`CodebookState::update_traced`]).
     pub fn update_traced<I: TokenId, S: AsRef<[I]> + Sync>(
         &mut self,
         ids: &[S],
-    ) -> Result<Vec<(Range<u32>, StepTrace)>> {
-        self.update_rows(ids, |state, row_ids| state.update_traced(row_ids))
+    ) -> Result<Vec<(Vec<u32>, StepTrace)>> {
+        self.guarded(ids, |batch| {
+            batch.update_rows(ids, CodebookState::update_traced_unguarded)
+        })
     }
 
     /// [`Self::update`] of the ids `mask` keeps (all of them without one), returning the
-    /// created entries flattened, their base tokens padded with `fill`. All-or-nothing.
+    /// created entries flattened, their base tokens (as after the update) padded with `fill`.
+    /// All-or-nothing.
     pub fn update_entries<I, S, T>(
         &mut self,
         ids: &[S],
@@ -168,16 +173,32 @@ impl BatchCodebookState {
         S: AsRef<[I]> + Sync,
         T: Copy + From<u32>,
     {
-        let checkpoints = self.checkpoints();
-        let created = match mask {
-            None => self.update(ids)?,
-            Some(mask) => self.update(&mask.select(ids)?.0)?,
-        };
-        self.entries_or_rollback(&created, fill, checkpoints)
+        self.guarded(ids, |batch| {
+            let created = match mask {
+                None => batch.update_rows(ids, CodebookState::update_unguarded)?,
+                Some(mask) => {
+                    batch.update_rows(&mask.select(ids)?.0, CodebookState::update_unguarded)?
+                }
+            };
+            let mut rows = Vec::new();
+            let mut entries = NewEntries::default();
+            for (row, (created, state)) in created.iter().zip(&batch.rows).enumerate() {
+                state.extend_entries(created, fill, &mut entries)?;
+                // Rows are below MAX_BATCH_SIZE, which fits a u32.
+                rows.extend(std::iter::repeat_n(T::from(row as u32), created.len()));
+            }
+            Ok(BatchNewEntries {
+                rows,
+                ids: entries.ids,
+                subtokens: entries.subtokens,
+            })
+        })
     }
 
     /// [`Self::update_entries`] of a rectangular batch that also says what a model may choose
-    /// from after each column (see [`ColumnTrace`]). All-or-nothing.
+    /// from after each column (see [`ColumnTrace`]). The created entries are listed by column,
+    /// each with its base tokens as they were right after that column (a slot an evicting
+    /// codebook recycles twice is listed twice). All-or-nothing.
     pub fn update_traced_columns<I, S, T>(
         &mut self,
         ids: &[S],
@@ -214,18 +235,33 @@ impl BatchCodebookState {
             ids.len().saturating_mul(columns),
             width,
         )?;
-        let checkpoints = self.checkpoints();
-        let (traced, fed_columns) = match mask {
-            None => (self.update_traced(ids)?, None),
-            Some(mask) => {
-                let (kept, fed_columns) = mask.select(ids)?;
-                (self.update_traced(&kept)?, Some(fed_columns))
-            }
-        };
-        let (created, traces): (Vec<_>, Vec<_>) = traced.into_iter().unzip();
-        let entries = self.entries_or_rollback(&created, fill, checkpoints)?;
-        let trace = lay_out(&traces, fed_columns.as_deref(), columns, width, fill);
-        Ok((entries, trace))
+        self.guarded(ids, |batch| {
+            let (traced, fed_columns) = match mask {
+                None => (
+                    batch.update_rows(ids, CodebookState::update_traced_unguarded)?,
+                    None,
+                ),
+                Some(mask) => {
+                    let (kept, fed_columns) = mask.select(ids)?;
+                    let traced =
+                        batch.update_rows(&kept, CodebookState::update_traced_unguarded)?;
+                    (traced, Some(fed_columns))
+                }
+            };
+            let traces: Vec<StepTrace> = traced.into_iter().map(|(_, trace)| trace).collect();
+            check_cells(
+                || "the entries a traced update created".to_string(),
+                traces.iter().map(|trace| trace.created.len()).sum(),
+                width,
+            )?;
+            Ok(lay_out(
+                &traces,
+                fed_columns.as_deref(),
+                columns,
+                width,
+                fill,
+            ))
+        })
     }
 
     pub fn reset(&mut self) {
@@ -238,40 +274,32 @@ impl BatchCodebookState {
             .map_or(1, |row| row.config().max_subtokens())
     }
 
-    fn checkpoints(&self) -> Vec<crate::encoder::Checkpoint> {
-        self.rows.iter().map(CodebookState::checkpoint).collect()
-    }
-
-    /// The entries in each row's `created` range, or (over the size limit) every row rolled
-    /// back to `checkpoints` and the error.
-    fn entries_or_rollback<T: Copy + From<u32>>(
+    /// Runs `update` (which feeds at most `ids[r]` to row `r`) all-or-nothing: on error every
+    /// row goes back to where it was.
+    fn guarded<I, S, R>(
         &mut self,
-        created: &[Range<u32>],
-        fill: T,
-        checkpoints: Vec<crate::encoder::Checkpoint>,
-    ) -> Result<BatchNewEntries<T>> {
-        let mut rows = Vec::new();
-        let mut entries = NewEntries {
-            ids: Vec::new(),
-            subtokens: Vec::new(),
-        };
-        for (row, (range, state)) in created.iter().zip(&self.rows).enumerate() {
-            if let Err(error) = state.extend_entries(range.clone(), fill, &mut entries) {
-                for (state, checkpoint) in self.rows.iter_mut().zip(checkpoints) {
-                    state.rollback(checkpoint);
-                }
-                return Err(error);
+        ids: &[S],
+        update: impl FnOnce(&mut Self) -> Result<R>,
+    ) -> Result<R>
+    where
+        S: AsRef<[I]>,
+    {
+        let checkpoints: Vec<_> = self
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(row, state)| state.checkpoint(ids.get(row).map_or(0, |ids| ids.as_ref().len())))
+            .collect();
+        let result = update(self);
+        if result.is_err() {
+            for (state, checkpoint) in self.rows.iter_mut().zip(checkpoints) {
+                state.rollback(checkpoint);
             }
-            // Rows are below MAX_BATCH_SIZE, which fits a u32.
-            rows.extend(std::iter::repeat_n(T::from(row as u32), range.len()));
         }
-        Ok(BatchNewEntries {
-            rows,
-            ids: entries.ids,
-            subtokens: entries.subtokens,
-        })
+        result
     }
 
+    /// `update` of every row with its ids, in parallel for large updates; part-fed on error.
     fn update_rows<I, S, R, F>(&mut self, ids: &[S], update: F) -> Result<Vec<R>>
     where
         I: TokenId,
@@ -289,30 +317,32 @@ impl BatchCodebookState {
                 ),
             ));
         }
-        let checkpoints = self.checkpoints();
         let work: usize = ids.iter().map(|row| row.as_ref().len()).sum();
-        let results = map_rows_mut(&mut self.rows, ids, work, |state, row_ids| {
+        map_rows_mut(&mut self.rows, ids, work, |state, row_ids| {
             update(state, row_ids.as_ref())
-        });
-        if results.is_err() {
-            for (state, checkpoint) in self.rows.iter_mut().zip(checkpoints) {
-                state.rollback(checkpoint);
-            }
-        }
-        results
+        })
     }
 }
 
-/// Lays each row's trace out on the columns its ids came from (`fed_columns`, or all of them).
+/// Lays each row's trace out on the columns its ids came from (`fed_columns`, or all of them),
+/// with the entries each step created.
 fn lay_out<T: Copy + From<u32>>(
     traces: &[StepTrace],
     fed_columns: Option<&[Vec<usize>]>,
     columns: usize,
     width: usize,
     fill: T,
-) -> ColumnTrace<T> {
-    let mut sizes = vec![T::from(0); traces.len() * columns];
-    let mut next_entries = vec![fill; traces.len() * columns * width];
+) -> (BatchNewEntries<T>, ColumnTrace<T>) {
+    let cells = traces.len() * columns;
+    let mut sizes = vec![T::from(0); cells];
+    let mut next_entries = vec![fill; cells * width];
+    let mut next_ids = vec![fill; cells];
+    let mut created = BatchNewEntries {
+        rows: Vec::new(),
+        ids: Vec::new(),
+        subtokens: Vec::new(),
+    };
+    let mut created_columns = Vec::new();
     for (row, trace) in traces.iter().enumerate() {
         let mut size = T::from(0);
         let mut step = 0;
@@ -322,17 +352,35 @@ fn lay_out<T: Copy + From<u32>>(
             if fed {
                 size = T::from(trace.sizes[step]);
                 let entry = trace.next_entry(step, width);
+                if !entry.is_empty() {
+                    next_ids[cell] = T::from(trace.next_ids[step]);
+                }
                 for (slot, &token) in next_entries[cell * width..].iter_mut().zip(entry) {
                     *slot = T::from(token);
+                }
+                for index in trace.created_offsets[step]..trace.created_offsets[step + 1] {
+                    // Rows are below MAX_BATCH_SIZE and columns below MAX_RESULT_IDS: both fit.
+                    created.rows.push(T::from(row as u32));
+                    created.ids.push(T::from(trace.created[index]));
+                    let start = created.subtokens.len();
+                    created.subtokens.resize(start + width, fill);
+                    let tokens = trace.created_entry(index, width);
+                    for (slot, &token) in created.subtokens[start..].iter_mut().zip(tokens) {
+                        *slot = T::from(token);
+                    }
+                    created_columns.push(T::from(column as u32));
                 }
                 step += 1;
             }
             sizes[cell] = size;
         }
     }
-    ColumnTrace {
+    let trace = ColumnTrace {
         columns,
         sizes,
         next_entries,
-    }
+        next_ids,
+        created_columns,
+    };
+    (created, trace)
 }

@@ -93,4 +93,79 @@ impl ChildTable {
     pub(crate) fn free(&mut self, slot: u32) {
         self.slots[slot as usize] = 0;
     }
+
+    /// Removes the edge `(parent, token)`, if present, in any order: later edges of its probe
+    /// run move back into the hole (backward-shift deletion, no tombstones), so the slots that
+    /// [`Self::insert`] reported earlier may no longer hold their edges.
+    pub(crate) fn remove(&mut self, parent: u32, token: u32) {
+        let Ok(mut hole) = self.position(tag(parent, token)) else {
+            return;
+        };
+        let mask = self.slots.len() - 1;
+        let mut index = hole;
+        loop {
+            index = (index + 1) & mask;
+            let slot = self.slots[index];
+            if slot as u64 == 0 {
+                break;
+            }
+            // The edge may fill the hole when the hole lies on its probe path (home ..= index).
+            let home = self.home(slot as u64);
+            if index.wrapping_sub(home) & mask >= index.wrapping_sub(hole) & mask {
+                self.slots[hole] = slot;
+                hole = index;
+            }
+        }
+        self.slots[hole] = 0;
+    }
+
+    /// Removes every edge.
+    pub(crate) fn clear(&mut self) {
+        self.slots.fill(0);
+    }
+
+    fn position(&self, tag: u64) -> Result<usize, usize> {
+        let mask = self.slots.len() - 1;
+        let mut index = self.home(tag);
+        loop {
+            let slot_tag = self.slots[index] as u64;
+            if slot_tag == tag {
+                return Ok(index);
+            }
+            if slot_tag == 0 {
+                return Err(index);
+            }
+            index = (index + 1) & mask;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removal_in_any_order_keeps_every_other_edge_reachable() {
+        // A small table and many edges: long probe runs that wrap around the end.
+        let mut table = ChildTable::with_capacity(64);
+        let edges: Vec<(u32, u32)> = (0..64u32).map(|i| (i % 7, i * 13 % 29)).collect();
+        let mut present: Vec<(u32, u32, u32)> = Vec::new();
+        for (child, &(parent, token)) in edges.iter().enumerate() {
+            if table.get(parent, token).is_none() {
+                table.insert(parent, token, child as u32);
+                present.push((parent, token, child as u32));
+            }
+        }
+        let mut seed = 7u64;
+        while !present.is_empty() {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let (parent, token, _) = present.swap_remove((seed >> 33) as usize % present.len());
+            table.remove(parent, token);
+            assert_eq!(table.get(parent, token), None);
+            for &(parent, token, child) in &present {
+                assert_eq!(table.get(parent, token), Some(child));
+            }
+        }
+        assert!(table.slots.iter().all(|&slot| slot == 0));
+    }
 }

@@ -1,7 +1,11 @@
+use std::cmp::Reverse;
+use std::collections::HashMap;
+
 use crate::child_table::{ChildTable, Vacant};
-use crate::config::CompressionConfig;
+use crate::config::{CompressionConfig, Eviction};
 use crate::error::{Error, Result};
 use crate::limits::{check, MAX_RESULT_IDS};
+use crate::recency::Recency;
 
 /// Tables start at most this big and double as entries arrive, so a huge `max_codebook_size`
 /// costs nothing until a sequence really creates that many hypertokens.
@@ -18,17 +22,22 @@ struct Entry {
 
 /// An LZW dictionary: hypertoken `V + k` is entry `k`, stored as a trie edge from its prefix.
 ///
-/// Every entry's prefix is a base token or an earlier entry, so a whole entry is known from its
+/// Every entry's prefix is a base token or another entry, so a whole entry is known from its
 /// parent code and last token, and extending a known sequence by one token is one table probe.
+/// Entries are created in slot order; once an evicting codebook is full, a new entry takes the
+/// slot of an evicted leaf instead (see `docs/codec.md`, "Eviction").
 #[derive(Debug, Clone)]
 pub struct Codebook {
     initial_vocab_size: u32,
     max_codebook_size: u32,
     max_subtokens: usize,
+    eviction: Eviction,
     entries: Vec<Entry>,
     children: ChildTable,
     /// False for a [`Self::snapshot`]: the table is empty and lookups scan the entries.
     indexed: bool,
+    /// The order entries were last used in, kept from the moment an evicting codebook fills.
+    recency: Option<Recency>,
 }
 
 impl Codebook {
@@ -45,6 +54,7 @@ impl Codebook {
             initial_vocab_size: config.initial_vocab_size(),
             max_codebook_size,
             max_subtokens: config.max_subtokens(),
+            eviction: config.eviction(),
             entries: Vec::new(),
             children: ChildTable::with_capacity(
                 expected_entries
@@ -52,6 +62,7 @@ impl Codebook {
                     .min(INITIAL_CAPACITY_LIMIT),
             ),
             indexed: true,
+            recency: None,
         }
     }
 
@@ -63,9 +74,11 @@ impl Codebook {
             initial_vocab_size: self.initial_vocab_size,
             max_codebook_size: self.max_codebook_size,
             max_subtokens: self.max_subtokens,
+            eviction: self.eviction,
             entries: self.entries.clone(),
             children: ChildTable::with_capacity(0),
             indexed: false,
+            recency: self.recency.clone(),
         }
     }
 
@@ -88,7 +101,8 @@ impl Codebook {
     }
 
     /// Rebuilds a codebook from its entries' base tokens in creation order (as [`Self::iter`]
-    /// lists them): each must extend a base token or an earlier entry by one base token.
+    /// lists them): each must extend a base token or an earlier entry by one base token. A
+    /// codebook that has evicted needs its use order too: see [`Self::from_slots`].
     pub fn from_entries<E: AsRef<[u32]>>(
         config: &CompressionConfig,
         entries: &[E],
@@ -136,6 +150,97 @@ impl Codebook {
         Ok(codebook)
     }
 
+    /// Rebuilds a full codebook of an evicting config from its entries' base tokens by slot (as
+    /// [`Self::iter`] lists them) and the order they were last used in ([`Self::recency_order`]:
+    /// ids, least recently used first). Each entry must extend a base token or another entry by
+    /// one base token, and be used before every entry it extends.
+    pub fn from_slots<E: AsRef<[u32]>>(
+        config: &CompressionConfig,
+        entries: &[E],
+        oldest_first: &[u32],
+    ) -> Result<Self> {
+        let invalid = |why: String| Err(Error::InvalidCodebook(why));
+        let (vocab, size) = (config.initial_vocab_size(), config.max_codebook_size());
+        if config.eviction() == Eviction::None {
+            return invalid("a use order is kept only by an evicting codebook".into());
+        }
+        if entries.len() != size as usize {
+            return invalid(format!(
+                "a use order is kept only by a full codebook: {} entries, max_codebook_size {size}",
+                entries.len()
+            ));
+        }
+        let max_subtokens = config.max_subtokens();
+        let mut slots: HashMap<&[u32], u32> = HashMap::with_capacity(entries.len());
+        for (index, entry) in entries.iter().enumerate() {
+            let tokens = entry.as_ref();
+            if tokens.len() < 2 || tokens.len() > max_subtokens {
+                let len = tokens.len();
+                return invalid(format!(
+                    "entry {index}: its length is {len}, not between 2 and max_subtokens {max_subtokens}"
+                ));
+            }
+            if let Some(&token) = tokens.iter().find(|&&token| token >= vocab) {
+                return invalid(format!(
+                    "entry {index}: subtoken {token} is not a base id (initial_vocab_size is {vocab})"
+                ));
+            }
+            if slots.insert(tokens, index as u32).is_some() {
+                return invalid(format!("entry {index}: it repeats another entry"));
+            }
+        }
+        let mut codebook = Self::with_capacity(config, entries.len());
+        for (index, entry) in entries.iter().enumerate() {
+            let tokens = entry.as_ref();
+            let (prefix, last) = tokens.split_at(tokens.len() - 1);
+            let parent = match prefix {
+                [token] => *token,
+                _ => match slots.get(prefix) {
+                    Some(&slot) => vocab + slot,
+                    None => return invalid(format!("entry {index}: its prefix is not an entry")),
+                },
+            };
+            codebook.entries.push(Entry {
+                parent,
+                last: last[0],
+                first: tokens[0],
+                len: tokens.len() as u16,
+                slot: 0,
+            });
+        }
+        let mut position = vec![usize::MAX; entries.len()];
+        for (rank, &id) in oldest_first.iter().enumerate() {
+            match id.checked_sub(vocab).filter(|&k| k < size) {
+                Some(k) if position[k as usize] == usize::MAX => position[k as usize] = rank,
+                _ => {
+                    return invalid(format!(
+                        "recency[{rank}] = {id} is not a hypertoken id, or repeats one"
+                    ))
+                }
+            }
+        }
+        if oldest_first.len() != entries.len() {
+            return invalid(format!(
+                "the recency order lists {} ids, not every one of the {} entries",
+                oldest_first.len(),
+                entries.len()
+            ));
+        }
+        for (k, entry) in codebook.entries.iter().enumerate() {
+            if let Some(parent) = entry.parent.checked_sub(vocab) {
+                if position[parent as usize] < position[k] {
+                    return invalid(format!(
+                        "entry {k} is used after the entry it extends ({parent})"
+                    ));
+                }
+            }
+        }
+        let order: Vec<u32> = oldest_first.iter().map(|&id| id - vocab).collect();
+        codebook.rebuild_table();
+        codebook.recency = Some(Recency::from_order(&order));
+        Ok(codebook)
+    }
+
     pub fn initial_vocab_size(&self) -> u32 {
         self.initial_vocab_size
     }
@@ -148,7 +253,30 @@ impl Codebook {
         self.max_subtokens
     }
 
-    /// Number of hypertokens created so far.
+    /// What this codebook does with a new entry once full.
+    pub fn eviction(&self) -> Eviction {
+        self.eviction
+    }
+
+    /// For a full evicting codebook, every hypertoken id from the least to the most recently
+    /// used; `None` before it fills or when it never evicts.
+    pub fn recency_order(&self) -> Option<Vec<u32>> {
+        let order = self.recency.as_ref()?.order();
+        Some(
+            order
+                .into_iter()
+                .map(|k| self.initial_vocab_size + k)
+                .collect(),
+        )
+    }
+
+    /// Whether a new entry takes an evicted entry's slot (an evicting codebook that is full).
+    #[inline]
+    pub(crate) fn recycles(&self) -> bool {
+        self.recency.is_some()
+    }
+
+    /// Number of hypertokens held.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -161,7 +289,8 @@ impl Codebook {
         self.entries.len() >= self.max_codebook_size as usize
     }
 
-    /// The id the next created hypertoken gets.
+    /// `V + len`: every id below it exists. While the codebook has room, it is the id the next
+    /// created hypertoken gets.
     pub fn next_id(&self) -> u32 {
         self.initial_vocab_size + self.entries.len() as u32
     }
@@ -218,19 +347,103 @@ impl Codebook {
 
     #[inline]
     fn push_entry(&mut self, code: u32, token: u32, slot: u32) {
+        let entry = self.new_entry(code, token, slot);
+        self.entries.push(entry);
+        if self.is_full() && self.eviction != Eviction::None {
+            self.start_recency();
+        }
+    }
+
+    #[inline]
+    fn new_entry(&self, code: u32, token: u32, slot: u32) -> Entry {
         let (first, len) = if code < self.initial_vocab_size {
             (code, 2)
         } else {
             let parent = self.entries[(code - self.initial_vocab_size) as usize];
             (parent.first, parent.len + 1)
         };
-        self.entries.push(Entry {
+        Entry {
             parent: code,
             last: token,
             first,
             len,
             slot,
+        }
+    }
+
+    /// The use order an evicting codebook starts with when it fills: by creation, an entry
+    /// counting as used when its newest descendant was created, and below its ancestors.
+    #[cold]
+    fn start_recency(&mut self) {
+        let mut newest_below: Vec<u32> = (0..self.entries.len() as u32).collect();
+        for k in (0..self.entries.len()).rev() {
+            if let Some(parent) = self.entries[k].parent.checked_sub(self.initial_vocab_size) {
+                let parent = parent as usize;
+                newest_below[parent] = newest_below[parent].max(newest_below[k]);
+            }
+        }
+        let mut order: Vec<u32> = (0..self.entries.len() as u32).collect();
+        order.sort_unstable_by_key(|&k| {
+            (
+                newest_below[k as usize],
+                Reverse(self.entries[k as usize].len),
+            )
         });
+        self.recency = Some(Recency::from_order(&order));
+    }
+
+    /// Marks an emitted code, and every entry it extends, as just used (a no-op unless the
+    /// codebook recycles slots).
+    #[inline]
+    pub(crate) fn touch(&mut self, code: u32) {
+        if let Some(recency) = &mut self.recency {
+            let mut code = code;
+            while let Some(k) = code.checked_sub(self.initial_vocab_size) {
+                recency.make_newest(k);
+                code = self.entries[k as usize].parent;
+            }
+        }
+    }
+
+    /// The entry whose slot a new entry extending `pending` would take: the least recently
+    /// used entry that `pending` does not extend (a leaf, as every entry is used before the
+    /// entries it extends); `None` when `pending` extends them all, or nothing is evicted.
+    pub(crate) fn victim(&self, pending: u32) -> Option<u32> {
+        let recency = self.recency.as_ref()?;
+        let vocab = self.initial_vocab_size;
+        // Entries `pending` extends are older than none of its ancestors, so walking from the
+        // oldest they come up deepest first: `next_on_path` is the next one expected.
+        let mut next_on_path = pending;
+        let mut candidate = recency.oldest();
+        while let Some(k) = candidate {
+            if vocab + k != next_on_path {
+                return Some(vocab + k);
+            }
+            next_on_path = self.entries[k as usize].parent;
+            candidate = recency.newer(k);
+        }
+        None
+    }
+
+    /// For a recycling codebook, on the emission of `pending` followed by `token` (not an
+    /// entry): marks `pending` used, then creates `pending + token` in the slot of
+    /// [`Self::victim`], used just before `pending`. Returns the id it took, if any.
+    pub(crate) fn recycle(&mut self, pending: u32, token: u32) -> Option<u32> {
+        let victim = self.victim(pending)?;
+        self.touch(pending);
+        let vocab = self.initial_vocab_size;
+        let k = (victim - vocab) as usize;
+        let old = self.entries[k];
+        self.children.remove(old.parent, old.last);
+        self.entries[k] = self.new_entry(pending, token, 0);
+        self.entries[k].slot = self.children.insert(pending, token, victim);
+        if let Some(recency) = &mut self.recency {
+            match pending.checked_sub(vocab) {
+                Some(anchor) => recency.place_below(k as u32, anchor),
+                None => recency.make_newest(k as u32),
+            }
+        }
+        Some(victim)
     }
 
     /// Doubles the table, re-inserting edges in creation order (which keeps LIFO removal exact).
@@ -249,8 +462,19 @@ impl Codebook {
         }
     }
 
-    /// Drops every entry created after the first `len`, restoring the codebook as it was then.
+    /// Drops every entry created after the first `len`, restoring the codebook as it was then
+    /// (for a codebook that has recycled slots, only `len == 0` means that).
     pub(crate) fn truncate(&mut self, len: usize) {
+        if self.recency.is_some() {
+            // Evictions removed edges out of order: the slots the entries recorded are stale.
+            self.entries.truncate(len);
+            self.recency = None;
+            self.children.clear();
+            if self.indexed {
+                self.rebuild_table();
+            }
+            return;
+        }
         while self.entries.len() > len {
             if let Some(entry) = self.entries.pop() {
                 if self.indexed {
@@ -305,7 +529,8 @@ impl Codebook {
         Some(out)
     }
 
-    /// Hypertoken ids with their base tokens, in creation order.
+    /// Hypertoken ids with their base tokens, in slot order (creation order until an evicting
+    /// codebook recycles a slot).
     pub fn iter(&self) -> impl Iterator<Item = (u32, Vec<u32>)> + '_ {
         (0..self.entries.len() as u32).map(|k| {
             let id = self.initial_vocab_size + k;
@@ -337,18 +562,47 @@ impl Codebook {
             out.len() as u128 + rows as u128 * width as u128,
             MAX_RESULT_IDS,
         )?;
+        let ids = (from..self.entries.len()).map(|k| self.initial_vocab_size + k as u32);
+        self.fill_rows(ids, fill, out);
+        Ok(())
+    }
+
+    /// The base tokens of hypertokens `ids` (existing), padded rows of `max_subtokens` appended
+    /// to `out`; refused beyond [`crate::limits::MAX_RESULT_IDS`] cells.
+    pub(crate) fn extend_rows_of<T: Copy + From<u32>>(
+        &self,
+        ids: &[u32],
+        fill: T,
+        out: &mut Vec<T>,
+    ) -> Result<()> {
+        let width = self.max_subtokens;
+        check(
+            || format!("a matrix of {} entries × max_subtokens {width}", ids.len()),
+            out.len() as u128 + ids.len() as u128 * width as u128,
+            MAX_RESULT_IDS,
+        )?;
+        self.fill_rows(ids.iter().copied(), fill, out);
+        Ok(())
+    }
+
+    fn fill_rows<T: Copy + From<u32>>(
+        &self,
+        ids: impl ExactSizeIterator<Item = u32>,
+        fill: T,
+        out: &mut Vec<T>,
+    ) {
+        let width = self.max_subtokens;
         let start = out.len();
-        out.resize(start + rows * width, fill);
+        out.resize(start + ids.len() * width, fill);
         let out = &mut out[start..];
         let mut tokens = Vec::with_capacity(width);
-        for (row, k) in (from..self.entries.len()).enumerate() {
+        for (row, id) in ids.enumerate() {
             tokens.clear();
-            self.extend_subtokens(self.initial_vocab_size + k as u32, &mut tokens);
+            self.extend_subtokens(id, &mut tokens);
             for (cell, &token) in out[row * width..].iter_mut().zip(&tokens) {
                 *cell = T::from(token);
             }
         }
-        Ok(())
     }
 }
 
@@ -357,6 +611,8 @@ impl PartialEq for Codebook {
         self.initial_vocab_size == other.initial_vocab_size
             && self.max_codebook_size == other.max_codebook_size
             && self.max_subtokens == other.max_subtokens
+            && self.eviction == other.eviction
+            && self.recency == other.recency
             && self.entries.len() == other.entries.len()
             && self
                 .entries

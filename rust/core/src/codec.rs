@@ -54,14 +54,16 @@ pub fn encode<I: TokenId>(config: &CompressionConfig, ids: &[I]) -> Result<(Vec<
 ///
 /// A base id or an existing hypertoken stands for itself; the hypertoken about to be created
 /// (LZW's KwKwK case) stands for the pending match plus its own first token, and is valid only
-/// when feeding that token would really create it.
+/// when feeding that token would really create it. In a full evicting codebook that id is an
+/// existing slot, about to be recycled: there the KwKwK meaning wins.
 pub(crate) fn resolve(
     encoder: &Encoder,
     id: u32,
     out: &mut Vec<u32>,
 ) -> Result<(), InvalidTokenReason> {
     let codebook = encoder.codebook();
-    if codebook.contains(id) {
+    let base = id < codebook.initial_vocab_size();
+    if base || (codebook.contains(id) && !codebook.recycles()) {
         codebook.extend_subtokens(id, out);
         return Ok(());
     }
@@ -71,20 +73,20 @@ pub(crate) fn resolve(
             limit: u64::from(limit),
         });
     }
-    let next = codebook.next_id();
-    if id == next && !codebook.is_full() {
-        if let Some(pending) = encoder.pending() {
-            let first = codebook.first_token(pending.code);
-            if codebook.child(pending.code, first).is_none() {
-                codebook.extend_subtokens(pending.code, out);
-                out.push(first);
-                return Ok(());
-            }
+    match encoder.next_entry() {
+        Some(next) if next.id == id => {
+            codebook.extend_subtokens(next.code, out);
+            out.push(next.first);
+            Ok(())
         }
+        _ if codebook.contains(id) => {
+            codebook.extend_subtokens(id, out);
+            Ok(())
+        }
+        _ => Err(InvalidTokenReason::NotYetCreated {
+            next: u64::from(codebook.next_id()),
+        }),
     }
-    Err(InvalidTokenReason::NotYetCreated {
-        next: u64::from(next),
-    })
 }
 
 /// [`resolve`] for an id of any integer type, as the error for `position` when invalid.

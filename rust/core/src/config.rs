@@ -7,6 +7,52 @@ pub const MAX_TOTAL_VOCAB: u64 = i32::MAX as u64;
 /// Longest hypertoken, in base tokens, a config may ask for.
 pub const MAX_SUBTOKENS_LIMIT: usize = u16::MAX as usize;
 
+/// What a full codebook does with a new entry (see `docs/codec.md`, "Eviction").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Eviction {
+    /// A full codebook is frozen: the paper authors' behaviour, and the only one their format
+    /// can express.
+    #[default]
+    None,
+    /// A new entry takes the slot of the least recently used leaf: the entry that has gone
+    /// longest without being emitted (itself or an entry extending it) or created.
+    Lru,
+}
+
+impl Eviction {
+    /// Every policy, in the order their names are listed.
+    pub const ALL: [Self; 2] = [Self::None, Self::Lru];
+
+    /// The policy's name in configs and settings files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Lru => "lru",
+        }
+    }
+
+    /// The policy called `name`; unknown names are an [`Error::InvalidConfig`] listing the known.
+    pub fn from_name(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|policy| policy.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<String> = Self::ALL
+                    .iter()
+                    .map(|policy| format!("{:?}", policy.name()))
+                    .collect();
+                let known = known.join(", ");
+                Error::InvalidConfig(format!("eviction must be one of {known}; got {name:?}"))
+            })
+    }
+}
+
+impl std::fmt::Display for Eviction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The parameters of the codec. Immutable once validated; cheap to clone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompressionConfig {
@@ -15,12 +61,14 @@ pub struct CompressionConfig {
     max_subtokens: usize,
     disabled_ids: Arc<[u32]>,
     pad_token_id: Option<u32>,
+    eviction: Eviction,
     disabled_bits: Arc<[u64]>,
 }
 
 impl CompressionConfig {
-    /// Validates and builds a config. `pad_token_id` is always treated as disabled.
-    /// `disabled_ids` may be in any order and contain repeats.
+    /// Validates and builds a config that never evicts (see [`Self::with_eviction`]).
+    /// `pad_token_id` is always treated as disabled. `disabled_ids` may be in any order and
+    /// contain repeats.
     pub fn new(
         initial_vocab_size: u32,
         max_codebook_size: u32,
@@ -69,8 +117,14 @@ impl CompressionConfig {
             max_subtokens,
             disabled_ids: disabled_ids.into(),
             pad_token_id,
+            eviction: Eviction::None,
             disabled_bits: disabled_bits.into(),
         })
+    }
+
+    /// The same config with another eviction policy.
+    pub fn with_eviction(self, eviction: Eviction) -> Self {
+        Self { eviction, ..self }
     }
 
     /// `V`: the base vocabulary size; base ids are `0..V`.
@@ -95,6 +149,11 @@ impl CompressionConfig {
 
     pub fn pad_token_id(&self) -> Option<u32> {
         self.pad_token_id
+    }
+
+    /// What a full codebook does with a new entry.
+    pub fn eviction(&self) -> Eviction {
+        self.eviction
     }
 
     /// `V + C`: every valid id is below this.
@@ -129,5 +188,24 @@ mod tests {
         assert_eq!(config.disabled_ids(), &[3, 129]);
         let disabled: Vec<u32> = (0..130).filter(|&id| config.is_disabled(id)).collect();
         assert_eq!(disabled, vec![3, 64, 129]);
+    }
+
+    #[test]
+    fn eviction_policies_have_names_and_default_to_none() {
+        let config = CompressionConfig::new(10, 4, 3, [], None).unwrap();
+        assert_eq!(config.eviction(), Eviction::None);
+        let lru = config.clone().with_eviction(Eviction::Lru);
+        assert_eq!(lru.eviction(), Eviction::Lru);
+        assert_ne!(lru, config);
+        for policy in Eviction::ALL {
+            assert_eq!(Eviction::from_name(policy.name()).unwrap(), policy);
+        }
+        let error = Eviction::from_name("LRU").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .ends_with(r#"eviction must be one of "none", "lru"; got "LRU""#),
+            "{error}"
+        );
     }
 }

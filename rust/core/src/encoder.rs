@@ -1,5 +1,5 @@
 use crate::codebook::Codebook;
-use crate::config::CompressionConfig;
+use crate::config::{CompressionConfig, Eviction};
 use crate::error::{Error, Result};
 
 /// The greedy LZW encoder as a streaming state: base tokens go in one at a time, finished
@@ -12,6 +12,8 @@ pub struct Encoder {
     config: CompressionConfig,
     codebook: Codebook,
     pending: Option<Pending>,
+    /// The ids of recycled slots, in order, while a caller wants them (see [`Self::recycled`]).
+    recycled: Option<Vec<u32>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,11 +22,22 @@ pub(crate) struct Pending {
     pub(crate) len: usize,
 }
 
-/// Enough of an encoder's state to undo everything fed since.
-#[derive(Debug, Clone, Copy)]
+/// Enough of an encoder's state to undo everything fed since: the entry count and pending
+/// match, and a copy of the codebook when the feed may recycle slots (which only a copy undoes).
+#[derive(Debug, Clone)]
 pub(crate) struct Checkpoint {
     entries: usize,
     pending: Option<Pending>,
+    codebook: Option<Box<Codebook>>,
+}
+
+/// The hypertoken LZW's KwKwK case may use right now: `id`, standing for the pending match
+/// `code` followed by that match's own first token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NextEntry {
+    pub(crate) id: u32,
+    pub(crate) code: u32,
+    pub(crate) first: u32,
 }
 
 impl Encoder {
@@ -39,6 +52,7 @@ impl Encoder {
             config: config.clone(),
             codebook: Codebook::with_capacity(config, expected_entries),
             pending: None,
+            recycled: None,
         }
     }
 
@@ -54,6 +68,7 @@ impl Encoder {
         if codebook.initial_vocab_size() != config.initial_vocab_size()
             || codebook.max_codebook_size() != config.max_codebook_size()
             || codebook.max_subtokens() != config.max_subtokens()
+            || codebook.eviction() != config.eviction()
         {
             return invalid("the codebook was built under a different config".into());
         }
@@ -74,6 +89,7 @@ impl Encoder {
             config: config.clone(),
             codebook,
             pending,
+            recycled: None,
         })
     }
 
@@ -94,8 +110,58 @@ impl Encoder {
         self.pending.map(|pending| pending.code)
     }
 
-    pub(crate) fn pending(&self) -> Option<Pending> {
-        self.pending
+    /// The id the next created hypertoken would get if the next base token created one: `V +
+    /// len` while the codebook has room; once an evicting codebook is full, the slot of the
+    /// entry the pending match would evict (none without a pending match).
+    pub fn next_id(&self) -> Option<u32> {
+        if !self.codebook.is_full() {
+            return Some(self.codebook.next_id());
+        }
+        self.codebook.victim(self.pending?.code)
+    }
+
+    /// The hypertoken LZW's KwKwK case makes valid now: the next id, when feeding the pending
+    /// match's first token really creates it (a match is pending, the codebook has room or a
+    /// slot to recycle, and that entry does not exist yet).
+    pub(crate) fn next_entry(&self) -> Option<NextEntry> {
+        let pending = self.pending?;
+        let first = self.codebook.first_token(pending.code);
+        if self.codebook.child(pending.code, first).is_some() {
+            return None;
+        }
+        let id = self.next_id()?;
+        Some(NextEntry {
+            id,
+            code: pending.code,
+            first,
+        })
+    }
+
+    /// Starts (or stops) listing the slots this encoder recycles, for callers that report
+    /// what each update changed.
+    pub(crate) fn record_recycled(&mut self, on: bool) {
+        self.recycled = on.then(Vec::new);
+    }
+
+    /// The recycled slots' ids, in order, since recording started (empty when it did not).
+    pub(crate) fn recycled(&self) -> &[u32] {
+        self.recycled.as_deref().unwrap_or(&[])
+    }
+
+    /// Forgets the recycled slots listed so far.
+    pub(crate) fn clear_recycled(&mut self) {
+        if let Some(recycled) = &mut self.recycled {
+            recycled.clear();
+        }
+    }
+
+    /// An emitted match counts as a use of the entry and every prefix of it (no-op for a
+    /// codebook that does not recycle: one branch).
+    #[inline]
+    fn used(&mut self, code: u32) {
+        if self.codebook.recycles() {
+            self.codebook.touch(code);
+        }
     }
 
     /// Feeds one base token (the caller guarantees `token < V`).
@@ -103,6 +169,7 @@ impl Encoder {
     pub fn push(&mut self, token: u32, mut emit: impl FnMut(u32)) {
         if self.config.is_disabled(token) {
             if let Some(pending) = self.pending.take() {
+                self.used(pending.code);
                 emit(pending.code);
             }
             emit(token);
@@ -121,6 +188,8 @@ impl Encoder {
                 Err(vacant) => {
                     if !self.codebook.is_full() {
                         self.codebook.insert_at(pending.code, token, vacant);
+                    } else if self.codebook.recycles() {
+                        self.recycle(pending.code, token);
                     }
                     emit(pending.code);
                     Pending {
@@ -131,6 +200,7 @@ impl Encoder {
             },
         };
         if next.len == self.config.max_subtokens() {
+            self.used(next.code);
             emit(next.code);
             self.pending = None;
         } else {
@@ -138,7 +208,22 @@ impl Encoder {
         }
     }
 
-    /// Emits the pending match, if any; the codebook is unchanged.
+    /// The emission of `pending` before `token` in a full evicting codebook (the slow path:
+    /// it also marks `pending` used).
+    #[cold]
+    fn recycle(&mut self, pending: u32, token: u32) {
+        match self.codebook.recycle(pending, token) {
+            Some(id) => {
+                if let Some(recycled) = &mut self.recycled {
+                    recycled.push(id);
+                }
+            }
+            None => self.codebook.touch(pending),
+        }
+    }
+
+    /// Emits the pending match, if any; the codebook is unchanged (not even the use order,
+    /// so that decoding, which never knows the input ended, builds the same codebook).
     pub fn finish(&mut self, mut emit: impl FnMut(u32)) {
         if let Some(pending) = self.pending.take() {
             emit(pending.code);
@@ -149,17 +234,29 @@ impl Encoder {
     pub fn reset(&mut self) {
         self.codebook.truncate(0);
         self.pending = None;
+        self.clear_recycled();
     }
 
-    pub(crate) fn checkpoint(&self) -> Checkpoint {
+    /// A checkpoint to [`Self::rollback`] to after feeding at most `max_tokens` base tokens.
+    /// Each token creates at most one entry, so a feed that can not fill the codebook keeps
+    /// append-only changes that truncation undoes; otherwise an evicting codebook is copied.
+    pub(crate) fn checkpoint(&self, max_tokens: usize) -> Checkpoint {
+        let may_recycle = self.config.eviction() != Eviction::None
+            && self.codebook.len().saturating_add(max_tokens)
+                >= self.config.max_codebook_size() as usize;
         Checkpoint {
             entries: self.codebook.len(),
             pending: self.pending,
+            codebook: may_recycle.then(|| Box::new(self.codebook.clone())),
         }
     }
 
     pub(crate) fn rollback(&mut self, checkpoint: Checkpoint) {
-        self.codebook.truncate(checkpoint.entries);
+        match checkpoint.codebook {
+            Some(codebook) => self.codebook = *codebook,
+            None => self.codebook.truncate(checkpoint.entries),
+        }
         self.pending = checkpoint.pending;
+        self.clear_recycled();
     }
 }

@@ -3,11 +3,11 @@
 //! Because the codebook after any prefix is a pure function of the base tokens so far, the
 //! valid ids at base position `i` do not depend on how `0..i` was segmented: the base token,
 //! each hypertoken that exists after `0..i` and matches the tokens ahead, and the one about to
-//! be created there when it matches (LZW's KwKwK case). So the segmentations are the paths of
-//! a lattice over positions `0..=n`, built from one greedy pass that records when each entry
-//! was created.
+//! be created there when it matches (LZW's KwKwK case; in a full evicting codebook it takes
+//! the id of the slot it recycles, which then stands for it alone). So the segmentations are
+//! the paths of a lattice over positions `0..=n`, built in one greedy pass that reads each
+//! position's pieces from the codebook as it stands there.
 
-use crate::codebook::Codebook;
 use crate::config::CompressionConfig;
 use crate::encoder::Encoder;
 use crate::error::Result;
@@ -36,31 +36,20 @@ impl Lattice {
         check_below(base_ids, config.initial_vocab_size())?;
         let tokens: Vec<u32> = base_ids.iter().filter_map(|id| id.to_u32()).collect();
         let mut encoder = Encoder::with_capacity(config, tokens.len());
-        let mut created_at = Vec::new();
-        for (position, &token) in tokens.iter().enumerate() {
-            let before = encoder.codebook().len();
-            encoder.push(token, |_| {});
-            if encoder.codebook().len() > before {
-                created_at.push(position);
-            }
-        }
-        let codebook = encoder.codebook();
         let mut starts = Vec::with_capacity(tokens.len() + 1);
         let mut pieces = Vec::with_capacity(tokens.len() * 2);
-        for position in 0..tokens.len() {
+        for (position, &token) in tokens.iter().enumerate() {
             starts.push(pieces.len());
-            pieces.push(Piece {
-                id: tokens[position],
-                len: 1,
-            });
-            if !config.is_disabled(tokens[position]) {
-                extend_matches(codebook, &created_at, &tokens, position, &mut pieces);
+            pieces.push(Piece { id: token, len: 1 });
+            if !config.is_disabled(token) {
+                extend_matches(&encoder, &tokens[position..], &mut pieces);
             }
             check(
                 || format!("the segmentation lattice of {} base ids", tokens.len()),
                 pieces.len() as u128,
                 MAX_LATTICE_EDGES,
             )?;
+            encoder.push(token, |_| {});
         }
         starts.push(pieces.len());
         Ok(Self {
@@ -188,32 +177,42 @@ impl Lattice {
     }
 }
 
-/// Hypertokens matching `tokens[position..]` that exist after `tokens[..position]`, plus the
-/// one created at `position` when its content is exactly what follows.
-fn extend_matches(
-    codebook: &Codebook,
-    created_at: &[usize],
-    tokens: &[u32],
-    position: usize,
-    pieces: &mut Vec<Piece>,
-) {
-    let vocab = codebook.initial_vocab_size();
-    let mut code = tokens[position];
-    for (offset, &token) in tokens[position + 1..].iter().enumerate() {
+/// The hypertokens valid where `ahead` starts, given the encoder state there, that match the
+/// tokens of `ahead` (longest last): the existing entries the walk down the trie finds, and the
+/// entry the KwKwK case would create (which also shadows the entry whose slot it recycles).
+fn extend_matches(encoder: &Encoder, ahead: &[u32], pieces: &mut Vec<Piece>) {
+    let codebook = encoder.codebook();
+    let next = encoder.next_entry();
+    let kwkwk = next.and_then(|next| {
+        let len = codebook.code_len(next.code) + 1;
+        let mut tokens = Vec::with_capacity(len);
+        codebook.extend_subtokens(next.code, &mut tokens);
+        tokens.push(next.first);
+        ahead.starts_with(&tokens).then_some(Piece {
+            id: next.id,
+            len: len as u32,
+        })
+    });
+    let start = pieces.len();
+    let mut code = ahead[0];
+    for (offset, &token) in ahead[1..].iter().enumerate() {
         let Some(child) = codebook.child(code, token) else {
-            return;
+            break;
         };
-        // `child` spells `tokens[position..position + len]` (each step follows the next token),
-        // so the entry created at `position` is exactly what follows it: LZW's KwKwK case.
-        let born = created_at[(child - vocab) as usize];
-        let len = offset as u32 + 2;
-        if born <= position {
-            pieces.push(Piece { id: child, len });
-        }
-        if born >= position {
-            return;
+        if next.is_none_or(|next| next.id != child) {
+            pieces.push(Piece {
+                id: child,
+                len: offset as u32 + 2,
+            });
         }
         code = child;
+    }
+    if let Some(piece) = kwkwk {
+        let at = pieces[start..]
+            .iter()
+            .position(|other| other.len > piece.len)
+            .map_or(pieces.len(), |index| start + index);
+        pieces.insert(at, piece);
     }
 }
 

@@ -23,7 +23,7 @@
 //!
 //! // Generation: feed ids as they come; each update says which hypertokens it created.
 //! let mut state = CodebookState::new(&config);
-//! assert_eq!(state.update(&[1u32, 2, 10])?, 10..12);
+//! assert_eq!(state.update(&[1u32, 2, 10])?, [10, 11]);
 //! assert!(state.update(&[13u32]).is_err()); // not created yet: rejected, state unchanged
 //!
 //! // Many sequences: pooled encoders, parallel on the crate's thread pool.
@@ -45,6 +45,7 @@ mod error;
 mod lattice;
 pub mod limits;
 pub mod parallel;
+mod recency;
 mod state;
 #[cfg(feature = "text")]
 mod text;
@@ -54,7 +55,7 @@ mod windows;
 pub use batch_state::{BatchCodebookState, BatchNewEntries, ColumnTrace, Mask};
 pub use codebook::Codebook;
 pub use codec::{decode, decode_into, encode, encode_into};
-pub use config::{CompressionConfig, MAX_SUBTOKENS_LIMIT, MAX_TOTAL_VOCAB};
+pub use config::{CompressionConfig, Eviction, MAX_SUBTOKENS_LIMIT, MAX_TOTAL_VOCAB};
 pub use encoder::Encoder;
 pub use encoder_pool::EncoderPool;
 pub use error::{Error, InvalidTokenReason, Result};

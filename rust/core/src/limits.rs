@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 
-/// Most rows a [`crate::BatchCodebookState`] may have (an empty row costs about 200 bytes).
+/// Most rows a [`crate::BatchCodebookState`] may have (an empty row costs about 300 bytes).
 pub const MAX_BATCH_SIZE: usize = 1 << 20;
 
 /// Most ids one result may hold, padding included: a decoded sequence, the base tokens one

@@ -1,10 +1,8 @@
 //! Streaming codebook state for generation: fed whatever ids a model produced, it grows the
 //! same codebook greedy encoding of the underlying base tokens would, and says what it created.
 
-use std::ops::Range;
-
 use crate::codebook::Codebook;
-use crate::codec::{resolve, resolve_raw};
+use crate::codec::resolve_raw;
 use crate::config::CompressionConfig;
 use crate::encoder::{Checkpoint, Encoder};
 use crate::error::Result;
@@ -26,12 +24,30 @@ pub struct NewEntries<T> {
     pub subtokens: Vec<T>,
 }
 
+impl<T> Default for NewEntries<T> {
+    fn default() -> Self {
+        Self {
+            ids: Vec::new(),
+            subtokens: Vec::new(),
+        }
+    }
+}
+
+/// Where an encoder stood before a step: what it had appended and recycled by then.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    len: usize,
+    recycled: usize,
+}
+
 impl CodebookState {
     pub fn new(config: &CompressionConfig) -> Self {
         // The table starts empty and doubles as entries arrive: a batch of many states costs
         // nothing per row until the row grows (see `limits::MAX_BATCH_SIZE`).
+        let mut encoder = Encoder::with_capacity(config, 0);
+        encoder.record_recycled(true);
         Self {
-            encoder: Encoder::with_capacity(config, 0),
+            encoder,
             tokens: Vec::new(),
         }
     }
@@ -42,8 +58,10 @@ impl CodebookState {
         codebook: Codebook,
         pending_code: Option<u32>,
     ) -> Result<Self> {
+        let mut encoder = Encoder::from_parts(config, codebook, pending_code)?;
+        encoder.record_recycled(true);
         Ok(Self {
-            encoder: Encoder::from_parts(config, codebook, pending_code)?,
+            encoder,
             tokens: Vec::new(),
         })
     }
@@ -61,102 +79,158 @@ impl CodebookState {
         self.encoder.codebook()
     }
 
-    /// Feeds `ids` in order and returns the ids of the hypertokens they created (consecutive,
-    /// possibly none). On error nothing is fed: the state is exactly as before the call.
-    pub fn update<I: TokenId>(&mut self, ids: &[I]) -> Result<Range<u32>> {
-        self.feed(ids, |_| {})
+    /// The id the next created hypertoken would get (see [`Encoder::next_id`]).
+    pub fn next_id(&self) -> Option<u32> {
+        self.encoder.next_id()
     }
 
-    /// [`Self::update`] that also returns the created entries' base tokens, padded with `fill`
-    /// (refused, with no change, beyond [`MAX_RESULT_IDS`] cells).
+    /// Feeds `ids` in order and returns the ids of the hypertokens they created: new slots, in
+    /// creation order, and (once an evicting codebook is full) recycled slots, each listed once,
+    /// where it was last assigned. On error nothing is fed: the state is exactly as before.
+    pub fn update<I: TokenId>(&mut self, ids: &[I]) -> Result<Vec<u32>> {
+        self.guarded(ids.len(), |state| state.update_unguarded(ids))
+    }
+
+    /// [`Self::update`] that also returns the created entries' base tokens (as they are after
+    /// the update), padded with `fill` (refused, with no change, beyond [`MAX_RESULT_IDS`]
+    /// cells).
     pub fn update_entries<I: TokenId, T: Copy + From<u32>>(
         &mut self,
         ids: &[I],
         fill: T,
     ) -> Result<NewEntries<T>> {
-        let checkpoint = self.encoder.checkpoint();
-        let created = self.update(ids)?;
-        let mut entries = NewEntries {
-            ids: Vec::new(),
-            subtokens: Vec::new(),
-        };
-        if let Err(error) = self.extend_entries(created, fill, &mut entries) {
-            self.encoder.rollback(checkpoint);
-            return Err(error);
-        }
-        Ok(entries)
+        self.guarded(ids.len(), |state| {
+            let created = state.update_unguarded(ids)?;
+            let mut entries = NewEntries::default();
+            state.extend_entries(&created, fill, &mut entries)?;
+            Ok(entries)
+        })
     }
 
-    /// Appends the ids and dense base tokens of the entries in `created` to `entries`.
+    /// Runs `update` (which feeds at most `ids` ids) all-or-nothing.
+    fn guarded<R>(&mut self, ids: usize, update: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
+        let checkpoint = self.checkpoint(ids);
+        let result = update(self);
+        if result.is_err() {
+            self.rollback(checkpoint);
+        }
+        result
+    }
+
+    /// [`Self::update`] that leaves the state part-fed on error (its caller rolls back).
+    pub(crate) fn update_unguarded<I: TokenId>(&mut self, ids: &[I]) -> Result<Vec<u32>> {
+        self.encoder.clear_recycled();
+        let start = self.mark();
+        self.feed(ids, |_| {})?;
+        Ok(self.created_since(start, true))
+    }
+
+    fn mark(&self) -> Mark {
+        Mark {
+            len: self.codebook().len(),
+            recycled: self.encoder.recycled().len(),
+        }
+    }
+
+    /// The ids created since `mark`: appended slots, then recycled ones; with `distinct`, a
+    /// slot assigned more than once is listed at its last assignment only.
+    fn created_since(&self, mark: Mark, distinct: bool) -> Vec<u32> {
+        let vocab = self.codebook().initial_vocab_size();
+        let appended = (mark.len..self.codebook().len()).map(|k| vocab + k as u32);
+        let recycled = &self.encoder.recycled()[mark.recycled..];
+        let mut created: Vec<u32> = appended.chain(recycled.iter().copied()).collect();
+        if distinct && !recycled.is_empty() {
+            let mut seen = std::collections::HashSet::with_capacity(created.len());
+            created.reverse();
+            created.retain(|&id| seen.insert(id));
+            created.reverse();
+        }
+        created
+    }
+
+    /// Appends the ids and dense base tokens of the entries `created` to `entries`.
     pub(crate) fn extend_entries<T: Copy + From<u32>>(
         &self,
-        created: Range<u32>,
+        created: &[u32],
         fill: T,
         entries: &mut NewEntries<T>,
     ) -> Result<()> {
-        let codebook = self.codebook();
-        let from = (created.start - codebook.initial_vocab_size()) as usize;
-        codebook.extend_dense_rows(from, fill, &mut entries.subtokens)?;
-        entries.ids.extend(created.map(T::from));
+        self.codebook()
+            .extend_rows_of(created, fill, &mut entries.subtokens)?;
+        entries.ids.extend(created.iter().map(|&id| T::from(id)));
         Ok(())
     }
 
-    /// Appends to `out` the base tokens of the hypertoken the next id (`V + len`) would stand
-    /// for if it were fed now (LZW's KwKwK case: the pending match plus its own first token) and
-    /// returns true, or returns false when feeding that id now would be invalid.
+    /// Appends to `out` the base tokens of the hypertoken the next id ([`Self::next_id`]) would
+    /// stand for if it were fed now (LZW's KwKwK case: the pending match plus its own first
+    /// token) and returns true, or returns false when feeding that id now would be invalid.
     pub fn next_entry_into(&self, out: &mut Vec<u32>) -> bool {
-        let start = out.len();
-        let next = self.encoder.codebook().next_id();
-        let valid = resolve(&self.encoder, next, out).is_ok();
-        if !valid {
-            out.truncate(start);
+        match self.encoder.next_entry() {
+            Some(next) => {
+                self.codebook().extend_subtokens(next.code, out);
+                out.push(next.first);
+                true
+            }
+            None => false,
         }
-        valid
     }
 
-    /// [`Self::update`] that also records, after each id, what a model predicting the following
-    /// id may choose from: the codebook size and the entry the next id would create.
-    pub fn update_traced<I: TokenId>(&mut self, ids: &[I]) -> Result<(Range<u32>, StepTrace)> {
+    /// [`Self::update`] that also records, after each id, what it created and what a model
+    /// predicting the following id may choose from (see [`StepTrace`]). The created ids are
+    /// listed by step, as in the trace.
+    pub fn update_traced<I: TokenId>(&mut self, ids: &[I]) -> Result<(Vec<u32>, StepTrace)> {
+        self.guarded(ids.len(), |state| state.update_traced_unguarded(ids))
+    }
+
+    /// [`Self::update_traced`] that leaves the state part-fed on error.
+    pub(crate) fn update_traced_unguarded<I: TokenId>(
+        &mut self,
+        ids: &[I],
+    ) -> Result<(Vec<u32>, StepTrace)> {
         let mut trace = StepTrace::with_capacity(ids.len(), self.config().max_subtokens())?;
-        let created = self.feed(ids, |state| trace.record(state))?;
+        self.encoder.clear_recycled();
+        let mut mark = self.mark();
+        let mut created = Vec::new();
+        let mut recorded = Ok(());
+        self.feed(ids, |state| {
+            let step = state.created_since(mark, true);
+            mark = state.mark();
+            if recorded.is_ok() {
+                recorded = trace.record(state, &step);
+            }
+            created.extend(step);
+        })?;
+        recorded?;
         Ok((created, trace))
     }
 
-    /// Feeds every id, calling `after_each` after each; all-or-nothing. One call feeds at most
-    /// [`MAX_RESULT_IDS`] base tokens (a short stream of long hypertokens can stand for many).
-    fn feed<I: TokenId>(
-        &mut self,
-        ids: &[I],
-        mut after_each: impl FnMut(&Self),
-    ) -> Result<Range<u32>> {
-        let checkpoint = self.encoder.checkpoint();
-        let first_new = self.encoder.codebook().next_id();
+    /// Feeds every id, calling `after_each` after each; stops at the first invalid id, leaving
+    /// what came before it fed. One call feeds at most [`MAX_RESULT_IDS`] base tokens (a short
+    /// stream of long hypertokens can stand for many).
+    fn feed<I: TokenId>(&mut self, ids: &[I], mut after_each: impl FnMut(&Self)) -> Result<()> {
         let mut fed = 0usize;
         for (position, &id) in ids.iter().enumerate() {
             self.tokens.clear();
-            let resolved =
-                resolve_raw(&self.encoder, position, id, &mut self.tokens).and_then(|()| {
-                    fed += self.tokens.len();
-                    check(
-                        || format!("the base ids of {} ids", ids.len()),
-                        fed as u128,
-                        MAX_RESULT_IDS,
-                    )
-                });
-            if let Err(error) = resolved {
-                self.encoder.rollback(checkpoint);
-                return Err(error);
-            }
+            resolve_raw(&self.encoder, position, id, &mut self.tokens).and_then(|()| {
+                fed += self.tokens.len();
+                check(
+                    || format!("the base ids of {} ids", ids.len()),
+                    fed as u128,
+                    MAX_RESULT_IDS,
+                )
+            })?;
             for &token in &self.tokens {
                 self.encoder.push(token, |_| {});
             }
             after_each(self);
         }
-        Ok(first_new..self.encoder.codebook().next_id())
+        Ok(())
     }
 
-    pub(crate) fn checkpoint(&self) -> Checkpoint {
-        self.encoder.checkpoint()
+    /// A checkpoint to undo a feed of at most `ids` ids.
+    pub(crate) fn checkpoint(&self, ids: usize) -> Checkpoint {
+        self.encoder
+            .checkpoint(ids.saturating_mul(self.config().max_subtokens()))
     }
 
     pub(crate) fn rollback(&mut self, checkpoint: Checkpoint) {
@@ -179,6 +253,17 @@ pub struct StepTrace {
     pub next_entries: Vec<u32>,
     /// Length of each of those entries; 0 where the next hypertoken id is not valid.
     pub next_lens: Vec<usize>,
+    /// After each id, the id that next entry would take ([`CodebookState::next_id`]; 0 where
+    /// `next_lens` is 0).
+    pub next_ids: Vec<u32>,
+    /// The ids each step created (appended or recycled), step `s` holding
+    /// `created[created_offsets[s]..created_offsets[s + 1]]`, each once.
+    pub created: Vec<u32>,
+    pub created_offsets: Vec<usize>,
+    /// The base tokens of those entries as they were right after their step, zero-padded rows
+    /// of `max_subtokens`, and their lengths.
+    pub created_subtokens: Vec<u32>,
+    pub created_lens: Vec<usize>,
 }
 
 impl StepTrace {
@@ -192,17 +277,47 @@ impl StepTrace {
             sizes: Vec::with_capacity(steps),
             next_entries: Vec::with_capacity(steps * max_subtokens),
             next_lens: Vec::with_capacity(steps),
+            next_ids: Vec::with_capacity(steps),
+            created: Vec::new(),
+            created_offsets: vec![0],
+            created_subtokens: Vec::new(),
+            created_lens: Vec::new(),
         })
     }
 
-    fn record(&mut self, state: &CodebookState) {
+    /// Records the step just fed to `state`, which created `created`; refused beyond
+    /// [`MAX_RESULT_IDS`] cells of created entries.
+    fn record(&mut self, state: &CodebookState, created: &[u32]) -> Result<()> {
         let width = state.config().max_subtokens();
         self.sizes.push(state.codebook().len() as u32);
         let start = self.next_entries.len();
-        state.next_entry_into(&mut self.next_entries);
+        let valid = state.next_entry_into(&mut self.next_entries);
         let len = self.next_entries.len() - start;
         self.next_lens.push(len);
         self.next_entries.resize(start + width, 0);
+        self.next_ids.push(if valid {
+            state.next_id().unwrap_or(0)
+        } else {
+            0
+        });
+        let codebook = state.codebook();
+        codebook.extend_rows_of(created, 0, &mut self.created_subtokens)?;
+        self.created_lens
+            .extend(created.iter().map(|&id| codebook.code_len(id)));
+        self.created.extend_from_slice(created);
+        self.created_offsets.push(self.created.len());
+        Ok(())
+    }
+
+    /// The ids step `step` created.
+    pub fn created_at(&self, step: usize) -> &[u32] {
+        &self.created[self.created_offsets[step]..self.created_offsets[step + 1]]
+    }
+
+    /// The base tokens of the `index`-th created entry, as they were right after its step.
+    pub fn created_entry(&self, index: usize, max_subtokens: usize) -> &[u32] {
+        let start = index * max_subtokens;
+        &self.created_subtokens[start..start + self.created_lens[index]]
     }
 
     /// The entry recorded after step `step` (empty when the next hypertoken id was invalid).

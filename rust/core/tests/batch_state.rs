@@ -45,24 +45,33 @@ proptest! {
 
         let mut single = CodebookState::new(&config);
         let mut created = Vec::new();
+        let mut created_columns = Vec::new();
+        let mut created_subtokens = Vec::new();
         for column in 0..columns {
             if column >= left_pad {
                 let step = single.update_entries(&[rows[0][column]], -1i64).unwrap();
+                created_columns.extend(std::iter::repeat_n(column, step.ids.len()));
                 created.extend(step.ids);
+                created_subtokens.extend(step.subtokens);
             }
             prop_assert_eq!(trace.sizes[column], single.codebook().len() as i64);
             prop_assert_eq!(trace.sizes[columns + column], 0);
             let cell = &trace.next_entries[column * width..(column + 1) * width];
             let got: Vec<u32> = cell.iter().filter(|&&t| t >= 0).map(|&t| t as u32).collect();
             let mut expected = Vec::new();
-            if column >= left_pad {
-                single.next_entry_into(&mut expected);
+            if column >= left_pad && single.next_entry_into(&mut expected) {
+                prop_assert_eq!(trace.next_ids[column], i64::from(single.next_id().unwrap()));
+            } else {
+                prop_assert_eq!(trace.next_ids[column], -1);
             }
             prop_assert_eq!(got, expected);
+            prop_assert_eq!(trace.next_ids[columns + column], -1);
         }
+        let expected_columns: Vec<i64> = created_columns.iter().map(|&c| c as i64).collect();
+        prop_assert_eq!(&trace.created_columns, &expected_columns);
         prop_assert_eq!(entries.ids, created);
         prop_assert_eq!(traced.rows()[0].codebook(), single.codebook());
-        prop_assert_eq!(entries.subtokens.len(), entries.rows.len() * width);
+        prop_assert_eq!(entries.subtokens, created_subtokens);
     }
 
     /// A masked update feeds exactly the kept ids, and a failure in any row changes no row.
@@ -84,8 +93,14 @@ proptest! {
                 .collect();
             let (_, codebook) = encode(&config, &kept).unwrap();
             prop_assert_eq!(state.codebook(), &codebook);
-            let listed = entries.rows.iter().filter(|&&r| r as usize == row).count();
-            prop_assert_eq!(listed, codebook.len());
+            let listed: Vec<u32> = entries
+                .rows
+                .iter()
+                .zip(&entries.ids)
+                .filter(|&(&r, _)| r as usize == row)
+                .map(|(_, &id)| id)
+                .collect();
+            prop_assert_eq!(listed, CodebookState::new(&config).update(&kept).unwrap());
         }
         let before = snapshot(&batch);
         let bad = [vec![0u32], vec![config.total_vocab_size()]];

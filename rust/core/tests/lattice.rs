@@ -3,17 +3,17 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::config_strategy;
+use common::{config_strategy, Naive};
 use proptest::prelude::*;
-use zip2zip::{decode, encode, CodebookState, CompressionConfig, Lattice};
+use zip2zip::{decode, encode, CompressionConfig, Eviction, Lattice};
 
-/// Every segmentation by brute force: at each step try every id the streaming state accepts
+/// Every segmentation by brute force: at each step try every id the naive oracle finds valid
 /// whose expansion matches the tokens ahead.
 fn brute_force(config: &CompressionConfig, ids: &[u32]) -> BTreeSet<Vec<u32>> {
     fn go(
         config: &CompressionConfig,
         ids: &[u32],
-        state: &CodebookState,
+        naive: &Naive,
         position: usize,
         path: &mut Vec<u32>,
         out: &mut BTreeSet<Vec<u32>>,
@@ -23,13 +23,12 @@ fn brute_force(config: &CompressionConfig, ids: &[u32]) -> BTreeSet<Vec<u32>> {
             return;
         }
         for id in 0..config.total_vocab_size() {
-            let mut next = state.clone();
-            if next.update(&[id]).is_err() {
+            let Some(tokens) = naive.resolve(id) else {
                 continue;
-            }
-            let mut tokens = Vec::new();
-            next.codebook().extend_subtokens(id, &mut tokens);
+            };
             if ids[position..].starts_with(&tokens) {
+                let mut next = naive.clone();
+                next.feed_id(id);
                 path.push(id);
                 go(config, ids, &next, position + tokens.len(), path, out);
                 path.pop();
@@ -40,7 +39,7 @@ fn brute_force(config: &CompressionConfig, ids: &[u32]) -> BTreeSet<Vec<u32>> {
     go(
         config,
         ids,
-        &CodebookState::new(config),
+        &Naive::new(config),
         0,
         &mut Vec::new(),
         &mut out,
@@ -94,6 +93,25 @@ fn lattice_of_a_repeat_counts_its_segmentations() {
     let paths: BTreeSet<Vec<u32>> = lattice.enumerate(10).unwrap().into_iter().collect();
     assert_eq!(paths, BTreeSet::from([vec![0, 0, 0], vec![0, 4]]));
     assert!(Lattice::new(&config, &[0u32, 9]).is_err());
+}
+
+#[test]
+fn a_recycled_slot_stands_for_its_kwkwk_entry_where_that_is_valid() {
+    // One slot, recycled: after "a b" the slot holds [a, b], but "b" is pending, so the id of
+    // the slot stands for the KwKwK entry [b, b] it is about to hold.
+    let config = CompressionConfig::new(3, 1, 3, [], None)
+        .unwrap()
+        .with_eviction(Eviction::Lru);
+    let lattice = Lattice::new(&config, &[0u32, 1, 1, 1]).unwrap();
+    let paths: BTreeSet<Vec<u32>> = lattice.enumerate(10).unwrap().into_iter().collect();
+    assert_eq!(paths, brute_force(&config, &[0, 1, 1, 1]));
+    assert!(paths.contains(&vec![0, 1, 3]));
+    let at_two: Vec<(u32, u32)> = lattice
+        .alternatives(2)
+        .iter()
+        .map(|piece| (piece.id, piece.len))
+        .collect();
+    assert_eq!(at_two, [(1, 1), (3, 2)]);
 }
 
 #[test]

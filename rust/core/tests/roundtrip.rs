@@ -1,29 +1,28 @@
 #![allow(clippy::unwrap_used)]
 mod common;
 
-use common::{config_and_ids, config_strategy, entries, naive_encode};
+use common::{
+    config_and_ids, config_strategy, entries, last_occurrences, naive_encode, naive_run, Naive,
+};
 use proptest::prelude::*;
-use zip2zip::{decode, encode, CodebookState, CompressionConfig, Error, InvalidTokenReason};
+use zip2zip::{
+    decode, encode, Codebook, CodebookState, CompressionConfig, Error, InvalidTokenReason,
+};
 
-/// A random valid (generally non-canonical) id stream for `ids`: at each step any existing
-/// hypertoken matching the upcoming base tokens, the about-to-be-created one when it matches,
-/// or the plain base token.
+/// A random valid (generally non-canonical) id stream for `ids`, chosen with the naive oracle:
+/// at each step any hypertoken valid there whose base tokens come next (existing, or the one
+/// LZW's KwKwK case is about to create), or the plain base token.
 fn random_segmentation(config: &CompressionConfig, ids: &[u32], choices: &[u8]) -> Vec<u32> {
-    let mut state = CodebookState::new(config);
+    let mut naive = Naive::new(config);
     let mut stream = Vec::new();
     let mut position = 0;
     let mut step = 0;
     while position < ids.len() {
-        let next = state.codebook().next_id();
-        let candidates: Vec<u32> = (config.initial_vocab_size()..=next)
+        let candidates: Vec<u32> = (config.initial_vocab_size()..config.total_vocab_size())
             .filter(|&id| {
-                let mut probe = state.clone();
-                if probe.update(&[id]).is_err() {
-                    return false;
-                }
-                let mut tokens = Vec::new();
-                probe.codebook().extend_subtokens(id, &mut tokens);
-                ids[position..].starts_with(&tokens)
+                naive
+                    .resolve(id)
+                    .is_some_and(|tokens| ids[position..].starts_with(&tokens))
             })
             .collect();
         let pick = usize::from(choices[step % choices.len()]);
@@ -33,13 +32,20 @@ fn random_segmentation(config: &CompressionConfig, ids: &[u32], choices: &[u8]) 
         } else {
             candidates[pick % candidates.len()]
         };
-        state.update(&[id]).unwrap();
-        let mut tokens = Vec::new();
-        state.codebook().extend_subtokens(id, &mut tokens);
-        position += tokens.len();
+        position += naive.feed_id(id).len();
         stream.push(id);
     }
     stream
+}
+
+/// The codebook a state holds, rebuilt from what pickling keeps: entries, and the use order of
+/// an evicting codebook once full.
+fn rebuilt(config: &CompressionConfig, codebook: &Codebook) -> Codebook {
+    let entries = entries(codebook);
+    match codebook.recency_order() {
+        Some(order) => Codebook::from_slots(config, &entries, &order).unwrap(),
+        None => Codebook::from_entries(config, &entries).unwrap(),
+    }
 }
 
 proptest! {
@@ -48,9 +54,10 @@ proptest! {
     #[test]
     fn encode_matches_naive_greedy_lzw((config, ids) in config_and_ids()) {
         let (encoded, codebook) = encode(&config, &ids).unwrap();
-        let (expected, expected_entries) = naive_encode(&config, &ids);
+        let (expected, naive) = naive_run(&config, &ids);
         prop_assert_eq!(&encoded, &expected);
-        prop_assert_eq!(entries(&codebook), expected_entries);
+        prop_assert_eq!(entries(&codebook), naive.entries.clone());
+        prop_assert_eq!(codebook.recency_order(), naive.recency_order());
         prop_assert!(codebook.len() <= config.max_codebook_size() as usize);
         prop_assert!(codebook.iter().all(|(_, t)| t.len() >= 2 && t.len() <= config.max_subtokens()));
     }
@@ -96,8 +103,72 @@ proptest! {
             reported.extend(created);
         }
         let expected: Vec<u32> = (0..codebook.len() as u32).map(|k| k + config.initial_vocab_size()).collect();
-        prop_assert_eq!(reported, expected);
+        if codebook.recency_order().is_none() {
+            prop_assert_eq!(reported, expected);
+        }
         prop_assert_eq!(state.codebook(), &codebook);
+    }
+
+    /// With eviction, each update reports the slots it assigned (a recycled slot too), once,
+    /// in the order of their last assignment, as the naive oracle assigns them.
+    #[test]
+    fn updates_report_every_slot_they_assign(
+        (config, ids) in config_and_ids(),
+        cut in 1usize..6,
+    ) {
+        let (encoded, _) = encode(&config, &ids).unwrap();
+        let mut state = CodebookState::new(&config);
+        let mut naive = Naive::new(&config);
+        for chunk in encoded.chunks(cut) {
+            let before = naive.created.len();
+            for &id in chunk {
+                naive.feed_id(id);
+            }
+            let expected = last_occurrences(&naive.created[before..]);
+            prop_assert_eq!(state.update(chunk).unwrap(), expected);
+        }
+        prop_assert_eq!(entries(state.codebook()), naive.entries.clone());
+        prop_assert_eq!(state.codebook().recency_order(), naive.recency_order());
+    }
+
+    /// Any stream, fed one id at a time: the state accepts exactly the ids the naive oracle
+    /// finds valid (existing, or KwKwK, which wins over a slot about to be recycled), expands
+    /// them alike and ends with the same codebook; a rejected id changes nothing.
+    #[test]
+    fn the_state_accepts_exactly_the_valid_ids(
+        config in config_strategy(),
+        raw in proptest::collection::vec(any::<u32>(), 0..300),
+    ) {
+        let limit = config.total_vocab_size();
+        let mut state = CodebookState::new(&config);
+        let mut naive = Naive::new(&config);
+        let mut accepted = Vec::new();
+        for &raw_id in &raw {
+            // Mostly hypertokens, and a few ids past the end.
+            let id = if raw_id % 4 == 0 {
+                raw_id % config.initial_vocab_size()
+            } else {
+                config.initial_vocab_size() + raw_id % (limit - config.initial_vocab_size() + 2)
+            };
+            prop_assert_eq!(state.next_id(), naive.next_id());
+            let before = state.clone();
+            match (state.update(&[id]), naive.resolve(id)) {
+                (Ok(_), Some(_)) => {
+                    naive.feed_id(id);
+                    accepted.push(id);
+                }
+                (Err(_), None) => {
+                    prop_assert_eq!(state.codebook(), before.codebook());
+                    prop_assert_eq!(state.pending_code(), before.pending_code());
+                }
+                (got, expected) => prop_assert!(false, "id {id}: state {got:?}, oracle {expected:?}"),
+            }
+            prop_assert_eq!(entries(state.codebook()), naive.entries.clone());
+            prop_assert_eq!(state.codebook().recency_order(), naive.recency_order());
+        }
+        let (decoded, codebook) = decode(&config, &accepted).unwrap();
+        prop_assert_eq!(&codebook, state.codebook());
+        prop_assert_eq!(encode(&config, &decoded).unwrap().1, codebook);
     }
 
     /// Arbitrary id streams: decode and the streaming state never panic, and either accept
@@ -187,8 +258,7 @@ proptest! {
         let split = split.min(ids.len());
         let mut state = CodebookState::new(&config);
         state.update(&ids[..split]).unwrap();
-        let entries = entries(state.codebook());
-        let rebuilt = zip2zip::Codebook::from_entries(&config, &entries).unwrap();
+        let rebuilt = rebuilt(&config, state.codebook());
         prop_assert_eq!(&rebuilt, state.codebook());
         let mut resumed = CodebookState::from_parts(&config, rebuilt, state.pending_code()).unwrap();
         let created = resumed.update(&ids[split..]).unwrap();

@@ -20,24 +20,42 @@ proptest! {
         prop_assert_eq!(trace.next_entries.len(), encoded.len() * width);
 
         let mut stepped = CodebookState::new(&config);
+        let mut stepped_created = Vec::new();
         for (step, &id) in encoded.iter().enumerate() {
-            stepped.update(&[id]).unwrap();
+            let step_created = stepped.update(&[id]).unwrap();
+            prop_assert_eq!(trace.created_at(step), &step_created[..]);
+            for (index, &new) in step_created.iter().enumerate() {
+                let index = trace.created_offsets[step] + index;
+                prop_assert_eq!(
+                    trace.created_entry(index, width).to_vec(),
+                    stepped.codebook().subtokens(new).unwrap()
+                );
+            }
+            stepped_created.extend(step_created);
             prop_assert_eq!(trace.sizes[step] as usize, stepped.codebook().len());
-            let next = stepped.codebook().next_id();
-            let mut probe = stepped.clone();
             let len = trace.next_lens[step];
             let entry = &trace.next_entries[step * width..step * width + len];
-            match probe.update(&[next]) {
-                Ok(_) => {
+            // A recycling codebook holds every id: the next one is valid as the entry it holds
+            // even where it may not stand for a new one.
+            let recycling = stepped.codebook().recency_order().is_some();
+            match stepped.next_id() {
+                Some(next) if len > 0 => {
                     prop_assert!(len >= 2);
+                    prop_assert_eq!(trace.next_ids[step], next);
+                    let mut probe = stepped.clone();
+                    prop_assert_eq!(probe.update(&[next]).unwrap(), vec![next]);
                     prop_assert_eq!(probe.codebook().subtokens(next).unwrap(), entry.to_vec());
                     let mut direct = Vec::new();
                     prop_assert!(stepped.next_entry_into(&mut direct));
                     prop_assert_eq!(direct, entry.to_vec());
                 }
-                Err(_) => {
-                    prop_assert_eq!(len, 0);
+                None if len > 0 => prop_assert!(false, "a next entry without a next id"),
+                next => {
+                    prop_assert_eq!(trace.next_ids[step], 0);
                     prop_assert!(!stepped.next_entry_into(&mut Vec::new()));
+                    if let (Some(next), false) = (next, recycling) {
+                        prop_assert!(stepped.clone().update(&[next]).is_err());
+                    }
                 }
             }
             prop_assert!(trace.next_entries[step * width + len..(step + 1) * width]
@@ -45,7 +63,7 @@ proptest! {
                 .all(|&t| t == 0));
         }
         prop_assert_eq!(traced.codebook(), stepped.codebook());
-        prop_assert_eq!(created.len(), stepped.codebook().len());
+        prop_assert_eq!(created, stepped_created);
     }
 
     #[test]
@@ -57,10 +75,10 @@ proptest! {
         let rows = vec![encoded.clone(), encoded[..half].to_vec()];
         let mut batch = BatchCodebookState::new(&config, 2).unwrap();
         let traces = batch.update_traced(&rows).unwrap();
-        for (row, (range, trace)) in rows.iter().zip(traces) {
+        for (row, (created, trace)) in rows.iter().zip(traces) {
             let mut single = CodebookState::new(&config);
-            let (single_range, single_trace) = single.update_traced(row).unwrap();
-            prop_assert_eq!(range, single_range);
+            let (single_created, single_trace) = single.update_traced(row).unwrap();
+            prop_assert_eq!(created, single_created);
             prop_assert_eq!(trace, single_trace);
         }
         let before = batch.clone();

@@ -1,10 +1,11 @@
 use numpy::{IntoPyArray, PyArray2, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
-use zip2zip::{Codebook, CompressionConfig, Error, InvalidTokenReason};
+use zip2zip::{Codebook, CompressionConfig, Error, Eviction, InvalidTokenReason};
 
 use crate::errors::{
-    invalid_argument, invalid_config, to_py, InvalidCodebookError, InvalidTokenError,
+    invalid_argument, invalid_codebook, invalid_config, to_py, InvalidCodebookError,
+    InvalidTokenError,
 };
 use crate::ids::{extract_batch, with_rows};
 use crate::ints::int_arg;
@@ -35,10 +36,12 @@ pub(crate) fn matrix(
     values.into_pyarray(py).reshape([rows, width])
 }
 
-/// Rebuilds a codebook from entries given as Python sequences of base ids.
+/// Rebuilds a codebook from entries given as Python sequences of base ids, in creation order,
+/// or (with a use order, `recency`: ids, least recently used first) by slot.
 pub(crate) fn codebook_from_entries(
     config: &CompressionConfig,
     entries: &Bound<'_, PyAny>,
+    recency: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Codebook> {
     let entries = extract_batch(entries).map_err(|error| {
         if error.is_instance_of::<InvalidTokenError>(entries.py()) {
@@ -69,7 +72,18 @@ pub(crate) fn codebook_from_entries(
             })
             .collect::<PyResult<_>>()
     })?;
-    Codebook::from_entries(config, &entries).map_err(to_py)
+    match recency.filter(|order| !order.is_none()) {
+        None => Codebook::from_entries(config, &entries),
+        Some(order) => {
+            let order: Vec<u32> = order
+                .try_iter()?
+                .enumerate()
+                .map(|(index, id)| int_arg(&id?, &format!("recency[{index}]"), invalid_codebook))
+                .collect::<PyResult<_>>()?;
+            Codebook::from_slots(config, &entries, &order)
+        }
+    }
+    .map_err(to_py)
 }
 
 #[pymethods]
@@ -98,7 +112,21 @@ impl PyCodebook {
         self.inner.max_subtokens()
     }
 
-    /// ``{hyper_id: [base ids]}`` in creation order.
+    /// What the codebook does with a new entry once full: ``"none"`` or ``"lru"``.
+    #[getter]
+    fn eviction(&self) -> &'static str {
+        self.inner.eviction().name()
+    }
+
+    /// For a full evicting codebook, every hypertoken id from the least to the most recently
+    /// used (the next new entry takes the slot of the first leaf its pending match does not
+    /// extend); ``None`` before it fills or when it never evicts.
+    fn recency_order(&self) -> Option<Vec<u32>> {
+        self.inner.recency_order()
+    }
+
+    /// ``{hyper_id: [base ids]}`` by slot (creation order until an evicting codebook recycles
+    /// a slot).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let dict = PyDict::new(py);
         for (id, tokens) in self.inner.iter() {
@@ -159,13 +187,17 @@ impl PyCodebook {
         matrix(py, values, self.inner.max_subtokens())
     }
 
-    /// Rebuilds a codebook from ``to_dict().values()`` (entries in creation order).
+    /// Rebuilds a codebook from ``to_dict().values()``: entries in creation order, or, for a
+    /// full evicting codebook, by slot with its ``recency_order()``.
     #[staticmethod]
+    #[pyo3(signature = (initial_vocab_size, max_codebook_size, max_subtokens, entries, eviction = "none", recency = None))]
     fn from_entries(
         initial_vocab_size: &Bound<'_, PyAny>,
         max_codebook_size: &Bound<'_, PyAny>,
         max_subtokens: &Bound<'_, PyAny>,
         entries: &Bound<'_, PyAny>,
+        eviction: &str,
+        recency: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let config = CompressionConfig::new(
             int_arg(initial_vocab_size, "initial_vocab_size", invalid_config)?,
@@ -174,17 +206,19 @@ impl PyCodebook {
             [],
             None,
         )
-        .map_err(to_py)?;
-        codebook_from_entries(&config, entries).map(Self::from)
+        .map_err(to_py)?
+        .with_eviction(Eviction::from_name(eviction).map_err(to_py)?);
+        codebook_from_entries(&config, entries, recency).map(Self::from)
     }
 
     fn __repr__(&self) -> String {
         format!(
-            "Codebook(<{} of {} entries>, initial_vocab_size={}, max_subtokens={})",
+            "Codebook(<{} of {} entries>, initial_vocab_size={}, max_subtokens={}, eviction='{}')",
             self.inner.len(),
             self.inner.max_codebook_size(),
             self.inner.initial_vocab_size(),
-            self.inner.max_subtokens()
+            self.inner.max_subtokens(),
+            self.inner.eviction()
         )
     }
 
@@ -199,6 +233,8 @@ impl PyCodebook {
             inner.max_codebook_size(),
             inner.max_subtokens(),
             entries,
+            inner.eviction().name(),
+            inner.recency_order(),
         );
         Ok((rebuild, args.into_pyobject(slf.py())?))
     }

@@ -1,15 +1,17 @@
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
-use zip2zip::CompressionConfig;
+use zip2zip::{CompressionConfig, Eviction};
 
 use crate::errors::{invalid_config, to_py};
 use crate::ints::{int_arg, type_name};
 
 /// The codec's parameters: ``initial_vocab_size`` V (the base vocabulary, added tokens
 /// included), ``max_codebook_size`` C (hypertoken ids are ``V .. V + C``), ``max_subtokens`` M
-/// (longest hypertoken, in base tokens), ``disabled_ids`` (never merged) and ``pad_token_id``
-/// (always disabled). Immutable and hashable.
+/// (longest hypertoken, in base tokens), ``disabled_ids`` (never merged), ``pad_token_id``
+/// (always disabled) and ``eviction``, what a full codebook does with a new entry: ``"none"``
+/// (frozen, the paper authors' codec) or ``"lru"`` (it takes the slot of the least recently
+/// used leaf entry). Immutable and hashable.
 #[pyclass(
     name = "CompressionConfig",
     module = "zip2zip_tokenizers._core",
@@ -41,6 +43,7 @@ impl std::hash::Hash for CompressionConfigKey {
             c.max_subtokens(),
             c.disabled_ids(),
             c.pad_token_id(),
+            c.eviction(),
         )
             .hash(state);
     }
@@ -65,7 +68,20 @@ impl PyCompressionConfig {
         max_subtokens: &Bound<'_, PyAny>,
         disabled_ids: Option<&Bound<'_, PyAny>>,
         pad_token_id: Option<&Bound<'_, PyAny>>,
+        eviction: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let eviction = match eviction.filter(|name| !name.is_none()) {
+            None => Eviction::None,
+            Some(name) => {
+                let name = name.cast::<PyString>().map_err(|_| {
+                    PyTypeError::new_err(format!(
+                        "eviction must be a string, got {}",
+                        type_name(name)
+                    ))
+                })?;
+                Eviction::from_name(name.to_str()?).map_err(to_py)?
+            }
+        };
         let disabled = match disabled_ids.filter(|ids| !ids.is_none()) {
             None => Vec::new(),
             Some(ids) if ids.is_instance_of::<PyString>() => {
@@ -96,20 +112,21 @@ impl PyCompressionConfig {
                 .transpose()?,
         )
         .map_err(to_py)?;
-        Ok(Self::wrap(config))
+        Ok(Self::wrap(config.with_eviction(eviction)))
     }
 }
 
 #[pymethods]
 impl PyCompressionConfig {
     #[new]
-    #[pyo3(signature = (initial_vocab_size, max_codebook_size, max_subtokens, disabled_ids = None, pad_token_id = None))]
+    #[pyo3(signature = (initial_vocab_size, max_codebook_size, max_subtokens, disabled_ids = None, pad_token_id = None, eviction = None), text_signature = "(initial_vocab_size, max_codebook_size, max_subtokens, disabled_ids=None, pad_token_id=None, eviction='none')")]
     fn new(
         initial_vocab_size: &Bound<'_, PyAny>,
         max_codebook_size: &Bound<'_, PyAny>,
         max_subtokens: &Bound<'_, PyAny>,
         disabled_ids: Option<&Bound<'_, PyAny>>,
         pad_token_id: Option<&Bound<'_, PyAny>>,
+        eviction: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         Self::build(
             initial_vocab_size,
@@ -117,6 +134,7 @@ impl PyCompressionConfig {
             max_subtokens,
             disabled_ids,
             pad_token_id,
+            eviction,
         )
     }
 
@@ -149,6 +167,19 @@ impl PyCompressionConfig {
         self.config().pad_token_id()
     }
 
+    /// What a full codebook does with a new entry: ``"none"`` or ``"lru"``.
+    #[getter]
+    fn eviction(&self) -> &'static str {
+        self.config().eviction().name()
+    }
+
+    /// The eviction policies' names, ``"none"`` (the default) first.
+    #[classattr]
+    #[pyo3(name = "EVICTION_POLICIES")]
+    fn eviction_policies(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
+        PyTuple::new(py, Eviction::ALL.map(Eviction::name))
+    }
+
     /// V + C: every valid id is below this.
     #[getter]
     fn total_vocab_size(&self) -> u32 {
@@ -162,7 +193,8 @@ impl PyCompressionConfig {
         })
     }
 
-    /// The config as a plain dict (the keys of the constructor).
+    /// The config as a plain dict (the keys of the constructor; ``eviction`` only when it is
+    /// not ``"none"``, so that configs of the authors' codec keep their dict and JSON).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let dict = PyDict::new(py);
         dict.set_item("initial_vocab_size", self.initial_vocab_size())?;
@@ -170,18 +202,22 @@ impl PyCompressionConfig {
         dict.set_item("max_subtokens", self.max_subtokens())?;
         dict.set_item("disabled_ids", self.disabled_ids())?;
         dict.set_item("pad_token_id", self.pad_token_id())?;
+        if self.config().eviction() != Eviction::None {
+            dict.set_item("eviction", self.eviction())?;
+        }
         Ok(dict)
     }
 
     /// Builds a config from ``to_dict()``'s output (unknown keys are an error).
     #[staticmethod]
     fn from_dict(data: &Bound<'_, PyDict>) -> PyResult<Self> {
-        const KEYS: [&str; 5] = [
+        const KEYS: [&str; 6] = [
             "initial_vocab_size",
             "max_codebook_size",
             "max_subtokens",
             "disabled_ids",
             "pad_token_id",
+            "eviction",
         ];
         for key in data.keys() {
             if !key
@@ -203,6 +239,7 @@ impl PyCompressionConfig {
             &required("max_subtokens")?,
             data.get_item("disabled_ids")?.as_ref(),
             data.get_item("pad_token_id")?.as_ref(),
+            data.get_item("eviction")?.as_ref(),
         )
     }
 
@@ -226,12 +263,13 @@ impl PyCompressionConfig {
     pub(crate) fn __repr__(&self) -> String {
         let c = self.config();
         format!(
-            "CompressionConfig(initial_vocab_size={}, max_codebook_size={}, max_subtokens={}, disabled_ids=<{} ids>, pad_token_id={})",
+            "CompressionConfig(initial_vocab_size={}, max_codebook_size={}, max_subtokens={}, disabled_ids=<{} ids>, pad_token_id={}, eviction='{}')",
             c.initial_vocab_size(),
             c.max_codebook_size(),
             c.max_subtokens(),
             c.disabled_ids().len(),
-            c.pad_token_id().map_or_else(|| "None".to_string(), |p| p.to_string())
+            c.pad_token_id().map_or_else(|| "None".to_string(), |p| p.to_string()),
+            c.eviction()
         )
     }
 
@@ -245,6 +283,7 @@ impl PyCompressionConfig {
             this.max_subtokens(),
             this.disabled_ids(),
             this.pad_token_id(),
+            this.eviction(),
         );
         Ok((slf.get_type().into_any(), args.into_pyobject(slf.py())?))
     }

@@ -64,11 +64,20 @@ pub(crate) static BATCH_NEW_ENTRIES: NamedResult = NamedResult::new(
 );
 pub(crate) static TRACED_UPDATE: NamedResult = NamedResult::new(
     "TracedUpdate",
-    &["rows", "hyper_ids", "subtokens", "sizes", "next_entries"],
-    "BatchCodebookState.update_traced's result: the created hypertokens as update returns \
-     them; sizes[b, t], the hypertokens row b has after column t; next_entries[b, t], the base \
-     ids (padded with -1; all -1 when invalid) the next hypertoken id would stand for right \
-     after column t (LZW's KwKwK case).",
+    &[
+        "rows",
+        "hyper_ids",
+        "subtokens",
+        "sizes",
+        "next_entries",
+        "next_ids",
+        "columns",
+    ],
+    "BatchCodebookState.update_traced's result: the created hypertokens by column (rows, \
+     hyper_ids, subtokens as right after their column, and columns); sizes[b, t], the \
+     hypertokens row b has after column t; next_entries[b, t], the base ids (padded with -1; \
+     all -1 when invalid) the next hypertoken id would stand for right after column t (LZW's \
+     KwKwK case), and next_ids[b, t] that id (-1 when invalid).",
 );
 pub(crate) static WINDOW_BATCH: NamedResult = NamedResult::new(
     "WindowBatch",

@@ -64,6 +64,14 @@ impl PyCodebookState {
         self.inner.pending_code()
     }
 
+    /// The id the next created hypertoken would get: ``V + len(self)`` while the codebook has
+    /// room; once an evicting codebook is full, the slot the pending match would recycle
+    /// (``None`` with no pending match, or when the codebook is full and never evicts).
+    #[getter]
+    fn next_id(&self) -> Option<u32> {
+        self.inner.next_id()
+    }
+
     /// Number of hypertokens created so far.
     fn __len__(&self) -> usize {
         self.inner.codebook().len()
@@ -108,8 +116,9 @@ impl PyCodebookState {
     }
 }
 
-/// Each row's codebook entries and pending code: what pickling a batch state keeps.
-type RowStates = Vec<(Vec<Vec<u32>>, Option<u32>)>;
+/// Each row's codebook entries, pending code and use order (see `Codebook.recency_order`):
+/// what pickling a batch state keeps.
+type RowStates = Vec<(Vec<Vec<u32>>, Option<u32>, Option<Vec<u32>>)>;
 /// `(class, (config, batch_size), row states)` for `__reduce__`.
 type BatchReduce<'py> = (
     Bound<'py, PyAny>,
@@ -218,12 +227,15 @@ impl PyBatchCodebookState {
 
     /// ``update`` for a rectangular batch ``ids`` of shape ``(B, T)`` that also says, after each
     /// id, what a model predicting the following id may choose from. Returns
-    /// ``TracedUpdate(rows, hyper_ids, subtokens, sizes, next_entries)``: the first three as
-    /// ``update`` returns them, ``sizes[b, t]`` the number of hypertokens row ``b`` has after
-    /// column ``t``, and ``next_entries[b, t]`` the base ids (padded with -1; all -1 when
-    /// invalid) the next hypertoken id would stand for if row ``b`` produced it right after
-    /// column ``t`` (LZW's KwKwK case). Masked-out columns repeat the size before them and have
-    /// no next entry.
+    /// ``TracedUpdate(rows, hyper_ids, subtokens, sizes, next_entries, next_ids, columns)``:
+    /// the created hypertokens by column (``columns[i]`` created entry ``i``), each with its
+    /// base ids as right after that column (a slot an evicting codebook recycles twice is
+    /// listed twice); ``sizes[b, t]`` the number of hypertokens row ``b`` has after column
+    /// ``t``; ``next_entries[b, t]`` the base ids (padded with -1; all -1 when invalid) the next
+    /// hypertoken id would stand for if row ``b`` produced it right after column ``t`` (LZW's
+    /// KwKwK case), and ``next_ids[b, t]`` that id (-1 when invalid): ``V + sizes[b, t]``
+    /// until an evicting codebook is full, then the slot it would recycle. Masked-out columns
+    /// repeat the size before them and have no next entry.
     #[pyo3(signature = (ids, attention_mask = None))]
     fn update_traced<'py>(
         &mut self,
@@ -249,7 +261,23 @@ impl PyBatchCodebookState {
                 .next_entries
                 .into_pyarray(py)
                 .reshape([batch_size, trace.columns, width])?;
-        TRACED_UPDATE.make(py, (rows, hyper_ids, subtokens, sizes, next_entries))
+        let next_ids = trace
+            .next_ids
+            .into_pyarray(py)
+            .reshape([batch_size, trace.columns])?;
+        let columns = trace.created_columns.into_pyarray(py);
+        TRACED_UPDATE.make(
+            py,
+            (
+                rows,
+                hyper_ids,
+                subtokens,
+                sizes,
+                next_entries,
+                next_ids,
+                columns,
+            ),
+        )
     }
 
     /// A snapshot of row ``row``'s codebook (negative rows count from the end).
@@ -299,8 +327,9 @@ impl PyBatchCodebookState {
             .rows()
             .iter()
             .map(|state| {
-                let entries = state.codebook().iter().map(|(_, tokens)| tokens).collect();
-                (entries, state.pending_code())
+                let codebook = state.codebook();
+                let entries = codebook.iter().map(|(_, tokens)| tokens).collect();
+                (entries, state.pending_code(), codebook.recency_order())
             })
             .collect()
     }
@@ -312,13 +341,19 @@ impl PyBatchCodebookState {
         let mut states = Vec::new();
         for (index, row) in rows.try_iter()?.enumerate() {
             let row = row?;
-            let parts = row.cast::<PyTuple>().ok().filter(|parts| parts.len() == 2);
+            // (entries, pending), as pickled before codebooks could evict, or with the use order.
+            let parts = row
+                .cast::<PyTuple>()
+                .ok()
+                .filter(|parts| matches!(parts.len(), 2 | 3));
             let Some(parts) = parts else {
                 return Err(invalid_codebook(format!(
-                    "invalid codebook: row {index} of the state is not an (entries, pending) pair"
+                    "invalid codebook: row {index} of the state is not an (entries, pending[, \
+                     recency]) tuple"
                 )));
             };
-            let codebook = codebook_from_entries(config, &parts.get_item(0)?)?;
+            let recency = parts.get_item(2).ok();
+            let codebook = codebook_from_entries(config, &parts.get_item(0)?, recency.as_ref())?;
             let pending = parts.get_item(1)?;
             let pending = if pending.is_none() {
                 None

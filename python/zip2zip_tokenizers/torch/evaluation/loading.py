@@ -57,6 +57,7 @@ def load_for_eval(
     max_codebook_size: int | None = None,
     max_subtokens: int | None = None,
     disable_digits: bool | None = None,
+    eviction: str | None = None,
     encoder: HyperEncoderConfig | None = None,
     position_mode: PositionMode = "sequential",
     dtype: torch.dtype = torch.float32,
@@ -90,6 +91,7 @@ def load_for_eval(
                 max_subtokens=codec.max_subtokens,
                 initial_vocab_size=codec.initial_vocab_size,
                 disable_digits=disable_digits,
+                eviction=codec.eviction,
             )
         check_codec(codec, tokenizer.config)
     else:
@@ -109,6 +111,7 @@ def load_for_eval(
             max_subtokens=max_subtokens,
             disable_digits=disable_digits,
             initial_vocab_size=rows,
+            eviction=eviction,
         )
         model = Zip2ZipForCausalLM.from_base(
             base,

@@ -19,6 +19,7 @@ from typing import Any
 
 from zip2zip_tokenizers.settings import (
     DEFAULT_DISABLE_DIGITS,
+    DEFAULT_EVICTION,
     DEFAULT_MAX_CODEBOOK_SIZE,
     DEFAULT_MAX_SUBTOKENS,
 )
@@ -37,6 +38,7 @@ class Zip2ZipRecipe:
     max_codebook_size: int = DEFAULT_MAX_CODEBOOK_SIZE
     max_subtokens: int = DEFAULT_MAX_SUBTOKENS
     disable_digits: bool = DEFAULT_DISABLE_DIGITS
+    eviction: str = DEFAULT_EVICTION
     encoder: EncoderKind = "transformer"
     encoder_layers: int = 2
     encoder_hidden_size: int | None = None
@@ -126,6 +128,7 @@ class Zip2ZipRecipe:
             "max_codebook_size": self.max_codebook_size,
             "max_subtokens": self.max_subtokens,
             "disable_digits": self.disable_digits,
+            "eviction": self.eviction,
         }
         if config_path(model_dir).is_file():
             codec = {name: value for name, value in codec.items() if name in explicit}
