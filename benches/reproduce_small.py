@@ -328,7 +328,7 @@ def uptrain(
         dataloader_num_workers=0,
     )
     recipe = arm.recipe()
-    trainer = train(
+    outcome = train(
         str(model_dir),
         corpus_files(scale, model_dir),
         args,
@@ -336,6 +336,8 @@ def uptrain(
         window=scale.window,
         resume=False,
     )
+    trainer = outcome.trainer
+    assert trainer is not None, "a run with resume=False always trains"
     history = [entry for entry in trainer.state.log_history if "loss" in entry]
     runtime = next(e["train_runtime"] for e in trainer.state.log_history if "train_runtime" in e)
     compressions = [e["compression"] for e in history if "compression" in e]
