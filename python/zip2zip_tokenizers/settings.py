@@ -83,6 +83,18 @@ class SavedCodec:
     disable_digits: bool | None
     eviction: str | None = None
 
+    def compression_config(self, pad_token_id: int | None = None) -> CompressionConfig:
+        """The ``CompressionConfig`` these settings describe; ``pad_token_id`` stands in for a
+        pad id the file does not hold."""
+        return CompressionConfig(
+            self.initial_vocab_size,
+            self.max_codebook_size,
+            self.max_subtokens,
+            list(self.disabled_ids or []) or None,
+            self.pad_token_id if self.pad_token_id is not None else pad_token_id,
+            self.eviction or DEFAULT_EVICTION,
+        )
+
 
 @dataclass(frozen=True)
 class ModelSection:

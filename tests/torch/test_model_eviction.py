@@ -113,3 +113,17 @@ def test_train_refuses_shards_made_with_another_policy(
     error = capsys.readouterr().err
     assert "eviction: 'none'" in error
     assert "pass --eviction none to preprocess, or --eviction lru to train" in error
+
+
+def test_a_training_checkpoint_of_an_evicting_model_loads_back_into_it(tmp_path: Path) -> None:
+    from zip2zip_tokenizers.torch.training.checkpoints import (
+        load_training_model,
+        save_training_model,
+    )
+
+    model = wrapped("llama", MEAN, cfg=evicting())
+    save_training_model(model, str(tmp_path / "checkpoint-1"), None)
+    again = wrapped("llama", MEAN, cfg=evicting())
+    load_training_model(again, tmp_path / "checkpoint-1")  # the same codec: no mismatch
+    for name, weight in model.input_encoder.state_dict().items():
+        assert torch.equal(again.input_encoder.state_dict()[name], weight)

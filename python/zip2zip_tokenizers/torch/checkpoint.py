@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 from torch import nn
 
-from zip2zip_tokenizers._core import CompressionConfig
 from zip2zip_tokenizers.settings import (
     CONFIG_NAME,
     DEFAULT_EVICTION,
@@ -329,14 +328,7 @@ def load_checkpoint(
     pad = codec.pad_token_id
     if pad is None and encoder.kind.startswith("authors_"):
         pad = _authors_padding_id(directory, saved.model.base_model_name_or_path)
-    compression = CompressionConfig(
-        codec.initial_vocab_size,
-        codec.max_codebook_size,
-        codec.max_subtokens,
-        list(codec.disabled_ids or []) or None,
-        pad,
-        codec.eviction or DEFAULT_EVICTION,
-    )
+    compression = codec.compression_config(pad)
     position_mode = saved.model.position_mode
     # The authors' checkpoints say nothing: their runtime and training mask the slot.
     kwkwk_slot = saved.model.kwkwk_slot or "masked"

@@ -59,16 +59,7 @@ def load_training_model(model: Zip2ZipForCausalLM, directory: str | os.PathLike[
         raise TrainingError(f"{path} is not a zip2zip training checkpoint (no {ENCODERS_NAME})")
     saved = read_config(path)
     if saved is not None and saved.codec is not None:
-        from zip2zip_tokenizers._core import CompressionConfig
-
-        codec = saved.codec
-        trained = CompressionConfig(
-            codec.initial_vocab_size,
-            codec.max_codebook_size,
-            codec.max_subtokens,
-            list(codec.disabled_ids or []) or None,
-            codec.pad_token_id,
-        )
+        trained = saved.codec.compression_config()
         try:
             check_same_codec(
                 trained, model.compression, expected_from=str(path), got_from="this run's model"
