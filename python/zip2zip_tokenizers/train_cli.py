@@ -42,8 +42,10 @@ def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     add_codec_arguments(codec)
     model = parser.add_argument_group("model")
-    model.add_argument("--encoder", choices=("transformer", "mean"), default="transformer")
-    model.add_argument("--encoder-layers", type=int, default=2)
+    model.add_argument("--encoder", choices=("transformer", "mlp", "mean"), default="transformer")
+    model.add_argument(
+        "--encoder-layers", type=int, default=2, help="transformer layers, or MLP hidden layers"
+    )
     model.add_argument("--encoder-hidden-size", type=int, help="default: the model's width")
     model.add_argument("--tie-encoders", action="store_true", help="one encoder for both sides")
     model.add_argument(

@@ -50,8 +50,10 @@ def logits_of(model: Any) -> torch.Tensor:
             causal=True,
             num_heads=2,
         ),
+        HyperEncoderConfig(kind="mlp"),
+        HyperEncoderConfig(kind="mlp", tie_encoders=True, hidden_size=8, num_hidden_layers=2),
     ],
-    ids=["mean", "transformer", "narrow-tied-causal"],
+    ids=["mean", "transformer", "narrow-tied-causal", "mlp", "narrow-tied-mlp"],
 )
 def test_save_then_load_gives_identical_logits(tmp_path: Path, encoder: HyperEncoderConfig) -> None:
     model = wrapped("phi3", encoder, position_mode="base_token_end")

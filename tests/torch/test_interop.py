@@ -169,6 +169,7 @@ def test_our_save_of_their_checkpoint_is_their_file(world: dict[str, Any], tmp_p
     ("encoder", "reason"),
     [
         (HyperEncoderConfig(kind="mean"), "kind='mean'"),
+        (HyperEncoderConfig(kind="mlp"), "kind='mlp'"),
         (HyperEncoderConfig(kind="transformer", num_heads=4), "output_projection=True"),
         (
             HyperEncoderConfig(

@@ -39,7 +39,10 @@ def dataset(tok: Zip2ZipTokenizer, documents: int = 64, seed: int = 0) -> Window
     return text_dataset([document(rng) for _ in range(documents)], tok, window=128)
 
 
-def model(tok: Zip2ZipTokenizer, lora_r: int = 0, seed: int = 0, tied: bool = False) -> Any:
+def model(
+    tok: Zip2ZipTokenizer, lora_r: int = 0, seed: int = 0, tied: bool = False, **recipe: Any
+) -> Any:
+    """The tiny Llama wrapped by ``Zip2ZipRecipe`` (a 1-layer encoder unless ``recipe`` says)."""
     torch.manual_seed(seed)
     vocab = tok.initial_vocab_size
     base = LlamaForCausalLM(
@@ -56,10 +59,9 @@ def model(tok: Zip2ZipTokenizer, lora_r: int = 0, seed: int = 0, tied: bool = Fa
             tie_word_embeddings=tied,
         )
     )
-    recipe = Zip2ZipRecipe(
-        max_codebook_size=tok.config.max_codebook_size, lora_r=lora_r, encoder_layers=1
-    )
-    return recipe.build(base, tok)
+    fields = {"encoder_layers": 1, **recipe}
+    chosen = Zip2ZipRecipe(max_codebook_size=tok.config.max_codebook_size, lora_r=lora_r, **fields)
+    return chosen.build(base, tok)
 
 
 def arguments(output_dir: str, **overrides: Any) -> Zip2ZipTrainingArguments:

@@ -20,6 +20,8 @@ from zip2zip_tokenizers.torch.errors import ModelMismatchError
 AUTHORS_TRANSFORMER = "res_latent_attn"
 # Their two older encoder types, loaded as our "authors_*" kinds (see authors_encoders).
 OLDER_TYPES = {"transformer": "authors_transformer", "attention": "authors_attention"}
+# Our MLP encoder's type (their runtime has none; its loader refuses it by name).
+MLP = "mlp"
 # Our "no position embedding" (their null means "learnable" for res_latent_attn).
 NO_POSITIONS = "none"
 # Every key of their ResLatentAttnConfig.
@@ -55,6 +57,17 @@ def encoder_section(config: HyperEncoderConfig, model_hidden_size: int) -> Encod
             ("the masked-mean encoder (kind='mean') has no counterpart in their runtime",),
         )
     config = config.resolved(model_hidden_size)
+    if config.kind == "mlp":
+        return EncoderSection(
+            MLP,
+            {
+                "hidden_size": config.hidden_size,
+                "num_hidden_layers": config.num_hidden_layers,
+                "residual": config.residual,
+                "tie_encoders": config.tie_encoders,
+            },
+            ("the MLP encoder (kind='mlp') has no counterpart in their runtime",),
+        )
     if config.kind in OLDER_TYPES.values():
         return _older_section(config)
     narrower = config.hidden_size != model_hidden_size
@@ -126,11 +139,13 @@ def encoder_config(encoder_type: str, data: dict[str, Any]) -> HyperEncoderConfi
     """The encoder settings of a ``zip2zip_config.json`` written by us or by the authors."""
     if encoder_type == "mean":
         return HyperEncoderConfig(kind="mean", tie_encoders=data.get("tie_encoders", False))
+    if encoder_type == MLP:
+        return HyperEncoderConfig.from_dict({**data, "kind": "mlp"})
     if encoder_type in OLDER_TYPES:
         return _older_config(encoder_type, data)
     if encoder_type != AUTHORS_TRANSFORMER:
         raise ModelMismatchError(
-            f"encoder_type {encoder_type!r} is not supported (supported: 'mean', "
+            f"encoder_type {encoder_type!r} is not supported (supported: 'mean', {MLP!r}, "
             f"{AUTHORS_TRANSFORMER!r}, {', '.join(map(repr, OLDER_TYPES))})"
         )
     fields = dict(data)

@@ -11,6 +11,7 @@ The transformer encoder's parameter names are those of the authors' ``res_latent
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -21,8 +22,8 @@ from torch import nn
 from zip2zip_tokenizers.torch.errors import InvalidEncoderConfigError, ModelMismatchError
 from zip2zip_tokenizers.torch.ops import gather_subtokens, masked_mean_pool
 
-EncoderKind = Literal["mean", "transformer", "authors_transformer", "authors_attention"]
-ENCODER_KINDS = ("mean", "transformer", "authors_transformer", "authors_attention")
+EncoderKind = Literal["mean", "transformer", "mlp", "authors_transformer", "authors_attention"]
+ENCODER_KINDS = ("mean", "transformer", "mlp", "authors_transformer", "authors_attention")
 # From this many entries in one call, the transformer encoder's per-token layers run on the
 # present subtokens only (see ``TransformerHyperEncoder.forward``).
 _PACK_FROM_ENTRIES = 16
@@ -37,10 +38,13 @@ class HyperEncoderConfig:
     is a small pre-LayerNorm transformer over the entry's base embeddings, pooled by masked
     mean or at the last base token; with ``residual`` the first base token's embedding is added
     to a zero-initialised output projection, so a fresh encoder maps every hypertoken exactly to
-    its first base token's embedding. Input and output encoders are separate unless
-    ``tie_encoders``. ``"authors_transformer"`` and ``"authors_attention"`` are the authors' two
-    older encoders (``zip2zip_tokenizers.torch.authors_encoders``), as wide as the model, for
-    loading their checkpoints of those types.
+    its first base token's embedding. ``"mlp"`` reads the entry's base embeddings concatenated
+    (each layer-normed, padding zeroed: ``max_subtokens x d`` inputs) through
+    ``num_hidden_layers`` GELU layers of ``hidden_size`` (default: the model's width) into an
+    output layer, with the same residual and zero-initialised output. Input and output encoders
+    are separate unless ``tie_encoders``. ``"authors_transformer"`` and ``"authors_attention"``
+    are the authors' two older encoders (``zip2zip_tokenizers.torch.authors_encoders``), as wide
+    as the model, for loading their checkpoints of those types.
     """
 
     kind: EncoderKind = "transformer"
@@ -87,6 +91,8 @@ class HyperEncoderConfig:
         if self.kind == "mean":
             return self
         hidden = self.hidden_size or model_hidden_size
+        if self.kind == "mlp":
+            return self._resolved_mlp(hidden)
         heads = self.num_heads or max(1, hidden // 64)
         if hidden % heads:
             raise InvalidEncoderConfigError(
@@ -136,6 +142,20 @@ class HyperEncoderConfig:
             residual=False,
             output_projection=False,
             position_encoding=self.position_encoding,  # the attention encoder ignores it, as theirs
+            tie_encoders=self.tie_encoders,
+            extra=self.extra,
+        )
+
+    def _resolved_mlp(self, hidden: int) -> HyperEncoderConfig:
+        """Attention, pooling and position settings do not apply to the MLP: its output layer is
+        its projection, and each base token's place in the concatenation is its position."""
+        return HyperEncoderConfig(
+            kind="mlp",
+            hidden_size=hidden,
+            num_hidden_layers=self.num_hidden_layers,
+            residual=self.residual,
+            output_projection=True,
+            position_encoding=None,
             tie_encoders=self.tie_encoders,
             extra=self.extra,
         )
@@ -268,6 +288,47 @@ class TransformerHyperEncoder(nn.Module):
         return result
 
 
+class MLPHyperEncoder(nn.Module):
+    """An MLP over an entry's concatenated base embeddings (see the config)."""
+
+    def __init__(self, config: HyperEncoderConfig, model_hidden_size: int, max_subtokens: int):
+        super().__init__()
+        config = config.resolved(model_hidden_size)
+        assert config.hidden_size
+        self.config = config
+        self.max_subtokens = max_subtokens
+        self.norm = nn.LayerNorm(model_hidden_size)
+        widths = [max_subtokens * model_hidden_size]
+        widths += [config.hidden_size] * config.num_hidden_layers
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(widths))
+        self.proj_out = nn.Linear(widths[-1], model_hidden_size)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+        if self.config.residual:
+            nn.init.zeros_(self.proj_out.weight)
+
+    def forward(self, subtokens: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+        missing = self.max_subtokens - subtokens.shape[1]
+        if missing > 0:  # a batch whose longest entry is shorter than max_subtokens
+            subtokens = F.pad(subtokens, (0, missing), value=-1)
+        present = subtokens >= 0
+        x = gather_subtokens(embeddings, subtokens).to(self.norm.weight.dtype)
+        first = x[:, 0]
+        h = (self.norm(x) * present[..., None].to(x.dtype)).flatten(1)
+        for layer in self.layers:
+            h = F.gelu(layer(h))
+        out = self.proj_out(h)
+        if self.config.residual:
+            out = first + out
+        result: torch.Tensor = out.to(embeddings.dtype)
+        return result
+
+
 def build_hyper_encoder(
     config: HyperEncoderConfig,
     model_hidden_size: int,
@@ -278,6 +339,8 @@ def build_hyper_encoder(
         return MeanHyperEncoder()
     if config.kind == "transformer":
         return TransformerHyperEncoder(config, model_hidden_size, max_subtokens)
+    if config.kind == "mlp":
+        return MLPHyperEncoder(config, model_hidden_size, max_subtokens)
     return _authors_encoder(config.resolved(model_hidden_size), max_subtokens, pad_token_id)
 
 

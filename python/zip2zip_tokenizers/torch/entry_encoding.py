@@ -6,8 +6,9 @@ are encoded once and their vectors shared (their gradients add up, as they would
 transformer encoder also runs each group of equally long entries at that length: an entry of 2
 base ids padded to ``M = 4`` would spend half of its projections and MLP on padding that its
 result never reads (padding is masked from attention and pooling). Both are exact. These two
-encoders read the base ids' rows from one gathered copy, so the ``[V, d]`` table gets one
-gradient scatter per call, not one per group.
+encoders and the MLP encoder (which reads every entry at its full width) read the base ids' rows
+from one gathered copy, so the ``[V, d]`` table gets one gradient scatter per call, not one per
+group.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from zip2zip_tokenizers.torch.encoders import MeanHyperEncoder, TransformerHyperEncoder
+from zip2zip_tokenizers.torch.encoders import (
+    MeanHyperEncoder,
+    MLPHyperEncoder,
+    TransformerHyperEncoder,
+)
 
 
 def encode_entries(encoder: nn.Module, subtokens: np.ndarray, weight: torch.Tensor) -> torch.Tensor:
@@ -35,7 +40,7 @@ def encode_entries_together(
     results: list[torch.Tensor | None] = [None] * len(jobs)
     gathered = []
     for number, (encoder, subtokens) in enumerate(jobs):
-        if isinstance(encoder, (TransformerHyperEncoder, MeanHyperEncoder)):
+        if isinstance(encoder, (TransformerHyperEncoder, MLPHyperEncoder, MeanHyperEncoder)):
             gathered.append(number)
         elif len(subtokens) == 0:
             results[number] = weight.new_zeros((0, weight.shape[1]))

@@ -29,11 +29,16 @@ from zip2zip_tokenizers.torch.errors import InvalidEncoderConfigError
 from zip2zip_tokenizers.torch.model import PositionMode, Zip2ZipForCausalLM
 from zip2zip_tokenizers.torch.training.errors import InvalidTrainingArgumentError
 
+# The encoder kinds a run trains from scratch (the authors' older kinds are for loading theirs).
+TRAINED_ENCODERS = ("transformer", "mlp", "mean")
+
 
 @dataclass
 class Zip2ZipRecipe:
     """What to build (see the module doc for the defaults' provenance). ``lora_r=0`` trains the
-    whole base model instead of an adapter."""
+    whole base model instead of an adapter. ``encoder="mlp"`` is an MLP over the entry's
+    concatenated base embeddings (``encoder_layers`` hidden layers of ``encoder_hidden_size``)
+    instead of the transformer, with the same identity start."""
 
     max_codebook_size: int = DEFAULT_MAX_CODEBOOK_SIZE
     max_subtokens: int = DEFAULT_MAX_SUBTOKENS
@@ -51,9 +56,10 @@ class Zip2ZipRecipe:
     lora_targets: list[str] | str = field(default_factory=lambda: "all-linear")
 
     def __post_init__(self) -> None:
-        if self.encoder not in ("transformer", "mean"):
+        if self.encoder not in TRAINED_ENCODERS:
             raise InvalidTrainingArgumentError(
-                f"encoder must be 'transformer' or 'mean', got {self.encoder!r}"
+                f"encoder must be one of {', '.join(map(repr, TRAINED_ENCODERS))}, got "
+                f"{self.encoder!r}"
             )
         if isinstance(self.lora_r, bool) or not isinstance(self.lora_r, int) or self.lora_r < 0:
             raise InvalidTrainingArgumentError(
@@ -92,7 +98,7 @@ class Zip2ZipRecipe:
         if self.encoder == "mean":
             return HyperEncoderConfig(kind="mean", tie_encoders=self.tie_encoders)
         return HyperEncoderConfig(
-            kind="transformer",
+            kind=self.encoder,
             hidden_size=self.encoder_hidden_size,
             num_hidden_layers=self.encoder_layers,
             residual=True,
