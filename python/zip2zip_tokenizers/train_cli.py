@@ -69,6 +69,9 @@ def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     optim.add_argument("--min-lr", type=float, default=1e-5, help="end of the cosine decay")
     optim.add_argument("--encoder-lr", type=float, help="default: --lr")
     optim.add_argument("--warmup", type=float, default=0.1, help="steps, or a ratio < 1")
+    optim.add_argument(
+        "--encoder-warmup", type=int, help="warm-up steps of --encoder-lr (default: --warmup)"
+    )
     optim.add_argument("--weight-decay", type=float, default=0.01)
     optim.add_argument("--max-grad-norm", type=float, default=1.0)
     optim.add_argument("--seed", type=int, default=0)
@@ -135,6 +138,7 @@ def run_train(args: argparse.Namespace) -> int:
         lr_scheduler_kwargs={"min_lr_rate": args.min_lr / args.lr if args.lr else 0.0},
         encoder_learning_rate=args.encoder_lr,
         warmup_steps=args.warmup,
+        encoder_warmup_steps=args.encoder_warmup,
         weight_decay=args.weight_decay,
         max_grad_norm=args.max_grad_norm,
         token_type_loss_weight=args.token_type_loss_weight,

@@ -310,6 +310,8 @@ def test_recipe_fields_are_checked_when_declared(fields: dict[str, Any], match: 
         ({"learning_rate": math.nan}, "learning_rate must be >= 0 and finite"),
         ({"token_type_loss_weight": math.inf}, "token_type_loss_weight must be"),
         ({"encoder_learning_rate": -1.0}, "encoder_learning_rate must be"),
+        ({"encoder_warmup_steps": -1}, "encoder_warmup_steps must be >= 0"),
+        ({"encoder_warmup_steps": 2.5}, "encoder_warmup_steps must be a whole number"),
         ({"warmup_steps": -1.0}, "warmup_steps"),  # transformers' own check, re-typed
     ],
 )

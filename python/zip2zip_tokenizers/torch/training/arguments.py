@@ -1,5 +1,5 @@
 """Training arguments: transformers' ``TrainingArguments`` with the zip2zip++ v0.6.4 defaults and
-the two knobs it adds (a separate encoder learning rate, the token-type loss weight).
+the knobs it adds (a separate encoder learning rate and warm-up, the token-type loss weight).
 
 The defaults are the authors' released fine-tuning recipe (``scripts/finetune_phi35_rcp.sh`` and
 ``docs/finetuning.md`` of epfl-dlab/zip2zip-plus-plus, recipe v0.6.4): AdamW, learning rate 3e-4
@@ -37,6 +37,9 @@ class Zip2ZipTrainingArguments(TrainingArguments):
 
     - ``encoder_learning_rate``: peak learning rate of the hyper-encoders and the token-type
       head (randomly initialised, unlike the adapted base model); ``None``: ``learning_rate``.
+    - ``encoder_warmup_steps``: optimiser steps over which the learning rate of the encoders and
+      the token-type head rises linearly from 0 (the same schedule type, e.g. the cosine decay,
+      with its own warm-up); ``None``: ``warmup_steps``, as every other parameter.
     - ``token_type_loss_weight``: weight of the auxiliary "is the next id a hypertoken" loss
       (0 turns it off; it needs a model built with ``token_type_head=True``).
     """
@@ -54,6 +57,10 @@ class Zip2ZipTrainingArguments(TrainingArguments):
     encoder_learning_rate: float | None = field(
         default=None,
         metadata={"help": "Peak learning rate of the hyper-encoders (default: learning_rate)."},
+    )
+    encoder_warmup_steps: int | None = field(
+        default=None,
+        metadata={"help": "Warm-up steps of the encoders' learning rate (default: warmup_steps)."},
     )
     token_type_loss_weight: float = field(
         default=RECIPE_TOKEN_TYPE_LOSS_WEIGHT,
@@ -73,6 +80,13 @@ class Zip2ZipTrainingArguments(TrainingArguments):
         for name, value in rates:
             if value is not None and not 0 <= value < math.inf:
                 raise InvalidTrainingArgumentError(f"{name} must be >= 0 and finite, got {value}")
+        warmup = self.encoder_warmup_steps
+        if warmup is not None and (isinstance(warmup, bool) or not isinstance(warmup, int)):
+            raise InvalidTrainingArgumentError(
+                f"encoder_warmup_steps must be a whole number of steps or None, got {warmup!r}"
+            )
+        if warmup is not None and warmup < 0:
+            raise InvalidTrainingArgumentError(f"encoder_warmup_steps must be >= 0, got {warmup}")
         if self.max_steps == 0 or self.max_steps < -1:
             raise InvalidTrainingArgumentError(
                 f"max_steps must be >= 1, or -1 to train num_train_epochs epochs; got "

@@ -8,7 +8,8 @@ are the Trainer's own; whole saves and safe resumes are ``ResumableTrainer``'s, 
   of the whole accumulated, all-process batch, so 2 processes equal 1 with the same global batch;
 - a NaN or infinite loss raises ``NonFiniteLossError`` before the backward pass and before any
   save, on every process at once;
-- two parameter groups' learning rates (encoders + token-type head, the rest);
+- two parameter groups' learning rates (encoders + token-type head, the rest), and with
+  ``encoder_warmup_steps`` the first group's own warm-up;
 - logs: the loss and top-1 accuracy split over base-id and hypertoken targets, the hypertoken
   share of targets and of the model's own top-1 ids, the gradient norm of each part of the model
   before clipping, compression (base tokens per id), ids and base tokens per second, every
@@ -20,10 +21,13 @@ are the Trainer's own; whole saves and safe resumes are ``ResumableTrainer``'s, 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
+from transformers.optimization import get_scheduler
 from transformers.trainer_utils import IntervalStrategy
 
 from zip2zip_tokenizers.torch.loss import LOSS_STATS
@@ -123,6 +127,56 @@ class Zip2ZipTrainer(ResumableTrainer):
         optimizer_kwargs.pop("lr", None)
         self.optimizer = optimizer_cls(param_groups, lr=lr, **optimizer_kwargs)
         return self.optimizer
+
+    def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
+        """The Trainer's schedule, unless ``encoder_warmup_steps`` is set: then one factor per
+        parameter group (a ``LambdaLR``), the encoder groups' from the same schedule type with
+        their own warm-up."""
+        warmup = getattr(self.args, "encoder_warmup_steps", None)
+        if self.lr_scheduler is not None or warmup is None:
+            return super().create_scheduler(num_training_steps, optimizer)
+        optimizer = optimizer if optimizer is not None else self.optimizer
+        default = self._schedule_factor(
+            self.args.get_warmup_steps(num_training_steps), num_training_steps
+        )
+        encoder = self._schedule_factor(warmup, num_training_steps)
+        if warmup and encoder(0) != 0:
+            raise TrainingError(
+                f"encoder_warmup_steps={warmup}: lr_scheduler_type {self._schedule_name()!r} has "
+                "no warm-up to set"
+            )
+        factors = [
+            encoder if str(group.get("name", "")).startswith("encoders") else default
+            for group in optimizer.param_groups
+        ]
+        self.lr_scheduler = LambdaLR(optimizer, factors)
+        self._created_lr_scheduler = True
+        return self.lr_scheduler
+
+    def _schedule_factor(self, warmup: int, num_training_steps: int) -> Callable[[int], float]:
+        """The learning-rate factor of step ``n`` under the run's schedule type with ``warmup``
+        warm-up steps (built on a stand-in optimiser: ``get_scheduler`` wants one)."""
+        stand_in = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+        # A dict by now: TrainingArguments parses one given as JSON text.
+        kwargs = cast(dict[str, Any] | None, self.args.lr_scheduler_kwargs)
+        schedule = get_scheduler(
+            self.args.lr_scheduler_type,
+            optimizer=stand_in,
+            num_warmup_steps=warmup,
+            num_training_steps=num_training_steps,
+            scheduler_specific_kwargs=kwargs,
+        )
+        if not isinstance(schedule, LambdaLR):
+            raise TrainingError(
+                f"encoder_warmup_steps needs a schedule of learning-rate factors; "
+                f"lr_scheduler_type {self._schedule_name()!r} is a {type(schedule).__name__}"
+            )
+        factor: Callable[[int], float] = schedule.lr_lambdas[0]
+        return factor
+
+    def _schedule_name(self) -> str:
+        kind = self.args.lr_scheduler_type  # a SchedulerType once TrainingArguments has run
+        return str(getattr(kind, "value", kind))
 
     # ----------------------------------------------------------------------------------- loss
     def compute_loss(
