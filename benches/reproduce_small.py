@@ -19,6 +19,9 @@ Everything is offline and built from the ``code`` domain of ``zip2zip_tokenizers
      as the recipe's adapter + encoders + token-type head;
    - ``token-control``: C = 0, LoRA r 32, for as many steps more as the recipe's training
      compression (base tokens per id), so it sees the same base tokens;
+   - ``--variant NAME:field=value[,...]`` (repeatable; ``recipe_variants.py``): the recipe with
+     fields of ``Zip2ZipRecipe`` / ``Zip2ZipTrainingArguments`` changed, named
+     ``variant NAME (field=value, ...)``;
 
 4. every model (and the base model, and the untrained wrapper) evaluated with
    ``zip2zip_tokenizers.torch.evaluation``: base / strict / first / exact bits per byte on
@@ -32,6 +35,7 @@ reports mean and sample standard deviation. Outputs in ``--out``: ``reproduce_sm
 
     python benches/reproduce_small.py                          # default: recipe vs control, 3 seeds
     python benches/reproduce_small.py --arms all --seeds 3
+    python benches/reproduce_small.py --variant mlp:encoder=mlp --variant n32:encoder_hidden_size=32
     python benches/reproduce_small.py --quick --out /tmp/q     # seconds; what the test runs
 """
 
@@ -47,6 +51,7 @@ import shlex
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -54,6 +59,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
+from recipe_variants import Variant, parse_variant
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, set_seed
 from uptraining import heldout, prompts, training_texts
 from zip2zip_tokenizers import corpora
@@ -248,18 +254,28 @@ def base_model(scale: Scale) -> tuple[Path, dict[str, Any]]:
 # ------------------------------------------------------------------------------------- arms
 @dataclass(frozen=True)
 class Arm:
+    """An arm; a ``--variant`` is the recipe's arm with its overrides, named by its label."""
+
     name: str
     codebook: int
     lora_r: int
     steps: int
+    variant: Variant | None = None
+
+    @property
+    def directory(self) -> str:
+        return self.name if self.variant is None else f"variant-{self.variant.name}"
 
     def recipe(self) -> Zip2ZipRecipe:
-        return Zip2ZipRecipe(
-            max_codebook_size=self.codebook,
-            lora_r=self.lora_r,
-            lora_alpha=max(self.lora_r, 1),
-            token_type_head=self.codebook > 0,
-        )
+        settings: dict[str, Any] = {
+            "max_codebook_size": self.codebook,
+            "lora_r": self.lora_r,
+            "lora_alpha": max(self.lora_r, 1),
+            "token_type_head": self.codebook > 0,
+        }
+        if self.variant is not None:
+            settings.update(self.variant.recipe)
+        return Zip2ZipRecipe(**settings)
 
 
 ENCODERS = ("input_encoder.", "output_encoder.")
@@ -285,8 +301,14 @@ def matched_rank(model_dir: Path, scale: Scale) -> int:
     return max(1, round(target / per_rank))
 
 
-def arms_for(names: list[str], scale: Scale, model_dir: Path) -> list[Arm]:
-    """The arms named; ``token-control``'s steps are set once the recipe has run."""
+def arms_for(
+    names: list[str],
+    scale: Scale,
+    model_dir: Path,
+    variants: Sequence[Variant] = (),
+) -> list[Arm]:
+    """The arms named, then one per variant; ``token-control``'s steps are set once the recipe
+    has run."""
     chosen = []
     for name in names:
         if name == "recipe":
@@ -301,6 +323,8 @@ def arms_for(names: list[str], scale: Scale, model_dir: Path) -> list[Arm]:
             chosen.append(Arm(name, 0, matched_rank(model_dir, scale), scale.steps))
         elif name == "token-control":
             chosen.append(Arm(name, 0, scale.lora_r, scale.steps))
+    for variant in variants:
+        chosen.append(Arm(variant.label, scale.codebook, scale.lora_r, scale.steps, variant))
     return chosen
 
 
@@ -316,17 +340,20 @@ def corpus_files(scale: Scale, model_dir: Path) -> list[str]:
 def uptrain(
     arm: Arm, seed: int, scale: Scale, model_dir: Path, work: Path
 ) -> tuple[Any, Any, dict[str, Any]]:
-    args = Zip2ZipTrainingArguments(
-        output_dir=str(work / f"{arm.name}-seed{seed}"),
-        max_steps=arm.steps,
-        per_device_train_batch_size=scale.batch,
-        logging_steps=max(1, arm.steps // 30),
-        save_strategy="no",
-        use_cpu=True,
-        seed=seed,
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-    )
+    settings: dict[str, Any] = {
+        "output_dir": str(work / f"{arm.directory}-seed{seed}"),
+        "max_steps": arm.steps,
+        "per_device_train_batch_size": scale.batch,
+        "logging_steps": max(1, arm.steps // 30),
+        "save_strategy": "no",
+        "use_cpu": True,
+        "seed": seed,
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+    }
+    if arm.variant is not None:
+        settings.update(arm.variant.training)
+    args = Zip2ZipTrainingArguments(**settings)
     recipe = arm.recipe()
     outcome = train(
         str(model_dir),
@@ -347,9 +374,9 @@ def uptrain(
         "steps": steps,
         "windows_per_step": scale.batch,
         "window_ids": scale.window,
-        "trainable_parameters": trainable(trainer.model, arm.codebook),
-        "lora_r": arm.lora_r,
-        "max_codebook_size": arm.codebook,
+        "trainable_parameters": trainable(trainer.model, recipe.max_codebook_size),
+        "lora_r": recipe.lora_r,
+        "max_codebook_size": recipe.max_codebook_size,
         "train_seconds": runtime,
         "seconds_per_step": runtime / steps,
         "train_compression": statistics.fmean(compressions) if compressions else 1.0,
@@ -553,6 +580,16 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Scale]:
         help=f"comma-separated of {', '.join(ARMS)}, or all",
     )
     parser.add_argument(
+        "--variant",
+        dest="variants",
+        action="append",
+        type=parse_variant,
+        default=[],
+        metavar="NAME:field=value[,field=value...]",
+        help="an extra arm: the recipe with these Zip2ZipRecipe / Zip2ZipTrainingArguments "
+        "fields changed (repeatable), e.g. mlp:encoder=mlp",
+    )
+    parser.add_argument(
         "--seeds", type=int, default=None, help="uptraining seeds (default 3; --quick: 1)"
     )
     # On the shared 2-core machine (load ~8) two threads made a recipe step ~35x slower than one.
@@ -585,6 +622,10 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Scale]:
         parser.error(
             "--arms: token-control needs recipe (its step count is the recipe's compression)"
         )
+    names_given = [variant.name for variant in args.variants]
+    twice = sorted({name for name in names_given if names_given.count(name) > 1})
+    if twice:
+        parser.error(f"--variant: the name {twice[0]!r} is given twice")
     # The recipe runs first: the token-matched control's step count comes from it.
     args.arms = sorted(names, key=lambda n: n != "recipe")
     args.seeds = args.seeds or (1 if args.quick else 3)
@@ -615,13 +656,14 @@ def main(argv: list[str] | None = None) -> None:
         },
         "scale": asdict(scale),
         "arms": args.arms,
+        "variants": {variant.label: variant.as_json() for variant in args.variants},
         "seeds": args.seeds,
         "base_model": base_info,
         "reference": reference_rows(scale, model_dir),
         "runs": {},
     }
     write(results, out)
-    arms = arms_for(args.arms, scale, model_dir)
+    arms = arms_for(args.arms, scale, model_dir, args.variants)
     for seed in range(args.seeds):
         compression = 1.0
         for arm in arms:

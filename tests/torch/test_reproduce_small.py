@@ -1,5 +1,6 @@
-"""benches/reproduce_small.py --quick end to end: a tiny BPE and Llama built here, the recipe and
-its control uptrained and evaluated; the JSON, the table and the plots must be well-formed."""
+"""benches/reproduce_small.py --quick end to end: a tiny BPE and Llama built here, the recipe, its
+control and one ``--variant`` uptrained and evaluated; the JSON, the table and the plots must be
+well-formed. And the parsing of ``--variant``."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("tokenizers")
 
 BENCHES = Path(__file__).resolve().parents[2] / "benches"
+MLP = "variant mlp (encoder=mlp, encoder_hidden_size=16)"
 
 
 def bench() -> Any:
@@ -42,13 +44,17 @@ def test_quick_run_writes_json_table_and_plots(
 ) -> None:
     monkeypatch.setenv("ZIP2ZIP_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "out"
-    bench().main(["--quick", "--threads", "1", "--out", str(out), "--work", str(tmp_path / "w")])
+    argv = ["--quick", "--threads", "1", "--out", str(out), "--work", str(tmp_path / "w")]
+    bench().main([*argv, "--variant", "mlp:encoder=mlp,encoder_hidden_size=16"])
 
     results = json.loads((out / "reproduce_small.json").read_text(encoding="utf-8"))
     assert results["complete"] is True
     assert results["arms"] == ["recipe", "control"]
     assert set(results["reference"]) == {"base", "untrained wrapper"}
-    assert set(results["runs"]) == set(results["summary"]) == {"recipe", "control"}
+    assert set(results["runs"]) == set(results["summary"]) == {"recipe", "control", MLP}
+    assert results["variants"] == {
+        MLP: {"recipe": {"encoder": "mlp", "encoder_hidden_size": 16}, "training": {}}
+    }
     numbers = finite_numbers(results["reference"]) + finite_numbers(results["summary"])
     numbers += finite_numbers([r["heldout"] for runs in results["runs"].values() for r in runs])
     assert numbers and all(math.isfinite(x) for x in numbers)
@@ -66,11 +72,16 @@ def test_quick_run_writes_json_table_and_plots(
     # Same steps, same adapter: the recipe trains the encoders and token-type head on top.
     recipe, control = (results["runs"][n][0]["train"] for n in ("recipe", "control"))
     assert recipe["trainable_parameters"] > control["trainable_parameters"]
+    # Same adapter, other encoders: the MLP's (2 layers of 16 over 4 x 32 inputs) are smaller.
+    mlp = results["runs"][MLP][0]["train"]
+    assert control["trainable_parameters"] < mlp["trainable_parameters"]
+    assert mlp["trainable_parameters"] != recipe["trainable_parameters"]
+    assert (tmp_path / "w" / "variant-mlp-seed0").is_dir()
 
     table = (out / "reproduce_small.md").read_text(encoding="utf-8")
     rows = [line for line in table.splitlines() if line.startswith("| ")]
     names = [row.split("|")[1].strip() for row in rows[1:]]
-    assert names == ["base", "untrained wrapper", "recipe", "control"]
+    assert names == ["base", "untrained wrapper", "recipe", "control", MLP]
     assert all(row.count("|") == rows[0].count("|") for row in rows)
     for plot in ("reproduce_small_bpb.png", "reproduce_small_curves.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -88,3 +99,54 @@ def test_unknown_arm_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
         bench().parse(["--arms", "recipe,lora"])
     assert exit_info.value.code == 2
     assert "'lora'" in capsys.readouterr().err
+
+
+def test_variants_parse_each_value_by_its_fields_type() -> None:
+    args, _ = bench().parse(
+        [
+            "--variant",
+            "enclr:encoder_learning_rate=3e-4,encoder_warmup_steps=30,tie_encoders=true",
+            "--variant",
+            "wide:encoder_hidden_size=none,encoder=mlp",
+        ]
+    )
+    enclr, wide = args.variants
+    assert dict(enclr.training) == {"encoder_learning_rate": 3e-4, "encoder_warmup_steps": 30}
+    assert type(dict(enclr.training)["encoder_warmup_steps"]) is int
+    assert dict(enclr.recipe) == {"tie_encoders": True}
+    assert dict(wide.recipe) == {"encoder_hidden_size": None, "encoder": "mlp"}
+    assert enclr.label == (
+        "variant enclr (encoder_learning_rate=3e-4, encoder_warmup_steps=30, tie_encoders=true)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variant", "message"),
+    [
+        ("x:encoder_width=32", "variant x: unknown field 'encoder_width'"),
+        ("x:encoder_layers=two", "variant x: encoder_layers='two': a whole number expected"),
+        ("x:encoder_learning_rate=fast", "encoder_learning_rate='fast': a number expected"),
+        ("x:tie_encoders=maybe", "tie_encoders='maybe': true or false expected"),
+        ("x:encoder=rnn", "encoder='rnn': one of 'mean', 'transformer', 'mlp'"),
+        ("x:encoder=authors_attention", "variant x: encoder must be one of"),  # the recipe's check
+        ("x:encoder_warmup_steps=-1", "variant x: encoder_warmup_steps must be >= 0"),
+        ("x:seed=3", "variant x: seed is set by the bench"),
+        ("x:lora_r=4,lora_r=8", "variant x: lora_r given twice"),
+        ("x", "expected NAME:field=value"),
+        ("x:lora_r", "variant x: 'lora_r' is not field=value"),
+    ],
+)
+def test_a_bad_variant_is_an_argparse_error_naming_it(
+    variant: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        bench().parse(["--variant", variant])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_variant_name_given_twice_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        bench().parse(["--variant", "a:lora_r=4", "--variant", "a:lora_r=8"])
+    assert exit_info.value.code == 2
+    assert "the name 'a' is given twice" in capsys.readouterr().err
