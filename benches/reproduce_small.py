@@ -415,10 +415,20 @@ def scores(
         "base_tokens": total.base_tokens,
         "ids": total.ids,
         "input_compression": total.compression,
+        # None without hypertokens (a control): no share to report.
+        "hyper_accuracy": _finite(total.hyper_accuracy),
+        "hyper_prediction_share": _finite(total.hyper_prediction_share)
+        if total.hyper_targets
+        else None,
+        "hyper_target_share": _finite(total.hyper_target_share) if total.hyper_targets else None,
         "bits_per_byte": {m: total.bits_per_byte(m) for m in report.metrics},
         "greedy_generation_compression": greedy["compression"],
         "eval_seconds": sum(report.seconds.values()),
     }
+
+
+def _finite(value: float) -> float | None:
+    return None if math.isnan(value) else value
 
 
 def reference_rows(scale: Scale, model_dir: Path) -> dict[str, Any]:
@@ -442,6 +452,8 @@ SUMMARY = {
     "exact": ("heldout", "bits_per_byte", "exact"),
     "input_compression": ("heldout", "input_compression"),
     "greedy_compression": ("heldout", "greedy_generation_compression"),
+    "hyper_accuracy": ("heldout", "hyper_accuracy"),
+    "hyper_prediction_share": ("heldout", "hyper_prediction_share"),
     "seconds_per_step": ("train", "seconds_per_step"),
     "train_compression": ("train", "train_compression"),
     "trainable_parameters": ("train", "trainable_parameters"),
@@ -456,9 +468,20 @@ def dig(run: dict[str, Any], path: tuple[str, ...]) -> float:
     return float(value)
 
 
+def _dig_none(run: dict[str, Any], path: tuple[str, ...]) -> bool:
+    value: Any = run
+    for key in path:
+        value = value.get(key)
+        if value is None:
+            return True
+    return False
+
+
 def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     out = {}
     for name, path in SUMMARY.items():
+        if any(_dig_none(run, path) for run in runs):
+            continue  # not applicable to this arm (a share of hypertokens without any)
         values = [dig(run, path) for run in runs]
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         out[name] = {"mean": statistics.fmean(values), "std": spread, "n": len(values)}
@@ -474,9 +497,10 @@ def table(results: dict[str, Any]) -> str:
     head = (
         "| model (held-out, {w}-token windows) | seeds | trainable params | steps | base tokens "
         "per id in training | s/step (measured) | strict bits/byte | first bits/byte | exact "
-        "bits/byte | input compression | greedy generation compression |"
+        "bits/byte | input compression | greedy generation compression | hypertoken accuracy "
+        "| argmax hypertoken share |"
     ).format(w=results["scale"]["eval_window"])
-    lines = [head, "|" + "---|" * 11]
+    lines = [head, "|" + "---|" * 13]
     for name, ref in results["reference"].items():
         bpb = ref["bits_per_byte"]
         strict = bpb["strict"]
@@ -484,7 +508,8 @@ def table(results: dict[str, Any]) -> str:
         exact = "" if name == "base" else f"{bpb['exact']:.3f}"
         lines.append(
             f"| {name} | | | | | | {strict:.3f} | {first} | {exact} | "
-            f"{ref['input_compression']:.2f} | {ref['greedy_generation_compression']:.2f} |"
+            f"{ref['input_compression']:.2f} | {ref['greedy_generation_compression']:.2f} | "
+            f"{_share(ref.get('hyper_accuracy'))} | {_share(ref.get('hyper_prediction_share'))} |"
         )
     for name, summary in results["summary"].items():
         s = summary
@@ -493,9 +518,20 @@ def table(results: dict[str, Any]) -> str:
             f"{s['steps']['mean']:.0f} | {cell(s['train_compression'], 2)} | "
             f"{cell(s['seconds_per_step'], 2)} | {cell(s['strict'], 3)} | {cell(s['first'], 3)} | "
             f"{cell(s['exact'], 3)} | {cell(s['input_compression'], 2)} | "
-            f"{cell(s['greedy_compression'], 2)} |"
+            f"{cell(s['greedy_compression'], 2)} | {_share_cell(s, 'hyper_accuracy')} | "
+            f"{_share_cell(s, 'hyper_prediction_share')} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _share(value: float | None) -> str:
+    """A share to three digits; blank where it does not apply (no hypertoken, older runs)."""
+    return "" if value is None or math.isnan(value) else f"{value:.3f}"
+
+
+def _share_cell(summary: dict[str, Any], name: str) -> str:
+    stat = summary.get(name)
+    return "" if stat is None else cell(stat, 3)
 
 
 def markdown(results: dict[str, Any]) -> str:
