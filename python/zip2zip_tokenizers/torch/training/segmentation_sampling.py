@@ -43,55 +43,59 @@ class Pieces:
 
 
 class SegmentationLattice:
-    """The lattice of a base sequence as flat arrays: the pieces at position ``p`` are
-    ``ids[first[p]:first[p + 1]]`` with their ``lengths``."""
+    """The lattice of a base sequence as flat lists: the pieces at position ``p`` are
+    ``ids[first[p]:first[p + 1]]`` with their ``lengths`` (plain lists: a walk
+    visits each position once, where numpy's per-call cost would dominate)."""
 
     def __init__(self, config: CompressionConfig, base: npt.NDArray[np.integer]) -> None:
         edges = Lattice(config, base).edges()
         self.size = len(base)
-        self.ids = np.asarray(edges.ids, dtype=np.int64)
-        self.lengths = np.asarray(edges.lengths, dtype=np.int64)
+        self.ids: list[int] = np.asarray(edges.ids).tolist()
+        self.lengths: list[int] = np.asarray(edges.lengths).tolist()
         starts = np.asarray(edges.starts, dtype=np.int64)
-        self.first = np.searchsorted(starts, np.arange(self.size + 1))
+        self.first: list[int] = np.searchsorted(starts, np.arange(self.size + 1)).tolist()
 
     def pieces_of(self, ids: npt.NDArray[np.integer]) -> Pieces:
         """``ids`` (a valid stream over this lattice's base ids) with the length of each;
         ``InvalidTokenError`` naming the first id that is no piece where it stands."""
-        lengths = np.zeros(len(ids), dtype=np.int64)
+        lengths = []
         position = 0
-        for index, id in enumerate(ids.tolist()):
+        for index, id in enumerate(np.asarray(ids).tolist()):
             start, stop = self._span(position)
-            found = np.nonzero(self.ids[start:stop] == id)[0]
-            if not len(found):
+            try:
+                at = self.ids.index(id, start, stop)
+            except ValueError:
                 raise InvalidTokenError(
                     f"id {id} at index {index} is no piece of the lattice at base position "
                     f"{position}"
-                )
-            lengths[index] = self.lengths[start + int(found[0])]
-            position += int(lengths[index])
-        return Pieces(np.asarray(ids, dtype=np.int64), lengths)
+                ) from None
+            lengths.append(self.lengths[at])
+            position += self.lengths[at]
+        return Pieces(np.asarray(ids, dtype=np.int64), np.asarray(lengths, dtype=np.int64))
 
     def _span(self, position: int) -> tuple[int, int]:
         """Where the pieces at ``position`` are (none past the end)."""
         if position >= self.size:
             return 0, 0
-        return int(self.first[position]), int(self.first[position + 1])
+        return self.first[position], self.first[position + 1]
 
     def walk(self, leave: npt.NDArray[np.bool_], pick: npt.NDArray[np.floating]) -> Pieces:
         """The path that takes the longest piece at position ``p`` unless ``leave[p]``, then a
         shorter one chosen by ``pick[p]`` (in ``[0, 1)``, uniform over the shorter pieces). Both
         arrays hold one value per base position, so the path is a function of them alone."""
+        leaving, picks = leave.tolist(), pick.tolist()
         ids: list[int] = []
         lengths: list[int] = []
         position = 0
         while position < self.size:
             start, stop = self._span(position)
-            choice = start + int(np.argmax(self.lengths[start:stop]))
-            if leave[position] and stop - start > 1:
-                others = [k for k in range(start, stop) if k != choice]
-                choice = others[min(int(pick[position] * len(others)), len(others) - 1)]
-            ids.append(int(self.ids[choice]))
-            lengths.append(int(self.lengths[choice]))
+            longest = max(range(start, stop), key=self.lengths.__getitem__)
+            choice = longest
+            if leaving[position] and stop - start > 1:
+                others = [k for k in range(start, stop) if k != longest]
+                choice = others[min(int(picks[position] * len(others)), len(others) - 1)]
+            ids.append(self.ids[choice])
+            lengths.append(self.lengths[choice])
             position += lengths[-1]
         return Pieces(np.asarray(ids, dtype=np.int64), np.asarray(lengths, dtype=np.int64))
 
