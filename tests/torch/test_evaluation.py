@@ -240,6 +240,33 @@ def test_lm_eval_rolling_loglikelihood_of_transformers_equals_the_base_metric(
     assert -report.total().nll["base"] == pytest.approx(theirs, rel=1e-5)
 
 
+def test_next_id_accuracy_counts_the_argmax_of_one_plain_forward(
+    loaded: tuple[Any, Zip2ZipTokenizer],
+) -> None:
+    model, tokenizer = loaded
+    report = evaluate(model, tokenizer, [Document("a.txt", "code", TEXT)], window=64)
+    windows = rolling_windows(tokenize(tokenizer.base_tokenizer, TEXT), 64, tokenizer.bos_token_id)
+    vocab = model.compression.initial_vocab_size
+    expected = {"correct": 0, "hyper_targets": 0, "hyper_correct": 0, "hyper_predicted": 0}
+    for window in windows:
+        ids = torch.from_numpy(canonical(model.compression, window.base).ids)[None]
+        with torch.no_grad():
+            argmax = model(ids[:, :-1]).logits[0].argmax(-1)
+        targets = ids[0, 1:]
+        hyper = targets >= vocab
+        expected["correct"] += int((argmax == targets).sum())
+        expected["hyper_targets"] += int(hyper.sum())
+        expected["hyper_correct"] += int(((argmax == targets) & hyper).sum())
+        expected["hyper_predicted"] += int((argmax >= vocab).sum())
+    total = report.total()
+    assert {name: getattr(total, name) for name in expected} == expected
+    assert expected["hyper_targets"] > 0 and expected["hyper_predicted"] > 0
+    assert total.hyper_accuracy == expected["hyper_correct"] / expected["hyper_targets"]
+    assert total.accuracy == expected["correct"] / total.ids
+    assert total.hyper_prediction_share == expected["hyper_predicted"] / total.ids
+    assert report.to_dict()["total"]["hyper_accuracy"] == total.hyper_accuracy
+
+
 def test_bad_files_are_skipped_with_their_offset_or_raise(tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
     good, empty, latin = (tmp_path / "d" / n for n in ("good.txt", "empty.txt", "latin.txt"))

@@ -15,6 +15,9 @@ def _row(totals: Totals, metrics: list[str]) -> list[str]:
         f"{totals.base_tokens:,}",
         f"{totals.ids:,}",
         f"{totals.compression:.3f}",
+        f"{totals.accuracy:.3f}",
+        f"{totals.hyper_accuracy:.3f}",
+        f"{totals.hyper_prediction_share:.3f} / {totals.hyper_target_share:.3f}",
     ]
     for metric in metrics:
         cells.append(f"{totals.bits_per_byte(metric):.4f}")
@@ -24,10 +27,13 @@ def _row(totals: Totals, metrics: list[str]) -> list[str]:
 
 def format_table(report: EvalReport, *, files: bool = True) -> str:
     """A Markdown table: one row per file (when ``files``), per domain, and overall, with bytes,
-    base tokens, ids, input compression (base tokens per id), then bits per byte and byte-level
-    perplexity for each metric; skipped inputs are listed under it."""
+    base tokens, ids, input compression (base tokens per id), next-id accuracy (all ids, then
+    hypertoken targets), the share of argmaxes that are hypertokens against the share of
+    targets that are, then bits per byte and byte-level perplexity for each metric; skipped
+    inputs are listed under it."""
     metrics = report.metrics
-    header = ["file / domain", "bytes", "base tokens", "ids", "base/id"]
+    header = ["file / domain", "bytes", "base tokens", "ids", "base/id", "acc", "hyper acc"]
+    header += ["hyper predicted / targets"]
     for metric in metrics:
         header += [f"{metric} bpb", f"{metric} byte-PPL"]
     rows = []

@@ -11,8 +11,10 @@ from typing import Any
 
 @dataclass
 class WindowResult:
-    """One scored window: where it is, what it covers, and its negative log-likelihood in nats
-    under each metric (``base`` is the base model alone; the others are the wrapper's)."""
+    """One scored window: where it is, what it covers, its negative log-likelihood in nats
+    under each metric (``base`` is the base model alone; the others are the wrapper's), and how
+    its canonical ids fared as the wrapper's argmax: ids predicted exactly (``correct``),
+    hypertoken targets, those predicted exactly, and argmaxes that were hypertokens."""
 
     file: str
     domain: str
@@ -24,6 +26,10 @@ class WindowResult:
     ids: int
     nll: dict[str, float]
     tree_nodes: int = 0
+    correct: int = 0
+    hyper_targets: int = 0
+    hyper_correct: int = 0
+    hyper_predicted: int = 0
 
 
 @dataclass
@@ -36,12 +42,20 @@ class Totals:
     base_tokens: int = 0
     ids: int = 0
     nll: dict[str, float] = field(default_factory=dict)
+    correct: int = 0
+    hyper_targets: int = 0
+    hyper_correct: int = 0
+    hyper_predicted: int = 0
 
     def add(self, result: WindowResult) -> None:
         self.windows += 1
         self.bytes += result.bytes
         self.base_tokens += result.base_tokens
         self.ids += result.ids
+        self.correct += result.correct
+        self.hyper_targets += result.hyper_targets
+        self.hyper_correct += result.hyper_correct
+        self.hyper_predicted += result.hyper_predicted
         for metric, value in result.nll.items():
             self.nll[metric] = self.nll.get(metric, 0.0) + value
 
@@ -49,6 +63,27 @@ class Totals:
     def compression(self) -> float:
         """Input compression: base tokens per id."""
         return self.base_tokens / self.ids if self.ids else float("nan")
+
+    @property
+    def accuracy(self) -> float:
+        """Share of canonical ids that were the wrapper's argmax."""
+        return self.correct / self.ids if self.ids else float("nan")
+
+    @property
+    def hyper_accuracy(self) -> float:
+        """Share of hypertoken targets that were the wrapper's argmax (NaN without any)."""
+        return self.hyper_correct / self.hyper_targets if self.hyper_targets else float("nan")
+
+    @property
+    def hyper_target_share(self) -> float:
+        """Share of canonical ids that are hypertokens."""
+        return self.hyper_targets / self.ids if self.ids else float("nan")
+
+    @property
+    def hyper_prediction_share(self) -> float:
+        """Share of positions where the wrapper's argmax is a hypertoken: well below the target
+        share, a model that rarely writes hypertokens when it generates greedily."""
+        return self.hyper_predicted / self.ids if self.ids else float("nan")
 
     def bits_per_byte(self, metric: str) -> float:
         return self.nll[metric] / (self.bytes * math.log(2)) if self.bytes else float("nan")
@@ -64,6 +99,10 @@ class Totals:
             "base_tokens": self.base_tokens,
             "ids": self.ids,
             "compression": self.compression,
+            "accuracy": self.accuracy,
+            "hyper_accuracy": self.hyper_accuracy,
+            "hyper_target_share": self.hyper_target_share,
+            "hyper_prediction_share": self.hyper_prediction_share,
             "nll": dict(self.nll),
             "bits_per_byte": {m: self.bits_per_byte(m) for m in self.nll},
             "byte_perplexity": {m: self.byte_perplexity(m) for m in self.nll},

@@ -199,12 +199,17 @@ def _score_window(
         nll["base"] = -float(plain.logprobs["strict"].astype("float64").sum())
     started = time.perf_counter()
     segmentation = canonical(model.compression, window.base)
-    scores = score_segmentation(model, segmentation, 1, metrics, max_tree_nodes=max_tree_nodes)
+    scores = score_segmentation(
+        model, segmentation, 1, metrics, max_tree_nodes=max_tree_nodes, greedy=True
+    )
     report.seconds["wrapper"] += time.perf_counter() - started
     report.seconds["strict_pass"] += scores.seconds.get("strict", 0.0)
     report.seconds["multi_view"] += scores.seconds.get("multi_view", 0.0)
     for metric in metrics:
         nll[metric] = -float(scores.logprobs[metric].astype("float64").sum())
+    assert scores.predictions is not None and scores.greedy is not None
+    vocab = model.compression.initial_vocab_size
+    hyper_targets = segmentation.ids[1:] >= vocab
     return WindowResult(
         file=document.file,
         domain=document.domain,
@@ -216,6 +221,10 @@ def _score_window(
         ids=len(segmentation.ids) - 1,
         nll=nll,
         tree_nodes=scores.tree_nodes,
+        correct=int(scores.greedy.sum()),
+        hyper_targets=int(hyper_targets.sum()),
+        hyper_correct=int((scores.greedy & hyper_targets).sum()),
+        hyper_predicted=int((scores.predictions >= vocab).sum()),
     )
 
 

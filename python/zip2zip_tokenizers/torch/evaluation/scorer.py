@@ -33,14 +33,15 @@ DEFAULT_MAX_TREE_NODES = 2048
 @dataclass
 class TargetScores:
     """Per target (the ids from ``first_target`` on): base tokens covered, log-probability in
-    nats under each metric asked for, whether the strict target was the model's argmax (when
-    asked for: it costs one more pass over the logits), how
+    nats under each metric asked for, the model's argmax id and whether it was the strict target
+    (when asked for: it costs one more pass over the logits), how
     many tree nodes the exact metric fed, and the seconds spent in the canonical (strict) pass
     and in the multi-view work after it."""
 
     lengths: np.ndarray
     logprobs: dict[str, np.ndarray]
     greedy: np.ndarray | None = None
+    predictions: np.ndarray | None = None
     tree_nodes: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -95,10 +96,12 @@ def score_segmentation(
     logprobs = out.logits[0].float().log_softmax(-1)
     wanted = ids[0, first_target:]
     strict = logprobs.gather(1, wanted[:, None])[:, 0]
+    predictions = logprobs.argmax(-1) if greedy else None
     scores = TargetScores(
         lengths=segmentation.lengths[first_target:].copy(),
         logprobs={},
-        greedy=(logprobs.argmax(-1) == wanted).cpu().numpy() if greedy else None,
+        greedy=None if predictions is None else (predictions == wanted).cpu().numpy(),
+        predictions=None if predictions is None else predictions.cpu().numpy(),
     )
     for metric in metrics:
         scores.logprobs[metric] = strict.cpu().numpy()
