@@ -38,7 +38,7 @@ def out_of_range(allowed: Range, kind: type) -> list[str]:
     """Values just outside ``allowed``, and for a float flag the non-finite ones."""
     values = [allowed.low if allowed.open_low else allowed.low - 1]
     if allowed.below < math.inf:
-        values.append(allowed.below)
+        values.append(allowed.below + 1 if allowed.closed_high else allowed.below)
     if kind is float:
         values = [*(float(v) for v in values), math.nan, math.inf]
     return [str(value) for value in values]
@@ -76,6 +76,7 @@ def test_a_flag_out_of_its_range_is_named_before_anything_runs(
     [
         (Range(1), [1, 10**12], [0, -1]),
         (Range(0, 1), [0.0, 0.5], [1.0, -0.1, math.nan, math.inf]),
+        (Range(0, 1, closed_high=True), [0.0, 0.5, 1.0], [1.5, -0.1, math.nan, math.inf]),
         (Range(0, open_low=True), [1e-9, 3.0], [0.0, -math.inf, math.nan, math.inf]),
     ],
 )

@@ -18,20 +18,24 @@ from zip2zip_tokenizers._core import InvalidArgumentError
 
 @dataclass(frozen=True)
 class Range:
-    """The finite values from ``low`` (excluded when ``open_low``) up to ``below`` (excluded)."""
+    """The finite values from ``low`` (excluded when ``open_low``) up to ``below`` (excluded
+    unless ``closed_high``)."""
 
     low: int | float
     below: int | float = math.inf
     open_low: bool = False
+    closed_high: bool = False
 
     def holds(self, value: float) -> bool:
         above = value > self.low if self.open_low else value >= self.low
-        return above and value < self.below  # NaN fails both; inf fails the second
+        under = value <= self.below if self.closed_high else value < self.below
+        return above and under and value < math.inf  # NaN fails all; inf fails the last
 
     def describe(self, value: float) -> str:
         """The range in words, for a flag given ``value``."""
         if self.below < math.inf:
-            return f"in {'(' if self.open_low else '['}{self.low}, {self.below})"
+            closing = "]" if self.closed_high else ")"
+            return f"in {'(' if self.open_low else '['}{self.low}, {self.below}{closing}"
         finite = " and finite" if isinstance(value, float) else ""
         return f"{'>' if self.open_low else '>='} {self.low}{finite}"
 
@@ -39,6 +43,7 @@ class Range:
 AT_LEAST_ONE = Range(1)
 NON_NEGATIVE = Range(0)
 POSITIVE = Range(0, open_low=True)
+SHARE = Range(0, 1, closed_high=True)
 
 #: Per command, each numeric flag's range (by its argparse ``dest``).
 RANGES: dict[str, dict[str, Range]] = {
@@ -67,6 +72,9 @@ RANGES: dict[str, dict[str, Range]] = {
         "weight_decay": NON_NEGATIVE,
         "max_grad_norm": NON_NEGATIVE,
         "seed": Range(0, 2**32),  # numpy's seeds
+        "segmentation_sampling": SHARE,
+        "segmentation_dropout": SHARE,
+        "uncompressed_share": SHARE,
         "logging_steps": AT_LEAST_ONE,
         "save_steps": AT_LEAST_ONE,
         "save_total_limit": NON_NEGATIVE,

@@ -75,6 +75,25 @@ def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     optim.add_argument("--weight-decay", type=float, default=0.01)
     optim.add_argument("--max-grad-norm", type=float, default=1.0)
     optim.add_argument("--seed", type=int, default=0)
+    views = parser.add_argument_group("window views (recipe variants; 0: off)")
+    views.add_argument(
+        "--segmentation-sampling",
+        type=float,
+        default=0.0,
+        help="share of windows re-segmented off their greedy path",
+    )
+    views.add_argument(
+        "--segmentation-dropout",
+        type=float,
+        default=0.1,
+        help="per-position probability that a re-segmented window leaves its greedy path",
+    )
+    views.add_argument(
+        "--uncompressed-share",
+        type=float,
+        default=0.0,
+        help="share of windows trained as base ids only (C = 0)",
+    )
     runs = parser.add_argument_group("logging and checkpoints")
     runs.add_argument("--logging-steps", type=int, default=10)
     runs.add_argument("--save-steps", type=int, default=500)
@@ -142,6 +161,9 @@ def run_train(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay,
         max_grad_norm=args.max_grad_norm,
         token_type_loss_weight=args.token_type_loss_weight,
+        segmentation_sampling=args.segmentation_sampling,
+        segmentation_dropout=args.segmentation_dropout,
+        uncompressed_share=args.uncompressed_share,
         bf16=args.bf16,
         logging_steps=args.logging_steps,
         save_steps=args.save_steps,

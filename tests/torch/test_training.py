@@ -151,11 +151,14 @@ class _Crash(TrainerCallback):
             raise KeyboardInterrupt("killed")
 
 
-def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path: Path) -> None:
+# With window views, too: each window's view is a function of (seed, window), so a resumed run
+# reads what the uninterrupted one read.
+@pytest.mark.parametrize("views", [{}, {"segmentation_sampling": 0.4, "uncompressed_share": 0.3}])
+def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path: Path, views: dict[str, float]) -> None:
     tok = train_setup.tokenizer()
     data = train_setup.dataset(tok, documents=24)
-    settings = {"max_steps": 6, "save_strategy": "steps", "save_steps": 3}
-    settings |= {"per_device_train_batch_size": 4}
+    settings: dict[str, Any] = {"max_steps": 6, "save_strategy": "steps", "save_steps": 3}
+    settings |= {"per_device_train_batch_size": 4, **views}
     whole = train_setup.trainer(
         str(tmp_path / "a"), tok, train_setup.model(tok, lora_r=4), data, **settings
     )

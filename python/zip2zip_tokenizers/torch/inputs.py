@@ -58,6 +58,31 @@ def check_positions(position_ids: Any, input_ids: torch.Tensor) -> None:
         )
 
 
+def check_uncompressed(
+    uncompressed: Any,
+    input_ids: torch.Tensor,
+    labels: torch.Tensor | None,
+    vocab: int,
+) -> None:
+    """``uncompressed`` is a ``[batch]`` integer or boolean tensor, and the rows it marks hold
+    base ids only (ids and labels below ``vocab``, -100 labels aside): a hypertoken there could
+    never be read or scored."""
+    _integer_tensor("uncompressed", uncompressed, allow_bool=True)
+    if uncompressed.shape != input_ids.shape[:1]:
+        raise InvalidArgumentError(
+            f"uncompressed must be [batch] with input_ids' batch size {input_ids.shape[0]}, got "
+            f"shape {tuple(uncompressed.shape)}"
+        )
+    rows = uncompressed.to(device=input_ids.device, dtype=torch.bool)
+    for name, values in [("input_ids", input_ids), ("labels", labels)]:
+        if values is not None and bool((values[rows] >= vocab).any()):
+            row = int(torch.nonzero((values >= vocab).any(1) & rows)[0])
+            raise InvalidArgumentError(
+                f"row {row} is uncompressed but its {name} hold a hypertoken id (>= {vocab}); an "
+                "uncompressed row holds base ids only"
+            )
+
+
 def check_count(name: str, value: Any) -> int:
     """``value`` as a non-negative ``int`` (``TypeError`` for a bool, float or other type)."""
     if isinstance(value, bool) or not isinstance(value, int):

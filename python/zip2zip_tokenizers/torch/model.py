@@ -35,6 +35,7 @@ from zip2zip_tokenizers.torch.inputs import (
     check_ids,
     check_labels_shape,
     check_positions,
+    check_uncompressed,
 )
 from zip2zip_tokenizers.torch.logits import extended_logits
 from zip2zip_tokenizers.torch.loss import (
@@ -405,6 +406,7 @@ class Zip2ZipForCausalLM(nn.Module):
         use_cache: bool = False,
         logits_to_keep: int = 0,
         return_logits: bool = True,
+        uncompressed: torch.Tensor | None = None,
         **_: Any,
     ) -> Zip2ZipOutput:
         """One forward over ``input_ids`` (``[B, T]``, base ids and hypertokens).
@@ -414,8 +416,12 @@ class Zip2ZipForCausalLM(nn.Module):
         scoring); with it they continue (generation). ``labels`` (``[B, T]``, -100 ignored) are
         shifted inside, as in transformers' causal LMs. With labels and ``return_logits=False``
         (what training uses) the ``[B, T, V + C]`` logits are never built: the loss is scored
-        from the hidden states a chunk at a time. Other keyword arguments (a trainer's
-        ``num_items_in_batch``) are ignored.
+        from the hidden states a chunk at a time. ``uncompressed`` (``[B]`` bools; a whole
+        sequence only, no ``state``) marks rows of base ids read as a model with
+        ``max_codebook_size=0`` reads them: their ids create no entry, and no hypertoken is
+        scored after them (its logit is ``-inf``), so their loss is that model's (the
+        uncompressed replay of training, ``docs/training.md``). Other keyword arguments (a
+        trainer's ``num_items_in_batch``) are ignored.
         """
         check_ids(input_ids, attention_mask)
         check_count("logits_to_keep", logits_to_keep)
@@ -425,6 +431,12 @@ class Zip2ZipForCausalLM(nn.Module):
             check_positions(position_ids, input_ids)
         if state is not None:
             self._check_state(state)
+        if uncompressed is not None:
+            if state is not None:
+                raise InvalidArgumentError(
+                    "uncompressed marks rows of a whole sequence; it can not continue a state"
+                )
+            check_uncompressed(uncompressed, input_ids, labels, self.initial_vocab_size)
         state = state or self.new_state(input_ids.shape[0])
         cached = 0 if past_key_values is None else past_key_values.get_seq_length()
         if cached != state.columns:
@@ -433,10 +445,16 @@ class Zip2ZipForCausalLM(nn.Module):
                 "pass the cache of the calls that fed this state, or neither"
             )
         current_mask = None if attention_mask is None else attention_mask[:, -input_ids.shape[1] :]
+        # The ids that feed the codebooks: an uncompressed row feeds none, so it never has an
+        # entry to read or score.
+        fed_mask = current_mask
+        if uncompressed is not None and bool(uncompressed.any()):
+            compressed = ~uncompressed.to(device=input_ids.device, dtype=torch.bool)
+            fed_mask = compressed[:, None].expand_as(input_ids).long()
+            if current_mask is not None:
+                fed_mask = fed_mask * current_mask.long()
         with state.exclusive():
-            view = state.update(
-                input_ids, current_mask, next_columns=self.next_columns(logits_to_keep)
-            )
+            view = state.update(input_ids, fed_mask, next_columns=self.next_columns(logits_to_keep))
             return self._forward_fed(
                 input_ids,
                 attention_mask,

@@ -18,6 +18,7 @@ from typing import Any
 from transformers import TrainingArguments
 
 from zip2zip_tokenizers.torch.training.errors import InvalidTrainingArgumentError
+from zip2zip_tokenizers.torch.training.window_views import DEFAULT_SEGMENTATION_DROPOUT
 
 RECIPE_LEARNING_RATE = 3e-4
 RECIPE_MIN_LEARNING_RATE = 1e-5
@@ -42,6 +43,11 @@ class Zip2ZipTrainingArguments(TrainingArguments):
       with its own warm-up); ``None``: ``warmup_steps``, as every other parameter.
     - ``token_type_loss_weight``: weight of the auxiliary "is the next id a hypertoken" loss
       (0 turns it off; it needs a model built with ``token_type_head=True``).
+    - ``segmentation_sampling``: share of windows trained on a segmentation drawn from their
+      lattice instead of their greedy one, leaving the greedy path at each base position with
+      probability ``segmentation_dropout``; ``uncompressed_share``: share of windows trained
+      as base ids only, as a model without a codebook reads them (0: off, the recipe;
+      ``zip2zip_tokenizers.torch.training.window_views``).
     """
 
     learning_rate: float = RECIPE_LEARNING_RATE
@@ -67,6 +73,19 @@ class Zip2ZipTrainingArguments(TrainingArguments):
         metadata={"help": "Weight of the next-id-is-a-hypertoken auxiliary loss (0: off)."},
     )
 
+    segmentation_sampling: float = field(
+        default=0.0,
+        metadata={"help": "Share of windows re-segmented off their greedy path (0: off)."},
+    )
+    segmentation_dropout: float = field(
+        default=DEFAULT_SEGMENTATION_DROPOUT,
+        metadata={"help": "Per-position probability that a re-segmented window leaves it."},
+    )
+    uncompressed_share: float = field(
+        default=0.0,
+        metadata={"help": "Share of windows trained as base ids only, C = 0 (0: off)."},
+    )
+
     def __post_init__(self) -> None:
         try:
             super().__post_init__()  # type: ignore[no-untyped-call]
@@ -87,6 +106,19 @@ class Zip2ZipTrainingArguments(TrainingArguments):
             )
         if warmup is not None and warmup < 0:
             raise InvalidTrainingArgumentError(f"encoder_warmup_steps must be >= 0, got {warmup}")
+        shares = [
+            ("segmentation_sampling", self.segmentation_sampling),
+            ("segmentation_dropout", self.segmentation_dropout),
+            ("uncompressed_share", self.uncompressed_share),
+        ]
+        for name, value in shares:
+            if not 0 <= value <= 1:
+                raise InvalidTrainingArgumentError(f"{name} must be in [0, 1], got {value}")
+        if self.segmentation_sampling + self.uncompressed_share > 1:
+            raise InvalidTrainingArgumentError(
+                f"segmentation_sampling + uncompressed_share must be <= 1 (each is a share of the "
+                f"windows), got {self.segmentation_sampling} + {self.uncompressed_share}"
+            )
         if self.max_steps == 0 or self.max_steps < -1:
             raise InvalidTrainingArgumentError(
                 f"max_steps must be >= 1, or -1 to train num_train_epochs epochs; got "

@@ -12,13 +12,16 @@ import torch
 from zip2zip_tokenizers._core import CompressionConfig
 from zip2zip_tokenizers.torch.loss import IGNORE_INDEX, check_labels
 from zip2zip_tokenizers.torch.training.errors import EmptyDataError
+from zip2zip_tokenizers.torch.training.window_views import UNCOMPRESSED
 
 
 @dataclass
 class Zip2ZipCollator:
     """Collates items with ``input_ids`` (and optionally ``loss_mask``, ``labels``,
-    ``num_base_tokens``). ``num_base_tokens`` comes out as a ``[B]`` tensor for logging
-    (compression, base tokens per second); the trainer takes it off before the model.
+    ``num_base_tokens``, ``uncompressed``). ``num_base_tokens`` comes out as a ``[B]`` tensor
+    for logging (compression, base tokens per second); the trainer takes it off before the
+    model. ``uncompressed`` (items read as base ids only, ``window_views``) comes out as the
+    model's ``[B]`` bool ``uncompressed`` rows when any item has it.
     Labels outside ``[0, V + C)`` (other than -100) raise ``LabelError`` here, on the host."""
 
     config: CompressionConfig
@@ -56,6 +59,10 @@ class Zip2ZipCollator:
         if all("num_base_tokens" in item for item in items):
             batch["num_base_tokens"] = torch.tensor(
                 [int(item["num_base_tokens"]) for item in items], dtype=torch.long
+            )
+        if any(UNCOMPRESSED in item for item in items):
+            batch[UNCOMPRESSED] = torch.tensor(
+                [bool(item.get(UNCOMPRESSED, False)) for item in items], dtype=torch.bool
             )
         return batch
 

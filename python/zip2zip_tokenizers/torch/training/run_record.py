@@ -16,8 +16,10 @@ What is recorded, and why a rerun may not change it (docs/training.md, "Reruns")
 - what the weights are: the base model, the trained model a run started from, the codec, the
   encoders, positions, the token-type head, the adapter (or full fine-tuning);
 - what the data is: its paths, its format, the text field and window it is read with, the seed
-  (the order the Trainer draws windows in, and which it skips on resume), and the windows per
-  optimiser step (a step of a resumed run must skip the windows a step of the first one read);
+  (the order the Trainer draws windows in, and which it skips on resume), the windows per
+  optimiser step (a step of a resumed run must skip the windows a step of the first one read),
+  and the views of the windows (``segmentation_sampling`` with its ``segmentation_dropout``,
+  ``uncompressed_share``: which windows are read how);
 - what the checkpoint's optimiser state would silently keep: the learning rates and the weight
   decay (a resumed optimiser and scheduler restore their own).
 
@@ -69,9 +71,19 @@ FLAGS = {
     "window": "--window",
     "seed": "--seed",
     "windows_per_step": "--batch-size x --gradient-accumulation x processes",
+    "segmentation_sampling": "--segmentation-sampling",
+    "segmentation_dropout": "--segmentation-dropout",
+    "uncompressed_share": "--uncompressed-share",
     "learning_rate": "--lr",
     "encoder_learning_rate": "--encoder-lr",
     "weight_decay": "--weight-decay",
+}
+
+# Settings recorded since a later version, with the value a record without them stands for.
+ADDED_LATER = {
+    "segmentation_sampling": 0.0,
+    "segmentation_dropout": None,
+    "uncompressed_share": 0.0,
 }
 
 
@@ -93,7 +105,8 @@ class RunRecord:
         """``(setting, recorded value, current value)`` for each setting that differs."""
         out = codec_differences(self.codec, current.codec)
         for name in sorted(set(self.settings) | set(current.settings)):
-            recorded, now = self.settings.get(name), current.settings.get(name)
+            recorded = self.settings.get(name, ADDED_LATER.get(name))
+            now = current.settings.get(name, ADDED_LATER.get(name))
             if recorded != now:
                 out.append((name, recorded, now))
         return out
@@ -113,7 +126,8 @@ def run_record(
 ) -> RunRecord:
     """The record of a run: ``model_settings`` (``Zip2ZipRecipe.model_settings``, or a
     trained model's), the data as read (paths made absolute; the text field and window only
-    where they are used), and the seed, step size and optimiser settings of ``args``."""
+    where they are used), and the seed, step size, window views and optimiser settings of
+    ``args``."""
     encoder_rate = args.encoder_learning_rate
     settings = {
         "base_model": _absolute(base_model),
@@ -127,6 +141,9 @@ def run_record(
         "windows_per_step": args.per_device_train_batch_size
         * args.gradient_accumulation_steps
         * args.world_size,
+        "segmentation_sampling": args.segmentation_sampling,
+        "segmentation_dropout": args.segmentation_dropout if args.segmentation_sampling else None,
+        "uncompressed_share": args.uncompressed_share,
         "learning_rate": args.learning_rate,
         "encoder_learning_rate": args.learning_rate if encoder_rate is None else encoder_rate,
         "weight_decay": args.weight_decay,

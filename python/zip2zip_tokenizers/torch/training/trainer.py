@@ -8,6 +8,8 @@ are the Trainer's own; whole saves and safe resumes are ``ResumableTrainer``'s, 
   of the whole accumulated, all-process batch, so 2 processes equal 1 with the same global batch;
 - a NaN or infinite loss raises ``NonFiniteLossError`` before the backward pass and before any
   save, on every process at once;
+- the training windows, when ``segmentation_sampling`` or ``uncompressed_share`` asks for other
+  views of some of them (``window_views.py``);
 - two parameter groups' learning rates (encoders + token-type head, the rest), and with
   ``encoder_warmup_steps`` the first group's own warm-up;
 - logs: the loss and top-1 accuracy split over base-id and hypertoken targets, the hypertoken
@@ -45,6 +47,7 @@ from zip2zip_tokenizers.torch.training.fsdp import (
 from zip2zip_tokenizers.torch.training.grad_norms import group_grad_norms, parameter_group
 from zip2zip_tokenizers.torch.training.resumable import ResumableTrainer
 from zip2zip_tokenizers.torch.training.run_record import RunRecord, write_run_record
+from zip2zip_tokenizers.torch.training.window_views import ViewSettings, WindowViews
 
 # Running sums between two logs: the loss's (loss, targets and top-1 hits by target kind, top-1
 # hypertokens), the token-type loss and its correct predictions, ids read, base tokens they cover.
@@ -66,6 +69,9 @@ class Zip2ZipTrainer(ResumableTrainer):
         dataset = kwargs.get("train_dataset")
         if dataset is not None and hasattr(dataset, "check_codec"):
             dataset.check_codec(model.compression)
+        views = ViewSettings.from_args(args)
+        if dataset is not None and views.active:
+            kwargs["train_dataset"] = WindowViews(dataset, model.compression, views)
         weight = float(getattr(args, "token_type_loss_weight", 0.0))
         if weight and model.token_type_head is None:
             raise TrainingError(
