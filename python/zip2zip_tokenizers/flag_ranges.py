@@ -69,6 +69,7 @@ RANGES: dict[str, dict[str, Range]] = {
         "min_lr": NON_NEGATIVE,
         "encoder_lr": NON_NEGATIVE,
         "warmup": NON_NEGATIVE,
+        "encoder_warmup": NON_NEGATIVE,
         "weight_decay": NON_NEGATIVE,
         "max_grad_norm": NON_NEGATIVE,
         "seed": Range(0, 2**32),  # numpy's seeds
