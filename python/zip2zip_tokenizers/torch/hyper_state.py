@@ -11,6 +11,10 @@ when it is not (or always, with the authors' rule).
 Under autograd (training, full forwards) the tables are rebuilt out of place so gradients reach
 the encoders; without it (generation) new rows are written in place into caches that grow by
 doubling.
+
+Once an evicting codebook is full, new entries recycle slots: an update then says which entry
+each id read and each slot holds at each column (``StepView.read_vectors``, ``.versions``;
+docs/model.md, "Recycled slots"), and the tables keep each slot's newest entry.
 """
 
 from __future__ import annotations
@@ -323,11 +327,7 @@ class HyperState:
         creations = Creations.of(
             traced.rows, traced.columns, traced.hyper_ids - vocab, traced.subtokens, before
         )
-        read_rows, read_slots = self._reads(ids, mask)
-        is_hyper = ids >= vocab
-        if mask is not None:
-            is_hyper &= mask.astype(bool)
-        read_columns = np.nonzero(is_hyper)[1].astype(np.int64)
+        read_rows, read_columns, read_slots = self._read_positions(ids, mask)
         known = read_slots < held.shape[1]
         held_read = np.zeros(len(read_slots), dtype=bool)
         held_read[known] = held[read_rows[known], read_slots[known]]
@@ -503,12 +503,20 @@ class HyperState:
 
     def _reads(self, ids: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """``(row, slot)`` of every hypertoken in ``ids`` (masked-out positions skipped)."""
+        rows, _, slots = self._read_positions(ids, mask)
+        return rows, slots
+
+    def _read_positions(
+        self, ids: np.ndarray, mask: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(row, column, slot)`` of every hypertoken in ``ids`` (masked-out ones skipped)."""
         vocab = self.config.initial_vocab_size
         is_hyper = ids >= vocab
         if mask is not None:
             is_hyper &= mask.astype(bool)
         rows, columns = np.nonzero(is_hyper)
-        return rows.astype(np.int64), ids[rows, columns].astype(np.int64) - vocab
+        slots = ids[rows, columns].astype(np.int64) - vocab
+        return rows.astype(np.int64), columns.astype(np.int64), slots
 
     def _unembedded(self, rows: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The distinct ``(row, slot)`` pairs among these without an input vector, in order."""
