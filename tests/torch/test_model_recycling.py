@@ -311,14 +311,16 @@ def test_training_runs_on_windows_that_recycle_slots(
     from zip2zip_tokenizers.torch.training import Zip2ZipRecipe
     from zip2zip_tokenizers.torch.training.run import train
 
-    recycling = HyperState._update_recycling
-    recycled: list[int] = []
+    update = HyperState.update
+    filled: list[int] = []
 
-    def counted(self: HyperState, *args: Any) -> Any:
-        recycled.append(self.batch_size)
-        return recycling(self, *args)
+    def watched(self: HyperState, *args: Any, **kwargs: Any) -> Any:
+        view = update(self, *args, **kwargs)
+        sizes = [len(self.codebooks.codebook(row)) for row in range(self.batch_size)]
+        filled.extend(row for row, size in enumerate(sizes) if size == 8)
+        return view
 
-    monkeypatch.setattr(HyperState, "_update_recycling", counted)
+    monkeypatch.setattr(HyperState, "update", watched)
 
     model_dir = save_tiny_model(tmp_path / "model")
     corpus = tmp_path / "corpus.txt"
@@ -330,4 +332,4 @@ def test_training_runs_on_windows_that_recycle_slots(
     assert len(losses) == 2 and all(math.isfinite(loss) for loss in losses)
     assert outcome.trainer is not None
     assert outcome.trainer.model.compression.eviction == "lru"
-    assert recycled, "the training windows must fill their codebooks"
+    assert filled, "the training windows must fill their codebooks"
