@@ -69,11 +69,17 @@ def capture(model: Any) -> tuple[list[torch.Tensor], list[torch.Tensor], Any]:
 
 @pytest.mark.parametrize("family", ["llama", "gpt2"])
 @pytest.mark.parametrize("position_mode", ["sequential", "base_token_end"])
-@pytest.mark.parametrize("size", [4, 7])
+@pytest.mark.parametrize(("size", "kwkwk_slot"), [(4, "scored"), (7, "scored"), (5, "masked")])
 def test_a_full_forward_agrees_with_feeding_one_column_at_a_time(
-    family: str, position_mode: str, size: int
+    family: str, position_mode: str, size: int, kwkwk_slot: str
 ) -> None:
-    model = wrapped(family, TRANSFORMER, cfg=evicting(size), position_mode=position_mode)
+    model = wrapped(
+        family,
+        TRANSFORMER,
+        cfg=evicting(size),
+        position_mode=position_mode,
+        kwkwk_slot=kwkwk_slot,
+    )
     randomize(model)
     stream = recycling_stream(size, seed=size)
     ids = torch.tensor([stream])
@@ -91,15 +97,21 @@ def test_a_full_forward_agrees_with_feeding_one_column_at_a_time(
     finite = torch.isfinite(full.logits[0])
     assert torch.equal(finite, torch.isfinite(incremental))
     torch.testing.assert_close(incremental[finite], full.logits[0][finite], rtol=1e-4, atol=1e-5)
-    stepped_loss = causal_lm_loss(incremental[None], ids)
+    labels = ids.clone()
+    if kwkwk_slot == "masked":  # a masked KwKwK target leaves the loss
+        labels[0, 1:][torch.isinf(incremental[:-1].gather(1, ids[0, 1:, None]))[:, 0]] = -100
+    stepped_loss = causal_lm_loss(incremental[None], labels)
     torch.testing.assert_close(stepped_loss, full.loss, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("size", [4, 6])
-def test_each_column_reads_and_scores_the_entries_its_slots_hold_then(size: int) -> None:
+@pytest.mark.parametrize(("size", "kwkwk_slot"), [(4, "scored"), (6, "scored"), (5, "masked")])
+def test_each_column_reads_and_scores_the_entries_its_slots_hold_then(
+    size: int, kwkwk_slot: str
+) -> None:
     """With mean encoders an entry's input and output vectors are the means of its base ids'
-    rows, so the oracle alone says what every column must read and score."""
-    model = wrapped("llama", MEAN, cfg=evicting(size))
+    rows, so the oracle alone says what every column must read and score. With the authors'
+    rule the KwKwK id is -inf, even where its slot still holds an older entry."""
+    model = wrapped("llama", MEAN, cfg=evicting(size), kwkwk_slot=kwkwk_slot)
     stream = recycling_stream(size, seed=10 + size)
     ids = torch.tensor([stream])
     inputs, hidden, handles = capture(model)
@@ -123,17 +135,24 @@ def test_each_column_reads_and_scores_the_entries_its_slots_hold_then(size: int)
             recycled_reads += first_held[id_] != read
         reference.feed_id(id_)
         expected[t, :V] = out.logits[0, t, :V]
+        kwkwk = reference.kwkwk()
+        masked = None if kwkwk is None or kwkwk_slot == "scored" else kwkwk[0]
         for slot in range(size):
             entry = reference.resolve(V + slot)
-            if entry is not None:
+            if entry is not None and V + slot != masked:
                 expected[t, V + slot] = hidden[0][0, t] @ embed_out[list(entry)].mean(0)
                 first_held.setdefault(V + slot, entry)
     assert recycled_reads > 0
     finite = torch.isfinite(expected)
     assert torch.equal(finite, torch.isfinite(out.logits[0]))
     torch.testing.assert_close(out.logits[0][finite], expected[finite], rtol=1e-5, atol=1e-5)
-    # A target on a recycled slot gets the new entry's probability: the loss of these logits.
-    loss = causal_lm_loss(expected[None], ids)
+    # A target on a recycled slot gets the new entry's probability: the loss of these logits
+    # (a masked KwKwK target leaves the loss, as in the authors' training).
+    labels = ids.clone()
+    if kwkwk_slot == "masked":
+        unscorable = torch.isinf(expected[:-1].gather(1, ids[0, 1:, None]))[:, 0]
+        labels[0, 1:][unscorable] = -100
+    loss = causal_lm_loss(expected[None], labels)
     torch.testing.assert_close(out.loss, loss, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(trained.loss, loss, rtol=1e-5, atol=1e-5)
 
@@ -263,11 +282,18 @@ def test_beam_search_keeps_each_beam_s_recycled_codebook() -> None:
     assert wrote_hyper
 
 
-@pytest.mark.parametrize("position_mode", ["sequential", "base_token_end"])
-def test_the_scorer_follows_recycled_slots(position_mode: str) -> None:
+@pytest.mark.parametrize(
+    ("position_mode", "kwkwk_slot"),
+    [("sequential", "scored"), ("base_token_end", "scored"), ("sequential", "masked")],
+)
+def test_the_scorer_follows_recycled_slots(position_mode: str, kwkwk_slot: str) -> None:
     size = 5
     model = Zip2ZipForCausalLM(
-        tiny_model("llama", V), evicting(size), TRANSFORMER, position_mode=position_mode
+        tiny_model("llama", V),
+        evicting(size),
+        TRANSFORMER,
+        position_mode=position_mode,
+        kwkwk_slot=kwkwk_slot,
     )
     model.eval()
     randomize(model)

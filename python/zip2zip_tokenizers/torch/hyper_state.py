@@ -41,6 +41,29 @@ from zip2zip_tokenizers.torch.ops import scatter_rows_
 
 
 @dataclass
+class TakenSlots:
+    """Where the next id would recycle a slot (row, column, slot): there the id stands for the
+    would-be entry, so the slot's old entry cannot follow (``-inf`` unless the would-be entry is
+    scored). ``columns_host``: ``columns`` on the host."""
+
+    rows: torch.Tensor
+    columns: torch.Tensor
+    columns_host: np.ndarray
+    slots: torch.Tensor
+
+    def between(self, start: int, stop: int) -> TakenSlots:
+        """Those of columns ``[start, stop)``, numbered from ``start``."""
+        keep_host = np.flatnonzero((self.columns_host >= start) & (self.columns_host < stop))
+        keep = torch.from_numpy(keep_host).to(self.rows.device)
+        return TakenSlots(
+            rows=self.rows[keep],
+            columns=self.columns[keep] - start,
+            columns_host=self.columns_host[keep_host] - start,
+            slots=self.slots[keep],
+        )
+
+
+@dataclass
 class StepView:
     """What the model may choose from after each column of the last update.
 
@@ -55,6 +78,7 @@ class StepView:
     hypertokens read (a slot may hold another entry by the end of the update), and over several
     columns ``versions`` says which entry each slot holds after each column
     (:class:`EntryVersions`); without ``versions`` the state's table holds the entries scored.
+    ``taken``: the slots whose old entry cannot follow a column (:class:`TakenSlots`).
     """
 
     sizes: torch.Tensor
@@ -67,6 +91,7 @@ class StepView:
     read_vectors: torch.Tensor | None = None
     read_spans: torch.Tensor | None = None
     recycles: bool = False
+    taken: TakenSlots | None = None
 
     def without_next(self) -> StepView:
         """This view with no about-to-be-created slot: the authors' rule for LZW's KwKwK case."""
@@ -385,8 +410,16 @@ class HyperState:
             entry_versions = self._versions(creations, created, held, steps)
         self._keep_newest(creations, created)
         self._remember_last_reads(ids, mask, (read_rows, read_columns, read_entries))
-        sizes_t, next_rows_t, next_cols_t, next_slots_t = self._to_device(
-            traced.sizes, next_rows, next_cols, traced.next_ids[next_rows, next_cols] - vocab
+        taken_rows, taken_cols = np.nonzero(traced.next_ids >= vocab)
+        taken_slots = traced.next_ids[taken_rows, taken_cols] - vocab
+        sizes_t, next_rows_t, next_cols_t, next_slots_t, *taken_t = self._to_device(
+            traced.sizes,
+            next_rows,
+            next_cols,
+            traced.next_ids[next_rows, next_cols] - vocab,
+            taken_rows,
+            taken_cols,
+            taken_slots,
         )
         return StepView(
             sizes=sizes_t.view(traced.sizes.shape),
@@ -399,6 +432,7 @@ class HyperState:
             read_vectors=read_vectors,
             read_spans=torch.from_numpy(spans).to(device),
             recycles=True,
+            taken=TakenSlots(taken_t[0], taken_t[1], taken_cols.astype(np.int64), taken_t[2]),
         )
 
     def _versions(

@@ -45,6 +45,12 @@ def extended_logits(
     hidden = hidden.to(table.dtype)
     hyper = hyper_logits(hidden, table, sizes) if versions is None else versions.logits(hidden)
     hyper = F.pad(hyper, (0, max_codebook_size - hyper.shape[-1]), value=float("-inf"))
+    taken = view.taken
+    if taken is not None:
+        if steps < width:
+            taken = taken.between(width - steps, width)
+        blocked = hyper.new_full((len(taken.slots),), float("-inf"))
+        hyper = hyper.index_put((taken.rows, taken.columns, taken.slots), blocked)
     if next_vectors.shape[0]:
         scores = (hidden[rows, columns] * next_vectors.to(hidden.dtype)).sum(-1)
         # The next id's slot: the next free one, or once full the one it recycles (whose

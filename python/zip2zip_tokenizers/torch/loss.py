@@ -70,6 +70,7 @@ def view_columns(view: StepView, start: int, stop: int) -> StepView:
         next_vectors=view.next_vectors[keep],
         next_slots=None if view.next_slots is None else view.next_slots[keep],
         versions=None if view.versions is None else view.versions.select(slice(start, stop)),
+        taken=None if view.taken is None else view.taken.between(start, stop),
     )
 
 

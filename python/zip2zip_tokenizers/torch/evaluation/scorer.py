@@ -22,7 +22,7 @@ from zip2zip_tokenizers.torch.evaluation.tree import (
     build_trees,
     tree_attention,
 )
-from zip2zip_tokenizers.torch.hyper_state import HyperState, StepView
+from zip2zip_tokenizers.torch.hyper_state import HyperState, StepView, TakenSlots
 
 if TYPE_CHECKING:
     from zip2zip_tokenizers.torch.model import Zip2ZipForCausalLM
@@ -307,10 +307,18 @@ class _RecycledNodes:
             columns = torch.from_numpy(self.hyper[inside] - start).to(device)
             read_vectors[0, columns] = vectors.to(read_vectors.dtype)
         next_slots = next_ids[view.next_columns_host] - vocab
+        taken = np.flatnonzero(next_ids >= vocab)
+        taken_t = torch.from_numpy(taken).to(device)
         return replace(
             view,
             next_slots=torch.from_numpy(next_slots).to(device),
             versions=self.versions.select(slice(start, stop)),
             read_vectors=read_vectors,
             recycles=True,
+            taken=TakenSlots(
+                rows=torch.zeros_like(taken_t),
+                columns=taken_t,
+                columns_host=taken,
+                slots=torch.from_numpy(next_ids[taken] - vocab).to(device),
+            ),
         )
