@@ -1,6 +1,6 @@
-"""What the model layer does with an evicting codec until it follows recycled slots: it saves
-and loads the setting (never silently in the authors' layout), runs exactly as the frozen codec
-while no codebook is full, and refuses, changing nothing, once one fills."""
+"""The model layer with an evicting codec: it saves and loads the setting (never silently in the
+authors' layout) and runs exactly as the frozen codec while no codebook is full. What it does
+once a codebook fills and recycles slots: ``test_model_recycling.py``."""
 
 from __future__ import annotations
 
@@ -58,18 +58,6 @@ def test_until_a_codebook_fills_it_runs_as_the_frozen_codec() -> None:
     model.load_state_dict(frozen.state_dict())
     with torch.no_grad():
         assert torch.equal(model(torch.tensor([ids])).logits, frozen(torch.tensor([ids])).logits)
-
-
-def test_a_codebook_that_fills_is_refused_and_the_state_is_unchanged() -> None:
-    model = wrapped("llama", MEAN, cfg=evicting())
-    ids = canonical(repetitive(60, seed=4), evicting())
-    state = model.new_state(1)
-    state.update(torch.tensor([ids[:2]]), None)
-    before = state.codebooks.codebook(0)
-    with pytest.raises(ModelMismatchError, match="does not follow recycled slots"):
-        state.update(torch.tensor([ids[2:]]), None)
-    assert state.codebooks.codebook(0) == before
-    assert state.columns == 2
 
 
 @pytest.fixture(scope="module")

@@ -181,7 +181,7 @@ def generate(
         # Feed the chosen ids first: a hypertoken's base ids (a KwKwK id's too) exist only then.
         view = state.update(chosen[:, None], active, next_columns=model.next_columns(1))
         for row in np.flatnonzero(active[:, 0]).tolist():
-            new = state.base_ids(row, int(chosen[row]))
+            new = state.last_read(row)
             base_ids[row].extend(new)
             if streamer is not None:
                 streamer.put(new)

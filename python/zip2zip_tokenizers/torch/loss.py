@@ -15,7 +15,7 @@ the logits the loss builds anyway, never from a pass of its own over ``[B, T, V 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -61,12 +61,16 @@ def view_columns(view: StepView, start: int, stop: int) -> StepView:
     """The part of ``view`` about columns ``[start, stop)``, as if only they had been fed."""
     keep_host = np.nonzero((view.next_columns_host >= start) & (view.next_columns_host < stop))[0]
     keep = torch.from_numpy(keep_host).to(view.next_rows.device)
-    return StepView(
+    return replace(
+        view,
         sizes=view.sizes[:, start:stop],
         next_rows=view.next_rows[keep],
         next_columns=view.next_columns[keep] - start,
         next_columns_host=view.next_columns_host[keep_host] - start,
         next_vectors=view.next_vectors[keep],
+        next_slots=None if view.next_slots is None else view.next_slots[keep],
+        versions=None if view.versions is None else view.versions.select(slice(start, stop)),
+        taken=None if view.taken is None else view.taken.between(start, stop),
     )
 
 

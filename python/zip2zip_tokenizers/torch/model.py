@@ -383,13 +383,18 @@ class Zip2ZipForCausalLM(nn.Module):
             return 0
         return logits_to_keep or None
 
-    def embed(self, ids: torch.Tensor, state: HyperState) -> torch.Tensor:
-        """Input vectors of ``ids`` (already fed to ``state``)."""
+    def embed(
+        self, ids: torch.Tensor, state: HyperState, read_vectors: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Input vectors of ``ids`` (already fed to ``state``); ``read_vectors``: those of the
+        hypertokens, when the update that fed them says (``StepView.read_vectors``)."""
         vocab = self.initial_vocab_size
         embeddings = self.base_model.get_input_embeddings()
         base: torch.Tensor = embeddings(ids.masked_fill(ids >= vocab, 0))
         if self.max_codebook_size == 0:
             return base
+        if read_vectors is not None:
+            return torch.where((ids >= vocab)[..., None], read_vectors.to(base.dtype), base)
         is_hyper, hyper = state.hyper_inputs(ids)
         return torch.where(is_hyper[..., None], hyper.to(base.dtype), base)
 
@@ -499,9 +504,11 @@ class Zip2ZipForCausalLM(nn.Module):
         if labels is not None:
             check_labels(labels, self.total_vocab_size)
         skip_head = labels is not None and not return_logits and self._head_is_separable()
-        inputs_embeds = self.embed(input_ids, state)
+        inputs_embeds = self.embed(input_ids, state, view.read_vectors)
         if position_ids is None:
-            position_ids = state.positions(input_ids, current_mask, self.position_mode)
+            position_ids = state.positions(
+                input_ids, current_mask, self.position_mode, view.read_spans
+            )
         hidden, base_logits, past = self._run_base(
             inputs_embeds,
             attention_mask,
@@ -555,7 +562,13 @@ class Zip2ZipForCausalLM(nn.Module):
                 logits, labels, self.initial_vocab_size, chunk, drop_unscorable=drop
             )
         head = self.base_model.get_output_embeddings()
-        fused = self.fused_loss and fusable_head(head) and view.sizes.shape[1] == hidden.shape[1]
+        # The fused loss scores one table per row: not slots that change entries on the way.
+        fused = (
+            self.fused_loss
+            and not view.recycles
+            and fusable_head(head)
+            and view.sizes.shape[1] == hidden.shape[1]
+        )
         loss = fused_hidden_loss if fused else chunked_hidden_loss
         return loss(
             hidden,

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from zip2zip_tokenizers._core import BatchCodebookState, Lattice
+from zip2zip_tokenizers._core import BatchCodebookState, Lattice, TracedUpdate
+from zip2zip_tokenizers.torch.entry_encoding import encode_entries
+from zip2zip_tokenizers.torch.entry_versions import Creations, EntryVersions, read_versions
 from zip2zip_tokenizers.torch.evaluation.errors import EvaluationError
 from zip2zip_tokenizers.torch.evaluation.segments import Segmentation
 from zip2zip_tokenizers.torch.evaluation.tree import (
@@ -20,7 +22,7 @@ from zip2zip_tokenizers.torch.evaluation.tree import (
     build_trees,
     tree_attention,
 )
-from zip2zip_tokenizers.torch.hyper_state import HyperState, StepView
+from zip2zip_tokenizers.torch.hyper_state import HyperState, StepView, TakenSlots
 
 if TYPE_CHECKING:
     from zip2zip_tokenizers.torch.model import Zip2ZipForCausalLM
@@ -178,6 +180,9 @@ def _node_logprobs(
     # What a model may choose from after each base prefix (a pure function of that prefix).
     traced = BatchCodebookState(config, 1).update_traced(segmentation.base[None])
     sizes, pending = traced.sizes, traced.next_entries
+    recycled = None
+    if config.eviction != "none" and (sizes >= config.max_codebook_size).any():
+        recycled = _RecycledNodes(model, traced, trees)
     term_rows = np.asarray(trees.term_rows)
     ends = np.asarray(trees.node_ends)
     if model.position_mode == "sequential":
@@ -190,10 +195,13 @@ def _node_logprobs(
     for start, stop in trees.chunks(max_tree_nodes):
         columns = ends[start:stop] - 1
         view = _node_view(model, sizes[0, columns], pending[0, columns])
+        if recycled is not None:
+            view = recycled.view(view, traced.next_ids[0, columns], start, stop)
         allowed = torch.from_numpy(tree_attention(trees, first_target, cached, start, stop))
         mask = torch.zeros(allowed.shape, dtype=model.dtype).masked_fill(~allowed, blocked)
         node_ids_host = np.asarray(trees.node_ids[start:stop], dtype=np.int64)
-        state.prepare_inputs(node_ids_host[None])
+        if recycled is None:
+            state.prepare_inputs(node_ids_host[None])
         node_ids = torch.from_numpy(node_ids_host).to(device)
         result = model._forward_fed(
             node_ids[None],
@@ -239,3 +247,81 @@ def _node_view(model: Zip2ZipForCausalLM, sizes: np.ndarray, pending: np.ndarray
         next_columns_host=next_columns,
         next_vectors=vectors,
     )
+
+
+class _RecycledNodes:
+    """Tree nodes over a window whose evicting codebook recycles slots: each node reads the
+    entry its id stands for where the node starts, and scores the entries the slots hold where
+    it ends (the codebook after a base prefix is a pure function of it; see
+    ``zip2zip_tokenizers.torch.entry_versions``). ``traced``: the window's base ids fed to a
+    fresh codebook."""
+
+    def __init__(self, model: Zip2ZipForCausalLM, traced: TracedUpdate, trees: SpanTrees) -> None:
+        config = model.compression
+        vocab = config.initial_vocab_size
+        device = model.device
+        self.model = model
+        self.creations = Creations.of(
+            traced.rows, traced.columns, traced.hyper_ids - vocab, traced.subtokens, 0
+        )
+        weight = model.base_model.get_output_embeddings().weight
+        outputs = encode_entries(model.output_encoder, self.creations.entries, weight)
+        index = [torch.from_numpy(a).to(device) for a in self._creation_arrays()]
+        self.versions = EntryVersions(
+            outputs=outputs[None],
+            start=torch.full((1, config.max_codebook_size), -1, dtype=torch.long, device=device),
+            creation_rows=index[0],
+            creation_columns=index[1],
+            creation_slots=index[2],
+            creation_versions=index[3],
+            creation_columns_host=self.creations.columns,
+            columns=np.asarray(trees.node_ends, dtype=np.int64) - 1,
+        )
+        ids = np.asarray(trees.node_ids, dtype=np.int64)
+        starts = np.asarray(trees.node_starts, dtype=np.int64)
+        self.hyper = np.flatnonzero(ids >= vocab)
+        read_starts = starts[self.hyper]
+        after = np.where(traced.next_ids[0] >= 0, traced.next_ids[0] - vocab, -1)
+        pending = np.where(read_starts > 0, after[(read_starts - 1).clip(min=0)], -1)
+        versions = read_versions(
+            self.creations,
+            np.zeros(len(self.hyper), dtype=np.int64),
+            read_starts,
+            ids[self.hyper] - vocab,
+            pending,
+            np.zeros(len(self.hyper), dtype=bool),
+        )
+        self.read_entries = self.creations.entries[versions]
+
+    def _creation_arrays(self) -> list[np.ndarray]:
+        c = self.creations
+        return [c.rows, c.columns, c.slots, c.versions]
+
+    def view(self, view: StepView, next_ids: np.ndarray, start: int, stop: int) -> StepView:
+        """``view`` (nodes ``start .. stop``) with the entries each node reads and scores."""
+        model = self.model
+        vocab = model.initial_vocab_size
+        device = model.device
+        weight = model.base_model.get_input_embeddings().weight
+        read_vectors = weight.new_zeros((1, stop - start, weight.shape[1]))
+        inside = (self.hyper >= start) & (self.hyper < stop)
+        if inside.any():
+            vectors = encode_entries(model.input_encoder, self.read_entries[inside], weight)
+            columns = torch.from_numpy(self.hyper[inside] - start).to(device)
+            read_vectors[0, columns] = vectors.to(read_vectors.dtype)
+        next_slots = next_ids[view.next_columns_host] - vocab
+        taken = np.flatnonzero(next_ids >= vocab)
+        taken_t = torch.from_numpy(taken).to(device)
+        return replace(
+            view,
+            next_slots=torch.from_numpy(next_slots).to(device),
+            versions=self.versions.select(slice(start, stop)),
+            read_vectors=read_vectors,
+            recycles=True,
+            taken=TakenSlots(
+                rows=torch.zeros_like(taken_t),
+                columns=taken_t,
+                columns_host=taken,
+                slots=torch.from_numpy(next_ids[taken] - vocab).to(device),
+            ),
+        )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zip2zip_tokenizers._core import CompressionConfig, Lattice, LZWCompressor
+from zip2zip_tokenizers.torch.entry_versions import id_spans
 
 
 @dataclass(frozen=True)
@@ -34,14 +35,8 @@ def _from_pieces(base: np.ndarray, ids: np.ndarray, lengths: np.ndarray) -> Segm
 
 def canonical(config: CompressionConfig, base: np.ndarray) -> Segmentation:
     """The greedy LZW encoding of ``base`` with a fresh codebook (what the tokenizer gives)."""
-    ids, codebook = LZWCompressor(config).encode_with_codebook(base)
-    vocab = config.initial_vocab_size
-    entries = codebook.to_array()
-    sizes = (entries >= 0).sum(1) if len(entries) else np.zeros(0, dtype=np.int64)
-    lengths = np.ones(len(ids), dtype=np.int64)
-    hyper = ids >= vocab
-    lengths[hyper] = sizes[ids[hyper] - vocab]
-    return _from_pieces(base, ids, lengths)
+    ids = np.asarray(LZWCompressor(config).encode(base), dtype=np.int64)
+    return _from_pieces(base, ids, id_spans(config, ids))
 
 
 def canonical_with_break(

@@ -23,16 +23,17 @@ class SpanTrees:
     """Nodes and paths of every target from ``first_target`` on.
 
     Rows ``< targets`` are the canonical rows (row ``i`` predicts target ``first_target + i``);
-    row ``targets + k`` is node ``k``. Node ``k`` feeds ``node_ids[k]`` covering base tokens up
-    to ``node_ends[k]`` (exclusive), is ``node_depths[k]`` pieces into its target's span, belongs
-    to target row ``node_targets[k]`` and follows ``node_parents[k]`` (a row). A path is a list of
-    terms ``(row, id)``: the log-probability of ``id`` at ``row``; path ``p`` belongs to target
-    row ``path_targets[p]``; term ``i`` belongs to path ``term_paths[i]``.
+    row ``targets + k`` is node ``k``. Node ``k`` feeds ``node_ids[k]`` covering base tokens
+    ``node_starts[k]`` up to ``node_ends[k]`` (exclusive), is ``node_depths[k]`` pieces into its
+    target's span, belongs to target row ``node_targets[k]`` and follows ``node_parents[k]`` (a
+    row). A path is a list of terms ``(row, id)``: the log-probability of ``id`` at ``row``; path
+    ``p`` belongs to target row ``path_targets[p]``; term ``i`` belongs to path ``term_paths[i]``.
     """
 
     targets: int
     node_ids: list[int] = field(default_factory=list)
     node_ends: list[int] = field(default_factory=list)
+    node_starts: list[int] = field(default_factory=list)
     node_depths: list[int] = field(default_factory=list)
     node_targets: list[int] = field(default_factory=list)
     node_parents: list[int] = field(default_factory=list)
@@ -107,6 +108,7 @@ def build_trees(
             node = trees.nodes
             trees.node_ids.append(piece)
             trees.node_ends.append(start + end)
+            trees.node_starts.append(start + offset)
             trees.node_depths.append(depth + 1)
             trees.node_targets.append(target)
             trees.node_parents.append(row)

@@ -21,6 +21,7 @@ from zip2zip_tokenizers.data.formats import Task, expand_inputs, file_format
 from zip2zip_tokenizers.data.readers import BadRecord, BadRecords, check_text, read_json_objects
 from zip2zip_tokenizers.data.windowing import DEFAULT_WINDOW, Hypertokenizer
 from zip2zip_tokenizers.tokenizer import Zip2ZipTokenizer
+from zip2zip_tokenizers.torch.entry_versions import id_spans
 from zip2zip_tokenizers.torch.training.errors import TrainingError
 from zip2zip_tokenizers.torch.training.text_data import described
 from zip2zip_tokenizers.torch.training.windows import WindowDataset
@@ -70,13 +71,7 @@ def hyper_mask(
     compressor: LZWCompressor, ids: npt.NDArray[np.int64], base_mask: npt.NDArray[np.int8]
 ) -> npt.NDArray[np.int8]:
     """The loss mask of a window's ids from its base tokens' mask: 1 where any is 1."""
-    vocab = compressor.config.initial_vocab_size
-    _, codebook = compressor.decode_with_codebook(ids)
-    entries = codebook.to_array()
-    lengths = (entries >= 0).sum(1) if len(entries) else np.zeros(0, dtype=np.int64)
-    hyper = ids >= vocab
-    spans = np.ones(len(ids), dtype=np.int64)
-    spans[hyper] = lengths[ids[hyper] - vocab]
+    spans = id_spans(compressor.config, ids)
     starts = np.concatenate([[0], np.cumsum(spans)[:-1]])
     return np.maximum.reduceat(base_mask, starts).astype(np.int8) if len(ids) else base_mask[:0]
 
