@@ -1,4 +1,3 @@
-use std::cmp::Reverse;
 use std::collections::HashMap;
 
 use crate::child_table::{ChildTable, Vacant};
@@ -399,13 +398,23 @@ impl Codebook {
                 newest_below[parent] = newest_below[parent].max(newest_below[k]);
             }
         }
-        let mut order: Vec<u32> = (0..self.entries.len() as u32).collect();
-        order.sort_unstable_by_key(|&k| {
-            (
-                newest_below[k as usize],
-                Reverse(self.entries[k as usize].len),
-            )
-        });
+        // Sorted by (newest descendant, longest first) without a sort: the entries whose newest
+        // descendant is `v` are `v` and the ancestors it is the newest descendant of, a chain
+        // that walking up from `v` lists longest first.
+        let mut order = Vec::with_capacity(self.entries.len());
+        for v in 0..self.entries.len() as u32 {
+            let mut k = v;
+            while newest_below[k as usize] == v {
+                order.push(k);
+                match self.entries[k as usize]
+                    .parent
+                    .checked_sub(self.initial_vocab_size)
+                {
+                    Some(parent) => k = parent,
+                    None => break,
+                }
+            }
+        }
         self.recency = Some(Recency::from_order(&order));
     }
 
