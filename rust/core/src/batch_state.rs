@@ -286,14 +286,15 @@ impl BatchCodebookState {
     {
         let checkpoints: Vec<_> = self
             .rows
-            .iter()
+            .iter_mut()
             .enumerate()
             .map(|(row, state)| state.checkpoint(ids.get(row).map_or(0, |ids| ids.as_ref().len())))
             .collect();
         let result = update(self);
-        if result.is_err() {
-            for (state, checkpoint) in self.rows.iter_mut().zip(checkpoints) {
-                state.rollback(checkpoint);
+        for (state, checkpoint) in self.rows.iter_mut().zip(checkpoints) {
+            match result {
+                Ok(_) => state.commit(checkpoint),
+                Err(_) => state.rollback(checkpoint),
             }
         }
         result

@@ -25,9 +25,11 @@ fn tag(parent: u32, token: u32) -> u64 {
 }
 
 impl ChildTable {
-    /// A table that holds `capacity` edges at a load factor of at most one half.
+    /// A table that holds `capacity` edges at a load factor of at most one half, and one edge
+    /// more for a moment (recycling a slot inserts the new edge before removing the old): at
+    /// least 4 slots, so that an empty slot always ends a probe.
     pub(crate) fn with_capacity(capacity: usize) -> Self {
-        let size = (capacity * 2).next_power_of_two().max(2);
+        let size = (capacity * 2).next_power_of_two().max(4);
         Self {
             slots: vec![0; size],
             shift: 64 - size.trailing_zeros(),

@@ -1,4 +1,3 @@
-use std::cmp::Reverse;
 use std::collections::HashMap;
 
 use crate::child_table::{ChildTable, Vacant};
@@ -20,6 +19,18 @@ struct Entry {
     slot: u32,
 }
 
+/// What an update changed in a codebook that may recycle slots, to undo it in place (a copy
+/// of the codebook would cost far more than the few changes an update makes).
+#[derive(Debug, Clone)]
+struct Journal {
+    len: usize,
+    had_recency: bool,
+    /// Each recycled slot and the entry it held, in order.
+    replaced: Vec<(u32, Entry)>,
+    /// Each entry moved in the use order and the entry used just before it then, in order.
+    moved: Vec<(u32, Option<u32>)>,
+}
+
 /// An LZW dictionary: hypertoken `V + k` is entry `k`, stored as a trie edge from its prefix.
 ///
 /// Every entry's prefix is a base token or another entry, so a whole entry is known from its
@@ -38,6 +49,8 @@ pub struct Codebook {
     indexed: bool,
     /// The order entries were last used in, kept from the moment an evicting codebook fills.
     recency: Option<Recency>,
+    /// While an update that may recycle slots runs: how to undo it.
+    journal: Option<Box<Journal>>,
 }
 
 impl Codebook {
@@ -63,6 +76,7 @@ impl Codebook {
             ),
             indexed: true,
             recency: None,
+            journal: None,
         }
     }
 
@@ -79,6 +93,7 @@ impl Codebook {
             children: ChildTable::with_capacity(0),
             indexed: false,
             recency: self.recency.clone(),
+            journal: None,
         }
     }
 
@@ -87,6 +102,7 @@ impl Codebook {
         Self {
             children: ChildTable::with_capacity(0),
             indexed: false,
+            journal: None,
             ..self
         }
     }
@@ -382,13 +398,23 @@ impl Codebook {
                 newest_below[parent] = newest_below[parent].max(newest_below[k]);
             }
         }
-        let mut order: Vec<u32> = (0..self.entries.len() as u32).collect();
-        order.sort_unstable_by_key(|&k| {
-            (
-                newest_below[k as usize],
-                Reverse(self.entries[k as usize].len),
-            )
-        });
+        // Sorted by (newest descendant, longest first) without a sort: the entries whose newest
+        // descendant is `v` are `v` and the ancestors it is the newest descendant of, a chain
+        // that walking up from `v` lists longest first.
+        let mut order = Vec::with_capacity(self.entries.len());
+        for v in 0..self.entries.len() as u32 {
+            let mut k = v;
+            while newest_below[k as usize] == v {
+                order.push(k);
+                match self.entries[k as usize]
+                    .parent
+                    .checked_sub(self.initial_vocab_size)
+                {
+                    Some(parent) => k = parent,
+                    None => break,
+                }
+            }
+        }
         self.recency = Some(Recency::from_order(&order));
     }
 
@@ -399,6 +425,9 @@ impl Codebook {
         if let Some(recency) = &mut self.recency {
             let mut code = code;
             while let Some(k) = code.checked_sub(self.initial_vocab_size) {
+                if let Some(journal) = &mut self.journal {
+                    journal.moved.push((k, recency.older(k)));
+                }
                 recency.make_newest(k);
                 code = self.entries[k as usize].parent;
             }
@@ -426,24 +455,76 @@ impl Codebook {
     }
 
     /// For a recycling codebook, on the emission of `pending` followed by `token` (not an
-    /// entry): marks `pending` used, then creates `pending + token` in the slot of
-    /// [`Self::victim`], used just before `pending`. Returns the id it took, if any.
-    pub(crate) fn recycle(&mut self, pending: u32, token: u32) -> Option<u32> {
+    /// entry; `vacant` is where [`Self::find_child`] found room for it): marks `pending` used,
+    /// then creates `pending + token` in the slot of [`Self::victim`], used just before
+    /// `pending`. Returns the id it took, if any.
+    pub(crate) fn recycle(&mut self, pending: u32, token: u32, vacant: Vacant) -> Option<u32> {
         let victim = self.victim(pending)?;
-        self.touch(pending);
         let vocab = self.initial_vocab_size;
-        let k = (victim - vocab) as usize;
-        let old = self.entries[k];
+        let k = victim - vocab;
+        // The new edge goes where the lookup found room, before anything moves in the table.
+        let slot = self.children.fill(vacant, victim);
+        self.touch(pending);
+        let old = self.entries[k as usize];
         self.children.remove(old.parent, old.last);
-        self.entries[k] = self.new_entry(pending, token, 0);
-        self.entries[k].slot = self.children.insert(pending, token, victim);
+        if let Some(journal) = &mut self.journal {
+            journal.replaced.push((k, old));
+        }
+        self.entries[k as usize] = self.new_entry(pending, token, slot);
         if let Some(recency) = &mut self.recency {
+            if let Some(journal) = &mut self.journal {
+                journal.moved.push((k, recency.older(k)));
+            }
             match pending.checked_sub(vocab) {
-                Some(anchor) => recency.place_below(k as u32, anchor),
-                None => recency.make_newest(k as u32),
+                Some(anchor) => recency.place_below(k, anchor),
+                None => recency.make_newest(k),
             }
         }
         Some(victim)
+    }
+
+    /// Starts recording changes, so that [`Self::undo`] can take the codebook back to now.
+    pub(crate) fn start_journal(&mut self) {
+        self.journal = Some(Box::new(Journal {
+            len: self.entries.len(),
+            had_recency: self.recency.is_some(),
+            replaced: Vec::new(),
+            moved: Vec::new(),
+        }));
+    }
+
+    /// Stops recording changes and keeps them.
+    pub(crate) fn drop_journal(&mut self) {
+        self.journal = None;
+    }
+
+    /// Takes the codebook back to where [`Self::start_journal`] was called (a no-op without
+    /// a journal), and stops recording.
+    pub(crate) fn undo(&mut self) {
+        let Some(journal) = self.journal.take() else {
+            return;
+        };
+        match &mut self.recency {
+            Some(recency) if journal.had_recency => {
+                for &(k, older) in journal.moved.iter().rev() {
+                    recency.restore(k, older);
+                }
+            }
+            _ => self.recency = None,
+        }
+        for &(k, entry) in journal.replaced.iter().rev() {
+            self.entries[k as usize] = entry;
+        }
+        if !journal.replaced.is_empty() {
+            // Recycling moved edges around the table: the slots the entries recorded are stale.
+            self.entries.truncate(journal.len);
+            self.children.clear();
+            self.rebuild_table();
+        } else if self.entries.len() > journal.len {
+            // Only appended (a full codebook appends nothing): the use order is gone with the
+            // entries that filled it, and the table frees their slots in reverse.
+            self.truncate(journal.len);
+        }
     }
 
     /// Doubles the table, re-inserting edges in creation order (which keeps LIFO removal exact).

@@ -63,7 +63,9 @@ pub(crate) fn resolve(
 ) -> Result<(), InvalidTokenReason> {
     let codebook = encoder.codebook();
     let base = id < codebook.initial_vocab_size();
-    if base || (codebook.contains(id) && !codebook.recycles()) {
+    // In a recycling codebook every hypertoken exists; only the slot about to be recycled
+    // may mean something else (found by a short walk, without the KwKwK case's lookup).
+    if base || (codebook.contains(id) && (!codebook.recycles() || encoder.next_id() != Some(id))) {
         codebook.extend_subtokens(id, out);
         return Ok(());
     }

@@ -1,3 +1,4 @@
+use crate::child_table::Vacant;
 use crate::codebook::Codebook;
 use crate::config::{CompressionConfig, Eviction};
 use crate::error::{Error, Result};
@@ -23,12 +24,13 @@ pub(crate) struct Pending {
 }
 
 /// Enough of an encoder's state to undo everything fed since: the entry count and pending
-/// match, and a copy of the codebook when the feed may recycle slots (which only a copy undoes).
-#[derive(Debug, Clone)]
+/// match, and whether the codebook keeps a journal of its changes (when the feed may recycle
+/// slots, which truncation does not undo).
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Checkpoint {
     entries: usize,
     pending: Option<Pending>,
-    codebook: Option<Box<Codebook>>,
+    journaled: bool,
 }
 
 /// The hypertoken LZW's KwKwK case may use right now: `id`, standing for the pending match
@@ -189,7 +191,7 @@ impl Encoder {
                     if !self.codebook.is_full() {
                         self.codebook.insert_at(pending.code, token, vacant);
                     } else if self.codebook.recycles() {
-                        self.recycle(pending.code, token);
+                        self.recycle(pending.code, token, vacant);
                     }
                     emit(pending.code);
                     Pending {
@@ -211,8 +213,8 @@ impl Encoder {
     /// The emission of `pending` before `token` in a full evicting codebook (the slow path:
     /// it also marks `pending` used).
     #[cold]
-    fn recycle(&mut self, pending: u32, token: u32) {
-        match self.codebook.recycle(pending, token) {
+    fn recycle(&mut self, pending: u32, token: u32, vacant: Vacant) {
+        match self.codebook.recycle(pending, token, vacant) {
             Some(id) => {
                 if let Some(recycled) = &mut self.recycled {
                     recycled.push(id);
@@ -237,26 +239,39 @@ impl Encoder {
         self.clear_recycled();
     }
 
-    /// A checkpoint to [`Self::rollback`] to after feeding at most `max_tokens` base tokens.
-    /// Each token creates at most one entry, so a feed that can not fill the codebook keeps
-    /// append-only changes that truncation undoes; otherwise an evicting codebook is copied.
-    pub(crate) fn checkpoint(&self, max_tokens: usize) -> Checkpoint {
+    /// A checkpoint to [`Self::rollback`] to after feeding at most `max_tokens` base tokens,
+    /// or to [`Self::commit`] once the feed succeeded. Each token creates at most one entry, so
+    /// a feed that can not fill the codebook keeps append-only changes that truncation undoes;
+    /// otherwise an evicting codebook records what it changes until the commit or rollback.
+    pub(crate) fn checkpoint(&mut self, max_tokens: usize) -> Checkpoint {
         let may_recycle = self.config.eviction() != Eviction::None
             && self.codebook.len().saturating_add(max_tokens)
                 >= self.config.max_codebook_size() as usize;
+        if may_recycle {
+            self.codebook.start_journal();
+        }
         Checkpoint {
             entries: self.codebook.len(),
             pending: self.pending,
-            codebook: may_recycle.then(|| Box::new(self.codebook.clone())),
+            journaled: may_recycle,
         }
     }
 
+    /// Undoes everything fed since `checkpoint`.
     pub(crate) fn rollback(&mut self, checkpoint: Checkpoint) {
-        match checkpoint.codebook {
-            Some(codebook) => self.codebook = *codebook,
-            None => self.codebook.truncate(checkpoint.entries),
+        if checkpoint.journaled {
+            self.codebook.undo();
+        } else {
+            self.codebook.truncate(checkpoint.entries);
         }
         self.pending = checkpoint.pending;
         self.clear_recycled();
+    }
+
+    /// Keeps everything fed since `checkpoint`.
+    pub(crate) fn commit(&mut self, checkpoint: Checkpoint) {
+        if checkpoint.journaled {
+            self.codebook.drop_journal();
+        }
     }
 }

@@ -46,6 +46,11 @@ impl Recency {
         Self::some(self.newer[k as usize])
     }
 
+    /// The entry used just before `k`.
+    pub(crate) fn older(&self, k: u32) -> Option<u32> {
+        Self::some(self.older[k as usize])
+    }
+
     /// Every entry, oldest first.
     pub(crate) fn order(&self) -> Vec<u32> {
         let mut out = Vec::with_capacity(self.newer.len());
@@ -100,6 +105,26 @@ impl Recency {
             older => self.newer[older as usize] = k,
         }
     }
+
+    /// Moves `k` to just newer than `older` (to the oldest end for `None`): undoes the last
+    /// move of `k`, made when `older` was the entry used just before it.
+    pub(crate) fn restore(&mut self, k: u32, older: Option<u32>) {
+        self.unlink(k);
+        let newer = match older {
+            Some(older) => self.newer[older as usize],
+            None => self.oldest,
+        };
+        self.older[k as usize] = older.unwrap_or(NIL);
+        self.newer[k as usize] = newer;
+        match older {
+            Some(older) => self.newer[older as usize] = k,
+            None => self.oldest = k,
+        }
+        match newer {
+            NIL => self.newest = k,
+            newer => self.older[newer as usize] = k,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -123,7 +148,17 @@ mod tests {
         assert_eq!(recency.oldest(), Some(3));
         assert_eq!(recency.newer(0), Some(2));
         assert_eq!(recency.newer(2), None);
+        recency.restore(3, None);
+        assert_eq!(recency.order(), [3, 1, 0, 2]);
+        recency.restore(2, Some(3));
+        assert_eq!(recency.order(), [3, 2, 1, 0]);
+        recency.restore(3, Some(0));
+        assert_eq!(recency.order(), [2, 1, 0, 3]);
+        assert_eq!(recency.older(1), Some(2));
+        assert_eq!(recency.older(2), None);
         let mut single = Recency::from_order(&[0]);
+        single.restore(0, None);
+        assert_eq!(single.order(), [0]);
         single.make_newest(0);
         assert_eq!(single.order(), [0]);
     }

@@ -111,8 +111,9 @@ impl CodebookState {
     fn guarded<R>(&mut self, ids: usize, update: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
         let checkpoint = self.checkpoint(ids);
         let result = update(self);
-        if result.is_err() {
-            self.rollback(checkpoint);
+        match result {
+            Ok(_) => self.commit(checkpoint),
+            Err(_) => self.rollback(checkpoint),
         }
         result
     }
@@ -228,13 +229,17 @@ impl CodebookState {
     }
 
     /// A checkpoint to undo a feed of at most `ids` ids.
-    pub(crate) fn checkpoint(&self, ids: usize) -> Checkpoint {
+    pub(crate) fn checkpoint(&mut self, ids: usize) -> Checkpoint {
         self.encoder
             .checkpoint(ids.saturating_mul(self.config().max_subtokens()))
     }
 
     pub(crate) fn rollback(&mut self, checkpoint: Checkpoint) {
         self.encoder.rollback(checkpoint);
+    }
+
+    pub(crate) fn commit(&mut self, checkpoint: Checkpoint) {
+        self.encoder.commit(checkpoint);
     }
 
     /// Forgets every id fed so far.

@@ -5,7 +5,9 @@ mod common;
 
 use common::{entries, naive_run, Naive};
 use proptest::prelude::*;
-use zip2zip::{decode, encode, Codebook, CodebookState, CompressionConfig, Error, Eviction};
+use zip2zip::{
+    decode, encode, BatchCodebookState, Codebook, CodebookState, CompressionConfig, Error, Eviction,
+};
 
 fn lru(vocab: u32, size: u32, subtokens: usize, disabled: &[u32]) -> CompressionConfig {
     CompressionConfig::new(vocab, size, subtokens, disabled.iter().copied(), None)
@@ -49,6 +51,64 @@ proptest! {
         }
         prop_assert_eq!(state.codebook(), &codebook);
         prop_assert!(codebook.len() <= config.max_codebook_size() as usize);
+    }
+}
+
+/// Where a state stands, as far as anything it does next can tell: its codebook (entries and
+/// use order), pending match and next id, and what the rest of the stream creates from there.
+fn standing(state: &CodebookState, rest: &[u32]) -> impl PartialEq + std::fmt::Debug {
+    let mut resumed = state.clone();
+    let created: Vec<Vec<u32>> = rest
+        .chunks(3)
+        .map(|chunk| resumed.update(chunk).unwrap())
+        .collect();
+    (
+        state.codebook().clone(),
+        state.codebook().recency_order(),
+        state.pending_code(),
+        state.next_id(),
+        created,
+        resumed.codebook().clone(),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// An update that fails on its last id, whether the codebook is full before it, fills
+    /// during it or stays below full, leaves the state (lookup table included: the rest of the
+    /// stream must create the same) exactly as before; and so does a batch update that fails
+    /// in another row.
+    #[test]
+    fn a_failed_update_undoes_every_recycled_slot_and_use(
+        (config, ids) in long_case(),
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 1..6),
+        chunk in 1usize..40,
+    ) {
+        let (encoded, _) = encode(&config, &ids).unwrap();
+        let bad = config.total_vocab_size();
+        let mut state = CodebookState::new(&config);
+        let mut fed = 0;
+        let mut cuts: Vec<usize> = cuts.iter().map(|cut| cut.index(encoded.len())).collect();
+        cuts.sort_unstable();
+        for cut in cuts {
+            state.update(&encoded[fed..cut]).unwrap();
+            fed = cut;
+            // Enough of what follows to recycle the small codebooks' slots many times.
+            let rest = &encoded[fed..encoded.len().min(fed + 200)];
+            let before = standing(&state, rest);
+            let attempt = [&rest[..chunk.min(rest.len())], &[bad]].concat();
+            prop_assert!(state.update(&attempt).is_err());
+            prop_assert_eq!(&standing(&state, rest), &before);
+            prop_assert!(state.update_traced(&attempt).is_err());
+            prop_assert_eq!(&standing(&state, rest), &before);
+            let mut batch = BatchCodebookState::from_states(vec![state.clone(), state.clone()]);
+            let good = &rest[..chunk.min(rest.len())];
+            prop_assert!(batch.update(&[good.to_vec(), attempt.clone()]).is_err());
+            for row in batch.rows() {
+                prop_assert_eq!(&standing(row, rest), &before);
+            }
+        }
     }
 }
 
