@@ -73,6 +73,33 @@ def consistency(model: Any, tokenizer: Any, prompt: str, new: int) -> dict[str, 
         "same_finite_columns": same_support,
         "max_abs_logit_diff": float((stepped - forced).abs()[finite].max()),
         **missed_hypertokens(model, state, forced, result.generated_base_ids[0]),
+        **canonical_reading(model, prompt_ids[0].tolist(), result.generated_base_ids[0]),
+    }
+
+
+@torch.no_grad()
+def canonical_reading(model: Any, prompt_ids: list[int], written: list[int]) -> dict[str, Any]:
+    """The same text read in its canonical encoding (the codec's, as in training): at its
+    hypertoken targets in the generated part, the target's probability over its first base
+    token's, and how often the target is the argmax."""
+    vocab = model.initial_vocab_size
+    codec = LZWCompressor(model.compression)
+    prompt_base = codec.decode(prompt_ids).tolist()
+    canonical = codec.encode(prompt_base + written).tolist()
+    start = len(codec.encode(prompt_base))
+    logits, state = full_logits(model, canonical)
+    probs = logits.softmax(-1)
+    ratios, wins = [], 0
+    for t in range(start - 1, len(canonical) - 1):
+        target = canonical[t + 1]
+        if target >= vocab:
+            first = state.base_ids(0, target)[0]
+            ratios.append(float(probs[t, target] / probs[t, first]))
+            wins += int(probs[t].argmax()) == target
+    return {
+        "canonical_hyper_targets": len(ratios),
+        "canonical_median_p_target_over_p_first": float(np.median(ratios)) if ratios else None,
+        "canonical_argmax_is_target": wins,
     }
 
 
