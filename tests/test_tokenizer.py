@@ -200,6 +200,49 @@ def test_convert_ids_to_tokens_shows_hypertokens_by_their_pieces(
         deepseek.convert_ids_to_tokens(hyper)
 
 
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 2**16), size=st.integers(1, 12))
+def test_with_eviction_each_token_is_what_its_id_stood_for_where_it_was_read(
+    seed: int, size: int
+) -> None:
+    tokenizer = Zip2ZipTokenizer.from_pretrained(
+        deepseek_dir(), max_codebook_size=size, eviction="lru"
+    )
+    words = ["alpha", "beta", "gamma", "delta", "(", ")", "_", " "]
+    rng = np.random.default_rng(seed)
+    text = "".join(rng.choice(words, 120).tolist())
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    tokens = tokenizer.convert_ids_to_tokens(ids)
+    base = tokenizer.base_tokenizer
+    compressor = tokenizer.compressor
+    # Independent of the spans: id k stands for what decoding k + 1 ids adds to decoding k.
+    for k, token in enumerate(tokens):
+        before = len(compressor.decode(ids[:k]))
+        read = compressor.decode(ids[: k + 1])[before:].tolist()
+        assert token == "".join(base.convert_ids_to_tokens(read))
+
+
+def test_with_eviction_a_recycled_id_is_not_shown_as_its_final_entry() -> None:
+    tokenizer = Zip2ZipTokenizer.from_pretrained(
+        deepseek_dir(), max_codebook_size=8, eviction="lru"
+    )
+    words = ["alpha", "beta", "gamma", "delta", "(", ")", "_", " "]
+    differ = 0
+    for seed in range(5):
+        text = "".join(np.random.default_rng(seed).choice(words, 120).tolist())
+        ids, codebook = tokenizer.encode_with_codebook(text)
+        tokens = tokenizer.convert_ids_to_tokens(ids)
+        final = [tokenizer.convert_ids_to_tokens(i, codebook=codebook) for i in ids]
+        differ += tokens != final  # some slot held another entry where it was read
+        joined = tokenizer.base_tokenizer.convert_ids_to_tokens(
+            tokenizer.compressor.decode(ids).tolist()
+        )
+        assert "".join(tokens) == "".join(joined)
+    assert differ >= 3
+
+
 def test_save_and_load_round_trip(tokenizer: Zip2ZipTokenizer, tmp_path: Path) -> None:
     files = tokenizer.save_pretrained(tmp_path)
     assert str(tmp_path / CONFIG_NAME) in files

@@ -34,6 +34,7 @@ from zip2zip_tokenizers.settings import (
     resolve_codec,
     write_config,
 )
+from zip2zip_tokenizers.slot_reads import id_spans
 
 if TYPE_CHECKING:
     from transformers import BatchEncoding, PreTrainedTokenizerBase
@@ -534,15 +535,34 @@ class Zip2ZipTokenizer:
     ) -> str | list[str]:
         """Token strings; a hypertoken shows as the concatenation of its base tokens' strings.
 
-        For a sequence, hypertokens are resolved by the sequence's own codebook; a lone
-        hypertoken id needs the ``codebook`` it belongs to.
+        For a sequence, hypertokens are resolved by the sequence's own codebook (with eviction,
+        by the entry each id stood for where it was read); a lone hypertoken id needs the
+        ``codebook`` it belongs to.
         """
         if isinstance(ids, (int, np.integer)) and not isinstance(ids, bool):
             return self._token_strings([int(ids)], codebook, skip_special_tokens, single=True)[0]
         values = _id_list(ids)
+        if codebook is None and self._config.eviction != "none":
+            return self._read_strings(values, skip_special_tokens)
         if codebook is None:
             _, codebook = self._compressor.decode_with_codebook(values)
         return self._token_strings(values, codebook, skip_special_tokens, single=False)
+
+    def _read_strings(self, ids: list[int], skip_special_tokens: bool) -> list[str]:
+        """An evicting codebook may give one id several entries within a sequence: each id is
+        shown as what it stood for where it was read, cut from the sequence's base ids."""
+        base = self._compressor.decode(ids).tolist()
+        spans = id_spans(self._config, np.asarray(ids, dtype=np.int64)).tolist()
+        special = set(self._tokenizer.all_special_ids)
+        out: list[str] = []
+        start = 0
+        for token_id, span in zip(ids, spans, strict=True):
+            pieces, start = base[start : start + span], start + span
+            if skip_special_tokens and token_id in special:
+                continue
+            strings = self._tokenizer.convert_ids_to_tokens(pieces)
+            out.append("".join(piece or "" for piece in strings))
+        return out
 
     def _token_strings(
         self,

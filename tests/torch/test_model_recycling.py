@@ -25,8 +25,8 @@ from test_evaluation import brute_force  # noqa: E402
 from test_model import MEAN, TRANSFORMER, M, V, randomize, repetitive, wrapped  # noqa: E402
 from tiny_models import tiny_model  # noqa: E402
 from zip2zip_tokenizers import CompressionConfig, LZWCompressor, Zip2ZipTokenizer  # noqa: E402
+from zip2zip_tokenizers.slot_reads import id_spans  # noqa: E402
 from zip2zip_tokenizers.torch import Zip2ZipForCausalLM  # noqa: E402
-from zip2zip_tokenizers.torch.entry_versions import id_spans  # noqa: E402
 from zip2zip_tokenizers.torch.evaluation import canonical, score_segmentation  # noqa: E402
 from zip2zip_tokenizers.torch.model import causal_lm_loss  # noqa: E402
 from zip2zip_tokenizers.torch.streamer import TextStreamer  # noqa: E402

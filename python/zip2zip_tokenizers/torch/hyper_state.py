@@ -35,8 +35,9 @@ from zip2zip_tokenizers._core import (
     InvalidTokenError,
     TracedUpdate,
 )
+from zip2zip_tokenizers.slot_reads import Creations, read_versions
 from zip2zip_tokenizers.torch.entry_encoding import encode_entries, encode_entries_together
-from zip2zip_tokenizers.torch.entry_versions import Creations, EntryVersions, read_versions
+from zip2zip_tokenizers.torch.entry_versions import EntryVersions
 from zip2zip_tokenizers.torch.ops import scatter_rows_
 
 

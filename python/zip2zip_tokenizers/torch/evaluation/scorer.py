@@ -12,8 +12,9 @@ import numpy as np
 import torch
 
 from zip2zip_tokenizers._core import BatchCodebookState, Lattice, TracedUpdate
+from zip2zip_tokenizers.slot_reads import Creations, read_versions
 from zip2zip_tokenizers.torch.entry_encoding import encode_entries
-from zip2zip_tokenizers.torch.entry_versions import Creations, EntryVersions, read_versions
+from zip2zip_tokenizers.torch.entry_versions import EntryVersions
 from zip2zip_tokenizers.torch.evaluation.errors import EvaluationError
 from zip2zip_tokenizers.torch.evaluation.segments import Segmentation
 from zip2zip_tokenizers.torch.evaluation.tree import (

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zip2zip_tokenizers._core import CompressionConfig, Lattice, LZWCompressor
-from zip2zip_tokenizers.torch.entry_versions import id_spans
+from zip2zip_tokenizers.slot_reads import id_spans
 
 
 @dataclass(frozen=True)

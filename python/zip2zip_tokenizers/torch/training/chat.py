@@ -20,8 +20,8 @@ from zip2zip_tokenizers.data.errors import InputError
 from zip2zip_tokenizers.data.formats import Task, expand_inputs, file_format
 from zip2zip_tokenizers.data.readers import BadRecord, BadRecords, check_text, read_json_objects
 from zip2zip_tokenizers.data.windowing import DEFAULT_WINDOW, Hypertokenizer
+from zip2zip_tokenizers.slot_reads import id_spans
 from zip2zip_tokenizers.tokenizer import Zip2ZipTokenizer
-from zip2zip_tokenizers.torch.entry_versions import id_spans
 from zip2zip_tokenizers.torch.training.errors import TrainingError
 from zip2zip_tokenizers.torch.training.text_data import described
 from zip2zip_tokenizers.torch.training.windows import WindowDataset
