@@ -59,7 +59,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
-from recipe_variants import Variant, parse_variant
+from recipe_variants import Variant, add_variant_flag
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, set_seed
 from uptraining import heldout, prompts, training_texts
 from zip2zip_tokenizers import corpora
@@ -652,6 +652,18 @@ def write(results: dict[str, Any], out: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------- main
+def add_scale_flags(parser: argparse.ArgumentParser) -> None:
+    """A flag per field of ``Scale`` (``--eval-window`` ...), default ``None``: not given."""
+    for name, default in asdict(Scale()).items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=None)
+
+
+def scale_from(args: argparse.Namespace, start: Scale) -> Scale:
+    """``start`` with the ``Scale`` flags given in ``args``."""
+    given = {f.name: getattr(args, f.name) for f in fields(Scale)}
+    return replace(start, **{name: value for name, value in given.items() if value is not None})
+
+
 def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Scale]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a much smaller model, 1 seed")
@@ -660,16 +672,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Scale]:
         default=",".join(DEFAULT_ARMS),
         help=f"comma-separated of {', '.join(ARMS)}, or all",
     )
-    parser.add_argument(
-        "--variant",
-        dest="variants",
-        action="append",
-        type=parse_variant,
-        default=[],
-        metavar="NAME:field=value[,field=value...]",
-        help="an extra arm: the recipe with these Zip2ZipRecipe / Zip2ZipTrainingArguments "
-        "fields changed (repeatable), e.g. mlp:encoder=mlp",
-    )
+    add_variant_flag(parser)
     parser.add_argument(
         "--seeds", type=int, default=None, help="uptraining seeds (default 3; --quick: 1)"
     )
@@ -679,22 +682,9 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Scale]:
     parser.add_argument(
         "--work", default=None, help="training output dirs (default: a temporary one)"
     )
-    for item in fields(Scale):
-        parser.add_argument(
-            f"--{item.name.replace('_', '-')}",
-            type=type(Scale.__dataclass_fields__[item.name].default),
-            default=None,
-        )
+    add_scale_flags(parser)
     args = parser.parse_args(argv)
-    scale = QUICK if args.quick else Scale()
-    scale = replace(
-        scale,
-        **{
-            f.name: getattr(args, f.name)
-            for f in fields(Scale)
-            if getattr(args, f.name) is not None
-        },
-    )
+    scale = scale_from(args, QUICK if args.quick else Scale())
     if scale.base not in BASES:
         parser.error(f"--base: {scale.base!r} is not one of {', '.join(BASES)}")
     names = list(ARMS) if args.arms == "all" else [a for a in args.arms.split(",") if a]
