@@ -97,6 +97,8 @@ def test_the_run_settings_are_recorded_in_the_output_and_in_each_checkpoint(
         (["--batch-size", "2"], "windows_per_step", "4", "2"),
         (["--gradient-accumulation", "2"], "windows_per_step", "4", "8"),
         (["--lr", "0.001"], "learning_rate", "0.0003", "0.001"),
+        # The record holds the effective rate: 3 x --lr by default.
+        (["--encoder-lr", "0.0003"], "encoder_learning_rate", "0.0009", "0.0003"),
         (["--weight-decay", "0.1"], "weight_decay", "0.01", "0.1"),
     ],
 )
