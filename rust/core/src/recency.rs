@@ -175,7 +175,9 @@ mod tests {
         ) {
             let mut expected: Vec<u32> = (0..len as u32).rev().collect();
             let mut recency = Recency::from_order(&expected);
-            let mut open: Option<(Mark, Vec<(u32, u32)>, Vec<u32>)> = None;
+            // An update that may be undone: where it started, its touches, the order before.
+            type Open = (Mark, Vec<(u32, u32)>, Vec<u32>);
+            let mut open: Option<Open> = None;
             for (k, action) in steps {
                 let k = k % len as u32;
                 match action {
