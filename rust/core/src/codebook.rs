@@ -603,20 +603,20 @@ impl Codebook {
     }
 
     /// Appends the base tokens of an existing code to `out`.
+    #[inline]
     pub fn extend_subtokens(&self, code: u32, out: &mut Vec<u32>) {
+        // Last token first, walking up the parents, then put in order (cheaper than zeroing
+        // the room first: most codes are 2 to 4 tokens).
         let start = out.len();
-        out.resize(start + self.code_len(code), 0);
+        out.reserve(self.code_len(code));
         let mut code = code;
-        for slot in out[start..].iter_mut().rev() {
-            match code.checked_sub(self.initial_vocab_size) {
-                None => *slot = code,
-                Some(k) => {
-                    let entry = self.entries[k as usize];
-                    *slot = entry.last;
-                    code = entry.parent;
-                }
-            }
+        while let Some(k) = code.checked_sub(self.initial_vocab_size) {
+            let entry = self.entries[k as usize];
+            out.push(entry.last);
+            code = entry.parent;
         }
+        out.push(code);
+        out[start..].reverse();
     }
 
     /// The base tokens of hypertoken `id`, or `None` when `id` is not an existing hypertoken.
