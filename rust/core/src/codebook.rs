@@ -421,7 +421,8 @@ impl Codebook {
 
     /// Gives a recycling codebook's table twice the room (a load factor of a quarter): each
     /// recycled slot deletes an edge, by shifting back the rest of its probe run, and the runs
-    /// at half load are about twice as long (on the bench's streams, 2,048 entries: ... ).
+    /// at half load are about twice as long (section (g)'s streams, C = 2048: encoding takes
+    /// 203 instructions per base token instead of 222).
     fn widen(&mut self) {
         if self.indexed {
             self.children = ChildTable::with_capacity(self.entries.len().saturating_mul(2));
