@@ -10,7 +10,9 @@ code prompts and prints JSON lines:
    other hypertokens that start with that base token; and the output-vector norms.
 3. ``reencoding``: base tokens per id of the generated continuation as written and as the
    codec would re-encode it (prompt + continuation, greedy longest match).
-4. ``decoding``: greedy, sampled, greedy with a "prefer the longer id" rule (a hypertoken
+4. ``type_mass``: on the same text, the softmax mass on hypertokens and the token-type head's
+   probability of a hypertoken, where the next id is one and where it is not.
+5. ``decoding``: greedy, sampled, greedy with a "prefer the longer id" rule (a hypertoken
    wins over its first base token when its probability is above ``1 / factor`` times that
    token's), greedy reading the canonical encoding of the text so far at each step, and
    "family" greedy (the first base token chosen by the mass of its whole family: itself and
@@ -129,6 +131,38 @@ def missed_hypertokens(
     return {
         "steps_with_matching_hypertoken": len(ratios),
         "median_p_matching_hyper_over_p_written_base": float(np.median(ratios)) if ratios else None,
+    }
+
+
+@torch.no_grad()
+def type_mass(model: Any, tokenizer: Any, texts: list[str]) -> dict[str, Any]:
+    """On held-out text in its canonical encoding: the softmax mass on hypertokens and the
+    token-type head's probability of "the next id is a hypertoken", where the next id is a
+    hypertoken and where it is a base token (how well each tells the two apart)."""
+    vocab = model.initial_vocab_size
+    head = next(m for name, m in model.named_modules() if name.endswith("lm_head"))
+    captured: dict[str, torch.Tensor] = {}
+    hook = head.register_forward_hook(lambda _m, i, _o: captured.__setitem__("hidden", i[0]))
+    mass: dict[bool, list[float]] = {True: [], False: []}
+    typed: dict[bool, list[float]] = {True: [], False: []}
+    try:
+        for text in texts:
+            ids = tokenizer(text)["input_ids"]
+            logits, _ = full_logits(model, ids)
+            hyper_mass = logits.softmax(-1)[:, vocab:].sum(-1)
+            head_p = torch.sigmoid(model.token_type_head(captured["hidden"][0]).squeeze(-1))
+            for t, nxt in enumerate(ids[1:]):
+                mass[nxt >= vocab].append(float(hyper_mass[t]))
+                typed[nxt >= vocab].append(float(head_p[t]))
+    finally:
+        hook.remove()
+    return {
+        "positions": {"hyper": len(mass[True]), "base": len(mass[False])},
+        "hyper_mass_at_hyper_targets": float(np.mean(mass[True])),
+        "hyper_mass_at_base_targets": float(np.mean(mass[False])),
+        "head_p_at_hyper_targets": float(np.mean(typed[True])),
+        "head_p_at_base_targets": float(np.mean(typed[False])),
+        "head_p_above_half": float(np.mean([p > 0.5 for p in typed[True] + typed[False]])),
     }
 
 
@@ -304,7 +338,7 @@ def main() -> None:
     parser.add_argument("--factors", type=float, nargs="*", default=[2.0, 4.0, 8.0])
     parser.add_argument(
         "--probes",
-        default="consistency,teacher_forcing,decoding",
+        default="consistency,teacher_forcing,type_mass,decoding",
         help="comma-separated probes to run",
     )
     parser.add_argument(
@@ -329,6 +363,8 @@ def main() -> None:
     if "teacher_forcing" in probes:
         prompt_texts = prompts(args.prompts, 1500)
         emit("teacher_forcing", **teacher_forcing(model, tokenizer, prompt_texts))
+    if "type_mass" in probes:
+        emit("type_mass", **type_mass(model, tokenizer, prompts(args.prompts, 1500)))
     codec = LZWCompressor(model.compression)
     arms: list[tuple[str, float, bool]] = [("greedy", 0.0, False), ("sampled", 0.0, True)]
     arms += [(f"prefer_longer_x{f:g}", f, False) for f in args.factors]
