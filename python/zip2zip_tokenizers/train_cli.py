@@ -67,7 +67,7 @@ def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     optim.add_argument("--gradient-accumulation", type=int, default=1)
     optim.add_argument("--lr", type=float, default=3e-4)
     optim.add_argument("--min-lr", type=float, default=1e-5, help="end of the cosine decay")
-    optim.add_argument("--encoder-lr", type=float, help="default: --lr")
+    optim.add_argument("--encoder-lr", type=float, help="default: 3 x --lr")
     optim.add_argument("--warmup", type=float, default=0.1, help="steps, or a ratio < 1")
     optim.add_argument(
         "--encoder-warmup", type=int, help="warm-up steps of --encoder-lr (default: --warmup)"

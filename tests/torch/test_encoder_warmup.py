@@ -12,6 +12,7 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 import train_setup
+from zip2zip_tokenizers.torch.training.arguments import RECIPE_ENCODER_LEARNING_RATE_FACTOR
 from zip2zip_tokenizers.torch.training.errors import TrainingError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -79,8 +80,16 @@ def test_without_an_encoder_warmup_every_group_follows_the_run_schedule(tmp_path
 
 def test_an_encoder_warmup_of_zero_starts_the_encoders_at_their_peak(tmp_path: Path) -> None:
     rates = scheduled_rates(tmp_path, warmup_steps=2, encoder_warmup_steps=0)
-    assert rates["encoders"][0] == pytest.approx(LR)
+    # Their peak by default: 3 x the model's rate.
+    assert rates["encoders"][0] == pytest.approx(RECIPE_ENCODER_LEARNING_RATE_FACTOR * LR)
+    assert RECIPE_ENCODER_LEARNING_RATE_FACTOR == 3.0
     assert rates["model"][0] == 0.0
+
+
+def test_an_encoder_learning_rate_of_zero_freezes_the_encoders(tmp_path: Path) -> None:
+    rates = scheduled_rates(tmp_path, warmup_steps=0, encoder_learning_rate=0.0)
+    assert rates["encoders"] == [0.0] * STEPS
+    assert rates["model"][0] == pytest.approx(LR)
 
 
 def test_a_schedule_without_a_warmup_is_refused(tmp_path: Path) -> None:

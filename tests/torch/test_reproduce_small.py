@@ -86,6 +86,43 @@ def test_quick_run_writes_json_table_and_plots(
     for plot in ("reproduce_small_bpb.png", "reproduce_small_curves.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    check_scaling_curve(tmp_path, out, results)
+
+
+def check_scaling_curve(tmp_path: Path, out: Path, results: dict[str, Any]) -> None:
+    """benches/scaling_curve.py on the quick run's results: one point, its gap the recipe's mean
+    minus the control's; a directory without a control is refused."""
+    curve = tmp_path / "curve"
+    scaling = scaling_bench()
+    scaling.main([f"quick={out}", "--out", str(curve)])
+    (point,) = json.loads((curve / "scaling.json").read_text(encoding="utf-8"))["points"]
+    recipe, control = (
+        results["runs"][n][0]["heldout"]["bits_per_byte"]["exact"] for n in ("recipe", "control")
+    )
+    assert point["gap_control"]["mean"] == pytest.approx(recipe - control)
+    assert point["base_bits_per_byte"] == results["reference"]["base"]["bits_per_byte"]["strict"]
+    assert "gap_param-control" not in point
+    assert (curve / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    del results["runs"]["control"]
+    (lonely / "reproduce_small.json").write_text(json.dumps(results), encoding="utf-8")
+    with pytest.raises(scaling.ScalingInputError, match="quick: no control arm in"):
+        scaling.point("quick", [lonely])
+
+
+def scaling_bench() -> Any:
+    bench()  # puts benches/ on sys.path
+    return importlib.import_module("scaling_curve")
+
+
+def test_an_unknown_base_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        bench().parse(["--base", "gpt2"])
+    assert exit_info.value.code == 2
+    assert "--base: 'gpt2' is not one of llama, smollm2" in capsys.readouterr().err
+
 
 def test_token_control_without_the_recipe_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:

@@ -97,6 +97,8 @@ def test_the_run_settings_are_recorded_in_the_output_and_in_each_checkpoint(
         (["--batch-size", "2"], "windows_per_step", "4", "2"),
         (["--gradient-accumulation", "2"], "windows_per_step", "4", "8"),
         (["--lr", "0.001"], "learning_rate", "0.0003", "0.001"),
+        # The record holds the effective rate: 3 x --lr by default.
+        (["--encoder-lr", "0.0003"], "encoder_learning_rate", "0.0009", "0.0003"),
         (["--weight-decay", "0.1"], "weight_decay", "0.01", "0.1"),
     ],
 )
@@ -159,9 +161,30 @@ def test_a_rerun_may_extend_the_steps_and_change_logging_and_saving(
 
 def test_no_resume_starts_a_new_run_with_a_new_record(run: dict[str, Path], capsys: Any) -> None:
     out = run["output"]
+    before = listing(out)
     command = train_command(run["model"], run["data"], out, *SMALL, "--lora-r", "8")
     assert main([*command, "--max-steps", "1", "--no-resume"]) == 0
     assert "trained 1 steps" in capsys.readouterr().out
+    assert json.loads((out / RECORD).read_text())["settings"]["lora_r"] == 8
+    # The first run's files, every one of them, moved aside unchanged.
+    (previous,) = (out / "previous-runs").iterdir()
+    assert listing(previous) == {k: v for k, v in before.items() if k != ".zip2zip-lock"}
+    assert not (out / "checkpoint-2").exists()
+
+
+def test_a_run_restarted_with_no_resume_resumes_as_itself_not_as_the_run_it_replaced(
+    run: dict[str, Path], capsys: Any
+) -> None:
+    """The replaced run reached step 2; the new one (other settings) stops at step 1 without a
+    checkpoint. Its rerun must not find the old run's checkpoint-2 (a refusal over settings the
+    user never gave this run, or with equal settings a silent resume of the old weights)."""
+    out = run["output"]
+    command = train_command(run["model"], run["data"], out, *SMALL, "--lora-r", "8")
+    assert main([*command, "--max-steps", "1", "--no-resume"]) == 0
+    assert main([*command, "--max-steps", "3"]) == 0
+    assert "trained 3 steps" in capsys.readouterr().out
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert [e["step"] for e in state["log_history"] if "loss" in e] == [1, 2, 3]
     assert json.loads((out / RECORD).read_text())["settings"]["lora_r"] == 8
 
 

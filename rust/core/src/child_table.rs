@@ -99,6 +99,7 @@ impl ChildTable {
     /// Removes the edge `(parent, token)`, if present, in any order: later edges of its probe
     /// run move back into the hole (backward-shift deletion, no tombstones), so the slots that
     /// [`Self::insert`] reported earlier may no longer hold their edges.
+    #[inline]
     pub(crate) fn remove(&mut self, parent: u32, token: u32) {
         let Ok(mut hole) = self.position(tag(parent, token)) else {
             return;

@@ -132,9 +132,27 @@ pub(crate) fn decode_with<I: TokenId, T: From<u32>>(
     encoder.reset();
     let start = out.len();
     out.reserve(ids.len() * 2);
+    let vocab = encoder.config().initial_vocab_size();
     let mut tokens = Vec::with_capacity(encoder.config().max_subtokens());
     for (position, &raw) in ids.iter().enumerate() {
         tokens.clear();
+        // The common cases without resolving the id: a base id, and a hypertoken standing for
+        // its own entry that `push_entry` feeds at once (see there for when it can not).
+        if let Some(id) = raw.to_u32() {
+            if id < vocab && out.len() - start < MAX_RESULT_IDS {
+                encoder.push(id, |_| {});
+                out.push(T::from(id));
+                continue;
+            }
+            if encoder.codebook().contains(id) {
+                encoder.codebook().extend_subtokens(id, &mut tokens);
+                if out.len() - start + tokens.len() <= MAX_RESULT_IDS && encoder.push_entry(id) {
+                    out.extend(tokens.iter().map(|&token| T::from(token)));
+                    continue;
+                }
+                tokens.clear();
+            }
+        }
         let resolved = resolve_raw(encoder, position, raw, &mut tokens).and_then(|()| {
             let decoded = out.len() - start + tokens.len();
             check(

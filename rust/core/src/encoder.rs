@@ -210,17 +210,51 @@ impl Encoder {
         }
     }
 
+    /// Feeds the base tokens of `code`, a hypertoken of a codebook this encoder built from
+    /// nothing, in one step where that is what feeding them one at a time does: the pending
+    /// match does not extend into them, and `code` is not the slot about to be recycled (the
+    /// KwKwK case may give that id another meaning). Then the first token ends the pending
+    /// match, and the rest walk `code`'s own prefixes, all of them entries: a recycled slot is
+    /// a leaf other than `code`, so never one of them. Returns false, having changed nothing,
+    /// where the caller must feed the tokens one at a time.
+    #[inline]
+    pub(crate) fn push_entry(&mut self, code: u32) -> bool {
+        let len = self.codebook.code_len(code);
+        if let Some(pending) = self.pending {
+            let first = self.codebook.first_token(code);
+            let Err(vacant) = self.codebook.find_child(pending.code, first) else {
+                return false;
+            };
+            if !self.codebook.is_full() {
+                self.codebook.insert_at(pending.code, first, vacant);
+            } else if self.codebook.recycles() {
+                let victim = self.codebook.victim(pending.code);
+                if victim == Some(code) {
+                    return false;
+                }
+                self.codebook.replace(victim, pending.code, first, vacant);
+                if let (Some(id), Some(recycled)) = (victim, &mut self.recycled) {
+                    recycled.push(id);
+                }
+            }
+        }
+        if len == self.config.max_subtokens() {
+            self.used(code);
+            self.pending = None;
+        } else {
+            self.pending = Some(Pending { code, len });
+        }
+        true
+    }
+
     /// The emission of `pending` before `token` in a full evicting codebook (the slow path:
     /// it also marks `pending` used).
     #[cold]
     fn recycle(&mut self, pending: u32, token: u32, vacant: Vacant) {
-        match self.codebook.recycle(pending, token, vacant) {
-            Some(id) => {
-                if let Some(recycled) = &mut self.recycled {
-                    recycled.push(id);
-                }
+        if let Some(id) = self.codebook.recycle(pending, token, vacant) {
+            if let Some(recycled) = &mut self.recycled {
+                recycled.push(id);
             }
-            None => self.codebook.touch(pending),
         }
     }
 

@@ -1,165 +1,210 @@
-//! The least-recently-used order of a full codebook's entries, for `Eviction::Lru`: a doubly
-//! linked list over entry indices, so that using an entry, evicting the oldest and placing a
-//! new entry are each a few writes.
+//! The least-recently-used order of a full codebook's entries, for `Eviction::Lru`: a log of
+//! uses, oldest first, in which each entry's last item is its current place (its *stamp* is
+//! that item's index). Using an entry is two writes (its stamp, one item appended); the items a
+//! use leaves behind are stale and skipped, dropped as they reach the front, and the log is
+//! rewritten without them once it holds about five times as many items as entries (amortized
+//! O(1) per use, no pointer chasing).
 //!
 //! The codebook keeps every entry older than its ancestors (an entry's use is a use of each of
 //! its prefixes, touched after it), so the oldest entry is always a leaf: evicting it leaves
 //! the trie whole.
 
-const NIL: u32 = u32::MAX;
+/// The log is rewritten once it holds `len + min(EXTRA × len, MAX_EXTRA) + SLACK` items: each
+/// rewrite reads every item, so a longer log rewrites less often (4 × len: 1.25 reads per use
+/// instead of 2 at 1 × len). Its length bounds every stamp: outside an undoable update at most
+/// `C + 2^30 + 64`, and an update appends at most a few items per base token (updates expand to
+/// at most 2^26), so stamps stay below `2^32` for any `C < 2^31`.
+const EXTRA: usize = 4;
+const SLACK: usize = 64;
+const MAX_EXTRA: usize = 1 << 30;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the log stood, to take it back there (see [`Recency::rewind`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mark {
+    head: usize,
+    len: usize,
+}
+
+#[derive(Debug, Clone)]
 pub(crate) struct Recency {
-    /// `newer[k]` / `older[k]`: entry `k`'s neighbours, `NIL` past either end.
-    newer: Vec<u32>,
-    older: Vec<u32>,
-    newest: u32,
-    oldest: u32,
+    /// `stamps[k]`: the index in `log` of entry `k`'s last use.
+    stamps: Vec<u32>,
+    /// Entries in the order they were used (oldest first), stale items included.
+    log: Vec<u32>,
+    /// Items before `head` are all stale.
+    head: usize,
+    /// The log's length that triggers a rewrite.
+    rewrite_at: usize,
 }
 
 impl Recency {
     /// The order `oldest_first` lists (a permutation of `0..len`).
     pub(crate) fn from_order(oldest_first: &[u32]) -> Self {
         let len = oldest_first.len();
-        let mut recency = Self {
-            newer: vec![NIL; len],
-            older: vec![NIL; len],
-            newest: NIL,
-            oldest: NIL,
-        };
-        for &k in oldest_first {
-            recency.link_newest(k);
+        let rewrite_at = len + len.saturating_mul(EXTRA).min(MAX_EXTRA) + SLACK;
+        let mut stamps = vec![0; len];
+        for (rank, &k) in oldest_first.iter().enumerate() {
+            stamps[k as usize] = rank as u32;
         }
-        recency
+        let mut log = Vec::with_capacity(rewrite_at);
+        log.extend_from_slice(oldest_first);
+        Self {
+            stamps,
+            log,
+            head: 0,
+            rewrite_at,
+        }
     }
 
-    fn some(k: u32) -> Option<u32> {
-        (k != NIL).then_some(k)
+    #[inline]
+    fn is_current(&self, index: usize) -> bool {
+        self.stamps[self.log[index] as usize] as usize == index
     }
 
-    pub(crate) fn oldest(&self) -> Option<u32> {
-        Self::some(self.oldest)
-    }
-
-    /// The entry used just after `k`.
-    pub(crate) fn newer(&self, k: u32) -> Option<u32> {
-        Self::some(self.newer[k as usize])
-    }
-
-    /// The entry used just before `k`.
-    pub(crate) fn older(&self, k: u32) -> Option<u32> {
-        Self::some(self.older[k as usize])
+    /// Every entry, oldest first.
+    #[inline]
+    pub(crate) fn oldest_first(&self) -> impl Iterator<Item = u32> + '_ {
+        (self.head..self.log.len())
+            .filter(|&index| self.is_current(index))
+            .map(|index| self.log[index])
     }
 
     /// Every entry, oldest first.
     pub(crate) fn order(&self) -> Vec<u32> {
-        let mut out = Vec::with_capacity(self.newer.len());
-        let mut k = self.oldest();
-        while let Some(entry) = k {
-            out.push(entry);
-            k = self.newer(entry);
-        }
-        out
+        self.oldest_first().collect()
     }
 
-    fn unlink(&mut self, k: u32) {
-        let (newer, older) = (self.newer[k as usize], self.older[k as usize]);
-        match newer {
-            NIL => self.newest = older,
-            newer => self.older[newer as usize] = older,
-        }
-        match older {
-            NIL => self.oldest = newer,
-            older => self.newer[older as usize] = newer,
-        }
-    }
-
-    fn link_newest(&mut self, k: u32) {
-        self.newer[k as usize] = NIL;
-        self.older[k as usize] = self.newest;
-        match self.newest {
-            NIL => self.oldest = k,
-            newest => self.newer[newest as usize] = k,
-        }
-        self.newest = k;
-    }
-
-    /// Marks `k` as just used.
+    /// Marks `k` as just used; returns its previous stamp (for [`Self::rewind`]).
     #[inline]
-    pub(crate) fn make_newest(&mut self, k: u32) {
-        if self.newest != k {
-            self.unlink(k);
-            self.link_newest(k);
+    pub(crate) fn touch(&mut self, k: u32) -> u32 {
+        let stamp = self.log.len() as u32;
+        self.log.push(k);
+        std::mem::replace(&mut self.stamps[k as usize], stamp)
+    }
+
+    /// Drops the stale items at the front, and rewrites the log without stale items once it
+    /// is long enough (never while an update that may be undone runs: `rewrite` false).
+    #[inline]
+    pub(crate) fn tidy(&mut self, rewrite: bool) {
+        // Ends at the oldest entry's item (a codebook of no entries has no items).
+        while self.head < self.log.len() && !self.is_current(self.head) {
+            self.head += 1;
+        }
+        if rewrite && self.log.len() >= self.rewrite_at {
+            self.rewrite();
         }
     }
 
-    /// Moves `k` to just older than `anchor` (another entry).
-    pub(crate) fn place_below(&mut self, k: u32, anchor: u32) {
-        self.unlink(k);
-        let older = self.older[anchor as usize];
-        self.newer[k as usize] = anchor;
-        self.older[k as usize] = older;
-        self.older[anchor as usize] = k;
-        match older {
-            NIL => self.oldest = k,
-            older => self.newer[older as usize] = k,
+    #[cold]
+    fn rewrite(&mut self) {
+        // In place: an entry's current item is its last, so restamping it can not make a later
+        // item look current, and the write index never passes the read index.
+        let mut kept = 0;
+        for index in self.head..self.log.len() {
+            let k = self.log[index];
+            if self.stamps[k as usize] as usize == index {
+                self.stamps[k as usize] = kept as u32;
+                self.log[kept] = k;
+                kept += 1;
+            }
+        }
+        self.log.truncate(kept);
+        self.head = 0;
+    }
+
+    /// Where the log stands now.
+    pub(crate) fn mark(&self) -> Mark {
+        Mark {
+            head: self.head,
+            len: self.log.len(),
         }
     }
 
-    /// Moves `k` to just newer than `older` (to the oldest end for `None`): undoes the last
-    /// move of `k`, made when `older` was the entry used just before it.
-    pub(crate) fn restore(&mut self, k: u32, older: Option<u32>) {
-        self.unlink(k);
-        let newer = match older {
-            Some(older) => self.newer[older as usize],
-            None => self.oldest,
-        };
-        self.older[k as usize] = older.unwrap_or(NIL);
-        self.newer[k as usize] = newer;
-        match older {
-            Some(older) => self.newer[older as usize] = k,
-            None => self.oldest = k,
+    /// Takes the order back to `mark`, given each touch since (entry and previous stamp, in
+    /// order) and no rewrite in between.
+    pub(crate) fn rewind(&mut self, mark: Mark, touched: &[(u32, u32)]) {
+        for &(k, stamp) in touched.iter().rev() {
+            self.stamps[k as usize] = stamp;
         }
-        match newer {
-            NIL => self.newest = k,
-            newer => self.older[newer as usize] = k,
-        }
+        self.log.truncate(mark.len);
+        self.head = mark.head;
     }
 }
 
+impl PartialEq for Recency {
+    /// The same order, however the logs got there.
+    fn eq(&self, other: &Self) -> bool {
+        self.stamps.len() == other.stamps.len() && self.oldest_first().eq(other.oldest_first())
+    }
+}
+
+impl Eq for Recency {}
+
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
+    /// The order as a plain list, moved the way the codebook moves entries.
+    fn touched(order: &mut Vec<u32>, k: u32) {
+        order.retain(|&e| e != k);
+        order.push(k);
+    }
+
     #[test]
-    fn moves_keep_a_consistent_order() {
+    fn touches_move_an_entry_to_the_newest_end() {
         let mut recency = Recency::from_order(&[3, 0, 2, 1]);
         assert_eq!(recency.order(), [3, 0, 2, 1]);
-        recency.make_newest(0);
+        recency.touch(0);
         assert_eq!(recency.order(), [3, 2, 1, 0]);
-        recency.make_newest(3);
+        recency.touch(3);
+        recency.touch(3);
+        recency.tidy(true);
         assert_eq!(recency.order(), [2, 1, 0, 3]);
-        recency.make_newest(3);
-        assert_eq!(recency.order(), [2, 1, 0, 3]);
-        recency.place_below(2, 3);
-        assert_eq!(recency.order(), [1, 0, 2, 3]);
-        recency.place_below(3, 1);
-        assert_eq!(recency.order(), [3, 1, 0, 2]);
-        assert_eq!(recency.oldest(), Some(3));
-        assert_eq!(recency.newer(0), Some(2));
-        assert_eq!(recency.newer(2), None);
-        recency.restore(3, None);
-        assert_eq!(recency.order(), [3, 1, 0, 2]);
-        recency.restore(2, Some(3));
-        assert_eq!(recency.order(), [3, 2, 1, 0]);
-        recency.restore(3, Some(0));
-        assert_eq!(recency.order(), [2, 1, 0, 3]);
-        assert_eq!(recency.older(1), Some(2));
-        assert_eq!(recency.older(2), None);
-        let mut single = Recency::from_order(&[0]);
-        single.restore(0, None);
-        assert_eq!(single.order(), [0]);
-        single.make_newest(0);
-        assert_eq!(single.order(), [0]);
+        assert_eq!(recency.oldest_first().next(), Some(2));
+    }
+
+    proptest! {
+        /// Long random touch sequences on tiny orders cross many rewrites (every 4 len + 64
+        /// items) and rewinds; the order always equals a plain list's.
+        #[test]
+        fn the_order_matches_a_plain_list(
+            len in 1usize..6,
+            steps in prop::collection::vec((0u32..6, 0u8..8), 0..600),
+        ) {
+            let mut expected: Vec<u32> = (0..len as u32).rev().collect();
+            let mut recency = Recency::from_order(&expected);
+            // An update that may be undone: where it started, its touches, the order before.
+            type Open = (Mark, Vec<(u32, u32)>, Vec<u32>);
+            let mut open: Option<Open> = None;
+            for (k, action) in steps {
+                let k = k % len as u32;
+                match action {
+                    0 if open.is_none() => {
+                        open = Some((recency.mark(), Vec::new(), expected.clone()));
+                    }
+                    1 => {
+                        if let Some((mark, log, before)) = open.take() {
+                            recency.rewind(mark, &log);
+                            expected = before;
+                        }
+                    }
+                    2 => open = None,
+                    _ => {
+                        let stamp = recency.touch(k);
+                        if let Some((_, log, _)) = &mut open {
+                            log.push((k, stamp));
+                        }
+                        touched(&mut expected, k);
+                        recency.tidy(open.is_none());
+                    }
+                }
+                prop_assert_eq!(recency.order(), expected.clone());
+                prop_assert_eq!(recency.oldest_first().next(), expected.first().copied());
+                prop_assert!(recency.log.len() <= recency.rewrite_at + 600);
+            }
+            prop_assert_eq!(&recency, &Recency::from_order(&expected));
+        }
     }
 }

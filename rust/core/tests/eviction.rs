@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 mod common;
 
-use common::{entries, naive_run, Naive};
+use common::{entries, naive_run, random_segmentation, Naive};
 use proptest::prelude::*;
 use zip2zip::{
     decode, encode, BatchCodebookState, Codebook, CodebookState, CompressionConfig, Error, Eviction,
@@ -51,6 +51,29 @@ proptest! {
         }
         prop_assert_eq!(state.codebook(), &codebook);
         prop_assert!(codebook.len() <= config.max_codebook_size() as usize);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Long non-canonical streams through tiny recycling codebooks: the decoder's shortcut
+    /// (a hypertoken fed as one step) must fall back exactly where a match extends into the
+    /// next id, where that id's own slot is the one recycled, and for the KwKwK id.
+    #[test]
+    fn long_valid_streams_decode_like_reencoding(
+        (config, ids) in long_case(),
+        choices in proptest::collection::vec(any::<u8>(), 1..64),
+    ) {
+        let stream = random_segmentation(&config, &ids, &choices);
+        let (decoded, codebook) = decode(&config, &stream).unwrap();
+        prop_assert_eq!(&decoded, &ids);
+        let (_, reencoded) = encode(&config, &ids).unwrap();
+        prop_assert_eq!(&codebook, &reencoded);
+        prop_assert_eq!(codebook.recency_order(), reencoded.recency_order());
+        let mut state = CodebookState::new(&config);
+        state.update(&stream).unwrap();
+        prop_assert_eq!(state.codebook(), &codebook);
     }
 }
 
@@ -211,4 +234,19 @@ fn from_slots_rebuilds_only_what_an_encoding_could_hold() {
     assert!(refuse(&[vec![1, 9], vec![2, 3]], &[5, 6]).contains("base id"));
     let frozen = CompressionConfig::new(5, 2, 3, [], None).unwrap();
     assert!(Codebook::from_slots(&frozen, &[vec![1, 2], vec![2, 3]], &[5, 6]).is_err());
+}
+
+#[test]
+fn a_recycling_codebook_of_no_entries_resumes_and_encodes_like_a_fresh_one() {
+    let config = lru(4, 0, 3, &[]);
+    let none: [Vec<u32>; 0] = [];
+    let codebook = Codebook::from_slots(&config, &none, &[]).unwrap();
+    let mut encoder = zip2zip::Encoder::from_parts(&config, codebook, None).unwrap();
+    let ids = [0, 1, 0, 1, 2, 0, 1, 3];
+    let mut out = Vec::new();
+    for &id in &ids {
+        encoder.push(id, |code| out.push(code));
+    }
+    encoder.finish(|code| out.push(code));
+    assert_eq!(out, encode(&config, &ids).unwrap().0);
 }

@@ -20,6 +20,7 @@ from zip2zip_tokenizers.torch.checkpoint import require_base_model
 from zip2zip_tokenizers.torch.training.arguments import Zip2ZipTrainingArguments
 from zip2zip_tokenizers.torch.training.chat import chat_file_dataset, is_chat_file
 from zip2zip_tokenizers.torch.training.continuing import TrainedModel, is_trained_model
+from zip2zip_tokenizers.torch.training.previous_run import set_aside_previous_run
 from zip2zip_tokenizers.torch.training.recipe import Zip2ZipRecipe
 from zip2zip_tokenizers.torch.training.resume import finished_state, newest_intact_checkpoint
 from zip2zip_tokenizers.torch.training.run_record import (
@@ -102,9 +103,10 @@ def train(
     nothing. ``model_dir`` is a base model directory, or a model ``train`` saved, which then
     trains further from its own weights and settings
     (``zip2zip_tokenizers.torch.training.continuing``). A ``zip2zip_config.json`` in
-    ``model_dir`` fixes the codec settings, except those named in ``explicit_codec``. The saving
-    process holds the output directory's lock throughout (another run there raises
-    ``OutputInUseError``)."""
+    ``model_dir`` fixes the codec settings, except those named in ``explicit_codec``. With
+    ``resume=False`` a run already in the output moves into ``previous-runs/`` first
+    (``zip2zip_tokenizers.torch.training.previous_run``). The saving process holds the output
+    directory's lock throughout (another run there raises ``OutputInUseError``)."""
     output = str(args.output_dir)
     lock: AbstractContextManager[None] = output_lock(output) if args.should_save else nullcontext()
     with lock:
@@ -121,6 +123,12 @@ def train(
             state = finished_state(output, args)
             if state is not None:
                 return TrainOutcome(state, None)
+        elif args.should_save:
+            previous = set_aside_previous_run(output)
+            if previous is not None:
+                logger.warning(
+                    "%s: a fresh run; the previous run's files moved to %s", output, previous
+                )
         trainer = _train(
             start,
             data,

@@ -43,6 +43,7 @@ from zip2zip_tokenizers.settings import (
     describe_differences,
     write_json_atomically,
 )
+from zip2zip_tokenizers.torch.training.arguments import effective_encoder_learning_rate
 from zip2zip_tokenizers.torch.training.errors import ResumeMismatchError, TrainingError
 
 RUN_RECORD_NAME = "zip2zip_run.json"
@@ -128,7 +129,6 @@ def run_record(
     trained model's), the data as read (paths made absolute; the text field and window only
     where they are used), and the seed, step size, window views and optimiser settings of
     ``args``."""
-    encoder_rate = args.encoder_learning_rate
     settings = {
         "base_model": _absolute(base_model),
         "start_model": None if start_model is None else _absolute(start_model),
@@ -145,7 +145,7 @@ def run_record(
         "segmentation_dropout": args.segmentation_dropout if args.segmentation_sampling else None,
         "uncompressed_share": args.uncompressed_share,
         "learning_rate": args.learning_rate,
-        "encoder_learning_rate": args.learning_rate if encoder_rate is None else encoder_rate,
+        "encoder_learning_rate": effective_encoder_learning_rate(args),
         "weight_decay": args.weight_decay,
     }
     # Through JSON, so a fresh record compares with a read one (tuples as lists...).

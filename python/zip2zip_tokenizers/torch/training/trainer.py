@@ -34,7 +34,10 @@ from transformers.trainer_utils import IntervalStrategy
 
 from zip2zip_tokenizers.torch.loss import LOSS_STATS
 from zip2zip_tokenizers.torch.model import Zip2ZipForCausalLM, Zip2ZipOutput
-from zip2zip_tokenizers.torch.training.arguments import Zip2ZipTrainingArguments
+from zip2zip_tokenizers.torch.training.arguments import (
+    Zip2ZipTrainingArguments,
+    effective_encoder_learning_rate,
+)
 from zip2zip_tokenizers.torch.training.checkpoints import load_training_model, save_training_model
 from zip2zip_tokenizers.torch.training.collator import Zip2ZipCollator
 from zip2zip_tokenizers.torch.training.errors import NonFiniteLossError, TrainingError
@@ -109,7 +112,7 @@ class Zip2ZipTrainer(ResumableTrainer):
         target: Any = model if model is not None else self.model
         decay = set(self.get_decay_parameter_names(target))
         lr = self.args.learning_rate
-        encoder_lr = getattr(self.args, "encoder_learning_rate", None) or lr
+        encoder_lr = effective_encoder_learning_rate(self.args)
         groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
         seen: set[int] = set()
         for name, param in target.named_parameters():

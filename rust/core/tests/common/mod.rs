@@ -277,3 +277,32 @@ pub fn config_and_ids() -> impl Strategy<Value = (CompressionConfig, Vec<u32>)> 
         (Just(config), proptest::collection::vec(0..vocab, 0..300))
     })
 }
+
+/// A random valid (generally non-canonical) id stream for `ids`, chosen with the naive oracle:
+/// at each step any hypertoken valid there whose base tokens come next (existing, or the one
+/// LZW's KwKwK case is about to create), or the plain base token.
+pub fn random_segmentation(config: &CompressionConfig, ids: &[u32], choices: &[u8]) -> Vec<u32> {
+    let mut naive = Naive::new(config);
+    let mut stream = Vec::new();
+    let mut position = 0;
+    let mut step = 0;
+    while position < ids.len() {
+        let candidates: Vec<u32> = (config.initial_vocab_size()..config.total_vocab_size())
+            .filter(|&id| {
+                naive
+                    .resolve(id)
+                    .is_some_and(|tokens| ids[position..].starts_with(&tokens))
+            })
+            .collect();
+        let pick = usize::from(choices[step % choices.len()]);
+        step += 1;
+        let id = if candidates.is_empty() || pick % 3 == 0 {
+            ids[position]
+        } else {
+            candidates[pick % candidates.len()]
+        };
+        position += naive.feed_id(id).len();
+        stream.push(id);
+    }
+    stream
+}

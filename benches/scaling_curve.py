@@ -1,0 +1,201 @@
+"""How the recipe's gain moves with the base model: the zip2zip - control gap in held-out exact
+bits per byte against the base model's own bits per byte, one point per base model, from
+``reproduce_small.py`` results (see docs/small-scale-evidence.md).
+
+Each base model is ``LABEL=DIR[,DIR...]``: the result directories (each holding a
+``reproduce_small.json``) of runs on that one base model with the same scale. An arm found in
+several of them is taken from the first that has it. Writes ``scaling.json``, ``scaling.md`` and
+``scaling.png`` to ``--out``.
+
+    R=benches/results/reproduce_small
+    python benches/scaling_curve.py d96=$R/d96-variants,$R/d96-controls d128=$R/d128-default \\
+        --out $R
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+RECIPE = "recipe"
+CONTROLS = ("control", "param-control")
+
+
+class ScalingInputError(ValueError):
+    """Result directories that cannot make one point (missing arms, mixed base models)."""
+
+
+def load(directory: Path) -> dict[str, Any]:
+    path = directory / "reproduce_small.json"
+    if not path.is_file():
+        raise ScalingInputError(f"{directory}: no reproduce_small.json")
+    results: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return results
+
+
+def identity(results: dict[str, Any]) -> tuple[str, str]:
+    """The base model and the scale of a run, which every directory of one point must share."""
+    base = results["base_model"]
+    return str(base.get("key", base.get("name"))), json.dumps(results["scale"], sort_keys=True)
+
+
+def exact(runs: list[dict[str, Any]]) -> list[float]:
+    return [float(run["heldout"]["bits_per_byte"]["exact"]) for run in runs]
+
+
+def mean_sd(values: list[float]) -> dict[str, float]:
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": statistics.fmean(values), "sd": sd, "n": len(values)}
+
+
+def point(label: str, directories: list[Path]) -> dict[str, Any]:
+    loaded = [load(d) for d in directories]
+    identities = {identity(r) for r in loaded}
+    if len(identities) != 1:
+        raise ScalingInputError(f"{label}: the directories mix base models or scales")
+    arms: dict[str, list[dict[str, Any]]] = {}
+    sources: dict[str, str] = {}
+    for directory, results in zip(directories, loaded, strict=True):
+        for name, runs in results["runs"].items():
+            if name not in arms:
+                arms[name], sources[name] = runs, str(directory)
+    missing = [name for name in (RECIPE, "control") if name not in arms]
+    if missing:
+        raise ScalingInputError(
+            f"{label}: no {' or '.join(missing)} arm in {', '.join(map(str, directories))}"
+        )
+    first = loaded[0]
+    recipe = exact(arms[RECIPE])
+    row: dict[str, Any] = {
+        "label": label,
+        "base_model": first["base_model"].get("name", "Llama"),
+        "base_parameters": first["base_model"]["parameters"],
+        "base_bits_per_byte": first["reference"]["base"]["bits_per_byte"]["strict"],
+        "eval": {k: first["scale"][k] for k in ("eval_documents", "eval_chars", "eval_window")},
+        "steps": first["scale"]["steps"],
+        "recipe": mean_sd(recipe),
+        "recipe_input_compression": statistics.fmean(
+            r["heldout"]["input_compression"] for r in arms[RECIPE]
+        ),
+        "recipe_greedy_compression": statistics.fmean(
+            r["heldout"]["greedy_generation_compression"] for r in arms[RECIPE]
+        ),
+        "sources": sources,
+    }
+    for name in CONTROLS:
+        if name in arms:
+            control = exact(arms[name])
+            row[name] = mean_sd(control)
+            gap = statistics.fmean(recipe) - statistics.fmean(control)
+            spread = math.hypot(row[RECIPE]["sd"], row[name]["sd"])
+            row[f"gap_{name}"] = {"mean": gap, "sd": spread, "relative": gap / row[name]["mean"]}
+    return row
+
+
+def cell(stat: dict[str, float] | None) -> str:
+    if stat is None:
+        return ""
+    return f"{stat['mean']:.3f} ± {stat['sd']:.3f} ({stat['n']})"
+
+
+def markdown(points: list[dict[str, Any]], command: str) -> str:
+    lines = [
+        "# The recipe's gain against the base model's strength",
+        "",
+        f"Command: `{command}`",
+        "",
+        "Held-out exact bits per byte, mean ± sample sd (seeds); gap = recipe - control "
+        "(negative: zip2zip is better). Base bits/byte is the base model alone on the same "
+        "held-out windows (each size has its own evaluation settings, listed).",
+        "",
+        "| base model | parameters | base bits/byte | eval (docs x chars, window) | steps "
+        "| recipe | control | param-control | gap vs control | gap vs param-control "
+        "| input compression | greedy generation compression |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in points:
+        gaps = []
+        for name in CONTROLS:
+            gap = p.get(f"gap_{name}")
+            gaps.append(
+                ""
+                if gap is None
+                else f"{gap['mean']:+.3f} ± {gap['sd']:.3f} ({100 * gap['relative']:+.1f} %)"
+            )
+        e = p["eval"]
+        lines.append(
+            f"| {p['label']} ({p['base_model']}) | {p['base_parameters']:,} "
+            f"| {p['base_bits_per_byte']:.3f} "
+            f"| {e['eval_documents']} x {e['eval_chars']}, {e['eval_window']} | {p['steps']} "
+            f"| {cell(p['recipe'])} | {cell(p.get('control'))} | {cell(p.get('param-control'))} "
+            f"| {gaps[0]} | {gaps[1]} | {p['recipe_input_compression']:.2f} "
+            f"| {p['recipe_greedy_compression']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(points: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for name, marker in (("control", "o"), ("param-control", "s")):
+        chosen = [p for p in points if f"gap_{name}" in p]
+        axis.errorbar(
+            [p["base_bits_per_byte"] for p in chosen],
+            [p[f"gap_{name}"]["mean"] for p in chosen],
+            yerr=[p[f"gap_{name}"]["sd"] for p in chosen],
+            fmt=marker,
+            capsize=3,
+            label=f"recipe - {name}",
+        )
+    for p in points:
+        if "gap_control" in p:
+            axis.annotate(p["label"], (p["base_bits_per_byte"], p["gap_control"]["mean"]))
+    axis.axhline(0.0, color="grey", linewidth=0.8)
+    axis.set_xlabel("base model, held-out bits per byte")
+    axis.set_ylabel("held-out exact bits/byte gap (recipe - control)")
+    axis.invert_xaxis()  # stronger base models to the right
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def parse_point(text: str) -> tuple[str, list[Path]]:
+    label, sep, dirs = text.partition("=")
+    if not sep or not label or not dirs:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LABEL=DIR[,DIR...]")
+    return label, [Path(d) for d in dirs.split(",") if d]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("points", nargs="+", type=parse_point, metavar="LABEL=DIR[,DIR...]")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    try:
+        points = [point(label, dirs) for label, dirs in args.points]
+    except ScalingInputError as error:
+        parser.exit(2, f"error: {error}\n")
+    points.sort(key=lambda p: -p["base_bits_per_byte"])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    command = " ".join(["python", "benches/scaling_curve.py", *(argv or sys.argv[1:])])
+    (out / "scaling.json").write_text(
+        json.dumps({"command": command, "points": points}, indent=1) + "\n", encoding="utf-8"
+    )
+    (out / "scaling.md").write_text(markdown(points, command), encoding="utf-8")
+    plot(points, out / "scaling.png")
+    print(markdown(points, command))
+
+
+if __name__ == "__main__":
+    main()
