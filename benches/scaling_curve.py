@@ -78,6 +78,7 @@ def point(label: str, directories: list[Path]) -> dict[str, Any]:
         "base_bits_per_byte": first["reference"]["base"]["bits_per_byte"]["strict"],
         "eval": {k: first["scale"][k] for k in ("eval_documents", "eval_chars", "eval_window")},
         "steps": first["scale"]["steps"],
+        "ids_per_step": first["scale"]["batch"] * first["scale"]["window"],
         "recipe": mean_sd(recipe),
         "recipe_input_compression": statistics.fmean(
             r["heldout"]["input_compression"] for r in arms[RECIPE]
@@ -113,7 +114,8 @@ def markdown(points: list[dict[str, Any]], command: str) -> str:
         "(negative: zip2zip is better). Base bits/byte is the base model alone on the same "
         "held-out windows (each size has its own evaluation settings, listed).",
         "",
-        "| base model | parameters | base bits/byte | eval (docs x chars, window) | steps "
+        "| base model | parameters | base bits/byte | eval (docs x chars, window) "
+        "| steps x ids per step "
         "| recipe | control | param-control | gap vs control | gap vs param-control "
         "| input compression | greedy generation compression |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -131,7 +133,8 @@ def markdown(points: list[dict[str, Any]], command: str) -> str:
         lines.append(
             f"| {p['label']} ({p['base_model']}) | {p['base_parameters']:,} "
             f"| {p['base_bits_per_byte']:.3f} "
-            f"| {e['eval_documents']} x {e['eval_chars']}, {e['eval_window']} | {p['steps']} "
+            f"| {e['eval_documents']} x {e['eval_chars']}, {e['eval_window']} "
+            f"| {p['steps']} x {p['ids_per_step']:,} "
             f"| {cell(p['recipe'])} | {cell(p.get('control'))} | {cell(p.get('param-control'))} "
             f"| {gaps[0]} | {gaps[1]} | {p['recipe_input_compression']:.2f} "
             f"| {p['recipe_greedy_compression']:.2f} |"
