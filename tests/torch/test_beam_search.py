@@ -9,7 +9,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from test_model import TRANSFORMER, canonical, config, randomize, repetitive, wrapped  # noqa: E402
+from test_model import (  # noqa: E402
+    TRANSFORMER,
+    canonical,
+    config,
+    left_padded,
+    randomize,
+    repetitive,
+    wrapped,
+)
 from zip2zip_tokenizers import LZWCompressor  # noqa: E402
 from zip2zip_tokenizers.torch.generation_options import (  # noqa: E402
     UnsupportedGenerationOptionError,
@@ -25,9 +33,7 @@ def model() -> Any:
 
 def test_reordered_rows_continue_as_the_rows_they_copy(model: Any) -> None:
     a, b = canonical(repetitive(24, seed=1)), canonical(repetitive(24, seed=2))
-    width = max(len(a), len(b))
-    ids = torch.tensor([[0] * (width - len(a)) + a, [0] * (width - len(b)) + b])
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in (a, b)])
+    ids, mask = left_padded([a, b])
     state = model.new_state(2)
     with torch.no_grad():
         out = model(ids, mask, state=state, use_cache=True)
@@ -48,9 +54,7 @@ def test_a_beam_s_score_is_its_log_probability_under_a_full_forward(
     model: Any, length_penalty: float
 ) -> None:
     prompts = [canonical(repetitive(30, seed=s)) for s in (3, 4)]
-    width = max(map(len, prompts))
-    ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts])
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    ids, mask = left_padded(prompts)
     out = model.generate(
         ids,
         mask,
@@ -61,6 +65,7 @@ def test_a_beam_s_score_is_its_log_probability_under_a_full_forward(
         return_dict_in_generate=True,
     )
     codec = LZWCompressor(config())
+    width = ids.shape[1]
     for row, prompt in enumerate(prompts):
         generated = out.sequences[row, width:].tolist()
         stream = [*prompt, *generated]

@@ -59,6 +59,44 @@ def randomize(model: Any, seed: int = 0) -> None:
             p.copy_(torch.randn(p.shape, generator=generator) * 0.1)
 
 
+def left_padded(prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``prompts`` as one batch padded on the left with id 0: the ids and the attention mask."""
+    width = max(map(len, prompts))
+    ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    return ids, mask
+
+
+@torch.no_grad()
+def stepwise_logits(
+    model: Any, ids: torch.Tensor, prompt: int, *, with_mask: bool = False
+) -> torch.Tensor:
+    """The logits of the single row ``ids`` fed as its first ``prompt`` columns, then one column
+    a step through the KV cache and one codebook state (``with_mask``: each step also passes
+    its all-ones attention mask), concatenated over the columns."""
+    state = model.new_state(1)
+    out = model(ids[:, :prompt], state=state, use_cache=True)
+    steps = [out.logits[0]]
+    for t in range(prompt, ids.shape[1]):
+        mask = torch.ones((1, t + 1), dtype=torch.long) if with_mask else None
+        out = model(
+            ids[:, t : t + 1],
+            mask,
+            state=state,
+            past_key_values=out.past_key_values,
+            use_cache=True,
+        )
+        steps.append(out.logits[0])
+    return torch.cat(steps)
+
+
+def assert_same_logits(incremental: torch.Tensor, full: torch.Tensor) -> None:
+    """The same ``-inf`` columns, and the finite logits equal within float32 noise."""
+    finite = torch.isfinite(full)
+    assert torch.equal(finite, torch.isfinite(incremental))
+    torch.testing.assert_close(incremental[finite], full[finite], rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("tied", [False, True])
 def test_without_a_codebook_logits_equal_the_base_models_exactly(family: str, tied: bool) -> None:
@@ -101,23 +139,7 @@ def test_incremental_generation_matches_one_full_forward(family: str) -> None:
     ids = torch.tensor([stream])
     with torch.no_grad():
         full = model(ids).logits[0]
-        state = model.new_state(1)
-        prompt = 5
-        out = model(ids[:, :prompt], state=state, use_cache=True)
-        steps = [out.logits[0]]
-        for t in range(prompt, len(stream)):
-            out = model(
-                ids[:, t : t + 1],
-                torch.ones((1, t + 1), dtype=torch.long),
-                state=state,
-                past_key_values=out.past_key_values,
-                use_cache=True,
-            )
-            steps.append(out.logits[0])
-    incremental = torch.cat(steps)
-    finite = torch.isfinite(full)
-    assert torch.equal(finite, torch.isfinite(incremental))
-    torch.testing.assert_close(incremental[finite], full[finite], rtol=1e-4, atol=1e-5)
+    assert_same_logits(stepwise_logits(model, ids, 5, with_mask=True), full)
 
 
 def test_minus_inf_exactly_on_slots_that_can_not_come_next() -> None:

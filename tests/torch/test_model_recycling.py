@@ -22,7 +22,18 @@ from eviction_oracle import LZW, segmentation  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from test_evaluation import brute_force  # noqa: E402
-from test_model import MEAN, TRANSFORMER, M, V, randomize, repetitive, wrapped  # noqa: E402
+from test_model import (  # noqa: E402
+    MEAN,
+    TRANSFORMER,
+    M,
+    V,
+    assert_same_logits,
+    left_padded,
+    randomize,
+    repetitive,
+    stepwise_logits,
+    wrapped,
+)
 from tiny_models import tiny_model  # noqa: E402
 from zip2zip_tokenizers import CompressionConfig, LZWCompressor, Zip2ZipTokenizer  # noqa: E402
 from zip2zip_tokenizers.slot_reads import id_spans  # noqa: E402
@@ -85,18 +96,8 @@ def test_a_full_forward_agrees_with_feeding_one_column_at_a_time(
     ids = torch.tensor([stream])
     with torch.no_grad():
         full = model(ids, labels=ids)
-        state = model.new_state(1)
-        out = model(ids[:, :3], state=state, use_cache=True)
-        steps = [out.logits[0]]
-        for t in range(3, len(stream)):
-            out = model(
-                ids[:, t : t + 1], state=state, past_key_values=out.past_key_values, use_cache=True
-            )
-            steps.append(out.logits[0])
-    incremental = torch.cat(steps)
-    finite = torch.isfinite(full.logits[0])
-    assert torch.equal(finite, torch.isfinite(incremental))
-    torch.testing.assert_close(incremental[finite], full.logits[0][finite], rtol=1e-4, atol=1e-5)
+    incremental = stepwise_logits(model, ids, 3)
+    assert_same_logits(incremental, full.logits[0])
     labels = ids.clone()
     if kwkwk_slot == "masked":  # a masked KwKwK target leaves the loss
         labels[0, 1:][torch.isinf(incremental[:-1].gather(1, ids[0, 1:, None]))[:, 0]] = -100
@@ -162,17 +163,15 @@ def test_the_training_loss_matches_the_logits_and_trains_the_encoders() -> None:
     randomize(model)
     model.train()
     streams = [recycling_stream(5, seed=s, length=60) for s in (20, 21)]
-    width = max(map(len, streams))
-    ids = torch.tensor([[0] * (width - len(s)) + s for s in streams])
-    mask = torch.arange(width)[None] >= torch.tensor([width - len(s) for s in streams])[:, None]
-    labels = ids.masked_fill(~mask, -100)
-    fast = model(ids, mask.long(), labels=labels, return_logits=False)
+    ids, mask = left_padded(streams)
+    labels = ids.masked_fill(mask == 0, -100)
+    fast = model(ids, mask, labels=labels, return_logits=False)
     fast.loss.backward()
     grads = [p.grad for p in model.output_encoder.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
     assert any(g.abs().sum() > 0 for g in grads)
     with torch.no_grad():
-        plain = model(ids, mask.long(), labels=labels)
+        plain = model(ids, mask, labels=labels)
     torch.testing.assert_close(fast.loss, plain.loss, rtol=1e-5, atol=1e-5)
 
 
@@ -254,9 +253,7 @@ def test_beam_search_keeps_each_beam_s_recycled_codebook() -> None:
     randomize(model, seed=6)
     codec = LZWCompressor(evicting(5))
     prompts = [list(codec.encode(repetitive(30, seed=s)).tolist()) for s in (3, 4)]
-    width = max(map(len, prompts))
-    ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts])
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    ids, mask = left_padded(prompts)
     out = model.generate(
         ids,
         mask,
@@ -268,6 +265,7 @@ def test_beam_search_keeps_each_beam_s_recycled_codebook() -> None:
         return_dict_in_generate=True,
     )
     wrote_hyper = False
+    width = ids.shape[1]
     for row in range(len(prompts) * 3):
         prompt = prompts[row // 3]
         generated = out.sequences[row, width:].tolist()

@@ -8,7 +8,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from test_model import TRANSFORMER, canonical, config, randomize, repetitive, wrapped  # noqa: E402
+from test_model import (  # noqa: E402
+    TRANSFORMER,
+    canonical,
+    config,
+    left_padded,
+    randomize,
+    repetitive,
+    wrapped,
+)
 from zip2zip_tokenizers import LZWCompressor  # noqa: E402
 from zip2zip_tokenizers.torch.generation_options import InvalidGenerationOptionError  # noqa: E402
 
@@ -22,9 +30,7 @@ def model() -> Any:
 
 def batch() -> tuple[list[list[int]], torch.Tensor, torch.Tensor]:
     prompts = [canonical(repetitive(30, seed=s)) for s in (3, 4)]
-    width = max(map(len, prompts))
-    ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts])
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    ids, mask = left_padded(prompts)
     return prompts, ids, mask
 
 

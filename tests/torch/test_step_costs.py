@@ -14,7 +14,16 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from strategies import random_segmentation  # noqa: E402
-from test_model import TRANSFORMER, canonical, randomize, repetitive, wrapped  # noqa: E402
+from test_model import (  # noqa: E402
+    TRANSFORMER,
+    assert_same_logits,
+    canonical,
+    left_padded,
+    randomize,
+    repetitive,
+    stepwise_logits,
+    wrapped,
+)
 from tiny_models import FAMILIES  # noqa: E402
 from transformers.cache_utils import DynamicLayer  # noqa: E402
 from zip2zip_tokenizers import BatchCodebookState  # noqa: E402
@@ -74,18 +83,7 @@ def test_stepwise_logits_equal_the_full_forward_with_lazy_inputs(slot: str) -> N
     ids = torch.tensor([stream])
     with torch.no_grad():
         full = model(ids).logits[0]
-        state = model.new_state(1)
-        out = model(ids[:, :3], state=state, use_cache=True)
-        steps = [out.logits[0]]
-        for t in range(3, len(stream)):
-            out = model(
-                ids[:, t : t + 1], state=state, past_key_values=out.past_key_values, use_cache=True
-            )
-            steps.append(out.logits[0])
-    incremental = torch.cat(steps)
-    finite = torch.isfinite(full)
-    assert torch.equal(finite, torch.isfinite(incremental))
-    torch.testing.assert_close(incremental[finite], full[finite], rtol=1e-4, atol=1e-5)
+    assert_same_logits(stepwise_logits(model, ids, 3), full)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -106,9 +104,7 @@ def test_the_reserved_cache_generates_what_transformers_cache_does(
     model = wrapped("llama", TRANSFORMER)
     randomize(model, seed=3)
     prompts = [canonical(repetitive(30, seed=1)), canonical(repetitive(24, seed=2))]
-    width = max(len(p) for p in prompts)
-    ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts])
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    ids, mask = left_padded(prompts)
 
     def run() -> Any:
         return model.generate(
