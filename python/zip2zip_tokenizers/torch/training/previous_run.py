@@ -8,16 +8,13 @@ state could report the new run finished before it trained."""
 from __future__ import annotations
 
 import os
-import re
 import time
 
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
-
 from zip2zip_tokenizers.output_lock import LOCK_NAME
+from zip2zip_tokenizers.torch.training.resume import CHECKPOINT_NAME
 from zip2zip_tokenizers.torch.training.run_record import RUN_RECORD_NAME
 
 PREVIOUS_RUNS = "previous-runs"
-_CHECKPOINT = re.compile(re.escape(PREFIX_CHECKPOINT_DIR) + r"-\d+")
 _KEPT = {LOCK_NAME, PREVIOUS_RUNS}
 
 
@@ -26,7 +23,7 @@ def holds_a_run(output: str) -> bool:
     if not os.path.isdir(output):
         return False
     names = os.listdir(output)
-    return RUN_RECORD_NAME in names or any(_CHECKPOINT.fullmatch(name) for name in names)
+    return RUN_RECORD_NAME in names or any(CHECKPOINT_NAME.fullmatch(name) for name in names)
 
 
 def set_aside_previous_run(output: str) -> str | None:

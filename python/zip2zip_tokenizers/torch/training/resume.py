@@ -30,7 +30,8 @@ from zip2zip_tokenizers.torch.checkpoint import (
 
 logger = logging.getLogger(__name__)
 
-_CHECKPOINT = re.compile(re.escape(PREFIX_CHECKPOINT_DIR) + r"-(\d+)")
+# The name of a checkpoint directory, ``checkpoint-N``; group 1 is its step.
+CHECKPOINT_NAME = re.compile(re.escape(PREFIX_CHECKPOINT_DIR) + r"-(\d+)")
 # Files torch.save writes: zip archives, whose directory is at the end of the file.
 _TORCH_FILES = (".pt", ".pth", ".bin")
 # A state counting epochs ends at a float sum of 1 / steps per epoch.
@@ -70,7 +71,7 @@ def checkpoint_damage(path: Path) -> str | None:
         if problem is not None:
             return problem
     step = json.loads(state.read_bytes()).get("global_step")
-    match = _CHECKPOINT.fullmatch(path.name)
+    match = CHECKPOINT_NAME.fullmatch(path.name)
     if match is not None and step != int(match[1]):
         return f"its {TRAINER_STATE_NAME} is at step {step}"
     return None
@@ -84,7 +85,7 @@ def newest_intact_checkpoint(output: str | os.PathLike[str]) -> str | None:
         return None
     steps: dict[Path, int] = {}
     for entry in directory.iterdir():
-        match = _CHECKPOINT.fullmatch(entry.name)
+        match = CHECKPOINT_NAME.fullmatch(entry.name)
         if match is not None and entry.is_dir():
             steps[entry] = int(match[1])
     skipped: list[str] = []
