@@ -17,10 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
+
+from reproduce_small import summarise
 
 RECIPE = "recipe"
 CONTROLS = ("control", "param-control")
@@ -44,15 +45,6 @@ def identity(results: dict[str, Any]) -> tuple[str, str]:
     return str(base.get("key", base.get("name"))), json.dumps(results["scale"], sort_keys=True)
 
 
-def exact(runs: list[dict[str, Any]]) -> list[float]:
-    return [float(run["heldout"]["bits_per_byte"]["exact"]) for run in runs]
-
-
-def mean_sd(values: list[float]) -> dict[str, float]:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return {"mean": statistics.fmean(values), "sd": sd, "n": len(values)}
-
-
 def point(label: str, directories: list[Path]) -> dict[str, Any]:
     loaded = [load(d) for d in directories]
     identities = {identity(r) for r in loaded}
@@ -70,7 +62,7 @@ def point(label: str, directories: list[Path]) -> dict[str, Any]:
             f"{label}: no {' or '.join(missing)} arm in {', '.join(map(str, directories))}"
         )
     first = loaded[0]
-    recipe = exact(arms[RECIPE])
+    recipe = summarise(arms[RECIPE])
     row: dict[str, Any] = {
         "label": label,
         "base_model": first["base_model"].get("name", "Llama"),
@@ -79,29 +71,24 @@ def point(label: str, directories: list[Path]) -> dict[str, Any]:
         "eval": {k: first["scale"][k] for k in ("eval_documents", "eval_chars", "eval_window")},
         "steps": first["scale"]["steps"],
         "ids_per_step": first["scale"]["batch"] * first["scale"]["window"],
-        "recipe": mean_sd(recipe),
-        "recipe_input_compression": statistics.fmean(
-            r["heldout"]["input_compression"] for r in arms[RECIPE]
-        ),
-        "recipe_greedy_compression": statistics.fmean(
-            r["heldout"]["greedy_generation_compression"] for r in arms[RECIPE]
-        ),
+        "recipe": recipe["exact"],
+        "recipe_input_compression": recipe["input_compression"]["mean"],
+        "recipe_greedy_compression": recipe["greedy_compression"]["mean"],
         "sources": sources,
     }
     for name in CONTROLS:
         if name in arms:
-            control = exact(arms[name])
-            row[name] = mean_sd(control)
-            gap = statistics.fmean(recipe) - statistics.fmean(control)
-            spread = math.hypot(row[RECIPE]["sd"], row[name]["sd"])
-            row[f"gap_{name}"] = {"mean": gap, "sd": spread, "relative": gap / row[name]["mean"]}
+            control = row[name] = summarise(arms[name])["exact"]
+            gap = row[RECIPE]["mean"] - control["mean"]
+            spread = math.hypot(row[RECIPE]["std"], control["std"])
+            row[f"gap_{name}"] = {"mean": gap, "std": spread, "relative": gap / control["mean"]}
     return row
 
 
 def cell(stat: dict[str, float] | None) -> str:
     if stat is None:
         return ""
-    return f"{stat['mean']:.3f} ± {stat['sd']:.3f} ({stat['n']})"
+    return f"{stat['mean']:.3f} ± {stat['std']:.3f} ({stat['n']})"
 
 
 def markdown(points: list[dict[str, Any]], command: str) -> str:
@@ -127,7 +114,7 @@ def markdown(points: list[dict[str, Any]], command: str) -> str:
             gaps.append(
                 ""
                 if gap is None
-                else f"{gap['mean']:+.3f} ± {gap['sd']:.3f} ({100 * gap['relative']:+.1f} %)"
+                else f"{gap['mean']:+.3f} ± {gap['std']:.3f} ({100 * gap['relative']:+.1f} %)"
             )
         e = p["eval"]
         lines.append(
@@ -154,7 +141,7 @@ def plot(points: list[dict[str, Any]], path: Path) -> None:
         axis.errorbar(
             [p["base_bits_per_byte"] for p in chosen],
             [p[f"gap_{name}"]["mean"] for p in chosen],
-            yerr=[p[f"gap_{name}"]["sd"] for p in chosen],
+            yerr=[p[f"gap_{name}"]["std"] for p in chosen],
             fmt=marker,
             capsize=3,
             label=f"recipe - {name}",
