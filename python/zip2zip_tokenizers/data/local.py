@@ -14,9 +14,9 @@ import multiprocessing
 import os
 import pickle
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Any
+from typing import Any, TypeVar
 
 from zip2zip_tokenizers.data.formats import Task
 from zip2zip_tokenizers.data.memory import return_free_memory
@@ -24,6 +24,8 @@ from zip2zip_tokenizers.data.windowing import Hypertokenizer
 from zip2zip_tokenizers.data.worker import TaskSettings, run_task
 
 _STATE: dict[str, Any] = {}
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def native_thread_env(threads: int) -> dict[str, str]:
@@ -97,27 +99,59 @@ class LocalEngine:
 
     def run(self, tasks: Sequence[Task], on_done: Callable[[dict[str, Any]], None]) -> None:
         """Runs every task, calling ``on_done`` with each task's entry as it finishes (in any
-        order). At most ``2 * workers`` tasks are queued at a time."""
+        order). At most ``2 * workers`` tasks are queued at a time. When tasks fail, the error
+        raised is that of the earliest one in ``tasks`` (under ``strict``, the first bad record
+        in input order), whichever worker met its error first."""
         if self.executor is None:
             for task in tasks:
                 on_done(run_task(task, self.hypertokenizer, self.settings))
             return
         executor = self.executor
-        pending: set[Future[dict[str, Any]]] = set()
-        queue: Iterator[Task] = iter(tasks)
-        for task in queue:
-            pending.add(executor.submit(_run_in_worker, task))
-            if len(pending) >= 2 * self.workers:
-                break
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                on_done(future.result())
-                task_or_none = next(queue, None)
-                if task_or_none is not None:
-                    pending.add(executor.submit(_run_in_worker, task_or_none))
+        run_in_input_order_of_failure(
+            lambda task: executor.submit(_run_in_worker, task), tasks, on_done, 2 * self.workers
+        )
 
     def close(self, cancel: bool = False) -> None:
         if self.executor is not None:
             self.executor.shutdown(wait=True, cancel_futures=cancel)
             self.executor = None
+
+
+def run_in_input_order_of_failure(
+    submit: Callable[[T], Future[R]],
+    tasks: Sequence[T],
+    on_done: Callable[[R], None],
+    queued: int,
+) -> None:
+    """Runs ``tasks`` through ``submit`` with at most ``queued`` in flight, calling ``on_done``
+    with each result as it finishes. Once one fails, nothing new starts and the queued tasks
+    after it are cancelled; those before it run out, and the error of the earliest failed task
+    is raised."""
+    pending: dict[Future[R], int] = {}
+    failures: dict[int, BaseException] = {}
+    upcoming = iter(enumerate(tasks))
+
+    def submit_next() -> None:
+        if not failures:
+            for index, task in upcoming:
+                pending[submit(task)] = index
+                return
+
+    for _ in range(queued):
+        submit_next()
+    while pending:
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:  # failures first: once one is known, nothing new starts
+            if future.exception() is not None:
+                failures[pending[future]] = future.exception()  # type: ignore[assignment]
+        for future in done:
+            if pending.pop(future) not in failures:
+                on_done(future.result())
+                submit_next()
+        if failures:
+            first = min(failures)
+            for future in [f for f, index in pending.items() if index > first]:
+                if future.cancel():
+                    del pending[future]
+    if failures:
+        raise failures[min(failures)]

@@ -76,6 +76,8 @@ def run_ray(
         ray.init(address=address, log_to_driver=False)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
+    # Under strict, rows in input order: the error raised is the corpus's first bad record.
+    context.execution_options.preserve_order = settings.strict
     items = [{"task": json.dumps(task.to_dict())} for task in tasks]
     dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         TaskActor,
