@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from zip2zip_tokenizers.codec_flags import add_codec_arguments
 from zip2zip_tokenizers.flag_ranges import check_ranges
-from zip2zip_tokenizers.train_cli import add_train, run_train
+from zip2zip_tokenizers.train_cli import TRAINABLE_ENCODER_KINDS, add_train, run_train
 
 
 def _add_preprocess(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -80,7 +80,7 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser.add_argument("--max-chars", type=int, help="cut each file to this many characters")
     add_codec_arguments(parser)
     parser.add_argument(
-        "--encoder", choices=("mean", "transformer"), default="mean", help="base models only"
+        "--encoder", choices=TRAINABLE_ENCODER_KINDS, default="mean", help="base models only"
     )
     parser.add_argument(
         "--position-mode",

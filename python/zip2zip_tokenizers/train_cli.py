@@ -18,6 +18,9 @@ from zip2zip_tokenizers.settings import (
     DEFAULT_MAX_SUBTOKENS,
 )
 
+#: The hyper-encoders ``train --encoder`` and ``eval --encoder`` (a base model) can build.
+TRAINABLE_ENCODER_KINDS = ("transformer", "mlp", "mean")
+
 
 def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
@@ -42,7 +45,7 @@ def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     add_codec_arguments(codec)
     model = parser.add_argument_group("model")
-    model.add_argument("--encoder", choices=("transformer", "mlp", "mean"), default="transformer")
+    model.add_argument("--encoder", choices=TRAINABLE_ENCODER_KINDS, default="transformer")
     model.add_argument(
         "--encoder-layers", type=int, default=2, help="transformer layers, or MLP hidden layers"
     )

@@ -329,6 +329,22 @@ def test_generation_compression_counts_base_tokens_per_generated_id(
         assert run["compression"] == run["base_tokens"] / run["ids"]
 
 
+@pytest.mark.parametrize("encoder", ["mlp", "transformer"])
+def test_eval_command_wraps_a_base_model_with_any_trainable_encoder(
+    model_dir: Path, tmp_path: Path, encoder: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "doc.txt").write_text(TEXT)
+    out_json = tmp_path / "out.json"
+    argv = [
+        "eval", "--model", str(model_dir), "--data", str(tmp_path / "doc.txt"), "--window", "64",
+        "--max-codebook-size", "128", "--encoder", encoder, "--json", str(out_json),
+        "--no-progress",
+    ]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    total = json.loads(out_json.read_text())["total"]
+    assert total["bytes"] == len(TEXT.encode()) and total["compression"] > 1
+
+
 def test_eval_command_writes_table_json_and_plot(
     model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -637,7 +637,8 @@ class HyperState:
         self._last_reads = self._last_reads[rows]
 
     def base_ids(self, row: int, id: int) -> list[int]:
-        """The base ids ``id`` stands for in row ``row`` (it must have been fed already)."""
+        """The base ids ``id`` stands for in row ``row`` now (it must have been fed already; under
+        eviction, a recycled slot's id stands for the entry that holds the slot now)."""
         if not 0 <= row < self.batch_size:
             raise InvalidArgumentError(f"row {row} of a state of {self.batch_size} rows")
         vocab = self.config.initial_vocab_size
