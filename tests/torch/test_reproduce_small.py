@@ -1,6 +1,7 @@
 """benches/reproduce_small.py --quick end to end: a tiny BPE and Llama built here, the recipe, its
 control and one ``--variant`` uptrained and evaluated; the JSON, the table and the plots must be
-well-formed. And the parsing of ``--variant``."""
+well-formed (and ``scaling_curve.py`` and ``generation_by_context.py`` on its results). And the
+parsing of ``--variant``."""
 
 from __future__ import annotations
 
@@ -87,6 +88,23 @@ def test_quick_run_writes_json_table_and_plots(
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     check_scaling_curve(tmp_path, out, results)
+    check_generation_by_context(tmp_path / "w" / "recipe-seed0", tmp_path / "context")
+
+
+def check_generation_by_context(model_dir: Path, out: Path) -> None:
+    """benches/generation_by_context.py on the quick run's recipe: a row per prompt length,
+    each compression at least 1 (an id stands for one base token or more)."""
+    bench()  # puts benches/ on sys.path
+    context = importlib.import_module("generation_by_context")
+    argv = ["--model", str(model_dir), "--chars", "60,200", "--prompts", "2", "--new-tokens", "4"]
+    context.main([*argv, "--out", str(out)])
+    rows = json.loads((out / "generation_by_context.json").read_text(encoding="utf-8"))["rows"]
+    assert [row["chars"] for row in rows] == [60, 200]
+    for row in rows:
+        for key in ("prompt_compression", "greedy_compression", "sampled_compression"):
+            assert 1.0 <= row[key] <= 4.0, (key, row)
+    table = (out / "generation_by_context.md").read_text(encoding="utf-8")
+    assert "| 60 | 1 |" in table and "| 200 | 1 |" in table
 
 
 def check_scaling_curve(tmp_path: Path, out: Path, results: dict[str, Any]) -> None:
