@@ -142,8 +142,9 @@ def run_in_input_order_of_failure(
     while pending:
         done, _ = wait(pending, return_when=FIRST_COMPLETED)
         for future in done:  # failures first: once one is known, nothing new starts
-            if future.exception() is not None:
-                failures[pending[future]] = future.exception()  # type: ignore[assignment]
+            error = future.exception()
+            if error is not None:
+                failures[pending[future]] = error
         for future in done:
             if pending.pop(future) not in failures:
                 on_done(future.result())
