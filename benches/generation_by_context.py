@@ -63,17 +63,18 @@ def table(rows: list[dict[str, Any]], lengths: list[int]) -> str:
     ]
     for chars in lengths:
         cell = [r for r in rows if r["chars"] == chars]
-
-        def spread(key: str, cell: list[dict[str, Any]] = cell) -> str:
-            values = [r[key] for r in cell]
-            sd = statistics.stdev(values) if len(values) > 1 else 0.0
-            return f"{statistics.fmean(values):.2f} ± {sd:.2f}"
-
         lines.append(
-            f"| {chars:,} | {len(cell)} | {spread('prompt_compression')} | "
-            f"{spread('greedy_compression')} | {spread('sampled_compression')} |"
+            f"| {chars:,} | {len(cell)} | {mean_sd(cell, 'prompt_compression')} | "
+            f"{mean_sd(cell, 'greedy_compression')} | {mean_sd(cell, 'sampled_compression')} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def mean_sd(rows: list[dict[str, Any]], key: str) -> str:
+    """``mean ± sample sd`` of ``key`` over ``rows`` (sd 0 for one row)."""
+    values = [row[key] for row in rows]
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.2f} ± {sd:.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:
