@@ -37,13 +37,24 @@ def oracle(p: Params) -> LZW:
     return LZW(p.vocab, p.codebook, p.subtokens, disabled, p.eviction)
 
 
+def reference_encode(p: Params, ids: list[int]) -> list[int]:
+    return oracle(p).encode(ids)
+
+
 def assert_like_oracle(p: Params, ids: list[int]) -> None:
-    """Encoding agrees with the oracle (ids, entries by slot, use order) and decodes back."""
+    """Encoding agrees with the oracle (ids, entries by slot, use order) and decodes back, with
+    and without the codebook (ids alone take the lean codec where it applies)."""
     reference = oracle(p)
     expected = reference.encode(ids)
     compressor = p.compressor()
     encoded, codebook = compressor.encode_with_codebook(ids)
     assert as_list(encoded) == expected
+    assert as_list(compressor.encode(ids)) == expected
+    assert as_list(compressor.decode(encoded)) == ids
+    assert [as_list(row) for row in compressor.batch_encode([ids, ids[::-1]])] == [
+        expected,
+        reference_encode(p, ids[::-1]),
+    ]
     assert codebook.to_dict() == reference.codebook()
     assert codebook.recency_order() == reference.recency_order()
     assert len(codebook) <= p.codebook
@@ -69,6 +80,8 @@ def test_any_valid_stream_decodes_like_reencoding(
     stream = segmentation(oracle(p), ids, random.Random(seed))
     decoded, codebook = p.compressor().decode_with_codebook(stream)
     assert as_list(decoded) == ids
+    assert as_list(p.compressor().decode(stream)) == ids
+    assert [as_list(row) for row in p.compressor().batch_decode([stream, stream])] == [ids, ids]
     assert codebook == p.compressor().encode_with_codebook(ids).codebook
     state = CodebookState(p.config())
     state.update(stream)

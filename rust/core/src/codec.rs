@@ -43,6 +43,21 @@ pub(crate) fn encode_with<I: TokenId, T: From<u32>>(
     Ok(())
 }
 
+/// [`encode_with`] for callers that keep only the ids: the lean codec of an lru config where
+/// it applies (the encoder then holds no useful codebook after).
+pub(crate) fn encode_ids_with<I: TokenId, T: From<u32>>(
+    encoder: &mut Encoder,
+    ids: &[I],
+    out: &mut Vec<T>,
+) -> Result<()> {
+    if let Some(lean) = encoder.lean(ids.len()) {
+        if lean.encode(ids, out).is_ok() {
+            return Ok(());
+        }
+    }
+    encode_with(encoder, ids, out)
+}
+
 /// [`encode_into`] into a fresh vector.
 pub fn encode<I: TokenId>(config: &CompressionConfig, ids: &[I]) -> Result<(Vec<u32>, Codebook)> {
     let mut out = Vec::with_capacity(ids.len());
@@ -171,6 +186,20 @@ pub(crate) fn decode_with<I: TokenId, T: From<u32>>(
         }
     }
     Ok(())
+}
+
+/// [`decode_with`] for callers that keep only the base ids, like [`encode_ids_with`].
+pub(crate) fn decode_ids_with<I: TokenId, T: From<u32>>(
+    encoder: &mut Encoder,
+    ids: &[I],
+    out: &mut Vec<T>,
+) -> Result<()> {
+    if let Some(lean) = encoder.lean(ids.len()) {
+        if lean.decode(ids, out).is_ok() {
+            return Ok(());
+        }
+    }
+    decode_with(encoder, ids, out)
 }
 
 /// [`decode_into`] into a fresh vector.

@@ -2,6 +2,7 @@ use crate::child_table::Vacant;
 use crate::codebook::Codebook;
 use crate::config::{CompressionConfig, Eviction};
 use crate::error::{Error, Result};
+use crate::lru_codec::LruCodec;
 
 /// The greedy LZW encoder as a streaming state: base tokens go in one at a time, finished
 /// codes come out through a callback, and the codebook grows as `docs/codec.md` specifies.
@@ -15,6 +16,8 @@ pub struct Encoder {
     pending: Option<Pending>,
     /// The ids of recycled slots, in order, while a caller wants them (see [`Self::recycled`]).
     recycled: Option<Vec<u32>>,
+    /// The lean codec for whole sequences whose codebook nobody keeps, once one was run.
+    lean: Option<Box<LruCodec>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +58,7 @@ impl Encoder {
             codebook: Codebook::with_capacity(config, expected_entries),
             pending: None,
             recycled: None,
+            lean: None,
         }
     }
 
@@ -92,11 +96,25 @@ impl Encoder {
             codebook,
             pending,
             recycled: None,
+            lean: None,
         })
     }
 
     pub fn config(&self) -> &CompressionConfig {
         &self.config
+    }
+
+    /// The lean codec for a sequence of `ids` ids under this config, where it applies (see
+    /// [`LruCodec::fits`]) and the sequence is long enough to fill the codebook: one that is
+    /// not runs the general loop, exactly as fast as without eviction.
+    pub(crate) fn lean(&mut self, ids: usize) -> Option<&mut LruCodec> {
+        if ids <= self.config.max_codebook_size() as usize {
+            return None;
+        }
+        if self.lean.is_none() && LruCodec::fits(&self.config) {
+            self.lean = Some(Box::new(LruCodec::new(&self.config)));
+        }
+        self.lean.as_deref_mut()
     }
 
     pub fn codebook(&self) -> &Codebook {

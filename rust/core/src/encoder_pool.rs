@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use crate::codec::{decode_with, encode_with};
+use crate::codec::{decode_ids_with, encode_ids_with};
 use crate::config::CompressionConfig;
 use crate::encoder::Encoder;
 use crate::error::Result;
@@ -63,12 +63,12 @@ impl EncoderPool {
 
     /// Appends the hypertokenized `ids` to `out` (see [`crate::encode_into`]).
     pub fn encode_into<I: TokenId, T: From<u32>>(&self, ids: &[I], out: &mut Vec<T>) -> Result<()> {
-        encode_with(self.loan().encoder(), ids, out)
+        encode_ids_with(self.loan().encoder(), ids, out)
     }
 
     /// Appends the base ids of a valid id stream to `out` (see [`crate::decode_into`]).
     pub fn decode_into<I: TokenId, T: From<u32>>(&self, ids: &[I], out: &mut Vec<T>) -> Result<()> {
-        decode_with(self.loan().encoder(), ids, out)
+        decode_ids_with(self.loan().encoder(), ids, out)
     }
 
     /// Encodes every row, in parallel for large batches; errors name their row.
@@ -78,7 +78,7 @@ impl EncoderPool {
         S: AsRef<[I]> + Sync,
         T: From<u32> + Send,
     {
-        self.batch(rows, encode_with)
+        self.batch(rows, encode_ids_with)
     }
 
     /// Decodes every row, in parallel for large batches; errors name their row.
@@ -88,7 +88,7 @@ impl EncoderPool {
         S: AsRef<[I]> + Sync,
         T: From<u32> + Send,
     {
-        self.batch(rows, decode_with)
+        self.batch(rows, decode_ids_with)
     }
 
     /// Cuts every row (followed by `suffix`) into lossless windows of at most `window`

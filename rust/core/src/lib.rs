@@ -44,6 +44,7 @@ mod encoder_pool;
 mod error;
 mod lattice;
 pub mod limits;
+mod lru_codec;
 pub mod parallel;
 mod recency;
 mod state;

@@ -34,7 +34,7 @@ impl EncoderPool {
         self.map_with_encoder(texts, work, |encoder, base, text| {
             tokenizer.encode_into(text.as_ref(), add_special_tokens, base);
             let mut out = Vec::with_capacity(base.len());
-            crate::codec::encode_with(encoder, base.as_slice(), &mut out)?;
+            crate::codec::encode_ids_with(encoder, base.as_slice(), &mut out)?;
             Ok(out)
         })
     }
