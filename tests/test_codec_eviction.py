@@ -266,6 +266,8 @@ def test_the_native_text_path_recycles_the_same_slots() -> None:
     got = compressor.encode_texts(tokenizer, texts, add_special_tokens=False)
     for text, ids in zip(texts, got, strict=True):
         base = tokenizer.encode(text, add_special_tokens=False)
+        # Against the general encoder (`encode_with_codebook`): `encode` takes the lean codec.
+        assert as_list(ids) == as_list(compressor.encode_with_codebook(base)[0])
         assert as_list(ids) == as_list(compressor.encode(base))
         assert len(ids) < len(base) or len(base) < 100
     windows = compressor.encode_text_windows(tokenizer, texts, 50)
