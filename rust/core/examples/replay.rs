@@ -8,28 +8,11 @@
 
 use std::hint::black_box;
 
+#[path = "shared/sequence_file.rs"]
+mod sequence_file;
+
+use sequence_file::sequences;
 use zip2zip::{decode, encode, CompressionConfig, Eviction};
-
-fn words(bytes: &[u8]) -> Vec<u32> {
-    bytes
-        .chunks_exact(4)
-        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
-        .collect()
-}
-
-fn sequences(file: &str) -> Vec<Vec<u32>> {
-    let data = words(&std::fs::read(file).expect("readable sequence file"));
-    let count = data[0] as usize;
-    let mut at = 1 + count;
-    data[1..=count]
-        .iter()
-        .map(|&len| {
-            let seq = data[at..at + len as usize].to_vec();
-            at += len as usize;
-            seq
-        })
-        .collect()
-}
 
 #[inline(never)]
 fn run(config: &CompressionConfig, op: &str, inputs: &[Vec<u32>]) -> usize {

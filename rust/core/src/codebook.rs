@@ -4,7 +4,7 @@ use crate::child_table::{ChildTable, Vacant};
 use crate::config::{CompressionConfig, Eviction};
 use crate::error::{Error, Result};
 use crate::limits::{check, MAX_RESULT_IDS};
-use crate::recency::{Mark, Recency};
+use crate::recency::{order_when_full, Mark, Recency};
 
 /// Tables start at most this big and double as entries arrive, so a huge `max_codebook_size`
 /// costs nothing until a sequence really creates that many hypertokens.
@@ -391,30 +391,10 @@ impl Codebook {
     /// counting as used when its newest descendant was created, and below its ancestors.
     #[cold]
     fn start_recency(&mut self) {
-        let mut newest_below: Vec<u32> = (0..self.entries.len() as u32).collect();
-        for k in (0..self.entries.len()).rev() {
-            if let Some(parent) = self.entries[k].parent.checked_sub(self.initial_vocab_size) {
-                let parent = parent as usize;
-                newest_below[parent] = newest_below[parent].max(newest_below[k]);
-            }
-        }
-        // Sorted by (newest descendant, longest first) without a sort: the entries whose newest
-        // descendant is `v` are `v` and the ancestors it is the newest descendant of, a chain
-        // that walking up from `v` lists longest first.
-        let mut order = Vec::with_capacity(self.entries.len());
-        for v in 0..self.entries.len() as u32 {
-            let mut k = v;
-            while newest_below[k as usize] == v {
-                order.push(k);
-                match self.entries[k as usize]
-                    .parent
-                    .checked_sub(self.initial_vocab_size)
-                {
-                    Some(parent) => k = parent,
-                    None => break,
-                }
-            }
-        }
+        let vocab = self.initial_vocab_size;
+        let order = order_when_full(self.entries.len(), |k| {
+            self.entries[k].parent.checked_sub(vocab)
+        });
         self.recency = Some(Recency::from_order(&order));
         self.widen();
     }

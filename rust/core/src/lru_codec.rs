@@ -13,6 +13,7 @@
 
 use crate::config::{CompressionConfig, Eviction};
 use crate::limits::MAX_RESULT_IDS;
+use crate::recency::order_when_full;
 use crate::token_id::TokenId;
 
 const FIBONACCI: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -46,10 +47,10 @@ struct Node {
 /// A reusable lean codec for one config.
 #[derive(Debug, Clone)]
 pub(crate) struct LruCodec {
+    config: CompressionConfig,
     vocab: u32,
     size: usize,
     max_subtokens: usize,
-    disabled_bits: Vec<u64>,
     table: Vec<u64>,
     shift: u32,
     nodes: Vec<Node>,
@@ -80,15 +81,11 @@ impl LruCodec {
         let size = config.max_codebook_size() as usize;
         let words = (size * WORDS_PER_ENTRY).next_power_of_two();
         let vocab = config.initial_vocab_size();
-        let mut disabled_bits = vec![0u64; (vocab as usize).div_ceil(64)];
-        for id in (0..vocab).filter(|&id| config.is_disabled(id)) {
-            disabled_bits[id as usize / 64] |= 1 << (id % 64);
-        }
         Self {
+            config: config.clone(),
             vocab,
             size,
             max_subtokens: config.max_subtokens(),
-            disabled_bits,
             table: vec![0; words],
             shift: 64 - words.trailing_zeros(),
             nodes: vec![Node::default(); size + 1],
@@ -259,7 +256,7 @@ impl LruCodec {
     /// Feeds one base token; emitted codes go to `emit`.
     #[inline]
     fn push(&mut self, token: u32, mut emit: impl FnMut(u32)) {
-        if self.is_disabled(token) {
+        if self.config.is_disabled(token) {
             if self.pending_len > 0 {
                 if self.full {
                     self.used(self.pending);
@@ -295,11 +292,6 @@ impl LruCodec {
             emit(self.pending);
             self.pending_len = 0;
         }
-    }
-
-    #[inline]
-    fn is_disabled(&self, token: u32) -> bool {
-        (self.disabled_bits[(token / 64) as usize] >> (token % 64)) & 1 == 1
     }
 
     #[inline]
@@ -418,30 +410,17 @@ impl LruCodec {
         None
     }
 
-    /// The use order when the codebook fills: by creation, an entry counting as used when its
-    /// newest descendant was created, and older than its ancestors (as `Codebook` starts it).
+    /// Links every entry in the use order the codebook starts with when it fills.
     #[cold]
     fn start_order(&mut self) {
         let size = self.size;
-        let mut newest_below: Vec<u32> = (0..size as u32).collect();
-        for k in (0..size).rev() {
-            if let Some(p) = self.nodes[k].parent.checked_sub(self.vocab) {
-                let p = p as usize;
-                newest_below[p] = newest_below[p].max(newest_below[k]);
-            }
-        }
+        let vocab = self.vocab;
+        let order = order_when_full(size, |k| self.nodes[k].parent.checked_sub(vocab));
         let mut previous = size;
-        for v in 0..size as u32 {
-            let mut k = v;
-            while newest_below[k as usize] == v {
-                self.nodes[previous].newer = k;
-                self.nodes[k as usize].older = previous as u32;
-                previous = k as usize;
-                match self.nodes[k as usize].parent.checked_sub(self.vocab) {
-                    Some(p) => k = p,
-                    None => break,
-                }
-            }
+        for k in order {
+            self.nodes[previous].newer = k;
+            self.nodes[k as usize].older = previous as u32;
+            previous = k as usize;
         }
         self.nodes[previous].newer = size as u32;
         self.nodes[size].older = previous as u32;

@@ -18,6 +18,34 @@ const EXTRA: usize = 4;
 const SLACK: usize = 64;
 const MAX_EXTRA: usize = 1 << 30;
 
+/// The use order of a codebook of `len` entries at the moment it fills, oldest first: by
+/// creation, an entry counting as used when its newest descendant was created, and older than
+/// its ancestors (`parent(k)`: the entry that entry `k` extends, `None` for a base token).
+pub(crate) fn order_when_full(len: usize, parent: impl Fn(usize) -> Option<u32>) -> Vec<u32> {
+    let mut newest_below: Vec<u32> = (0..len as u32).collect();
+    for k in (0..len).rev() {
+        if let Some(p) = parent(k) {
+            let p = p as usize;
+            newest_below[p] = newest_below[p].max(newest_below[k]);
+        }
+    }
+    // Sorted by (newest descendant, longest first) without a sort: the entries whose newest
+    // descendant is `v` are `v` and the ancestors it is the newest descendant of, a chain
+    // that walking up from `v` lists longest first.
+    let mut order = Vec::with_capacity(len);
+    for v in 0..len as u32 {
+        let mut k = v;
+        while newest_below[k as usize] == v {
+            order.push(k);
+            match parent(k as usize) {
+                Some(p) => k = p,
+                None => break,
+            }
+        }
+    }
+    order
+}
+
 /// Where the log stood, to take it back there (see [`Recency::rewind`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Mark {
