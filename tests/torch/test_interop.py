@@ -141,6 +141,29 @@ def test_step_by_step_greedy_generation_is_bit_equal_with_their_kwkwk_rule(
     model.kwkwk_slot = "scored"
 
 
+def test_step_hyper_logits_over_a_grown_table_are_their_product_over_all_slots() -> None:
+    """Their decode step scores all ``C`` rows (a ``[1, C]`` product), ours the rows our table
+    has grown to: a slot's logit must not depend on that width. It did in its last bit at the
+    one-slot starting width and at widths that are not a multiple of 4 (a prompt creating 21
+    entries: 21, 42, 84, 168), which the generation test above saw only at some thread counts
+    (they change the hidden states)."""
+    from zip2zip_tokenizers.torch.hyper_state import _Table
+    from zip2zip_tokenizers.torch.ops import hyper_logits
+
+    generator = torch.Generator().manual_seed(0)
+    entries = torch.randn(1, C, 32, generator=generator)
+    hidden = torch.randn(1, 1, 32, generator=generator)
+    theirs = torch.bmm(hidden, entries.transpose(1, 2))
+    for prompt in range(1, C + 1):  # entries the prompt creates, then one per step
+        table, widths = _Table(1, 32, entries), set()
+        for slots in range(prompt, C + 1):
+            table.ensure(slots, C)
+            widths.add(table.values.shape[1])
+        for width in widths:
+            ours = hyper_logits(hidden, entries[:, :width], torch.tensor([[width]]))
+            assert torch.equal(ours, theirs[..., :width]), (prompt, width)
+
+
 def test_their_save_of_our_checkpoint_loads_back_identically(world: dict[str, Any]) -> None:
     ours, again = world["work"] / "ours", world["work"] / "re"
     mine = json.loads((ours / "zip2zip_config.json").read_text())

@@ -113,18 +113,30 @@ def _host(values: torch.Tensor | np.ndarray) -> np.ndarray:
     return array
 
 
+#: Table capacities are multiples of this (or the codebook's size). MKL rounds the last
+#: ``capacity % 4`` columns of a single-row product ``h @ table^T`` (a decode step's hypertoken
+#: logits), and every column of one under 13 wide, differently from a wider product: a slot's
+#: logit would depend on the capacity, and differ in its last bit from the authors' runtime,
+#: which scores all ``C`` rows at every step.
+CAPACITY_MULTIPLE = 16
+
+
 class _Table:
     """One ``[B, capacity, D]`` table of entry vectors, grown on demand. It starts with one slot,
-    so lookups never index an empty table (ids that do not exist are masked out by the caller)."""
+    so lookups never index an empty table (ids that do not exist are masked out by the caller),
+    and grows at its first entry (to a multiple of ``CAPACITY_MULTIPLE``)."""
 
     def __init__(self, batch: int, width: int, like: torch.Tensor) -> None:
         self.values = like.new_zeros((batch, 1, width))
 
     def ensure(self, slots: int, limit: int) -> None:
         capacity = self.values.shape[1]
-        if slots <= capacity:
+        aligned = capacity % CAPACITY_MULTIPLE == 0 or capacity >= limit
+        if slots <= capacity and aligned:
             return
-        grown = min(max(slots, 2 * capacity, 16), max(limit, slots))
+        wanted = max(slots, 2 * capacity, CAPACITY_MULTIPLE)
+        rounded = -(-wanted // CAPACITY_MULTIPLE) * CAPACITY_MULTIPLE
+        grown = min(rounded, max(limit, slots))
         pad = self.values.new_zeros((self.values.shape[0], grown - capacity, self.values.shape[2]))
         self.values = torch.cat([self.values, pad], dim=1)
 
