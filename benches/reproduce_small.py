@@ -100,7 +100,7 @@ class Scale:
     pretrain_window: int = 256
     pretrain_lr: float = 1e-3
     codebook: int = 2048
-    steps: int = 150
+    steps: int = 300
     batch: int = 4
     window: int = 512
     lora_r: int = 32
@@ -108,7 +108,7 @@ class Scale:
     eval_documents: int = 8
     eval_chars: int = 8000
     eval_window: int = 512
-    prompts: int = 4
+    prompts: int = 8
     new_tokens: int = 64
 
 
