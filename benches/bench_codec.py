@@ -984,6 +984,7 @@ def section_eviction(
         f"Ratio {policy}",
         "Ratio none",
         f"Ours {policy} Mtok/s",
+        f"Ours {policy} +codebook Mtok/s",
         "Ours none Mtok/s",
         "Ref Mtok/s",
         f"{policy} / none",
@@ -1003,17 +1004,27 @@ def section_eviction(
             print(f"note: not every {label} filled its codebook", file=sys.stderr)
         for op in ("encode", "decode"):
             if op == "encode":
-                cases = _calls({"ours": evicting.encode, "none": frozen.encode}, arrays)
+                cases = _calls(
+                    {
+                        "ours": evicting.encode,
+                        "ours_cb": evicting.encode_with_codebook,
+                        "none": frozen.encode,
+                    },
+                    arrays,
+                )
                 cases["ref"] = _calls({"ref": lambda x: codecs.ref.encode(x)[0]}, seqs)["ref"]
             else:
                 cases = {
-                    **_calls({"ours": evicting.decode}, codes["ours"]),
+                    **_calls(
+                        {"ours": evicting.decode, "ours_cb": evicting.decode_with_codebook},
+                        codes["ours"],
+                    ),
                     **_calls({"none": frozen.decode}, codes["none"]),
                     **_calls({"ref": lambda c: codecs.ref.decode(c)[0]}, ref_codes),
                 }
             with Parallelism(False):
                 timings = interleaved(cases, s)
-            ours, none, ref = (timings[k].best for k in ("ours", "none", "ref"))
+            ours, ours_cb, none, ref = (timings[k].best for k in ("ours", "ours_cb", "none", "ref"))
             target = EVICTION_FULL_TARGET if recycling else EVICTION_COMMON_TARGET
             achieved = ref / ours if recycling else none / ours
             what = f"{policy} / Ref" if recycling else f"{policy} / none"
@@ -1025,6 +1036,7 @@ def section_eviction(
                     fmt(sum(map(len, codes["ours"])) / tokens, 3),
                     fmt(sum(map(len, codes["none"])) / tokens, 3),
                     fmt(mtoks(tokens, ours)),
+                    fmt(mtoks(tokens, ours_cb)),
                     fmt(mtoks(tokens, none)),
                     fmt(mtoks(tokens, ref)),
                     fmt(none / ours, 2),
@@ -1040,6 +1052,7 @@ def section_eviction(
                     "op": op,
                     "tokens": tokens,
                     "ours_s": ours,
+                    "ours_codebook_s": ours_cb,
                     "none_s": none,
                     "ref_s": ref,
                     "vs_none": none / ours,
@@ -1053,7 +1066,9 @@ def section_eviction(
         f"Config {codecs.label}, single thread, cases interleaved round-robin. Ratio = "
         "hypertokens / base tokens. In windows the codebook never fills, so both policies do the "
         f"same work: {policy} / none near 1 means no cost on the common path. In long streams "
-        f"the reference (and none) freeze a full codebook while {policy} recycles slots.\n\n"
+        f"the reference (and none) freeze a full codebook while {policy} recycles slots. "
+        f"+codebook: `encode_with_codebook`/`decode_with_codebook`, which also return the "
+        "codebook (the general encoder; the ids-only calls take the lean lru codec).\n\n"
     )
     return note + table(header, rows)
 
