@@ -257,6 +257,42 @@ impl Codebook {
         Ok(codebook)
     }
 
+    /// The codebook the lean lru codec holds ([`crate::lru_codec::LruCodec::codebook`]): entry
+    /// `k` extends `edges[k].0` by the base token `edges[k].1`; a full codebook's use order is
+    /// `oldest_first` (entry indices), a codebook that never filled has none.
+    pub(crate) fn from_lean(
+        config: &CompressionConfig,
+        edges: &[(u32, u32)],
+        oldest_first: Option<&[u32]>,
+    ) -> Self {
+        let mut codebook = Self::with_capacity(config, edges.len());
+        let Some(order) = oldest_first else {
+            for &(parent, last) in edges {
+                codebook.insert(parent, last);
+            }
+            return codebook;
+        };
+        let vocab = config.initial_vocab_size();
+        for &(parent, last) in edges {
+            // A recycled slot may extend a later one: walk up to the base token.
+            let (mut first, mut len) = (parent, 2);
+            while let Some(k) = first.checked_sub(vocab) {
+                first = edges[k as usize].0;
+                len += 1;
+            }
+            codebook.entries.push(Entry {
+                parent,
+                last,
+                first,
+                len,
+                slot: 0,
+            });
+        }
+        codebook.recency = Some(Recency::from_order(order));
+        codebook.widen();
+        codebook
+    }
+
     pub fn initial_vocab_size(&self) -> u32 {
         self.initial_vocab_size
     }

@@ -5,6 +5,7 @@ use crate::config::CompressionConfig;
 use crate::encoder::Encoder;
 use crate::error::{Error, InvalidTokenReason, Result};
 use crate::limits::{check, MAX_RESULT_IDS};
+use crate::lru_codec::LruCodec;
 use crate::token_id::{invalid, TokenId};
 
 /// Greedy LZW: appends the hypertokenized `ids` to `out` and returns the codebook it built.
@@ -14,6 +15,12 @@ pub fn encode_into<I: TokenId, T: From<u32>>(
     ids: &[I],
     out: &mut Vec<T>,
 ) -> Result<Codebook> {
+    if LruCodec::applies(config, ids.len()) {
+        let mut lean = LruCodec::new(config);
+        if lean.encode(ids, out).is_ok() {
+            return Ok(lean.codebook());
+        }
+    }
     let mut encoder = Encoder::with_capacity(config, ids.len());
     encode_with(&mut encoder, ids, out)?;
     Ok(encoder.into_codebook())
@@ -132,6 +139,12 @@ pub fn decode_into<I: TokenId, T: From<u32>>(
     ids: &[I],
     out: &mut Vec<T>,
 ) -> Result<Codebook> {
+    if LruCodec::applies(config, ids.len()) {
+        let mut lean = LruCodec::new(config);
+        if lean.decode(ids, out).is_ok() {
+            return Ok(lean.codebook());
+        }
+    }
     let expected_entries = ids.len().saturating_mul(config.max_subtokens());
     let mut encoder = Encoder::with_capacity(config, expected_entries);
     decode_with(&mut encoder, ids, out)?;

@@ -108,10 +108,10 @@ impl Encoder {
     /// [`LruCodec::fits`]) and the sequence is long enough to fill the codebook: one that is
     /// not runs the general loop, exactly as fast as without eviction.
     pub(crate) fn lean(&mut self, ids: usize) -> Option<&mut LruCodec> {
-        if ids <= self.config.max_codebook_size() as usize {
+        if !LruCodec::applies(&self.config, ids) {
             return None;
         }
-        if self.lean.is_none() && LruCodec::fits(&self.config) {
+        if self.lean.is_none() {
             self.lean = Some(Box::new(LruCodec::new(&self.config)));
         }
         self.lean.as_deref_mut()

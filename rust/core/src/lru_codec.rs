@@ -1,7 +1,7 @@
-//! Whole-sequence encode and decode under `Eviction::Lru` in flat arrays, for callers that
-//! want only the ids: the same ids as [`crate::Encoder`] (the rules are in `docs/codec.md`,
-//! "Eviction"), about twice as fast once the codebook is full and every emission recycles a
-//! slot (`benches/results/codec_eviction_lru_lean.md`).
+//! Whole-sequence encode and decode under `Eviction::Lru` in flat arrays: the same ids and
+//! codebook as [`crate::Encoder`] (the rules are in `docs/codec.md`, "Eviction"; the codebook
+//! is built at the end, [`LruCodec::codebook`]), about twice as fast once the codebook is full
+//! and every emission recycles a slot (`benches/results/codec_eviction_lru_lean.md`).
 //!
 //! What makes it cheap: a trie edge is one `u64` (parent, token and slot packed: a probe reads
 //! one word) in a table at a load factor of at most 1/16 (a probe almost always ends at its
@@ -11,6 +11,7 @@
 //! copies them, and tells the KwKwK case apart, without walking parents). It applies when ids,
 //! slots and lengths fit that packing ([`LruCodec::fits`]).
 
+use crate::codebook::Codebook;
 use crate::config::{CompressionConfig, Eviction};
 use crate::limits::MAX_RESULT_IDS;
 use crate::recency::order_when_full;
@@ -73,6 +74,36 @@ impl LruCodec {
             && u64::from(config.total_vocab_size()) < (1 << TOKEN_BITS) - 1
             && (1..=1 << SLOT_BITS).contains(&config.max_codebook_size())
             && config.max_subtokens() <= INLINE_TOKENS
+    }
+
+    /// Whether a sequence of `ids` ids under `config` takes the lean codec: one that fits,
+    /// and more ids than the codebook has slots (shorter ones never recycle).
+    pub(crate) fn applies(config: &CompressionConfig, ids: usize) -> bool {
+        ids > config.max_codebook_size() as usize && Self::fits(config)
+    }
+
+    /// The codebook after the last [`Self::encode`] or [`Self::decode`], equal to the one
+    /// the general codec builds from the same input.
+    pub(crate) fn codebook(&self) -> Codebook {
+        let token_mask = (1 << TOKEN_BITS) - 1;
+        let edges: Vec<(u32, u32)> = self.nodes[..self.len]
+            .iter()
+            .map(|node| {
+                let word = self.table[node.edge as usize];
+                (node.parent, ((word >> SLOT_BITS) & token_mask) as u32)
+            })
+            .collect();
+        let order = self.full.then(|| {
+            let sentinel = self.size;
+            let mut order = Vec::with_capacity(self.size);
+            let mut k = self.nodes[sentinel].newer as usize;
+            while k != sentinel {
+                order.push(k as u32);
+                k = self.nodes[k].newer as usize;
+            }
+            order
+        });
+        Codebook::from_lean(&self.config, &edges, order.as_deref())
     }
 
     /// A lean codec for `config`, which must [`Self::fits`].
@@ -463,7 +494,25 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::{decode, encode, Lattice};
+    use crate::codec::{decode_with, encode_with};
+    use crate::error::Result;
+    use crate::{Encoder, Lattice};
+
+    /// The general codec's ids and codebook (`encode`/`decode` take the lean codec too).
+    fn general(
+        config: &CompressionConfig,
+        ids: &[u32],
+        encoding: bool,
+    ) -> Result<(Vec<u32>, Codebook)> {
+        let mut encoder = Encoder::new(config);
+        let mut out = Vec::new();
+        if encoding {
+            encode_with(&mut encoder, ids, &mut out)?;
+        } else {
+            decode_with(&mut encoder, ids, &mut out)?;
+        }
+        Ok((out, encoder.into_codebook()))
+    }
 
     /// Long streams over a few motifs and noise, through codebooks small enough to recycle
     /// their slots many times.
@@ -487,27 +536,38 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
-        /// The lean codec itself (not a fallback) gives the general codec's ids, on canonical
-        /// and sampled non-canonical streams, reusing one codec across calls.
+        /// The lean codec itself (not a fallback) gives the general codec's ids and codebook
+        /// (entries by slot, use order), on canonical and sampled non-canonical streams,
+        /// reusing one codec across calls.
         #[test]
         fn the_lean_codec_agrees_with_the_general_one(
             (config, ids) in long_case(),
             seeds in proptest::collection::vec(any::<u64>(), 1..4),
         ) {
             let mut lean = LruCodec::new(&config);
-            let (expected, _) = encode(&config, &ids).expect("base ids");
+            let (expected, codebook) = general(&config, &ids, true).expect("base ids");
             let mut encoded: Vec<u32> = Vec::new();
             prop_assert_eq!(lean.encode(&ids, &mut encoded), Ok(()));
             prop_assert_eq!(&encoded, &expected);
+            let built = lean.codebook();
+            prop_assert_eq!(&built, &codebook);
+            prop_assert_eq!(built.recency_order(), codebook.recency_order());
+            let shape = |c: &Codebook| -> Vec<(usize, u32)> {
+                c.iter().map(|(id, _)| (c.code_len(id), c.first_token(id))).collect()
+            };
+            prop_assert_eq!(shape(&built), shape(&codebook));
+            prop_assert!(built.iter().eq(codebook.iter()));
             let mut decoded: Vec<u32> = Vec::new();
             prop_assert_eq!(lean.decode(&encoded, &mut decoded), Ok(()));
             prop_assert_eq!(&decoded, &ids);
+            prop_assert_eq!(&lean.codebook(), &codebook);
             let lattice = Lattice::new(&config, &ids).expect("base ids");
             for seed in seeds {
                 let stream = lattice.sample(seed);
                 let mut decoded: Vec<u32> = Vec::new();
                 prop_assert_eq!(lean.decode(&stream, &mut decoded), Ok(()));
                 prop_assert_eq!(&decoded, &ids);
+                prop_assert_eq!(&lean.codebook(), &codebook);
             }
         }
 
@@ -519,17 +579,18 @@ mod tests {
             noise in proptest::collection::vec(any::<u16>(), 0..200),
         ) {
             let total = config.total_vocab_size();
-            let (mut stream, _) = encode(&config, &ids).expect("base ids");
+            let (mut stream, _) = general(&config, &ids, true).expect("base ids");
             for (i, &n) in noise.iter().enumerate() {
                 let at = (usize::from(n) * 7 + i) % (stream.len() + 1);
                 stream.insert(at, u32::from(n) % (total + 2));
             }
             let mut lean = LruCodec::new(&config);
             let mut decoded: Vec<u32> = vec![7];
-            match decode(&config, &stream) {
-                Ok((expected, _)) => {
+            match general(&config, &stream, false) {
+                Ok((expected, codebook)) => {
                     prop_assert_eq!(lean.decode(&stream, &mut decoded), Ok(()));
                     prop_assert_eq!(&decoded[1..], &expected[..]);
+                    prop_assert_eq!(&lean.codebook(), &codebook);
                 }
                 Err(_) => {
                     prop_assert_eq!(lean.decode(&stream, &mut decoded), Err(Unusual));
