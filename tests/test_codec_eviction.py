@@ -43,7 +43,8 @@ def reference_encode(p: Params, ids: list[int]) -> list[int]:
 
 def assert_like_oracle(p: Params, ids: list[int]) -> None:
     """Encoding agrees with the oracle (ids, entries by slot, use order) and decodes back, with
-    and without the codebook (ids alone take the lean codec where it applies)."""
+    and without the codebook, one sequence or a batch (all take the lean codec where it
+    applies)."""
     reference = oracle(p)
     expected = reference.encode(ids)
     compressor = p.compressor()
@@ -61,6 +62,10 @@ def assert_like_oracle(p: Params, ids: list[int]) -> None:
     decoded, decoded_codebook = compressor.decode_with_codebook(encoded)
     assert as_list(decoded) == ids
     assert decoded_codebook == codebook
+    [(batch_encoded, batch_codebook)] = compressor.batch_encode_with_codebook([ids])
+    assert as_list(batch_encoded) == expected and batch_codebook == codebook
+    [(batch_decoded, batch_codebook)] = compressor.batch_decode_with_codebook([encoded])
+    assert as_list(batch_decoded) == ids and batch_codebook == codebook
 
 
 @LONG

@@ -1,6 +1,7 @@
 //! Wall-clock throughput of whole-sequence encode and decode on a sequence file (the format
-//! of `replay.rs`), through `encode`/`decode` (which keep the codebook) and through an
-//! `EncoderPool` (ids only: the lean codec where it applies), checking that both agree.
+//! of `replay.rs`), through `encode`/`decode` (which return the codebook), the general
+//! encoder fed token by token, and an `EncoderPool` (ids only); `encode`/`decode` and the
+//! pool take the lean codec where it applies, and are checked against the general encoder.
 //!
 //! `speed FILE EVICTION V C M PAD REPS [DISABLED...]`, best of REPS.
 
@@ -11,7 +12,7 @@ use std::time::Instant;
 mod sequence_file;
 
 use sequence_file::sequences;
-use zip2zip::{decode, encode, CompressionConfig, EncoderPool, Eviction};
+use zip2zip::{decode, encode, CompressionConfig, Encoder, EncoderPool, Eviction};
 
 fn best_of(reps: u32, mut run: impl FnMut() -> usize) -> f64 {
     (0..reps)
@@ -45,15 +46,26 @@ fn main() {
     let seqs = sequences(&args[1]);
     let tokens: usize = seqs.iter().map(Vec::len).sum();
     let pool = EncoderPool::new(&config);
-    let codes: Vec<Vec<u32>> = seqs
+    // The general encoder fed token by token: what every other path must give.
+    let general = |s: &[u32]| -> Vec<u32> {
+        let mut encoder = Encoder::new(&config);
+        let mut out = Vec::new();
+        for &token in s {
+            encoder.push(token, |code| out.push(code));
+        }
+        encoder.finish(|code| out.push(code));
+        out
+    };
+    let codes: Vec<Vec<u32>> = seqs.iter().map(|s| general(s)).collect();
+    let encoded: Vec<Vec<u32>> = seqs
         .iter()
         .map(|s| encode(&config, s).expect("base ids").0)
         .collect();
     let pooled: Vec<Vec<u32>> = pool.batch_encode(&seqs).expect("base ids");
     let decoded: Vec<Vec<u32>> = pool.batch_decode(&codes).expect("valid ids");
     assert!(
-        pooled == codes && decoded == seqs,
-        "the pool disagrees with encode/decode"
+        encoded == codes && pooled == codes && decoded == seqs,
+        "encode or the pool disagrees with the general encoder"
     );
     let mtoks = |seconds: f64| tokens as f64 / seconds / 1e6;
     let encode_s = best_of(reps, || {
@@ -67,6 +79,7 @@ fn main() {
             .map(|c| decode(&config, c).expect("ids").0.len())
             .sum()
     });
+    let general_s = best_of(reps, || seqs.iter().map(|s| general(s).len()).sum());
     let pool_encode_s = best_of(reps, || {
         seqs.iter()
             .map(|s| {
@@ -87,10 +100,12 @@ fn main() {
             .sum()
     });
     println!(
-        "{}: encode {:.1}, decode {:.1}, pool encode {:.1}, pool decode {:.1} Mtok/s",
+        "{}: encode {:.1}, decode {:.1} (with the codebook), general encoder {:.1}, \
+         pool encode {:.1}, pool decode {:.1} Mtok/s",
         args[2],
         mtoks(encode_s),
         mtoks(decode_s),
+        mtoks(general_s),
         mtoks(pool_encode_s),
         mtoks(pool_decode_s)
     );

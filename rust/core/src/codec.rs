@@ -16,11 +16,29 @@ pub fn encode_into<I: TokenId, T: From<u32>>(
     out: &mut Vec<T>,
 ) -> Result<Codebook> {
     if LruCodec::applies(config, ids.len()) {
-        let mut lean = LruCodec::new(config);
-        if lean.encode(ids, out).is_ok() {
-            return Ok(lean.codebook());
-        }
+        return encode_lean_into(&mut LruCodec::new(config), config, ids, out);
     }
+    encode_general_into(config, ids, out)
+}
+
+/// [`encode_into`] on a lean codec for `config` (the general encoder reports invalid ids).
+pub(crate) fn encode_lean_into<I: TokenId, T: From<u32>>(
+    lean: &mut LruCodec,
+    config: &CompressionConfig,
+    ids: &[I],
+    out: &mut Vec<T>,
+) -> Result<Codebook> {
+    if lean.encode(ids, out).is_ok() {
+        return Ok(lean.codebook());
+    }
+    encode_general_into(config, ids, out)
+}
+
+fn encode_general_into<I: TokenId, T: From<u32>>(
+    config: &CompressionConfig,
+    ids: &[I],
+    out: &mut Vec<T>,
+) -> Result<Codebook> {
     let mut encoder = Encoder::with_capacity(config, ids.len());
     encode_with(&mut encoder, ids, out)?;
     Ok(encoder.into_codebook())
@@ -140,11 +158,29 @@ pub fn decode_into<I: TokenId, T: From<u32>>(
     out: &mut Vec<T>,
 ) -> Result<Codebook> {
     if LruCodec::applies(config, ids.len()) {
-        let mut lean = LruCodec::new(config);
-        if lean.decode(ids, out).is_ok() {
-            return Ok(lean.codebook());
-        }
+        return decode_lean_into(&mut LruCodec::new(config), config, ids, out);
     }
+    decode_general_into(config, ids, out)
+}
+
+/// [`decode_into`] on a lean codec for `config` (the general decoder reports invalid ids).
+pub(crate) fn decode_lean_into<I: TokenId, T: From<u32>>(
+    lean: &mut LruCodec,
+    config: &CompressionConfig,
+    ids: &[I],
+    out: &mut Vec<T>,
+) -> Result<Codebook> {
+    if lean.decode(ids, out).is_ok() {
+        return Ok(lean.codebook());
+    }
+    decode_general_into(config, ids, out)
+}
+
+fn decode_general_into<I: TokenId, T: From<u32>>(
+    config: &CompressionConfig,
+    ids: &[I],
+    out: &mut Vec<T>,
+) -> Result<Codebook> {
     let expected_entries = ids.len().saturating_mul(config.max_subtokens());
     let mut encoder = Encoder::with_capacity(config, expected_entries);
     decode_with(&mut encoder, ids, out)?;

@@ -3,7 +3,10 @@
 
 use std::sync::Mutex;
 
-use crate::codec::{decode_ids_with, encode_ids_with};
+use crate::codebook::Codebook;
+use crate::codec::{
+    decode_ids_with, decode_into, decode_lean_into, encode_ids_with, encode_into, encode_lean_into,
+};
 use crate::config::CompressionConfig;
 use crate::encoder::Encoder;
 use crate::error::Result;
@@ -69,6 +72,33 @@ impl EncoderPool {
     /// Appends the base ids of a valid id stream to `out` (see [`crate::decode_into`]).
     pub fn decode_into<I: TokenId, T: From<u32>>(&self, ids: &[I], out: &mut Vec<T>) -> Result<()> {
         decode_ids_with(self.loan().encoder(), ids, out)
+    }
+
+    /// [`crate::encode_into`], on a pooled lean codec where one applies (no tables to
+    /// allocate per call).
+    pub fn encode_with_codebook_into<I: TokenId, T: From<u32>>(
+        &self,
+        ids: &[I],
+        out: &mut Vec<T>,
+    ) -> Result<Codebook> {
+        let mut loan = self.loan();
+        match loan.encoder().lean(ids.len()) {
+            Some(lean) => encode_lean_into(lean, &self.config, ids, out),
+            None => encode_into(&self.config, ids, out),
+        }
+    }
+
+    /// [`crate::decode_into`], on a pooled lean codec where one applies.
+    pub fn decode_with_codebook_into<I: TokenId, T: From<u32>>(
+        &self,
+        ids: &[I],
+        out: &mut Vec<T>,
+    ) -> Result<Codebook> {
+        let mut loan = self.loan();
+        match loan.encoder().lean(ids.len()) {
+            Some(lean) => decode_lean_into(lean, &self.config, ids, out),
+            None => decode_into(&self.config, ids, out),
+        }
     }
 
     /// Encodes every row, in parallel for large batches; errors name their row.

@@ -3,7 +3,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use zip2zip::parallel::map_rows;
-use zip2zip::{decode_into, encode_into, Codebook, EncoderPool, Windows};
+use zip2zip::{Codebook, EncoderPool, Windows};
 
 use crate::codebook::PyCodebook;
 use crate::config::PyCompressionConfig;
@@ -142,12 +142,12 @@ impl PyLZWCompressor {
         direction: Direction,
     ) -> PyResult<Bound<'py, PyAny>> {
         let ids = extract_ids(ids)?;
-        let config = self.config.get().config();
+        let pool = &self.pool;
         let (out, codebook) = with_rows!(ids, |rows| detach(py, || {
             let mut out: Vec<i64> = Vec::new();
             match direction {
-                Direction::Encode => encode_into(config, rows[0], &mut out),
-                Direction::Decode => decode_into(config, rows[0], &mut out),
+                Direction::Encode => pool.encode_with_codebook_into(rows[0], &mut out),
+                Direction::Decode => pool.decode_with_codebook_into(rows[0], &mut out),
             }
             .map(|codebook| (out, codebook))
         }))?;
@@ -179,14 +179,14 @@ impl PyLZWCompressor {
         direction: Direction,
     ) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let batch = extract_batch(seqs)?;
-        let config = self.config.get().config();
+        let pool = &self.pool;
         let results: Vec<(Vec<i64>, Codebook)> = with_rows!(batch, |rows| detach(py, || {
             let work = rows.iter().map(|row| row.len()).sum();
             map_rows(&rows, work, |row| {
                 let mut out = Vec::new();
                 match direction {
-                    Direction::Encode => encode_into(config, row, &mut out),
-                    Direction::Decode => decode_into(config, row, &mut out),
+                    Direction::Encode => pool.encode_with_codebook_into(row, &mut out),
+                    Direction::Decode => pool.decode_with_codebook_into(row, &mut out),
                 }
                 .map(|codebook| (out, codebook))
             })
