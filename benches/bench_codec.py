@@ -1068,7 +1068,7 @@ def section_eviction(
         f"same work: {policy} / none near 1 means no cost on the common path. In long streams "
         f"the reference (and none) freeze a full codebook while {policy} recycles slots. "
         f"+codebook: `encode_with_codebook`/`decode_with_codebook`, which also return the "
-        "codebook (the general encoder; the ids-only calls take the lean lru codec).\n\n"
+        "codebook (for lru, built at the end from the lean codec's entries and use order).\n\n"
     )
     return note + table(header, rows)
 
