@@ -49,6 +49,7 @@ def measure(
                 "chars": chars,
                 "prompt_compression": input_compression(tokenizer, texts),
                 **{f"{run['mode']}_compression": run["compression"] for run in runs},
+                **{f"{run['mode']}_codec_compression": run["codec_compression"] for run in runs},
             }
         )
         print(json.dumps(rows[-1]), flush=True)
@@ -58,15 +59,16 @@ def measure(
 def table(rows: list[dict[str, Any]], lengths: list[int]) -> str:
     lines = [
         "| prompt chars | models | prompt input compression | greedy generation compression "
-        "| sampled generation compression |",
-        "|---:|---:|---:|---:|---:|",
+        "| the codec's compression of the greedy text | sampled generation compression "
+        "| the codec's compression of the sampled text |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for chars in lengths:
         cell = [r for r in rows if r["chars"] == chars]
-        lines.append(
-            f"| {chars:,} | {len(cell)} | {mean_sd(cell, 'prompt_compression')} | "
-            f"{mean_sd(cell, 'greedy_compression')} | {mean_sd(cell, 'sampled_compression')} |"
-        )
+        keys = ["prompt_compression", "greedy_compression", "greedy_codec_compression"]
+        keys += ["sampled_compression", "sampled_codec_compression"]
+        cells = " | ".join(mean_sd(cell, key) for key in keys)
+        lines.append(f"| {chars:,} | {len(cell)} | {cells} |")
     return "\n".join(lines) + "\n"
 
 

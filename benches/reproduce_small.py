@@ -459,6 +459,8 @@ def scores(
         "hyper_target_share": _finite(total.hyper_target_share) if total.hyper_targets else None,
         "bits_per_byte": {m: total.bits_per_byte(m) for m in report.metrics},
         "greedy_generation_compression": greedy["compression"],
+        # The codec's compression of the same greedy text: what the model could have written.
+        "greedy_codec_compression": _finite(greedy["codec_compression"]),
         "eval_seconds": sum(report.seconds.values()),
     }
 
@@ -489,6 +491,7 @@ SUMMARY = {
     "exact": ("heldout", "bits_per_byte", "exact"),
     "input_compression": ("heldout", "input_compression"),
     "greedy_compression": ("heldout", "greedy_generation_compression"),
+    "greedy_codec_compression": ("heldout", "greedy_codec_compression"),
     "hyper_accuracy": ("heldout", "hyper_accuracy"),
     "hyper_prediction_share": ("heldout", "hyper_prediction_share"),
     "seconds_per_step": ("train", "seconds_per_step"),
@@ -534,10 +537,10 @@ def table(results: dict[str, Any]) -> str:
     head = (
         "| model (held-out, {w}-token windows) | seeds | trainable params | steps | base tokens "
         "per id in training | s/step (measured) | strict bits/byte | first bits/byte | exact "
-        "bits/byte | input compression | greedy generation compression | hypertoken accuracy "
-        "| argmax hypertoken share |"
+        "bits/byte | input compression | greedy generation compression | the codec's compression "
+        "of the greedy text | hypertoken accuracy | argmax hypertoken share |"
     ).format(w=results["scale"]["eval_window"])
-    lines = [head, "|" + "---|" * 13]
+    lines = [head, "|" + "---|" * 14]
     for name, ref in results["reference"].items():
         bpb = ref["bits_per_byte"]
         strict = bpb["strict"]
@@ -546,6 +549,7 @@ def table(results: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | | | | | | {strict:.3f} | {first} | {exact} | "
             f"{ref['input_compression']:.2f} | {ref['greedy_generation_compression']:.2f} | "
+            f"{_ratio(ref.get('greedy_codec_compression'))} | "
             f"{_share(ref.get('hyper_accuracy'))} | {_share(ref.get('hyper_prediction_share'))} |"
         )
     for name, summary in results["summary"].items():
@@ -555,7 +559,9 @@ def table(results: dict[str, Any]) -> str:
             f"{s['steps']['mean']:.0f} | {cell(s['train_compression'], 2)} | "
             f"{cell(s['seconds_per_step'], 2)} | {cell(s['strict'], 3)} | {cell(s['first'], 3)} | "
             f"{cell(s['exact'], 3)} | {cell(s['input_compression'], 2)} | "
-            f"{cell(s['greedy_compression'], 2)} | {_share_cell(s, 'hyper_accuracy')} | "
+            f"{cell(s['greedy_compression'], 2)} | "
+            f"{_cell_or_blank(s, 'greedy_codec_compression', 2)} | "
+            f"{_share_cell(s, 'hyper_accuracy')} | "
             f"{_share_cell(s, 'hyper_prediction_share')} |"
         )
     return "\n".join(lines) + "\n"
@@ -566,9 +572,18 @@ def _share(value: float | None) -> str:
     return "" if value is None or math.isnan(value) else f"{value:.3f}"
 
 
-def _share_cell(summary: dict[str, Any], name: str) -> str:
+def _ratio(value: float | None) -> str:
+    """A compression to two digits; blank where it is missing (older runs, nothing written)."""
+    return "" if value is None or math.isnan(value) else f"{value:.2f}"
+
+
+def _cell_or_blank(summary: dict[str, Any], name: str, digits: int) -> str:
     stat = summary.get(name)
-    return "" if stat is None else cell(stat, 3)
+    return "" if stat is None else cell(stat, digits)
+
+
+def _share_cell(summary: dict[str, Any], name: str) -> str:
+    return _cell_or_blank(summary, name, 3)
 
 
 def base_line(base: dict[str, Any]) -> str:

@@ -20,7 +20,12 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from tiny_models import tiny_model  # noqa: E402
 from tiny_text_model import save_tiny_model  # noqa: E402
-from zip2zip_tokenizers import CompressionConfig, Lattice, Zip2ZipTokenizer  # noqa: E402
+from zip2zip_tokenizers import (  # noqa: E402
+    CompressionConfig,
+    Lattice,
+    LZWCompressor,
+    Zip2ZipTokenizer,
+)
 from zip2zip_tokenizers.cli import main  # noqa: E402
 from zip2zip_tokenizers.settings import CodecMismatchError  # noqa: E402
 from zip2zip_tokenizers.torch import (  # noqa: E402
@@ -327,6 +332,31 @@ def test_generation_compression_counts_base_tokens_per_generated_id(
     for run in runs:
         assert 0 < run["ids"] <= 16 and run["base_tokens"] >= run["ids"]
         assert run["compression"] == run["base_tokens"] / run["ids"]
+
+
+def test_generation_compression_sets_the_codecs_encoding_of_the_same_text_beside_it(
+    loaded: tuple[Any, Zip2ZipTokenizer],
+) -> None:
+    """``codec_ids``: what a fresh codec spends on the generated text after the prompt, read
+    here from the whole generated sequence (prompt and new ids expanded together)."""
+    model, tokenizer = loaded
+    prompts = [TEXT[:150], TEXT[:90]]
+    (run,) = generation_compression(model, tokenizer, prompts, max_new_tokens=24, modes=["greedy"])
+    codec = LZWCompressor(tokenizer.config)
+    spent = 0
+    for prompt in prompts:
+        prompt_ids = tokenizer([prompt], return_tensors="pt")["input_ids"]
+        sequence = model.generate(
+            prompt_ids, max_new_tokens=24, do_sample=False, tokenizer=tokenizer
+        )
+        whole = tokenizer.to_base_ids(sequence[0])
+        alone = tokenizer.to_base_ids(prompt_ids[0])
+        assert len(whole) > len(alone)
+        spent += len(codec.encode(whole)) - len(codec.encode(alone))
+    assert run["codec_ids"] == spent
+    assert run["codec_compression"] == run["base_tokens"] / spent
+    # TEXT repeats itself: the codec reads the continuation in fewer ids than base tokens.
+    assert run["codec_compression"] > 1
 
 
 @pytest.mark.parametrize("encoder", ["mlp", "transformer"])

@@ -103,6 +103,9 @@ def check_generation_by_context(model_dir: Path, out: Path) -> None:
     for row in rows:
         for key in ("prompt_compression", "greedy_compression", "sampled_compression"):
             assert 1.0 <= row[key] <= 4.0, (key, row)
+        # The codec spends at most one id per new base token on the text written.
+        for key in ("greedy_codec_compression", "sampled_codec_compression"):
+            assert row[key] >= 1.0, (key, row)
     table = (out / "generation_by_context.md").read_text(encoding="utf-8")
     assert "| 60 | 1 |" in table and "| 200 | 1 |" in table
 

@@ -1,4 +1,5 @@
-"""Compression at write time: base tokens per id the model itself generates."""
+"""Compression at write time: base tokens per id the model itself generates, next to the
+codec's own compression of the same text."""
 
 from __future__ import annotations
 
@@ -28,13 +29,20 @@ def generation_compression(
 ) -> list[dict[str, Any]]:
     """For each decoding mode (``greedy``, ``sampled`` with ``temperature`` / ``top_p``), the
     ids generated from every prompt (``max_new_tokens`` each at most, stopping at EOS) and the
-    base tokens they stand for; ``compression`` is base tokens per generated id."""
+    base tokens they stand for; ``compression`` is base tokens per generated id.
+
+    ``codec_ids`` / ``codec_compression``: the ids the codec's canonical encoding spends on the
+    same generated text after the same prompt (the encoding of prompt and continuation, less
+    the prompt's alone), and base tokens per such id. Reading ``compression`` against
+    ``codec_compression`` tells a model that writes few hypertokens (the text repeats, the
+    model spells it out) from text that offers few (it repeats little)."""
+    codec = tokenizer.compressor
     out = []
     for mode in modes:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
         generator = torch.Generator().manual_seed(seed)
-        ids = base_tokens = 0
+        ids = base_tokens = codec_ids = 0
         for prompt in prompts:
             batch = tokenizer([prompt], return_tensors="pt")
             result: Any = model.generate(
@@ -49,6 +57,9 @@ def generation_compression(
             )
             ids += result.steps
             base_tokens += result.base_tokens[0]
+            prompt_base = tokenizer.to_base_ids(batch["input_ids"][0])
+            written = [*prompt_base, *result.generated_base_ids[0]]
+            codec_ids += len(codec.encode(written)) - len(codec.encode(prompt_base))
         out.append(
             {
                 "mode": mode,
@@ -57,6 +68,8 @@ def generation_compression(
                 "ids": ids,
                 "base_tokens": base_tokens,
                 "compression": base_tokens / ids if ids else float("nan"),
+                "codec_ids": codec_ids,
+                "codec_compression": base_tokens / codec_ids if codec_ids else float("nan"),
             }
         )
     return out

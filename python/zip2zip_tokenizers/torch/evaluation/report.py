@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from zip2zip_tokenizers.torch.evaluation.results import EvalReport, Totals
 
@@ -51,9 +52,16 @@ def format_table(report: EvalReport, *, files: bool = True) -> str:
     for run in report.generation:
         lines.append(
             f"generation ({run['mode']}): {run['base_tokens']} base tokens in {run['ids']} ids, "
-            f"{run['compression']:.3f} base tokens per generated id"
+            f"{run['compression']:.3f} base tokens per generated id" + _codec_part(run)
         )
     return "\n".join(lines) + "\n"
+
+
+def _codec_part(run: dict[str, Any]) -> str:
+    """The codec's compression of the same text (absent from reports written before it)."""
+    if "codec_compression" not in run:
+        return ""
+    return f" (the codec's encoding of that text: {run['codec_compression']:.3f})"
 
 
 def write_json(report: EvalReport, path: str | Path) -> None:
