@@ -92,6 +92,13 @@ def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="per-position probability that a re-segmented window leaves its greedy path",
     )
     views.add_argument(
+        "--segmentation-targets",
+        choices=["own", "greedy"],
+        default="own",
+        help="what a re-segmented window is trained to write: its own ids, or at each position "
+        "the longest piece there (what greedy encoding writes)",
+    )
+    views.add_argument(
         "--uncompressed-share",
         type=float,
         default=0.0,
@@ -166,6 +173,7 @@ def run_train(args: argparse.Namespace) -> int:
         token_type_loss_weight=args.token_type_loss_weight,
         segmentation_sampling=args.segmentation_sampling,
         segmentation_dropout=args.segmentation_dropout,
+        segmentation_targets=args.segmentation_targets,
         uncompressed_share=args.uncompressed_share,
         bf16=args.bf16,
         logging_steps=args.logging_steps,

@@ -20,7 +20,7 @@ pytest.importorskip("peft")
 
 import train_setup  # noqa: E402
 from test_training_data import corpus, model_dir  # noqa: E402, F401
-from zip2zip_tokenizers import CompressionConfig, LZWCompressor  # noqa: E402
+from zip2zip_tokenizers import CompressionConfig, Lattice, LZWCompressor  # noqa: E402
 from zip2zip_tokenizers._core import InvalidArgumentError  # noqa: E402
 from zip2zip_tokenizers.cli import main  # noqa: E402
 from zip2zip_tokenizers.torch import Zip2ZipForCausalLM  # noqa: E402
@@ -92,6 +92,26 @@ def test_sampled_segmentations_are_valid_and_decode_to_the_base_ids(
     assert lattice.pieces_of(pieces.ids).lengths.tolist() == pieces.lengths.tolist()
 
 
+@settings(max_examples=80, deadline=None)
+@given(codec_and_base(), st.floats(0, 1), st.integers(0, 2**32 - 1))
+def test_the_longest_piece_at_a_position_is_what_greedy_encoding_takes_there(
+    case: tuple[CompressionConfig, np.ndarray], dropout: float, seed: int
+) -> None:
+    config, base = case
+    lattice = SegmentationLattice(config, base)
+    greedy = lattice.pieces_of(LZWCompressor(config).encode(base))
+    assert lattice.longest_at(greedy.starts).tolist() == greedy.ids.tolist()
+    # Off the greedy path too: at each start of a walk, a piece there, and none longer.
+    walk = sample_segmentation(lattice, dropout, np.random.default_rng(seed))
+    longest = lattice.longest_at(walk.starts)
+    edges = Lattice(config, base).edges()
+    starts, ids, lengths = (np.asarray(x) for x in (edges.starts, edges.ids, edges.lengths))
+    for start, piece, chosen in zip(walk.starts, longest, walk.lengths, strict=True):
+        here = starts == start
+        assert piece in ids[here]
+        assert lengths[here][ids[here] == piece][0] == lengths[here].max() >= chosen
+
+
 def test_dropout_leaves_the_greedy_path_about_as_often_as_asked() -> None:
     config = CompressionConfig(VOCAB, 64, 4, disabled_ids=[DISABLED], pad_token_id=0)
     base = np.asarray([4, 5, 6, 4, 5] * 60, dtype=np.int64)
@@ -147,6 +167,47 @@ def test_each_view_keeps_the_windows_length_and_covers_a_prefix_of_its_base_toke
         else:
             assert torch.equal(view["input_ids"], item["input_ids"])
     assert min(kinds.values()) > 0, kinds
+
+
+def test_greedy_targets_train_a_resegmented_window_to_write_the_longest_piece(
+    tok: Any, windows: Any
+) -> None:
+    """``segmentation_targets="greedy"``: the model reads the re-segmented ids and learns to
+    write, at each position, what greedy encoding writes there; greedy windows keep their own
+    ids as targets."""
+    settings = ViewSettings(
+        segmentation_sampling=0.6, segmentation_dropout=0.4, segmentation_targets="greedy"
+    )
+    views = WindowViews(windows, tok.config, settings)
+    codec = LZWCompressor(tok.config)
+    longer = 0
+    for index in range(len(windows)):
+        view, kind = views[index], settings.view(index)[0]
+        if kind == "greedy":
+            assert "labels" not in view
+            continue
+        ids = view["input_ids"].numpy()
+        base = codec.decode(windows[index]["input_ids"].numpy())
+        lattice = SegmentationLattice(tok.config, base)
+        pieces = lattice.pieces_of(ids)
+        labels = view["labels"].numpy()
+        assert labels.tolist() == lattice.longest_at(pieces.starts).tolist()
+        edges = Lattice(tok.config, base).edges()
+        spans = {
+            (int(start), int(piece)): int(length)
+            for start, piece, length in zip(edges.starts, edges.ids, edges.lengths, strict=True)
+        }
+        pairs = zip(pieces.starts.tolist(), labels.tolist(), strict=True)
+        label_lengths = np.asarray([spans[pair] for pair in pairs])
+        # Never shorter than the piece read; longer wherever the walk left the greedy path.
+        assert (label_lengths >= pieces.lengths).all()
+        assert ((label_lengths == pieces.lengths) == (labels == ids)).all()
+        longer += int((label_lengths > pieces.lengths).sum())
+    assert longer > 0
+    own = WindowViews(
+        windows, tok.config, ViewSettings(segmentation_sampling=0.6, segmentation_dropout=0.4)
+    )
+    assert all("labels" not in own[index] for index in range(len(windows)))
 
 
 def test_the_loss_mask_follows_the_base_tokens(tok: Any, windows: Any) -> None:
@@ -284,7 +345,15 @@ def test_the_two_shares_may_not_exceed_all_windows(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"segmentation_sampling": 1.0, "segmentation_dropout": 0.5}, {"uncompressed_share": 1.0}],
+    [
+        {"segmentation_sampling": 1.0, "segmentation_dropout": 0.5},
+        {
+            "segmentation_sampling": 1.0,
+            "segmentation_dropout": 0.5,
+            "segmentation_targets": "greedy",
+        },
+        {"uncompressed_share": 1.0},
+    ],
 )
 def test_a_few_steps_train_with_each_option(
     tmp_path: Path, tok: Any, windows: Any, options: dict[str, float]
@@ -314,16 +383,20 @@ def test_the_train_command_records_the_views_and_refuses_a_rerun_that_changes_th
     command += ["--output", str(out), "--window", "64", "--batch-size", "2", "--lora-r", "4"]
     command += ["--encoder-layers", "1", "--max-codebook-size", "64", "--max-steps", "2"]
     views = ["--segmentation-sampling", "0.5", "--segmentation-dropout", "0.2"]
-    views += ["--uncompressed-share", "0.25"]
+    views += ["--uncompressed-share", "0.25", "--segmentation-targets", "greedy"]
     assert main([*command, *views]) == 0
     assert "trained 2 steps" in capsys.readouterr().out
     record = json.loads((out / "zip2zip_run.json").read_text())["settings"]
     assert record["segmentation_sampling"] == 0.5
     assert record["segmentation_dropout"] == 0.2
     assert record["uncompressed_share"] == 0.25
-    assert main([*command, *views[:4], "--uncompressed-share", "0.3"]) == 2
+    assert record["segmentation_targets"] == "greedy"
+    assert main([*command, *views[:4], "--uncompressed-share", "0.3", *views[6:]]) == 2
     err = capsys.readouterr().err
     assert "uncompressed_share (--uncompressed-share)" in err and "0.25" in err
+    assert main([*command, *views[:6], "--segmentation-targets", "own"]) == 2
+    err = capsys.readouterr().err
+    assert "segmentation_targets (--segmentation-targets)" in err and "greedy" in err
 
 
 def test_a_record_made_before_the_views_existed_is_the_same_run_without_them() -> None:
@@ -335,6 +408,13 @@ def test_a_record_made_before_the_views_existed_is_the_same_run_without_them() -
     assert older.differences(RunRecord(codec, {"seed": 0, **off})) == []
     replay = RunRecord(codec, {"seed": 0, **off, "uncompressed_share": 0.25})
     assert older.differences(replay) == [("uncompressed_share", 0.0, 0.25)]
+    # Re-segmented windows trained on their own ids, all an older record knew of.
+    sampled = {**off, "segmentation_sampling": 0.5, "segmentation_dropout": 0.1}
+    before_targets = RunRecord(codec, {"seed": 0, **sampled})
+    own = RunRecord(codec, {"seed": 0, **sampled, "segmentation_targets": None})
+    assert before_targets.differences(own) == []
+    greedy = RunRecord(codec, {"seed": 0, **sampled, "segmentation_targets": "greedy"})
+    assert before_targets.differences(greedy) == [("segmentation_targets", None, "greedy")]
 
 
 def test_an_id_that_is_no_piece_of_the_lattice_is_named() -> None:

@@ -50,7 +50,9 @@ class Zip2ZipTrainingArguments(TrainingArguments):
       (0 turns it off; it needs a model built with ``token_type_head=True``).
     - ``segmentation_sampling``: share of windows trained on a segmentation drawn from their
       lattice instead of their greedy one, leaving the greedy path at each base position with
-      probability ``segmentation_dropout``; ``uncompressed_share``: share of windows trained
+      probability ``segmentation_dropout``, trained on their own ids (``segmentation_targets``
+      ``"own"``) or to write the longest piece at each position (``"greedy"``);
+      ``uncompressed_share``: share of windows trained
       as base ids only, as a model without a codebook reads them (0: off, the recipe;
       ``zip2zip_tokenizers.torch.training.window_views``).
     """
@@ -90,6 +92,13 @@ class Zip2ZipTrainingArguments(TrainingArguments):
         default=0.0,
         metadata={"help": "Share of windows trained as base ids only, C = 0 (0: off)."},
     )
+    segmentation_targets: str = field(
+        default="own",
+        metadata={
+            "help": "Targets of re-segmented windows: 'own' (their ids) or 'greedy' (the longest "
+            "piece at each position)."
+        },
+    )
 
     def __post_init__(self) -> None:
         try:
@@ -119,6 +128,10 @@ class Zip2ZipTrainingArguments(TrainingArguments):
         for name, value in shares:
             if not 0 <= value <= 1:
                 raise InvalidTrainingArgumentError(f"{name} must be in [0, 1], got {value}")
+        if self.segmentation_targets not in ("own", "greedy"):
+            raise InvalidTrainingArgumentError(
+                f"segmentation_targets must be 'own' or 'greedy', got {self.segmentation_targets!r}"
+            )
         if self.segmentation_sampling + self.uncompressed_share > 1:
             raise InvalidTrainingArgumentError(
                 f"segmentation_sampling + uncompressed_share must be <= 1 (each is a share of the "

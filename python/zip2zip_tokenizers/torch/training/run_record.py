@@ -18,8 +18,9 @@ What is recorded, and why a rerun may not change it (docs/training.md, "Reruns")
 - what the data is: its paths, its format, the text field and window it is read with, the seed
   (the order the Trainer draws windows in, and which it skips on resume), the windows per
   optimiser step (a step of a resumed run must skip the windows a step of the first one read),
-  and the views of the windows (``segmentation_sampling`` with its ``segmentation_dropout``,
-  ``uncompressed_share``: which windows are read how);
+  and the views of the windows (``segmentation_sampling`` with its ``segmentation_dropout`` and
+  ``segmentation_targets``, ``uncompressed_share``: which windows are read how, and what they are
+  trained to write);
 - what the checkpoint's optimiser state would silently keep: the learning rates and the weight
   decay (a resumed optimiser and scheduler restore their own).
 
@@ -74,6 +75,7 @@ FLAGS = {
     "windows_per_step": "--batch-size x --gradient-accumulation x processes",
     "segmentation_sampling": "--segmentation-sampling",
     "segmentation_dropout": "--segmentation-dropout",
+    "segmentation_targets": "--segmentation-targets",
     "uncompressed_share": "--uncompressed-share",
     "learning_rate": "--lr",
     "encoder_learning_rate": "--encoder-lr",
@@ -84,6 +86,7 @@ FLAGS = {
 ADDED_LATER = {
     "segmentation_sampling": 0.0,
     "segmentation_dropout": None,
+    "segmentation_targets": None,
     "uncompressed_share": 0.0,
 }
 
@@ -143,6 +146,10 @@ def run_record(
         * args.world_size,
         "segmentation_sampling": args.segmentation_sampling,
         "segmentation_dropout": args.segmentation_dropout if args.segmentation_sampling else None,
+        # None: every window trains on its own ids (all a record made before the option holds).
+        "segmentation_targets": "greedy"
+        if args.segmentation_sampling and args.segmentation_targets == "greedy"
+        else None,
         "uncompressed_share": args.uncompressed_share,
         "learning_rate": args.learning_rate,
         "encoder_learning_rate": effective_encoder_learning_rate(args),

@@ -79,6 +79,15 @@ class SegmentationLattice:
             return 0, 0
         return self.first[position], self.first[position + 1]
 
+    def longest_at(self, positions: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
+        """The id of the longest piece at each base position of ``positions`` (what greedy
+        encoding takes there)."""
+        out = []
+        for position in np.asarray(positions).tolist():
+            start, stop = self._span(position)
+            out.append(self.ids[max(range(start, stop), key=self.lengths.__getitem__)])
+        return np.asarray(out, dtype=np.int64)
+
     def walk(self, leave: npt.NDArray[np.bool_], pick: npt.NDArray[np.floating]) -> Pieces:
         """The path that takes the longest piece at position ``p`` unless ``leave[p]``, then a
         shorter one chosen by ``pick[p]`` (in ``[0, 1)``, uniform over the shorter pieces). Both

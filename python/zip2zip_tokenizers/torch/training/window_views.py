@@ -51,6 +51,7 @@ class ViewSettings:
     segmentation_dropout: float = DEFAULT_SEGMENTATION_DROPOUT
     uncompressed_share: float = 0.0
     seed: int = 0
+    segmentation_targets: str = "own"
 
     @classmethod
     def from_args(cls, args: Any) -> ViewSettings:
@@ -62,6 +63,7 @@ class ViewSettings:
             ),
             uncompressed_share=float(getattr(args, "uncompressed_share", 0.0)),
             seed=int(getattr(args, "seed", 0)),
+            segmentation_targets=str(getattr(args, "segmentation_targets", "own")),
         )
 
     @property
@@ -124,9 +126,12 @@ class WindowViews(Dataset[dict[str, Any]]):
             pieces = sample_segmentation(lattice, self.settings.segmentation_dropout, rng)
         kept = pieces.head(len(ids))
         kept_mask = np.maximum.reduceat(base_mask, kept.starts) if len(kept.ids) else base_mask[:0]
-        return {
+        out = {
             "input_ids": torch.from_numpy(kept.ids),
             "loss_mask": torch.from_numpy(kept_mask.astype(np.int64)),
             "num_base_tokens": int(kept.lengths.sum()),
             UNCOMPRESSED: view == "uncompressed",
         }
+        if view == "sampled" and self.settings.segmentation_targets == "greedy":
+            out["labels"] = torch.from_numpy(lattice.longest_at(kept.starts))
+        return out
