@@ -89,6 +89,31 @@ def test_quick_run_writes_json_table_and_plots(
 
     check_scaling_curve(tmp_path, out, results)
     check_generation_by_context(tmp_path / "w" / "recipe-seed0", tmp_path / "context")
+    check_eval_windows(tmp_path / "w", tmp_path / "windows")
+
+
+def check_eval_windows(work: Path, out: Path) -> None:
+    """benches/eval_windows.py on the quick run's recipe and control: a row per window and arm,
+    the control reading base ids only, the recipe compressing, exact never above strict."""
+    bench()  # puts benches/ on sys.path
+    windows = importlib.import_module("eval_windows")
+    argv = ["--model", str(work / "recipe-seed0"), "--model", str(work / "control-seed0")]
+    windows.main(
+        [*argv, "--windows", "32,64", "--documents", "2", "--chars", "400", "--out", str(out)]
+    )
+    rows = json.loads((out / "eval_windows.json").read_text(encoding="utf-8"))["rows"]
+    assert [(row["arm"], row["window"]) for row in rows] == [
+        ("recipe", 32),
+        ("recipe", 64),
+        ("control", 32),
+        ("control", 64),
+    ]
+    for row in rows:
+        bits = row["bits_per_byte"]
+        assert math.isfinite(bits["strict"]) and bits["exact"] <= bits["strict"] + 1e-9
+        assert (row["input_compression"] > 1.0) == (row["arm"] == "recipe"), row
+    table = (out / "eval_windows.md").read_text(encoding="utf-8")
+    assert "| 64 | recipe | 1 |" in table and "| 32 | control | 1 |" in table
 
 
 def check_generation_by_context(model_dir: Path, out: Path) -> None:

@@ -1,0 +1,117 @@
+"""Held-out scores of trained checkpoints at several evaluation window lengths (issue 19).
+
+The codec compresses more of a longer window (its codebook holds more of what came before), so
+the evaluation window of ``reproduce_small.py`` (``--eval-window``, 512 base tokens by default)
+sets the input compression it reports. This scores the checkpoints of such runs (their
+``--work`` directories) on the same held-out files at other window lengths: input compression
+and held-out bits per byte by window, each arm's seeds as mean ± sample standard deviation
+(an arm is a checkpoint's directory name less its ``-seedN``).
+
+    python benches/eval_windows.py --model RUN/recipe-seed0 --model RUN/control-seed0 \\
+        --windows 512,1024 --out benches/results/eval_windows
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from uptraining import heldout
+from zip2zip_tokenizers.torch.evaluation import evaluate, load_for_eval
+
+METRICS = ("strict", "exact")
+
+
+def arm_of(model_dir: str) -> str:
+    """``recipe`` for ``.../recipe-seed2``."""
+    return re.sub(r"-seed\d+$", "", Path(model_dir).name)
+
+
+def measure(
+    model_dir: str, windows: list[int], documents: list[str], with_codebook: bool
+) -> list[dict[str, Any]]:
+    model, tokenizer = load_for_eval(model_dir)
+    rows = []
+    for window in windows:
+        metrics = METRICS if with_codebook else METRICS[:1]
+        total = evaluate(model, tokenizer, documents, window=window, metrics=metrics).total()
+        bits = {m: total.bits_per_byte(m) for m in metrics}
+        rows.append(
+            {
+                "model": model_dir,
+                "arm": arm_of(model_dir),
+                "window": window,
+                "input_compression": total.compression,
+                # Without a codebook every view is the strict one.
+                "bits_per_byte": {m: bits.get(m, bits["strict"]) for m in METRICS},
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def mean_sd(values: list[float], digits: int) -> str:
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.{digits}f} ± {sd:.{digits}f}"
+
+
+def table(rows: list[dict[str, Any]], windows: list[int]) -> str:
+    lines = [
+        "| window (base tokens) | arm | seeds | input compression | strict bits/byte | "
+        "exact bits/byte |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    arms = list(dict.fromkeys(row["arm"] for row in rows))
+    for window in windows:
+        for arm in arms:
+            cell = [r for r in rows if r["arm"] == arm and r["window"] == window]
+            bits = {m: [r["bits_per_byte"][m] for r in cell] for m in METRICS}
+            lines.append(
+                f"| {window:,} | {arm} | {len(cell)} | "
+                f"{mean_sd([r['input_compression'] for r in cell], 2)} | "
+                f"{mean_sd(bits['strict'], 3)} | {mean_sd(bits['exact'], 3)} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", required=True, help="a checkpoint dir")
+    parser.add_argument("--windows", default="512,1024")
+    parser.add_argument("--documents", type=int, default=8, help="held-out files")
+    parser.add_argument("--chars", type=int, default=8000, help="characters of each file")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    windows = [int(w) for w in args.windows.split(",")]
+    documents = heldout(args.documents, args.chars, ("code",))
+    rows = []
+    for model_dir in args.model:
+        config = json.loads((Path(model_dir) / "zip2zip_config.json").read_text())
+        with_codebook = config.get("compression", {}).get("max_codebook_size", 1) > 0
+        rows += measure(model_dir, windows, documents, with_codebook)
+    report = table(rows, windows)
+    print(report)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        given = sys.argv[1:] if argv is None else argv
+        command = shlex.join(["python", "benches/eval_windows.py", *given])
+        (args.out / "eval_windows.json").write_text(
+            json.dumps({"command": command, "rows": rows}, indent=1) + "\n"
+        )
+        (args.out / "eval_windows.md").write_text(
+            f"# Held-out scores by evaluation window\n\nCommand: `{command}`\n\n{report}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
