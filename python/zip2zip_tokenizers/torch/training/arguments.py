@@ -17,10 +17,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from transformers import TrainingArguments
+from transformers import SchedulerType, TrainingArguments
 
 from zip2zip_tokenizers.torch.training.errors import InvalidTrainingArgumentError
-from zip2zip_tokenizers.torch.training.window_views import DEFAULT_SEGMENTATION_DROPOUT
+from zip2zip_tokenizers.torch.training.window_views import (
+    DEFAULT_SEGMENTATION_DROPOUT,
+    SEGMENTATION_TARGETS,
+    SegmentationTargets,
+)
 
 RECIPE_LEARNING_RATE = 3e-4
 RECIPE_MIN_LEARNING_RATE = 1e-5
@@ -58,15 +62,16 @@ class Zip2ZipTrainingArguments(TrainingArguments):
     """
 
     learning_rate: float = RECIPE_LEARNING_RATE
-    lr_scheduler_type: Any = "cosine_with_min_lr"
-    lr_scheduler_kwargs: Any = field(default_factory=_cosine_to_min)
+    # The parent's annotations: HfArgumentParser builds its flags from them.
+    lr_scheduler_type: SchedulerType | str = "cosine_with_min_lr"
+    lr_scheduler_kwargs: dict | str | None = field(default_factory=_cosine_to_min)  # type: ignore[type-arg]
     warmup_steps: float = RECIPE_WARMUP
     weight_decay: float = RECIPE_WEIGHT_DECAY
     max_grad_norm: float = RECIPE_MAX_GRAD_NORM
     logging_steps: float = 10
     # The collator reads columns the model's forward does not take (loss_mask, num_base_tokens).
     remove_unused_columns: bool = False
-    report_to: Any = "none"
+    report_to: None | str | list[str] = "none"  # noqa: RUF036 (the parent's order: HfArgumentParser reads it)
     encoder_learning_rate: float | None = field(
         default=None,
         metadata={"help": "Peak learning rate of the hyper-encoders (default: 3 x learning_rate)."},
@@ -92,7 +97,7 @@ class Zip2ZipTrainingArguments(TrainingArguments):
         default=0.0,
         metadata={"help": "Share of windows trained as base ids only, C = 0 (0: off)."},
     )
-    segmentation_targets: str = field(
+    segmentation_targets: SegmentationTargets = field(
         default="own",
         metadata={
             "help": "Targets of re-segmented windows: 'own' (their ids) or 'greedy' (the longest "
@@ -128,9 +133,10 @@ class Zip2ZipTrainingArguments(TrainingArguments):
         for name, value in shares:
             if not 0 <= value <= 1:
                 raise InvalidTrainingArgumentError(f"{name} must be in [0, 1], got {value}")
-        if self.segmentation_targets not in ("own", "greedy"):
+        if self.segmentation_targets not in SEGMENTATION_TARGETS:
             raise InvalidTrainingArgumentError(
-                f"segmentation_targets must be 'own' or 'greedy', got {self.segmentation_targets!r}"
+                f"segmentation_targets must be one of {SEGMENTATION_TARGETS}, got "
+                f"{self.segmentation_targets!r}"
             )
         if self.segmentation_sampling + self.uncompressed_share > 1:
             raise InvalidTrainingArgumentError(

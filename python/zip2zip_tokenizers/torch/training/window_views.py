@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -37,6 +37,10 @@ from zip2zip_tokenizers.torch.training.segmentation_sampling import (
 #: The per-position probability that a re-segmented window leaves its greedy path: BPE-dropout's
 #: usual rate.
 DEFAULT_SEGMENTATION_DROPOUT = 0.1
+#: What a re-segmented window is trained to write: its own ids, or the longest piece at each
+#: position (``Zip2ZipTrainingArguments.segmentation_targets``).
+SegmentationTargets = Literal["own", "greedy"]
+SEGMENTATION_TARGETS: tuple[SegmentationTargets, ...] = ("own", "greedy")
 #: The item key of a window read as base ids only (the collator makes it the model's
 #: ``uncompressed`` rows).
 UNCOMPRESSED = "uncompressed"
@@ -51,7 +55,7 @@ class ViewSettings:
     segmentation_dropout: float = DEFAULT_SEGMENTATION_DROPOUT
     uncompressed_share: float = 0.0
     seed: int = 0
-    segmentation_targets: str = "own"
+    segmentation_targets: SegmentationTargets = "own"
 
     @classmethod
     def from_args(cls, args: Any) -> ViewSettings:
@@ -63,7 +67,9 @@ class ViewSettings:
             ),
             uncompressed_share=float(getattr(args, "uncompressed_share", 0.0)),
             seed=int(getattr(args, "seed", 0)),
-            segmentation_targets=str(getattr(args, "segmentation_targets", "own")),
+            segmentation_targets=cast(
+                SegmentationTargets, getattr(args, "segmentation_targets", "own")
+            ),
         )
 
     @property
