@@ -34,10 +34,9 @@ def arm_of(model_dir: str) -> str:
     return re.sub(r"-seed\d+$", "", Path(model_dir).name)
 
 
-def measure(
-    model_dir: str, windows: list[int], documents: list[str], with_codebook: bool
-) -> list[dict[str, Any]]:
+def measure(model_dir: str, windows: list[int], documents: list[Any]) -> list[dict[str, Any]]:
     model, tokenizer = load_for_eval(model_dir)
+    with_codebook = tokenizer.config.max_codebook_size > 0
     rows = []
     for window in windows:
         metrics = METRICS if with_codebook else METRICS[:1]
@@ -95,9 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     documents = heldout(args.documents, args.chars, ("code",))
     rows = []
     for model_dir in args.model:
-        config = json.loads((Path(model_dir) / "zip2zip_config.json").read_text())
-        with_codebook = config.get("compression", {}).get("max_codebook_size", 1) > 0
-        rows += measure(model_dir, windows, documents, with_codebook)
+        rows += measure(model_dir, windows, documents)
     report = table(rows, windows)
     print(report)
     if args.out is not None:
