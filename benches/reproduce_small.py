@@ -549,8 +549,9 @@ def table(results: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | | | | | | {strict:.3f} | {first} | {exact} | "
             f"{ref['input_compression']:.2f} | {ref['greedy_generation_compression']:.2f} | "
-            f"{_ratio(ref.get('greedy_codec_compression'))} | "
-            f"{_share(ref.get('hyper_accuracy'))} | {_share(ref.get('hyper_prediction_share'))} |"
+            f"{_optional(ref.get('greedy_codec_compression'), 2)} | "
+            f"{_optional(ref.get('hyper_accuracy'), 3)} | "
+            f"{_optional(ref.get('hyper_prediction_share'), 3)} |"
         )
     for name, summary in results["summary"].items():
         s = summary
@@ -560,30 +561,22 @@ def table(results: dict[str, Any]) -> str:
             f"{cell(s['seconds_per_step'], 2)} | {cell(s['strict'], 3)} | {cell(s['first'], 3)} | "
             f"{cell(s['exact'], 3)} | {cell(s['input_compression'], 2)} | "
             f"{cell(s['greedy_compression'], 2)} | "
-            f"{_cell_or_blank(s, 'greedy_codec_compression', 2)} | "
-            f"{_share_cell(s, 'hyper_accuracy')} | "
-            f"{_share_cell(s, 'hyper_prediction_share')} |"
+            f"{_optional_cell(s, 'greedy_codec_compression', 2)} | "
+            f"{_optional_cell(s, 'hyper_accuracy', 3)} | "
+            f"{_optional_cell(s, 'hyper_prediction_share', 3)} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def _share(value: float | None) -> str:
-    """A share to three digits; blank where it does not apply (no hypertoken, older runs)."""
-    return "" if value is None or math.isnan(value) else f"{value:.3f}"
+def _optional(value: float | None, digits: int) -> str:
+    """A number to ``digits`` digits; blank where it does not apply (no hypertoken, nothing
+    written) or is missing (older runs)."""
+    return "" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
-def _ratio(value: float | None) -> str:
-    """A compression to two digits; blank where it is missing (older runs, nothing written)."""
-    return "" if value is None or math.isnan(value) else f"{value:.2f}"
-
-
-def _cell_or_blank(summary: dict[str, Any], name: str, digits: int) -> str:
+def _optional_cell(summary: dict[str, Any], name: str, digits: int) -> str:
     stat = summary.get(name)
     return "" if stat is None else cell(stat, digits)
-
-
-def _share_cell(summary: dict[str, Any], name: str) -> str:
-    return _cell_or_blank(summary, name, 3)
 
 
 def base_line(base: dict[str, Any]) -> str:
