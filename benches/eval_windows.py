@@ -17,13 +17,12 @@ import argparse
 import json
 import re
 import shlex
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
 import torch
-from uptraining import heldout
+from uptraining import heldout, mean_sd, write_report
 from zip2zip_tokenizers.torch.evaluation import evaluate, load_for_eval
 
 METRICS = ("strict", "exact")
@@ -54,11 +53,6 @@ def measure(model_dir: str, windows: list[int], documents: list[Any]) -> list[di
         )
         print(json.dumps(rows[-1]), flush=True)
     return rows
-
-
-def mean_sd(values: list[float], digits: int) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.{digits}f} ± {sd:.{digits}f}"
 
 
 def table(rows: list[dict[str, Any]], windows: list[int]) -> str:
@@ -98,15 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     report = table(rows, windows)
     print(report)
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
         given = sys.argv[1:] if argv is None else argv
         command = shlex.join(["python", "benches/eval_windows.py", *given])
-        (args.out / "eval_windows.json").write_text(
-            json.dumps({"command": command, "rows": rows}, indent=1) + "\n"
-        )
-        (args.out / "eval_windows.md").write_text(
-            f"# Held-out scores by evaluation window\n\nCommand: `{command}`\n\n{report}"
-        )
+        title = "Held-out scores by evaluation window"
+        write_report(args.out, "eval_windows", title, command, rows, report)
     return 0
 
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
 import torch
-from uptraining import prompts
+from uptraining import mean_sd, prompts, write_report
 from zip2zip_tokenizers.torch.evaluation import generation_compression, load_for_eval
 
 MODES = ("greedy", "sampled")
@@ -67,16 +66,9 @@ def table(rows: list[dict[str, Any]], lengths: list[int]) -> str:
         cell = [r for r in rows if r["chars"] == chars]
         keys = ["prompt_compression", "greedy_compression", "greedy_codec_compression"]
         keys += ["sampled_compression", "sampled_codec_compression"]
-        cells = " | ".join(mean_sd(cell, key) for key in keys)
+        cells = " | ".join(mean_sd([row[key] for row in cell]) for key in keys)
         lines.append(f"| {chars:,} | {len(cell)} | {cells} |")
     return "\n".join(lines) + "\n"
-
-
-def mean_sd(rows: list[dict[str, Any]], key: str) -> str:
-    """``mean ± sample sd`` of ``key`` over ``rows`` (sd 0 for one row)."""
-    values = [row[key] for row in rows]
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.2f} ± {sd:.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,14 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     report = table(rows, lengths)
     print(report)
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
         command = "python benches/generation_by_context.py " + " ".join(sys.argv[1:])
-        (args.out / "generation_by_context.json").write_text(
-            json.dumps({"command": command, "rows": rows}, indent=1) + "\n"
-        )
-        (args.out / "generation_by_context.md").write_text(
-            f"# Generation compression by prompt length\n\nCommand: `{command}`\n\n{report}"
-        )
+        title = "Generation compression by prompt length"
+        write_report(args.out, "generation_by_context", title, command, rows, report)
     return 0
 
 

@@ -1,9 +1,13 @@
 """Pieces the uptraining benches share: offline training texts, held-out documents and prompts
-from ``zip2zip_tokenizers.corpora``, and a generation printed with its hypertokens marked."""
+from ``zip2zip_tokenizers.corpora``, a generation printed with its hypertokens marked, and the
+``mean ± sd`` cells and JSON + Markdown outputs of the benches that tabulate rows."""
 
 from __future__ import annotations
 
+import json
 import random
+import statistics
+from pathlib import Path
 from typing import Any
 
 from zip2zip_tokenizers import corpora
@@ -46,3 +50,20 @@ def marked(tokenizer: Any, ids: list[int], start: int) -> str:
         f"[{text([p])}]" if i >= vocab else text([p])
         for i, p in zip(ids[start:], pieces, strict=True)
     )
+
+
+def mean_sd(values: list[float], digits: int = 2) -> str:
+    """``mean ± sample sd`` of ``values`` (sd 0 for one value)."""
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.{digits}f} ± {sd:.{digits}f}"
+
+
+def write_report(
+    out: Path, stem: str, title: str, command: str, rows: list[dict[str, Any]], report: str
+) -> None:
+    """``out/stem.json`` (the command and the rows) and ``out/stem.md`` (a title, the command
+    and the table ``report``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {"command": command, "rows": rows}
+    (out / f"{stem}.json").write_text(json.dumps(payload, indent=1) + "\n")
+    (out / f"{stem}.md").write_text(f"# {title}\n\nCommand: `{command}`\n\n{report}")
