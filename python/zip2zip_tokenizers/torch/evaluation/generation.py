@@ -37,16 +37,18 @@ def generation_compression(
     ``codec_compression`` tells a model that writes few hypertokens (the text repeats, the
     model spells it out) from text that offers few (it repeats little)."""
     codec = tokenizer.compressor
+    # Each prompt's ids (its canonical encoding) and base ids, the same for every mode.
+    encoded = [tokenizer([prompt], return_tensors="pt")["input_ids"] for prompt in prompts]
+    prompt_bases = [tokenizer.to_base_ids(prompt_ids[0]) for prompt_ids in encoded]
     out = []
     for mode in modes:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
         generator = torch.Generator().manual_seed(seed)
         ids = base_tokens = codec_ids = 0
-        for prompt in prompts:
-            batch = tokenizer([prompt], return_tensors="pt")
+        for prompt_ids, prompt_base in zip(encoded, prompt_bases, strict=True):
             result: Any = model.generate(
-                batch["input_ids"],
+                prompt_ids,
                 max_new_tokens=max_new_tokens,
                 do_sample=mode == "sampled",
                 temperature=temperature,
@@ -57,9 +59,8 @@ def generation_compression(
             )
             ids += result.steps
             base_tokens += result.base_tokens[0]
-            prompt_base = tokenizer.to_base_ids(batch["input_ids"][0])
             written = [*prompt_base, *result.generated_base_ids[0]]
-            codec_ids += len(codec.encode(written)) - len(codec.encode(prompt_base))
+            codec_ids += len(codec.encode(written)) - prompt_ids.shape[1]
         out.append(
             {
                 "mode": mode,
