@@ -79,14 +79,15 @@ class SegmentationLattice:
             return 0, 0
         return self.first[position], self.first[position + 1]
 
+    def _longest(self, start: int, stop: int) -> int:
+        """Where the longest of the pieces ``start:stop`` is (what greedy encoding takes)."""
+        return max(range(start, stop), key=self.lengths.__getitem__)
+
     def longest_at(self, positions: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
         """The id of the longest piece at each base position of ``positions`` (what greedy
         encoding takes there)."""
-        out = []
-        for position in np.asarray(positions).tolist():
-            start, stop = self._span(position)
-            out.append(self.ids[max(range(start, stop), key=self.lengths.__getitem__)])
-        return np.asarray(out, dtype=np.int64)
+        spans = [self._span(position) for position in np.asarray(positions).tolist()]
+        return np.asarray([self.ids[self._longest(*span)] for span in spans], dtype=np.int64)
 
     def walk(self, leave: npt.NDArray[np.bool_], pick: npt.NDArray[np.floating]) -> Pieces:
         """The path that takes the longest piece at position ``p`` unless ``leave[p]``, then a
@@ -98,7 +99,7 @@ class SegmentationLattice:
         position = 0
         while position < self.size:
             start, stop = self._span(position)
-            longest = max(range(start, stop), key=self.lengths.__getitem__)
+            longest = self._longest(start, stop)
             choice = longest
             if leaving[position] and stop - start > 1:
                 others = [k for k in range(start, stop) if k != longest]
