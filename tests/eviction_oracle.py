@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Sequence
 
-POLICIES = ("none", "lru", "lfu", "fifo")
+POLICIES = ("none", "lru", "lfu", "fifo", "clock")
 
 
 class LZW:
@@ -33,6 +33,12 @@ class LZW:
     - ``"lfu"``: the leaf used least often (its emissions, and those of entries extending it),
       the oldest on a tie; counts halve each time ``size`` entries have been recycled.
     - ``"fifo"``: the leaf created first (uses do not count).
+    - ``"clock"``: second chance. Each entry has a bit, set when the entry itself is emitted
+      (its prefixes keep theirs) and cleared when it is created. A hand goes round the slots
+      (at slot 0, every bit clear, when the codebook fills): the new entry takes the first leaf
+      from the hand whose bit is clear, clearing the bits of the leaves it passes on the way
+      (after a whole turn every bit it met is clear, so the first leaf from the hand), and the
+      hand moves past that slot.
     """
 
     def __init__(
@@ -56,6 +62,9 @@ class LZW:
         self.counts: list[int] = []
         self.time = 0
         self.recycled = 0
+        # "clock": each entry's bit, and the slot the hand is at.
+        self.referenced: list[bool] = []
+        self.hand = 0
         self.buffer: list[int] = []
         # Every id assigned to a new entry, in order (a recycled slot again each time).
         self.created: list[int] = []
@@ -82,9 +91,32 @@ class LZW:
         ]
         if not candidates:
             return None
+        if self.policy == "clock":
+            return self._clock_victim(candidates)
         if self.policy == "lfu":
             return min(candidates, key=lambda k: (self.counts[k], stamps[k]))
         return min(candidates, key=lambda k: stamps[k])
+
+    def _clock_victim(self, candidates: list[int]) -> int:
+        """The first of ``candidates`` (leaves, in slot order) from the hand with a clear bit;
+        the first from the hand when every one has its bit set."""
+        from_hand = sorted(candidates, key=lambda k: (k < self.hand, k))
+        return next((k for k in from_hand if not self.referenced[k]), from_hand[0])
+
+    def _clock_pass(self, victim: int, pending: Sequence[int]) -> None:
+        """Clears the bits of the leaves the hand passes on its way to ``victim`` (every
+        leaf's, after a whole turn, when ``victim``'s own bit is set) and moves it past."""
+        passed = (
+            range(len(self.entries))
+            if self.referenced[victim]
+            else [k % len(self.entries) for k in range(self.hand, self.hand + len(self.entries))]
+        )
+        for k in passed:
+            if k == victim and not self.referenced[victim]:
+                break
+            if self.children[k] == 0 and self.entries[k] != tuple(pending):
+                self.referenced[k] = False
+        self.hand = (victim + 1) % len(self.entries)
 
     def next_id(self) -> int | None:
         """The id the next created entry gets."""
@@ -132,6 +164,10 @@ class LZW:
         """An emitted match: a use of it and of every entry it extends."""
         if self.stamps is None or self.policy == "fifo":
             return
+        if self.policy == "clock":
+            if len(tokens) > 1:
+                self.referenced[self.index[tuple(tokens)] - self.vocab] = True
+            return
         self.time += 1
         for length in range(2, len(tokens) + 1):
             k = self.index[tuple(tokens[:length])] - self.vocab
@@ -153,6 +189,7 @@ class LZW:
             k = len(self.entries)
             self.entries.append(tokens)
             self.children.append(0)
+            self.referenced.append(False)
         elif self.policy == "none":
             return
         else:
@@ -160,6 +197,9 @@ class LZW:
             if victim is None:
                 return
             k = victim
+            if self.policy == "clock":
+                self._clock_pass(victim, tokens[:-1])
+                self.referenced[k] = False
             self._link(k, self.entries[k], -1)
             del self.index[self.entries[k]]
             self.entries[k] = tokens
