@@ -50,6 +50,12 @@ def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "--encoder-layers", type=int, default=2, help="transformer layers, or MLP hidden layers"
     )
     model.add_argument("--encoder-hidden-size", type=int, help="default: the model's width")
+    model.add_argument(
+        "--input-residual",
+        choices=("first", "last"),
+        default="first",
+        help="the base token a fresh input encoder maps each hypertoken to",
+    )
     model.add_argument("--tie-encoders", action="store_true", help="one encoder for both sides")
     model.add_argument(
         "--position-mode", choices=("base_token_end", "sequential"), default="base_token_end"
@@ -147,6 +153,7 @@ def run_train(args: argparse.Namespace) -> int:
         encoder=args.encoder,
         encoder_layers=args.encoder_layers,
         encoder_hidden_size=args.encoder_hidden_size,
+        input_residual=args.input_residual,
         tie_encoders=args.tie_encoders,
         position_mode=args.position_mode,
         token_type_head=args.token_type_loss_weight > 0,

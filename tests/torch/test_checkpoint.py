@@ -52,8 +52,18 @@ def logits_of(model: Any) -> torch.Tensor:
         ),
         HyperEncoderConfig(kind="mlp"),
         HyperEncoderConfig(kind="mlp", tie_encoders=True, hidden_size=8, num_hidden_layers=2),
+        HyperEncoderConfig(kind="transformer", input_residual="last"),
+        HyperEncoderConfig(kind="mlp", input_residual="last"),
     ],
-    ids=["mean", "transformer", "narrow-tied-causal", "mlp", "narrow-tied-mlp"],
+    ids=[
+        "mean",
+        "transformer",
+        "narrow-tied-causal",
+        "mlp",
+        "narrow-tied-mlp",
+        "transformer-last",
+        "mlp-last",
+    ],
 )
 def test_save_then_load_gives_identical_logits(tmp_path: Path, encoder: HyperEncoderConfig) -> None:
     model = wrapped("phi3", encoder, position_mode="base_token_end")

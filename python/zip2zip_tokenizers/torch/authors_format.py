@@ -64,6 +64,7 @@ def encoder_section(config: HyperEncoderConfig, model_hidden_size: int) -> Encod
                 "hidden_size": config.hidden_size,
                 "num_hidden_layers": config.num_hidden_layers,
                 "residual": config.residual,
+                "input_residual": config.input_residual,
                 "tie_encoders": config.tie_encoders,
             },
             ("the MLP encoder (kind='mlp') has no counterpart in their runtime",),
@@ -95,6 +96,12 @@ def encoder_section(config: HyperEncoderConfig, model_hidden_size: int) -> Encod
             f"output_projection={config.output_projection} on an encoder "
             f"{'narrower than' if narrower else 'as wide as'} the model (theirs projects exactly "
             "when narrower; set output_projection=False for a full-width encoder)"
+        )
+    if config.input_residual != "first":
+        encoder["input_residual"] = config.input_residual
+        problems.append(
+            f"input_residual={config.input_residual!r} (their input encoder's residual is the "
+            "first base token's embedding)"
         )
     if config.position_encoding is None:
         encoder["position_encoding"] = NO_POSITIONS

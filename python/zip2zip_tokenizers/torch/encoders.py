@@ -28,6 +28,8 @@ ENCODER_KINDS = ("mean", "transformer", "mlp", "authors_transformer", "authors_a
 # present subtokens only (see ``TransformerHyperEncoder.forward``).
 _PACK_FROM_ENTRIES = 16
 Pooling = Literal["mean", "last"]
+ResidualToken = Literal["first", "last"]
+RESIDUAL_TOKENS: tuple[ResidualToken, ...] = ("first", "last")
 
 
 @dataclass(frozen=True)
@@ -36,15 +38,19 @@ class HyperEncoderConfig:
 
     ``kind="mean"`` is the parameter-free masked mean (the Triton fast path). ``"transformer"``
     is a small pre-LayerNorm transformer over the entry's base embeddings, pooled by masked
-    mean or at the last base token; with ``residual`` the first base token's embedding is added
-    to a zero-initialised output projection, so a fresh encoder maps every hypertoken exactly to
-    its first base token's embedding. ``"mlp"`` reads the entry's base embeddings concatenated
-    (each layer-normed, padding zeroed: ``max_subtokens x d`` inputs) through
-    ``num_hidden_layers`` GELU layers of ``hidden_size`` (default: the model's width) into an
-    output layer, with the same residual and zero-initialised output. Input and output encoders
-    are separate unless ``tie_encoders``. ``"authors_transformer"`` and ``"authors_attention"``
-    are the authors' two older encoders (``zip2zip_tokenizers.torch.authors_encoders``), as wide
-    as the model, for loading their checkpoints of those types.
+    mean or at the last base token; with ``residual`` a base token's embedding is added to a
+    zero-initialised output projection, so a fresh encoder maps every hypertoken exactly to that
+    base token's embedding: the first one on the output side (a hypertoken is scored where its
+    first base token would be), and on the input side the ``input_residual`` one (``"last"``:
+    the base token the model would have read last there, which its next prediction follows;
+    a tied encoder serves both sides, so it takes ``"first"`` only). ``"mlp"`` reads the entry's
+    base embeddings concatenated (each layer-normed, padding zeroed: ``max_subtokens x d``
+    inputs) through ``num_hidden_layers`` GELU layers of ``hidden_size`` (default: the model's
+    width) into an output layer, with the same residual and zero-initialised output. Input and
+    output encoders are separate unless ``tie_encoders``. ``"authors_transformer"`` and
+    ``"authors_attention"`` are the authors' two older encoders
+    (``zip2zip_tokenizers.torch.authors_encoders``), as wide as the model, for loading their
+    checkpoints of those types.
     """
 
     kind: EncoderKind = "transformer"
@@ -55,6 +61,7 @@ class HyperEncoderConfig:
     pooling: Pooling = "mean"
     causal: bool = False
     residual: bool = True
+    input_residual: ResidualToken = "first"
     output_projection: bool | None = None
     position_encoding: Literal["learnable"] | None = "learnable"
     tie_encoders: bool = False
@@ -67,6 +74,22 @@ class HyperEncoderConfig:
             )
         if self.pooling not in ("mean", "last"):
             raise InvalidEncoderConfigError(f"unknown pooling {self.pooling!r}: 'mean' or 'last'")
+        if self.input_residual not in RESIDUAL_TOKENS:
+            raise InvalidEncoderConfigError(
+                f"input_residual must be 'first' or 'last', got {self.input_residual!r}"
+            )
+        if self.input_residual != "first" and not (
+            self.residual and self.kind in ("transformer", "mlp")
+        ):
+            raise InvalidEncoderConfigError(
+                f"input_residual={self.input_residual!r} sets the residual of a 'transformer' or "
+                f"'mlp' encoder; this one (kind={self.kind!r}, residual={self.residual}) has none"
+            )
+        if self.input_residual != "first" and self.tie_encoders:
+            raise InvalidEncoderConfigError(
+                "input_residual='last' needs untied encoders: a tied encoder also computes the "
+                "output side, whose residual is the first base token"
+            )
         if self.position_encoding not in (None, "learnable"):
             raise InvalidEncoderConfigError(
                 f"position_encoding must be 'learnable' or None, got {self.position_encoding!r}"
@@ -116,6 +139,7 @@ class HyperEncoderConfig:
             pooling=self.pooling,
             causal=self.causal,
             residual=self.residual,
+            input_residual=self.input_residual,
             output_projection=projection,
             position_encoding=self.position_encoding,
             tie_encoders=self.tie_encoders,
@@ -154,6 +178,7 @@ class HyperEncoderConfig:
             hidden_size=hidden,
             num_hidden_layers=self.num_hidden_layers,
             residual=self.residual,
+            input_residual=self.input_residual,
             output_projection=True,
             position_encoding=None,
             tie_encoders=self.tie_encoders,
@@ -217,15 +242,33 @@ class _EncoderLayer(nn.Module):
         return out
 
 
-class TransformerHyperEncoder(nn.Module):
-    """A small pre-LayerNorm transformer over an entry's base embeddings (see the config)."""
+def residual_embedding(
+    x: torch.Tensor, present: torch.Tensor, token: ResidualToken
+) -> torch.Tensor:
+    """Each entry's first or last base embedding: ``x`` is ``[N, M, d]``, ``present`` ``[N, M]``."""
+    if token == "first":
+        return x[:, 0]
+    last = (present.sum(1) - 1).clamp(min=0)
+    return x[torch.arange(x.shape[0], device=x.device), last]
 
-    def __init__(self, config: HyperEncoderConfig, model_hidden_size: int, max_subtokens: int):
+
+class TransformerHyperEncoder(nn.Module):
+    """A small pre-LayerNorm transformer over an entry's base embeddings (see the config);
+    ``residual_token`` is the base token its residual adds."""
+
+    def __init__(
+        self,
+        config: HyperEncoderConfig,
+        model_hidden_size: int,
+        max_subtokens: int,
+        residual_token: ResidualToken = "first",
+    ):
         super().__init__()
         config = config.resolved(model_hidden_size)
         assert config.hidden_size and config.num_heads and config.intermediate_size
         hidden = config.hidden_size
         self.config = config
+        self.residual_token = residual_token
         self.pos_embed = (
             nn.Embedding(max_subtokens, hidden) if config.position_encoding == "learnable" else None
         )
@@ -256,7 +299,7 @@ class TransformerHyperEncoder(nn.Module):
     def forward(self, subtokens: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
         present = subtokens >= 0
         x = gather_subtokens(embeddings, subtokens).to(self.norm.weight.dtype)
-        first = x[:, 0]
+        start = residual_embedding(x, present, self.residual_token)
         if self.proj_in is not None:
             x = self.proj_in(x)
         if self.pos_embed is not None:
@@ -283,19 +326,27 @@ class TransformerHyperEncoder(nn.Module):
         if self.proj_out is not None:
             pooled = self.proj_out(pooled)
         if self.config.residual:
-            pooled = first + pooled
+            pooled = start + pooled
         result: torch.Tensor = pooled.to(embeddings.dtype)
         return result
 
 
 class MLPHyperEncoder(nn.Module):
-    """An MLP over an entry's concatenated base embeddings (see the config)."""
+    """An MLP over an entry's concatenated base embeddings (see the config); ``residual_token``
+    is the base token its residual adds."""
 
-    def __init__(self, config: HyperEncoderConfig, model_hidden_size: int, max_subtokens: int):
+    def __init__(
+        self,
+        config: HyperEncoderConfig,
+        model_hidden_size: int,
+        max_subtokens: int,
+        residual_token: ResidualToken = "first",
+    ):
         super().__init__()
         config = config.resolved(model_hidden_size)
         assert config.hidden_size
         self.config = config
+        self.residual_token = residual_token
         self.max_subtokens = max_subtokens
         self.norm = nn.LayerNorm(model_hidden_size)
         widths = [max_subtokens * model_hidden_size]
@@ -318,13 +369,13 @@ class MLPHyperEncoder(nn.Module):
             subtokens = F.pad(subtokens, (0, missing), value=-1)
         present = subtokens >= 0
         x = gather_subtokens(embeddings, subtokens).to(self.norm.weight.dtype)
-        first = x[:, 0]
+        start = residual_embedding(x, present, self.residual_token)
         h = (self.norm(x) * present[..., None].to(x.dtype)).flatten(1)
         for layer in self.layers:
             h = F.gelu(layer(h))
         out = self.proj_out(h)
         if self.config.residual:
-            out = first + out
+            out = start + out
         result: torch.Tensor = out.to(embeddings.dtype)
         return result
 
@@ -334,13 +385,16 @@ def build_hyper_encoder(
     model_hidden_size: int,
     max_subtokens: int,
     pad_token_id: int | None = None,
+    residual_token: ResidualToken = "first",
 ) -> nn.Module:
+    """The encoder ``config`` describes; ``residual_token``: the base token its residual adds
+    (the input side's is ``config.input_residual``, the output side's ``"first"``)."""
     if config.kind == "mean":
         return MeanHyperEncoder()
     if config.kind == "transformer":
-        return TransformerHyperEncoder(config, model_hidden_size, max_subtokens)
+        return TransformerHyperEncoder(config, model_hidden_size, max_subtokens, residual_token)
     if config.kind == "mlp":
-        return MLPHyperEncoder(config, model_hidden_size, max_subtokens)
+        return MLPHyperEncoder(config, model_hidden_size, max_subtokens, residual_token)
     return _authors_encoder(config.resolved(model_hidden_size), max_subtokens, pad_token_id)
 
 

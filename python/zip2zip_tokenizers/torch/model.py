@@ -156,7 +156,9 @@ class Zip2ZipForCausalLM(nn.Module):
         )
         weight = input_embeddings.weight
         m, pad = compression.max_subtokens, compression.pad_token_id
-        self.input_encoder = build_hyper_encoder(self.encoder_config, width, m, pad)
+        self.input_encoder = build_hyper_encoder(
+            self.encoder_config, width, m, pad, self.encoder_config.input_residual
+        )
         self.output_encoder = (
             self.input_encoder
             if self.encoder_config.tie_encoders

@@ -24,7 +24,7 @@ from zip2zip_tokenizers.settings import (
     DEFAULT_MAX_SUBTOKENS,
 )
 from zip2zip_tokenizers.tokenizer import Zip2ZipTokenizer
-from zip2zip_tokenizers.torch.encoders import EncoderKind, HyperEncoderConfig
+from zip2zip_tokenizers.torch.encoders import EncoderKind, HyperEncoderConfig, ResidualToken
 from zip2zip_tokenizers.torch.errors import InvalidEncoderConfigError
 from zip2zip_tokenizers.torch.model import PositionMode, Zip2ZipForCausalLM
 from zip2zip_tokenizers.torch.training.errors import InvalidTrainingArgumentError
@@ -38,7 +38,9 @@ class Zip2ZipRecipe:
     """What to build (see the module doc for the defaults' provenance). ``lora_r=0`` trains the
     whole base model instead of an adapter. ``encoder="mlp"`` is an MLP over the entry's
     concatenated base embeddings (``encoder_layers`` hidden layers of ``encoder_hidden_size``)
-    instead of the transformer, with the same identity start."""
+    instead of the transformer, with the same identity start. ``input_residual="last"``
+    starts the input encoder from each hypertoken's last base token instead of its first
+    (``HyperEncoderConfig``)."""
 
     max_codebook_size: int = DEFAULT_MAX_CODEBOOK_SIZE
     max_subtokens: int = DEFAULT_MAX_SUBTOKENS
@@ -47,6 +49,7 @@ class Zip2ZipRecipe:
     encoder: EncoderKind = "transformer"
     encoder_layers: int = 2
     encoder_hidden_size: int | None = None
+    input_residual: ResidualToken = "first"
     tie_encoders: bool = False
     position_mode: PositionMode = "base_token_end"
     token_type_head: bool = True
@@ -85,6 +88,7 @@ class Zip2ZipRecipe:
             "encoder": self.encoder,
             "encoder_layers": self.encoder_layers if sized else None,
             "encoder_hidden_size": self.encoder_hidden_size if sized else None,
+            "input_residual": self.input_residual,
             "tie_encoders": self.tie_encoders,
             "position_mode": self.position_mode,
             "token_type_head": self.token_type_head,
@@ -96,12 +100,15 @@ class Zip2ZipRecipe:
 
     def encoder_config(self) -> HyperEncoderConfig:
         if self.encoder == "mean":
-            return HyperEncoderConfig(kind="mean", tie_encoders=self.tie_encoders)
+            return HyperEncoderConfig(
+                kind="mean", input_residual=self.input_residual, tie_encoders=self.tie_encoders
+            )
         return HyperEncoderConfig(
             kind=self.encoder,
             hidden_size=self.encoder_hidden_size,
             num_hidden_layers=self.encoder_layers,
             residual=True,
+            input_residual=self.input_residual,
             tie_encoders=self.tie_encoders,
         )
 

@@ -60,6 +60,7 @@ FLAGS = {
     "encoder": "--encoder",
     "encoder_layers": "--encoder-layers",
     "encoder_hidden_size": "--encoder-hidden-size",
+    "input_residual": "--input-residual",
     "tie_encoders": "--tie-encoders",
     "position_mode": "--position-mode",
     "token_type_head": "--token-type-loss-weight, 0: none",
@@ -84,6 +85,7 @@ FLAGS = {
 
 # Settings recorded since a later version, with the value a record without them stands for.
 ADDED_LATER = {
+    "input_residual": "first",
     "segmentation_sampling": 0.0,
     "segmentation_dropout": None,
     "segmentation_targets": None,
