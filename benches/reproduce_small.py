@@ -23,7 +23,8 @@ Everything is offline and built from the ``code`` domain of ``zip2zip_tokenizers
      fields of ``Zip2ZipRecipe`` / ``Zip2ZipTrainingArguments`` changed, named
      ``variant NAME (field=value, ...)``;
 
-4. every model (and the base model, and the untrained wrapper) evaluated with
+4. every model (and the base model, the untrained wrapper, and the untrained wrapper of each
+   variant that changes what is built, ``untrained wrapper, NAME``) evaluated with
    ``zip2zip_tokenizers.torch.evaluation``: base / strict / first / exact bits per byte on
    rolling windows, input compression, greedy generation compression.
 
@@ -469,19 +470,26 @@ def _finite(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def reference_rows(scale: Scale, model_dir: Path) -> dict[str, Any]:
-    """The base model alone and the untrained wrapper (codebook on, fresh encoders)."""
-    recipe = Arm("untrained", scale.codebook, scale.lora_r, 0).recipe()
-    tokenizer = recipe.tokenizer(model_dir)
-    set_seed(0)
-    wrapper = recipe.build(model_dir, tokenizer, **MODEL_KWARGS).eval()
-    untrained = scores(wrapper, tokenizer, scale, compare_base=True)
+def reference_rows(
+    scale: Scale, model_dir: Path, variants: Sequence[Variant] = ()
+) -> dict[str, Any]:
+    """The base model alone and the untrained wrapper (codebook on, fresh encoders); a variant
+    that changes the recipe (what is built, not how it trains) gets an untrained row of its own:
+    where its training starts."""
     # The base model alone: no codebook, no adapter (the wrapper with C = 0 is the base model).
     plain = Arm("base", 0, 0, 0).recipe()
     plain_tokenizer = plain.tokenizer(model_dir)
     alone = plain.build(model_dir, plain_tokenizer, **MODEL_KWARGS).eval()
-    base = scores(alone, plain_tokenizer, scale)
-    return {"base": base, "untrained wrapper": untrained}
+    rows = {"base": scores(alone, plain_tokenizer, scale)}
+    starts = [(None, "untrained wrapper")]
+    starts += [(v, f"untrained wrapper, {v.name}") for v in variants if v.recipe]
+    for variant, name in starts:
+        recipe = Arm("untrained", scale.codebook, scale.lora_r, 0, variant).recipe()
+        tokenizer = recipe.tokenizer(model_dir)
+        set_seed(0)
+        wrapper = recipe.build(model_dir, tokenizer, **MODEL_KWARGS).eval()
+        rows[name] = scores(wrapper, tokenizer, scale, compare_base=True)
+    return rows
 
 
 # ---------------------------------------------------------------------------------- reports
@@ -740,7 +748,7 @@ def main(argv: list[str] | None = None) -> None:
         "variants": {variant.label: variant.as_json() for variant in args.variants},
         "seeds": args.seeds,
         "base_model": base_info,
-        "reference": reference_rows(scale, model_dir),
+        "reference": reference_rows(scale, model_dir, args.variants),
         "runs": {},
     }
     write(results, out)

@@ -51,7 +51,8 @@ def test_quick_run_writes_json_table_and_plots(
     results = json.loads((out / "reproduce_small.json").read_text(encoding="utf-8"))
     assert results["complete"] is True
     assert results["arms"] == ["recipe", "control"]
-    assert set(results["reference"]) == {"base", "untrained wrapper"}
+    # The MLP variant builds other encoders: its untrained start is a row of its own.
+    assert set(results["reference"]) == {"base", "untrained wrapper", "untrained wrapper, mlp"}
     assert set(results["runs"]) == set(results["summary"]) == {"recipe", "control", MLP}
     assert results["variants"] == {
         MLP: {"recipe": {"encoder": "mlp", "encoder_hidden_size": 16}, "training": {}}
@@ -82,7 +83,14 @@ def test_quick_run_writes_json_table_and_plots(
     table = (out / "reproduce_small.md").read_text(encoding="utf-8")
     rows = [line for line in table.splitlines() if line.startswith("| ")]
     names = [row.split("|")[1].strip() for row in rows[1:]]
-    assert names == ["base", "untrained wrapper", "recipe", "control", MLP]
+    assert names == [
+        "base",
+        "untrained wrapper",
+        "untrained wrapper, mlp",
+        "recipe",
+        "control",
+        MLP,
+    ]
     assert all(row.count("|") == rows[0].count("|") for row in rows)
     for plot in ("reproduce_small_bpb.png", "reproduce_small_curves.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
