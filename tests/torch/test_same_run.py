@@ -251,6 +251,7 @@ def test_train_continues_from_a_model_train_saved(
     record = json.loads((again / RECORD).read_text())["settings"]
     assert record["start_model"] == str(trained.resolve())
     assert (record["lora_r"], record["encoder_layers"]) == (4, 1)
+    assert record["input_residual"] == "first"
 
     moved = tmp_path / "moved"
     command = train_command(trained, first_run["data"], moved, "--window", "64", "--warmup", "0")
@@ -267,6 +268,7 @@ def test_train_continues_from_a_model_train_saved(
     [
         (["--lora-r", "8"], "lora_r: 4"),
         (["--encoder", "mean"], "encoder: 'transformer'"),
+        (["--input-residual", "last"], "input_residual: 'first'"),
         (["--max-codebook-size", "16"], "max_codebook_size: 64"),
     ],
 )
