@@ -16,7 +16,7 @@ pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
 from test_model import V, canonical, repetitive, wrapped  # noqa: E402
-from test_training_data import corpus, model_dir  # noqa: E402, F401
+from test_training_data import corpus, model_dir, small_train_command  # noqa: E402, F401
 from zip2zip_tokenizers.cli import main  # noqa: E402
 from zip2zip_tokenizers.torch import HyperEncoderConfig  # noqa: E402
 from zip2zip_tokenizers.torch.authors_format import encoder_config, encoder_section  # noqa: E402
@@ -110,9 +110,8 @@ def test_the_train_command_records_it_and_refuses_a_rerun_that_changes_it(
     capsys: Any,
 ) -> None:
     out = tmp_path / "run"
-    command = ["train", "--model", str(model_dir), "--data", str(corpus(tmp_path))]
-    command += ["--output", str(out), "--window", "64", "--batch-size", "2", "--lora-r", "4"]
-    command += ["--encoder-layers", "1", "--max-codebook-size", "64", "--max-steps", "2"]
+    command = small_train_command(model_dir, corpus(tmp_path), out)
+    command += ["--max-codebook-size", "64", "--max-steps", "2"]
     assert main([*command, "--input-residual", "last"]) == 0
     record = json.loads((out / "zip2zip_run.json").read_text())["settings"]
     assert record["input_residual"] == "last"

@@ -99,6 +99,14 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+def small_train_command(model_dir: Path, data: Path, output: Path) -> list[str]:
+    """``train`` on the tiny model, small and quick: windows of 64, 2 per step, LoRA r 4, one
+    encoder layer (callers add the codebook size, the steps and the flags under test)."""
+    command = ["train", "--model", str(model_dir), "--data", str(data), "--output", str(output)]
+    small = ["--window", "64", "--batch-size", "2", "--lora-r", "4", "--encoder-layers", "1"]
+    return [*command, *small]
+
+
 def corpus(directory: Path) -> Path:
     import random
 
@@ -201,9 +209,8 @@ def test_the_train_command_starts_from_the_same_weights_for_the_same_seed(
     text = corpus(tmp_path)
     saved = []
     for run in ("a", "b"):
-        command = ["train", "--model", str(model_dir), "--data", str(text)]
-        command += ["--output", str(tmp_path / run), "--window", "64", "--batch-size", "2"]
-        command += ["--lora-r", "4", "--encoder-layers", "1", "--max-codebook-size", "64"]
+        command = small_train_command(model_dir, text, tmp_path / run)
+        command += ["--max-codebook-size", "64"]
         assert main([*command, "--max-steps", "1", "--save-steps", "5"]) == 0
         files = ("zip2zip_encoders.safetensors", "adapter_model.safetensors")
         saved.append({name: load_file(str(tmp_path / run / name)) for name in files})
@@ -218,9 +225,8 @@ def test_the_train_command_trains_the_c0_control(
 ) -> None:
     """``--max-codebook-size 0`` is the control run (no hypertokens), not "the default"."""
     out = tmp_path / "control"
-    command = ["train", "--model", str(model_dir), "--data", str(corpus(tmp_path))]
-    command += ["--output", str(out), "--window", "64", "--batch-size", "2", "--lora-r", "4"]
-    command += ["--encoder-layers", "1", "--max-codebook-size", "0", "--max-steps", "2"]
+    command = small_train_command(model_dir, corpus(tmp_path), out)
+    command += ["--max-codebook-size", "0", "--max-steps", "2"]
     assert main(command) == 0
     assert "trained 2 steps" in capsys.readouterr().out
     model = Zip2ZipForCausalLM.from_pretrained(out)
@@ -234,9 +240,8 @@ def test_the_train_command_takes_gradient_checkpointing_and_bf16(
     model_dir: Path, tmp_path: Path, capsys: Any, flag: str
 ) -> None:
     out = tmp_path / "run"
-    command = ["train", "--model", str(model_dir), "--data", str(corpus(tmp_path))]
-    command += ["--output", str(out), "--window", "64", "--batch-size", "2", "--lora-r", "4"]
-    command += ["--encoder-layers", "1", "--max-codebook-size", "64", "--logging-steps", "1"]
+    command = small_train_command(model_dir, corpus(tmp_path), out)
+    command += ["--max-codebook-size", "64", "--logging-steps", "1"]
     command += ["--save-steps", "2"]
     assert main([*command, "--max-steps", "2", flag]) == 0
     assert "trained 2 steps" in capsys.readouterr().out

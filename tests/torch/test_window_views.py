@@ -19,7 +19,7 @@ pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
 import train_setup  # noqa: E402
-from test_training_data import corpus, model_dir  # noqa: E402, F401
+from test_training_data import corpus, model_dir, small_train_command  # noqa: E402, F401
 from zip2zip_tokenizers import CompressionConfig, Lattice, LZWCompressor  # noqa: E402
 from zip2zip_tokenizers._core import InvalidArgumentError  # noqa: E402
 from zip2zip_tokenizers.cli import main  # noqa: E402
@@ -379,9 +379,8 @@ def test_the_train_command_records_the_views_and_refuses_a_rerun_that_changes_th
     capsys: Any,
 ) -> None:
     out = tmp_path / "run"
-    command = ["train", "--model", str(model_dir), "--data", str(corpus(tmp_path))]
-    command += ["--output", str(out), "--window", "64", "--batch-size", "2", "--lora-r", "4"]
-    command += ["--encoder-layers", "1", "--max-codebook-size", "64", "--max-steps", "2"]
+    command = small_train_command(model_dir, corpus(tmp_path), out)
+    command += ["--max-codebook-size", "64", "--max-steps", "2"]
     views = ["--segmentation-sampling", "0.5", "--segmentation-dropout", "0.2"]
     views += ["--uncompressed-share", "0.25", "--segmentation-targets", "greedy"]
     assert main([*command, *views]) == 0
