@@ -686,7 +686,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Scale]:
     parser.add_argument(
         "--arms",
         default=",".join(DEFAULT_ARMS),
-        help=f"comma-separated of {', '.join(ARMS)}, or all",
+        help=f"comma-separated of {', '.join(ARMS)}, all, or none (the --variant arms only)",
     )
     add_variant_flag(parser)
     parser.add_argument(
@@ -704,8 +704,10 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Scale]:
     if scale.base not in BASES:
         parser.error(f"--base: {scale.base!r} is not one of {', '.join(BASES)}")
     names = list(ARMS) if args.arms == "all" else [a for a in args.arms.split(",") if a]
+    if names == ["none"] and args.variants:
+        names = []
     unknown = sorted(set(names) - set(ARMS))
-    if unknown or not names:
+    if unknown or not (names or args.variants):
         parser.error(f"--arms: unknown {unknown}; choose from {', '.join(ARMS)} or all")
     if "token-control" in names and "recipe" not in names:
         parser.error(

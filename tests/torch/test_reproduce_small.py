@@ -192,6 +192,17 @@ def test_unknown_arm_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert "'lora'" in capsys.readouterr().err
 
 
+def test_arms_none_runs_the_variants_alone_and_needs_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args, _ = bench().parse(["--arms", "none", "--variant", "a:lora_r=4"])
+    assert args.arms == [] and [v.name for v in args.variants] == ["a"]
+    with pytest.raises(SystemExit) as exit_info:
+        bench().parse(["--arms", "none"])
+    assert exit_info.value.code == 2
+    assert "unknown ['none']" in capsys.readouterr().err
+
+
 def test_variants_parse_each_value_by_its_fields_type() -> None:
     args, _ = bench().parse(
         [
