@@ -56,11 +56,6 @@ def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         default="first",
         help="the base token a fresh input encoder maps each hypertoken to",
     )
-    model.add_argument(
-        "--output-residual-scale",
-        type=float,
-        help="a learned scale on the output encoder's residual, starting here (default: none)",
-    )
     model.add_argument("--tie-encoders", action="store_true", help="one encoder for both sides")
     model.add_argument(
         "--position-mode", choices=("base_token_end", "sequential"), default="base_token_end"
@@ -159,7 +154,6 @@ def run_train(args: argparse.Namespace) -> int:
         encoder_layers=args.encoder_layers,
         encoder_hidden_size=args.encoder_hidden_size,
         input_residual=args.input_residual,
-        output_residual_scale=args.output_residual_scale,
         tie_encoders=args.tie_encoders,
         position_mode=args.position_mode,
         token_type_head=args.token_type_loss_weight > 0,

@@ -252,7 +252,6 @@ def test_train_continues_from_a_model_train_saved(
     assert record["start_model"] == str(trained.resolve())
     assert (record["lora_r"], record["encoder_layers"]) == (4, 1)
     assert record["input_residual"] == "first"
-    assert record["output_residual_scale"] is None
 
     moved = tmp_path / "moved"
     command = train_command(trained, first_run["data"], moved, "--window", "64", "--warmup", "0")
@@ -270,7 +269,6 @@ def test_train_continues_from_a_model_train_saved(
         (["--lora-r", "8"], "lora_r: 4"),
         (["--encoder", "mean"], "encoder: 'transformer'"),
         (["--input-residual", "last"], "input_residual: 'first'"),
-        (["--output-residual-scale", "0.5"], "output_residual_scale: None"),
         (["--max-codebook-size", "16"], "max_codebook_size: 64"),
     ],
 )

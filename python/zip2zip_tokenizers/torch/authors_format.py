@@ -65,7 +65,6 @@ def encoder_section(config: HyperEncoderConfig, model_hidden_size: int) -> Encod
                 "num_hidden_layers": config.num_hidden_layers,
                 "residual": config.residual,
                 "input_residual": config.input_residual,
-                "output_residual_scale": config.output_residual_scale,
                 "tie_encoders": config.tie_encoders,
             },
             ("the MLP encoder (kind='mlp') has no counterpart in their runtime",),
@@ -103,12 +102,6 @@ def encoder_section(config: HyperEncoderConfig, model_hidden_size: int) -> Encod
         problems.append(
             f"input_residual={config.input_residual!r} (their input encoder's residual is the "
             "first base token's embedding)"
-        )
-    if config.output_residual_scale is not None:
-        encoder["output_residual_scale"] = config.output_residual_scale
-        problems.append(
-            f"output_residual_scale={config.output_residual_scale} (their output encoder adds the "
-            "first base token's embedding unscaled and has no such weight)"
         )
     if config.position_encoding is None:
         encoder["position_encoding"] = NO_POSITIONS

@@ -43,10 +43,7 @@ class HyperEncoderConfig:
     base token's embedding: the first one on the output side (a hypertoken is scored where its
     first base token would be), and on the input side the ``input_residual`` one (``"last"``:
     the base token the model would have read last there, which its next prediction follows;
-    a tied encoder serves both sides, so it takes ``"first"`` only). ``output_residual_scale``
-    (untied residual encoders only) multiplies the output side's residual by a learned scalar
-    that starts at that value: a fresh output encoder then scores a hypertoken below its first
-    base token instead of duplicating that token's logit. ``"mlp"`` reads the entry's
+    a tied encoder serves both sides, so it takes ``"first"`` only). ``"mlp"`` reads the entry's
     base embeddings concatenated (each layer-normed, padding zeroed: ``max_subtokens x d``
     inputs) through ``num_hidden_layers`` GELU layers of ``hidden_size`` (default: the model's
     width) into an output layer, with the same residual and zero-initialised output. Input and
@@ -65,7 +62,6 @@ class HyperEncoderConfig:
     causal: bool = False
     residual: bool = True
     input_residual: ResidualToken = "first"
-    output_residual_scale: float | None = None
     output_projection: bool | None = None
     position_encoding: Literal["learnable"] | None = "learnable"
     tie_encoders: bool = False
@@ -94,7 +90,6 @@ class HyperEncoderConfig:
                 "input_residual='last' needs untied encoders: a tied encoder also computes the "
                 "output side, whose residual is the first base token"
             )
-        self._check_output_residual_scale()
         if self.position_encoding not in (None, "learnable"):
             raise InvalidEncoderConfigError(
                 f"position_encoding must be 'learnable' or None, got {self.position_encoding!r}"
@@ -113,21 +108,6 @@ class HyperEncoderConfig:
             value = getattr(self, name)
             if not isinstance(value, bool) and not (name == "output_projection" and value is None):
                 raise InvalidEncoderConfigError(f"{name} must be true or false, got {value!r}")
-
-    def _check_output_residual_scale(self) -> None:
-        scale = self.output_residual_scale
-        if scale is None:
-            return
-        if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 <= scale < 1e6:
-            raise InvalidEncoderConfigError(
-                f"output_residual_scale must be a number >= 0 or None, got {scale!r}"
-            )
-        if not (self.residual and self.kind in ("transformer", "mlp")) or self.tie_encoders:
-            raise InvalidEncoderConfigError(
-                "output_residual_scale scales the output residual of an untied 'transformer' or "
-                f"'mlp' encoder; this one (kind={self.kind!r}, residual={self.residual}, "
-                f"tie_encoders={self.tie_encoders}) has none"
-            )
 
     def resolved(self, model_hidden_size: int) -> HyperEncoderConfig:
         """This config with every size that defaults to the model's filled in."""
@@ -160,7 +140,6 @@ class HyperEncoderConfig:
             causal=self.causal,
             residual=self.residual,
             input_residual=self.input_residual,
-            output_residual_scale=self.output_residual_scale,
             output_projection=projection,
             position_encoding=self.position_encoding,
             tie_encoders=self.tie_encoders,
@@ -200,7 +179,6 @@ class HyperEncoderConfig:
             num_hidden_layers=self.num_hidden_layers,
             residual=self.residual,
             input_residual=self.input_residual,
-            output_residual_scale=self.output_residual_scale,
             output_projection=True,
             position_encoding=None,
             tie_encoders=self.tie_encoders,
@@ -274,27 +252,6 @@ def residual_embedding(
     return x[torch.arange(x.shape[0], device=x.device), last]
 
 
-class ResidualScale(nn.Module):
-    """A learned scalar on an encoder's residual, starting at ``initial``."""
-
-    def __init__(self, initial: float) -> None:
-        super().__init__()
-        self.initial = float(initial)
-        self.weight = nn.Parameter(torch.tensor(self.initial))
-
-    def reset_parameters(self) -> None:
-        with torch.no_grad():
-            self.weight.fill_(self.initial)
-
-    def forward(self, start: torch.Tensor) -> torch.Tensor:
-        scaled: torch.Tensor = start * self.weight.to(start.dtype)
-        return scaled
-
-
-def residual_scale(initial: float | None) -> ResidualScale | None:
-    return None if initial is None else ResidualScale(initial)
-
-
 class TransformerHyperEncoder(nn.Module):
     """A small pre-LayerNorm transformer over an entry's base embeddings (see the config);
     ``residual_token`` is the base token its residual adds."""
@@ -305,7 +262,6 @@ class TransformerHyperEncoder(nn.Module):
         model_hidden_size: int,
         max_subtokens: int,
         residual_token: ResidualToken = "first",
-        scale: float | None = None,
     ):
         super().__init__()
         config = config.resolved(model_hidden_size)
@@ -313,7 +269,6 @@ class TransformerHyperEncoder(nn.Module):
         hidden = config.hidden_size
         self.config = config
         self.residual_token = residual_token
-        self.residual_scale = residual_scale(scale)
         self.pos_embed = (
             nn.Embedding(max_subtokens, hidden) if config.position_encoding == "learnable" else None
         )
@@ -340,15 +295,11 @@ class TransformerHyperEncoder(nn.Module):
                 nn.init.normal_(module.weight, std=0.02)
         if self.proj_out is not None and self.config.residual:
             nn.init.zeros_(self.proj_out.weight)
-        if self.residual_scale is not None:
-            self.residual_scale.reset_parameters()
 
     def forward(self, subtokens: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
         present = subtokens >= 0
         x = gather_subtokens(embeddings, subtokens).to(self.norm.weight.dtype)
         start = residual_embedding(x, present, self.residual_token)
-        if self.residual_scale is not None:
-            start = self.residual_scale(start)
         if self.proj_in is not None:
             x = self.proj_in(x)
         if self.pos_embed is not None:
@@ -390,14 +341,12 @@ class MLPHyperEncoder(nn.Module):
         model_hidden_size: int,
         max_subtokens: int,
         residual_token: ResidualToken = "first",
-        scale: float | None = None,
     ):
         super().__init__()
         config = config.resolved(model_hidden_size)
         assert config.hidden_size
         self.config = config
         self.residual_token = residual_token
-        self.residual_scale = residual_scale(scale)
         self.max_subtokens = max_subtokens
         self.norm = nn.LayerNorm(model_hidden_size)
         widths = [max_subtokens * model_hidden_size]
@@ -413,8 +362,6 @@ class MLPHyperEncoder(nn.Module):
                 nn.init.zeros_(module.bias)
         if self.config.residual:
             nn.init.zeros_(self.proj_out.weight)
-        if self.residual_scale is not None:
-            self.residual_scale.reset_parameters()
 
     def forward(self, subtokens: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
         missing = self.max_subtokens - subtokens.shape[1]
@@ -423,8 +370,6 @@ class MLPHyperEncoder(nn.Module):
         present = subtokens >= 0
         x = gather_subtokens(embeddings, subtokens).to(self.norm.weight.dtype)
         start = residual_embedding(x, present, self.residual_token)
-        if self.residual_scale is not None:
-            start = self.residual_scale(start)
         h = (self.norm(x) * present[..., None].to(x.dtype)).flatten(1)
         for layer in self.layers:
             h = F.gelu(layer(h))
@@ -440,19 +385,16 @@ def build_hyper_encoder(
     model_hidden_size: int,
     max_subtokens: int,
     pad_token_id: int | None = None,
-    side: Literal["input", "output"] = "input",
+    residual_token: ResidualToken = "first",
 ) -> nn.Module:
-    """The input or output encoder ``config`` describes: the input side's residual adds the
-    ``config.input_residual`` base token; the output side's the first, scaled when
-    ``config.output_residual_scale`` is set."""
-    token = config.input_residual if side == "input" else "first"
-    scale = config.output_residual_scale if side == "output" else None
+    """The encoder ``config`` describes; ``residual_token``: the base token its residual adds
+    (the input side's is ``config.input_residual``, the output side's ``"first"``)."""
     if config.kind == "mean":
         return MeanHyperEncoder()
     if config.kind == "transformer":
-        return TransformerHyperEncoder(config, model_hidden_size, max_subtokens, token, scale)
+        return TransformerHyperEncoder(config, model_hidden_size, max_subtokens, residual_token)
     if config.kind == "mlp":
-        return MLPHyperEncoder(config, model_hidden_size, max_subtokens, token, scale)
+        return MLPHyperEncoder(config, model_hidden_size, max_subtokens, residual_token)
     return _authors_encoder(config.resolved(model_hidden_size), max_subtokens, pad_token_id)
 
 

@@ -156,11 +156,13 @@ class Zip2ZipForCausalLM(nn.Module):
         )
         weight = input_embeddings.weight
         m, pad = compression.max_subtokens, compression.pad_token_id
-        self.input_encoder = build_hyper_encoder(self.encoder_config, width, m, pad, "input")
+        self.input_encoder = build_hyper_encoder(
+            self.encoder_config, width, m, pad, self.encoder_config.input_residual
+        )
         self.output_encoder = (
             self.input_encoder
             if self.encoder_config.tie_encoders
-            else build_hyper_encoder(self.encoder_config, width, m, pad, "output")
+            else build_hyper_encoder(self.encoder_config, width, m, pad)
         )
         self.input_encoder.to(device=weight.device, dtype=weight.dtype)
         if self.output_encoder is not self.input_encoder:

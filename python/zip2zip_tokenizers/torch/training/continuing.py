@@ -68,7 +68,6 @@ class TrainedModel:
             "encoder_layers": encoder.num_hidden_layers if sized else None,
             "encoder_hidden_size": encoder.hidden_size if sized else None,
             "input_residual": encoder.input_residual,
-            "output_residual_scale": encoder.output_residual_scale,
             "tie_encoders": encoder.tie_encoders,
             "position_mode": saved.model.position_mode,
             "token_type_head": _saved_flag(saved.data, TOKEN_TYPE_HEAD, saved.path),

@@ -50,7 +50,6 @@ class Zip2ZipRecipe:
     encoder_layers: int = 2
     encoder_hidden_size: int | None = None
     input_residual: ResidualToken = "first"
-    output_residual_scale: float | None = None
     tie_encoders: bool = False
     position_mode: PositionMode = "base_token_end"
     token_type_head: bool = True
@@ -90,7 +89,6 @@ class Zip2ZipRecipe:
             "encoder_layers": self.encoder_layers if sized else None,
             "encoder_hidden_size": self.encoder_hidden_size if sized else None,
             "input_residual": self.input_residual,
-            "output_residual_scale": self.output_residual_scale,
             "tie_encoders": self.tie_encoders,
             "position_mode": self.position_mode,
             "token_type_head": self.token_type_head,
@@ -103,10 +101,7 @@ class Zip2ZipRecipe:
     def encoder_config(self) -> HyperEncoderConfig:
         if self.encoder == "mean":
             return HyperEncoderConfig(
-                kind="mean",
-                input_residual=self.input_residual,
-                output_residual_scale=self.output_residual_scale,
-                tie_encoders=self.tie_encoders,
+                kind="mean", input_residual=self.input_residual, tie_encoders=self.tie_encoders
             )
         return HyperEncoderConfig(
             kind=self.encoder,
@@ -114,7 +109,6 @@ class Zip2ZipRecipe:
             num_hidden_layers=self.encoder_layers,
             residual=True,
             input_residual=self.input_residual,
-            output_residual_scale=self.output_residual_scale,
             tie_encoders=self.tie_encoders,
         )
 

@@ -61,7 +61,6 @@ FLAGS = {
     "encoder_layers": "--encoder-layers",
     "encoder_hidden_size": "--encoder-hidden-size",
     "input_residual": "--input-residual",
-    "output_residual_scale": "--output-residual-scale",
     "tie_encoders": "--tie-encoders",
     "position_mode": "--position-mode",
     "token_type_head": "--token-type-loss-weight, 0: none",
@@ -87,7 +86,6 @@ FLAGS = {
 # Settings recorded since a later version, with the value a record without them stands for.
 ADDED_LATER = {
     "input_residual": "first",
-    "output_residual_scale": None,
     "segmentation_sampling": 0.0,
     "segmentation_dropout": None,
     "segmentation_targets": None,
