@@ -28,7 +28,9 @@ def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="uptrain a Hugging Face causal LM to read and write hypertokens (LoRA + encoders)",
         description="Trains a base model directory on preprocessed shards, raw text files "
         "(.txt, .jsonl[.gz|.zst], .parquet) or chat files (JSONL records with 'messages'; loss "
-        "on assistant turns) with transformers' Trainer, the zip2zip++ v0.6.4 recipe by default. "
+        "on assistant turns) with transformers' Trainer, by default the zip2zip++ v0.6.4 recipe "
+        "with an MLP encoder whose input side starts from the last base token "
+        "(docs/training.md). "
         "Running the same command again resumes from the last checkpoint in --output.",
     )
     parser.add_argument("--model", required=True, help="a local HF causal LM directory")
@@ -45,7 +47,7 @@ def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     add_codec_arguments(codec)
     model = parser.add_argument_group("model")
-    model.add_argument("--encoder", choices=TRAINABLE_ENCODER_KINDS, default="transformer")
+    model.add_argument("--encoder", choices=TRAINABLE_ENCODER_KINDS, default="mlp")
     model.add_argument(
         "--encoder-layers", type=int, default=2, help="transformer layers, or MLP hidden layers"
     )
@@ -53,8 +55,8 @@ def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     model.add_argument(
         "--input-residual",
         choices=("first", "last"),
-        default="first",
-        help="the base token a fresh input encoder maps each hypertoken to",
+        help="the base token a fresh input encoder maps each hypertoken to (default: last; "
+        "first with --tie-encoders or --encoder mean)",
     )
     model.add_argument("--tie-encoders", action="store_true", help="one encoder for both sides")
     model.add_argument(

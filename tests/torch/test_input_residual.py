@@ -75,6 +75,24 @@ def test_the_recipe_refuses_it_with_a_tied_encoder() -> None:
     assert Zip2ZipRecipe(input_residual="last").encoder_config().input_residual == "last"
 
 
+@pytest.mark.parametrize(
+    ("settings", "token"),
+    [
+        ({}, "last"),
+        ({"encoder": "transformer"}, "last"),
+        ({"tie_encoders": True}, "first"),
+        ({"encoder": "mean"}, "first"),
+        ({"input_residual": "first"}, "first"),
+    ],
+)
+def test_the_recipe_starts_from_the_last_token_wherever_it_can(
+    settings: dict[str, Any], token: str
+) -> None:
+    recipe = Zip2ZipRecipe(**settings)
+    assert recipe.encoder_config().input_residual == token
+    assert recipe.model_settings()["input_residual"] == token
+
+
 @pytest.mark.parametrize("kind", ["transformer", "mlp"])
 def test_the_checkpoint_schema_keeps_it_and_the_authors_format_says_it_differs(kind: str) -> None:
     # As wide as the model without a projection: the authors' own transformer layout.
@@ -112,12 +130,12 @@ def test_the_train_command_records_it_and_refuses_a_rerun_that_changes_it(
     out = tmp_path / "run"
     command = small_train_command(model_dir, corpus(tmp_path), out)
     command += ["--max-codebook-size", "64", "--max-steps", "2"]
-    assert main([*command, "--input-residual", "last"]) == 0
+    assert main([*command, "--input-residual", "first"]) == 0
     record = json.loads((out / "zip2zip_run.json").read_text())["settings"]
-    assert record["input_residual"] == "last"
+    assert record["input_residual"] == "first"
     saved = json.loads((out / "zip2zip_config.json").read_text())
-    assert saved["encoder"]["input_residual"] == "last"
+    assert saved["encoder"]["input_residual"] == "first"
     capsys.readouterr()
-    assert main(command) == 2
+    assert main(command) == 2  # the default is "last"
     err = capsys.readouterr().err
-    assert "input_residual (--input-residual)" in err and "last" in err
+    assert "input_residual (--input-residual)" in err and "'first'" in err

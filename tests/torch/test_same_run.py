@@ -87,7 +87,8 @@ def test_the_run_settings_are_recorded_in_the_output_and_in_each_checkpoint(
         (["--lora-alpha", "8"], "lora_alpha", "32", "8"),
         (["--lora-r", "0"], "lora_r", "4", "0"),  # full fine-tuning
         (["--encoder-layers", "2"], "encoder_layers", "1", "2"),
-        (["--encoder", "mean"], "encoder", "'transformer'", "'mean'"),
+        (["--encoder", "mean"], "encoder", "'mlp'", "'mean'"),
+        (["--encoder", "transformer"], "encoder", "'mlp'", "'transformer'"),
         (["--tie-encoders"], "tie_encoders", "False", "True"),
         (["--position-mode", "sequential"], "position_mode", "'base_token_end'", "'sequential'"),
         (["--token-type-loss-weight", "0"], "token_type_head", "True", "False"),
@@ -251,7 +252,7 @@ def test_train_continues_from_a_model_train_saved(
     record = json.loads((again / RECORD).read_text())["settings"]
     assert record["start_model"] == str(trained.resolve())
     assert (record["lora_r"], record["encoder_layers"]) == (4, 1)
-    assert record["input_residual"] == "first"
+    assert record["input_residual"] == "last"
 
     moved = tmp_path / "moved"
     command = train_command(trained, first_run["data"], moved, "--window", "64", "--warmup", "0")
@@ -267,8 +268,8 @@ def test_train_continues_from_a_model_train_saved(
     ("flags", "message"),
     [
         (["--lora-r", "8"], "lora_r: 4"),
-        (["--encoder", "mean"], "encoder: 'transformer'"),
-        (["--input-residual", "last"], "input_residual: 'first'"),
+        (["--encoder", "mean"], "encoder: 'mlp'"),
+        (["--input-residual", "first"], "input_residual: 'last'"),
         (["--max-codebook-size", "16"], "max_codebook_size: 64"),
     ],
 )

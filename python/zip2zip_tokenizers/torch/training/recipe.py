@@ -1,13 +1,16 @@
 """The model half of the recipe: which tokenizer settings, encoders, positions and adapter an
-uptraining run starts from (zip2zip++ v0.6.4 by default), and building both from a base model.
+uptraining run starts from, and building both from a base model.
 
 Recipe defaults and where they come from (epfl-dlab/zip2zip-plus-plus, ``docs/finetuning.md``):
 digits never merged (v0.4), untied input/output encoders (v0.5), each id at the position of its
 last base token (v0.6.2), a token-type head trained with weight 0.05 (v0.6.3), encoders that
-start as the identity — a residual from the first base token's embedding plus a zero-initialised
-output projection (v0.6.4). The encoder is the released model's: a 2-layer pre-LN transformer as
-wide as the model. LoRA rank 32, alpha 32 on every attention and MLP projection (``all-linear``:
-peft leaves the output layer out). Codebook 2048 entries of up to 4 base tokens.
+start as the identity — a residual from a base token's embedding plus a zero-initialised
+output projection (v0.6.4, which takes the first base token on both sides; here the input side
+takes the last). The encoder is an MLP over the entry's concatenated base embeddings with two
+hidden layers as wide as the model (this package's small-scale evidence; the released model's
+is a 2-layer pre-LN transformer as wide as the model, ``encoder="transformer"``). LoRA rank 32,
+alpha 32 on every attention and MLP projection (``all-linear``: peft leaves the output layer
+out). Codebook 2048 entries of up to 4 base tokens.
 """
 
 from __future__ import annotations
@@ -36,20 +39,21 @@ TRAINED_ENCODERS = ("transformer", "mlp", "mean")
 @dataclass
 class Zip2ZipRecipe:
     """What to build (see the module doc for the defaults' provenance). ``lora_r=0`` trains the
-    whole base model instead of an adapter. ``encoder="mlp"`` is an MLP over the entry's
-    concatenated base embeddings (``encoder_layers`` hidden layers of ``encoder_hidden_size``)
-    instead of the transformer, with the same identity start. ``input_residual="last"``
-    starts the input encoder from each hypertoken's last base token instead of its first
-    (``HyperEncoderConfig``)."""
+    whole base model instead of an adapter. ``encoder="mlp"`` (the default) is an MLP over the
+    entry's concatenated base embeddings (``encoder_layers`` hidden layers of
+    ``encoder_hidden_size``); ``"transformer"`` is the authors' encoder. ``input_residual``: the
+    base token a fresh input encoder maps each hypertoken to (``HyperEncoderConfig``); ``None``
+    (the default) is ``"last"``, or ``"first"`` where ``"last"`` cannot apply (tied encoders, the
+    mean encoder): ``residual_token()``."""
 
     max_codebook_size: int = DEFAULT_MAX_CODEBOOK_SIZE
     max_subtokens: int = DEFAULT_MAX_SUBTOKENS
     disable_digits: bool = DEFAULT_DISABLE_DIGITS
     eviction: str = DEFAULT_EVICTION
-    encoder: EncoderKind = "transformer"
+    encoder: EncoderKind = "mlp"
     encoder_layers: int = 2
     encoder_hidden_size: int | None = None
-    input_residual: ResidualToken = "first"
+    input_residual: ResidualToken | None = None
     tie_encoders: bool = False
     position_mode: PositionMode = "base_token_end"
     token_type_head: bool = True
@@ -88,7 +92,7 @@ class Zip2ZipRecipe:
             "encoder": self.encoder,
             "encoder_layers": self.encoder_layers if sized else None,
             "encoder_hidden_size": self.encoder_hidden_size if sized else None,
-            "input_residual": self.input_residual,
+            "input_residual": self.residual_token(),
             "tie_encoders": self.tie_encoders,
             "position_mode": self.position_mode,
             "token_type_head": self.token_type_head,
@@ -98,17 +102,24 @@ class Zip2ZipRecipe:
             "lora_targets": self.lora_targets if adapter else None,
         }
 
+    def residual_token(self) -> ResidualToken:
+        """``input_residual``, or where it is ``None``: ``"last"`` for untied residual encoders,
+        else ``"first"``."""
+        if self.input_residual is not None:
+            return self.input_residual
+        return "first" if self.tie_encoders or self.encoder == "mean" else "last"
+
     def encoder_config(self) -> HyperEncoderConfig:
         if self.encoder == "mean":
             return HyperEncoderConfig(
-                kind="mean", input_residual=self.input_residual, tie_encoders=self.tie_encoders
+                kind="mean", input_residual=self.residual_token(), tie_encoders=self.tie_encoders
             )
         return HyperEncoderConfig(
             kind=self.encoder,
             hidden_size=self.encoder_hidden_size,
             num_hidden_layers=self.encoder_layers,
             residual=True,
-            input_residual=self.input_residual,
+            input_residual=self.residual_token(),
             tie_encoders=self.tie_encoders,
         )
 
