@@ -2,14 +2,16 @@
 bits per byte against the base model's own bits per byte, one point per base model, from
 ``reproduce_small.py`` results (see docs/small-scale-evidence.md).
 
-Each base model is ``LABEL=DIR[,DIR...]``: the result directories (each holding a
-``reproduce_small.json``) of runs on that one base model with the same scale. An arm found in
-several of them is taken from the first that has it. Writes ``scaling.json``, ``scaling.md`` and
+Each base model is ``LABEL=SOURCE[,SOURCE...]``: the results of runs on that one base model
+with the same scale, each a directory holding a ``reproduce_small.json`` or such a JSON file
+itself. An arm found in several of them is taken from the first that has it. ``SOURCE@ARM``
+takes that source's arm ``ARM`` (an arm's name, or a ``--variant``'s short name) as the
+recipe, so a variant run can stand for the recipe. Writes ``scaling.json``, ``scaling.md`` and
 ``scaling.png`` to ``--out``.
 
     R=benches/results/reproduce_small
     python benches/scaling_curve.py d96=$R/d96-variants,$R/d96-controls d128=$R/d128-default \\
-        --out $R
+        d96-300steps=$R/d96-mlp-input-residual-last@mlplast,$R/d96-300steps-8prompts --out $R
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import json
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +34,41 @@ class ScalingInputError(ValueError):
     """Result directories that cannot make one point (missing arms, mixed base models)."""
 
 
-def load(directory: Path) -> dict[str, Any]:
-    path = directory / "reproduce_small.json"
+@dataclass(frozen=True)
+class Source:
+    """Results of one ``reproduce_small.py`` run; ``recipe_arm``, when given, is the arm that
+    stands for the recipe."""
+
+    path: Path
+    recipe_arm: str | None = None
+
+    def __str__(self) -> str:
+        return str(self.path) if self.recipe_arm is None else f"{self.path}@{self.recipe_arm}"
+
+
+def load(source: Source) -> dict[str, Any]:
+    path = source.path if source.path.suffix == ".json" else source.path / "reproduce_small.json"
     if not path.is_file():
-        raise ScalingInputError(f"{directory}: no reproduce_small.json")
+        raise ScalingInputError(f"{source.path}: no reproduce_small.json")
     results: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    if source.recipe_arm is not None:
+        runs = results["runs"]
+        name = arm_named(source.recipe_arm, runs)
+        if name is None:
+            raise ScalingInputError(
+                f"{source}: no arm {source.recipe_arm!r} (it has {', '.join(runs)})"
+            )
+        results["runs"] = {RECIPE: runs[name], **{k: v for k, v in runs.items() if k != RECIPE}}
+        results["recipe_arm"] = name
     return results
+
+
+def arm_named(name: str, runs: dict[str, Any]) -> str | None:
+    """The key of arm ``name`` in ``runs``: the arm itself, or the variant of that short name
+    (its key is ``variant NAME (overrides)``)."""
+    if name in runs:
+        return name
+    return next((key for key in runs if key.startswith(f"variant {name} (")), None)
 
 
 def identity(results: dict[str, Any]) -> tuple[str, str]:
@@ -45,17 +77,20 @@ def identity(results: dict[str, Any]) -> tuple[str, str]:
     return str(base.get("key", base.get("name"))), json.dumps(results["scale"], sort_keys=True)
 
 
-def point(label: str, directories: list[Path]) -> dict[str, Any]:
+def point(label: str, directories: list[Source]) -> dict[str, Any]:
     loaded = [load(d) for d in directories]
     identities = {identity(r) for r in loaded}
     if len(identities) != 1:
         raise ScalingInputError(f"{label}: the directories mix base models or scales")
     arms: dict[str, list[dict[str, Any]]] = {}
     sources: dict[str, str] = {}
+    recipe_arm = RECIPE
     for directory, results in zip(directories, loaded, strict=True):
         for name, runs in results["runs"].items():
             if name not in arms:
                 arms[name], sources[name] = runs, str(directory)
+                if name == RECIPE:
+                    recipe_arm = results.get("recipe_arm", RECIPE)
     missing = [name for name in (RECIPE, "control") if name not in arms]
     if missing:
         raise ScalingInputError(
@@ -74,6 +109,7 @@ def point(label: str, directories: list[Path]) -> dict[str, Any]:
         "recipe": recipe["exact"],
         "recipe_input_compression": recipe["input_compression"]["mean"],
         "recipe_greedy_compression": recipe["greedy_compression"]["mean"],
+        "recipe_arm": recipe_arm,
         "sources": sources,
     }
     for name in CONTROLS:
@@ -99,13 +135,15 @@ def markdown(points: list[dict[str, Any]], command: str) -> str:
         "",
         "Held-out exact bits per byte, mean ± sample sd (seeds); gap = recipe - control "
         "(negative: zip2zip is better). Base bits/byte is the base model alone on the same "
-        "held-out windows (each size has its own evaluation settings, listed).",
+        "held-out windows (each size has its own evaluation settings, listed). The recipe arm "
+        "is the run that stands for the recipe: `recipe` (the recipe's defaults when that run "
+        "was made) or a `--variant`.",
         "",
         "| base model | parameters | base bits/byte | eval (docs x chars, window) "
-        "| steps x ids per step "
+        "| steps x ids per step | recipe arm "
         "| recipe | control | param-control | gap vs control | gap vs param-control "
         "| input compression | greedy generation compression |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in points:
         gaps = []
@@ -121,7 +159,7 @@ def markdown(points: list[dict[str, Any]], command: str) -> str:
             f"| {p['label']} ({p['base_model']}) | {p['base_parameters']:,} "
             f"| {p['base_bits_per_byte']:.3f} "
             f"| {e['eval_documents']} x {e['eval_chars']}, {e['eval_window']} "
-            f"| {p['steps']} x {p['ids_per_step']:,} "
+            f"| {p['steps']} x {p['ids_per_step']:,} | {p.get('recipe_arm', RECIPE)} "
             f"| {cell(p['recipe'])} | {cell(p.get('control'))} | {cell(p.get('param-control'))} "
             f"| {gaps[0]} | {gaps[1]} | {p['recipe_input_compression']:.2f} "
             f"| {p['recipe_greedy_compression']:.2f} |"
@@ -159,16 +197,24 @@ def plot(points: list[dict[str, Any]], path: Path) -> None:
     plt.close(figure)
 
 
-def parse_point(text: str) -> tuple[str, list[Path]]:
-    label, sep, dirs = text.partition("=")
-    if not sep or not label or not dirs:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected LABEL=DIR[,DIR...]")
-    return label, [Path(d) for d in dirs.split(",") if d]
+def parse_point(text: str) -> tuple[str, list[Source]]:
+    label, sep, sources = text.partition("=")
+    if not sep or not label or not sources:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LABEL=SOURCE[,SOURCE...]")
+    parsed = []
+    for source in filter(None, sources.split(",")):
+        path, at, arm = source.partition("@")
+        if at and not arm:
+            raise argparse.ArgumentTypeError(f"{source!r}: expected SOURCE@ARM")
+        parsed.append(Source(Path(path), arm or None))
+    return label, parsed
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("points", nargs="+", type=parse_point, metavar="LABEL=DIR[,DIR...]")
+    parser.add_argument(
+        "points", nargs="+", type=parse_point, metavar="LABEL=SOURCE[@ARM][,SOURCE...]"
+    )
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     try:

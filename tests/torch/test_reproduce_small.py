@@ -158,12 +158,39 @@ def check_scaling_curve(tmp_path: Path, out: Path, results: dict[str, Any]) -> N
     assert "gap_param-control" not in point
     assert (curve / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    check_a_variant_as_the_recipe(tmp_path, out, results)
+
     lonely = tmp_path / "lonely"
     lonely.mkdir()
     del results["runs"]["control"]
     (lonely / "reproduce_small.json").write_text(json.dumps(results), encoding="utf-8")
     with pytest.raises(scaling.ScalingInputError, match="quick: no control arm in"):
-        scaling.point("quick", [lonely])
+        scaling.point("quick", [scaling.Source(lonely)])
+
+
+def check_a_variant_as_the_recipe(tmp_path: Path, out: Path, results: dict[str, Any]) -> None:
+    """``SOURCE@ARM``: a variant of one run (here a JSON file) stands for the recipe, the control
+    coming from another source; an arm the source lacks is refused by name."""
+    scaling = scaling_bench()
+    runs = results["runs"]
+    variant = {**runs["recipe"][0], "heldout": {**runs["recipe"][0]["heldout"]}}
+    variant["heldout"]["bits_per_byte"] = {
+        **variant["heldout"]["bits_per_byte"],
+        "exact": runs["recipe"][0]["heldout"]["bits_per_byte"]["exact"] - 0.25,
+    }
+    only_variant = {**results, "runs": {"variant mlp (encoder=mlp)": [variant]}}
+    source = tmp_path / "variant.json"
+    source.write_text(json.dumps(only_variant), encoding="utf-8")
+    curve = tmp_path / "variant-curve"
+    scaling.main([f"quick={source}@mlp,{out}", "--out", str(curve)])
+    (point,) = json.loads((curve / "scaling.json").read_text(encoding="utf-8"))["points"]
+    control = runs["control"][0]["heldout"]["bits_per_byte"]["exact"]
+    recipe = runs["recipe"][0]["heldout"]["bits_per_byte"]["exact"]
+    assert point["recipe_arm"] == "variant mlp (encoder=mlp)"
+    assert point["gap_control"]["mean"] == pytest.approx(recipe - 0.25 - control)
+    assert "| variant mlp (encoder=mlp) |" in (curve / "scaling.md").read_text(encoding="utf-8")
+    with pytest.raises(scaling.ScalingInputError, match="no arm 'mlp2'"):
+        scaling.point("quick", [scaling.Source(source, "mlp2"), scaling.Source(out)])
 
 
 def scaling_bench() -> Any:
