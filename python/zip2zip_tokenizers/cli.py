@@ -136,12 +136,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def given_options(argv: Sequence[str]) -> frozenset[str]:
+    """The destinations of the options written in ``argv``, whatever their values (a default
+    given on purpose included): ``argv`` parsed again with every default suppressed."""
+    parser = build_parser()
+    parsers = [parser]
+    while parsers:
+        for action in parsers.pop()._actions:
+            action.default = argparse.SUPPRESS
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+    return frozenset(vars(parser.parse_args(argv)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
     if given[:1] == ["lm-eval"]:
         # Everything after it is lm-eval's (argparse would read its options as ours).
         return _lm_eval(given[1:])
     args = build_parser().parse_args(given)
+    args.given_options = given_options(given)
     if args.command == "demo":
         from zip2zip_tokenizers.demo import run
 

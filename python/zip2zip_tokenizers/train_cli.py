@@ -22,6 +22,21 @@ from zip2zip_tokenizers.settings import (
 TRAINABLE_ENCODER_KINDS = ("transformer", "mlp", "mean")
 
 
+# The model settings a trained model fixes; given on purpose, even at its default, a flag must
+# agree with the trained model's own setting (``TrainedModel.check_given``).
+MODEL_FLAGS = (
+    "encoder",
+    "encoder_layers",
+    "encoder_hidden_size",
+    "input_residual",
+    "tie_encoders",
+    "position_mode",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+)
+
+
 def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "train",
@@ -143,6 +158,8 @@ def run_train(args: argparse.Namespace) -> int:
     from zip2zip_tokenizers.torch.training.run import train
 
     explicit = [name for name in CODEC_FLAGS if getattr(args, name) is not None]
+    given: frozenset[str] = getattr(args, "given_options", frozenset())
+    explicit_model = [name for name in MODEL_FLAGS if name in given]
     recipe = Zip2ZipRecipe(
         max_codebook_size=(
             DEFAULT_MAX_CODEBOOK_SIZE if args.max_codebook_size is None else args.max_codebook_size
@@ -205,6 +222,7 @@ def run_train(args: argparse.Namespace) -> int:
         resume=not args.no_resume,
         model_kwargs=model_kwargs,
         explicit_codec=explicit,
+        explicit_model=explicit_model,
     )
     if training.process_index == 0:
         steps = outcome.state.global_step

@@ -256,6 +256,7 @@ def test_train_continues_from_a_model_train_saved(
 
     moved = tmp_path / "moved"
     command = train_command(trained, first_run["data"], moved, "--window", "64", "--warmup", "0")
+    command += ["--encoder-layers", "1", "--lora-r", "4"]  # the trained model's own, given
     assert main([*command, "--batch-size", "4", "--max-steps", "1"]) == 0
     after = weights(moved)
     for kind in ("lora_A", "lora_B", "input_encoder"):
@@ -271,6 +272,9 @@ def test_train_continues_from_a_model_train_saved(
         (["--encoder", "mean"], "encoder: 'mlp'"),
         (["--input-residual", "first"], "input_residual: 'last'"),
         (["--max-codebook-size", "16"], "max_codebook_size: 64"),
+        # Given on purpose, a default contradicts the trained model just as another value does.
+        (["--encoder-layers", "2"], "encoder_layers: 1"),
+        (["--lora-r", "32"], "lora_r: 4"),
     ],
 )
 def test_flags_that_contradict_a_trained_model_are_refused(

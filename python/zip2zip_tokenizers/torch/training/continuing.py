@@ -88,14 +88,22 @@ class TrainedModel:
             "token_type_head": self.settings["token_type_head"] and recipe.token_type_head,
         }
 
-    def check_given(self, recipe: Zip2ZipRecipe, explicit_codec: Collection[str]) -> None:
+    def check_given(
+        self,
+        recipe: Zip2ZipRecipe,
+        explicit_codec: Collection[str],
+        explicit_model: Collection[str] = (),
+    ) -> None:
         """``InvalidTrainingArgumentError`` naming each setting of ``recipe`` that is not its
-        default (or each codec flag in ``explicit_codec``) and differs from this model's."""
+        default or is named in ``explicit_model`` (or each codec flag in ``explicit_codec``)
+        and differs from this model's."""
         defaults = Zip2ZipRecipe()
         differences = []
         for name in self.settings:
             given = getattr(recipe, name)
-            if name == "token_type_head" or given == getattr(defaults, name):
+            if name == "token_type_head":
+                continue
+            if given == getattr(defaults, name) and name not in explicit_model:
                 continue
             trained = self.settings[name]
             if name == "lora_targets" and isinstance(given, list) and isinstance(trained, list):

@@ -95,6 +95,7 @@ def train(
     resume: bool = True,
     model_kwargs: dict[str, Any] | None = None,
     explicit_codec: Sequence[str] = (),
+    explicit_model: Sequence[str] = (),
 ) -> TrainOutcome:
     """Trains and saves to ``args.output_dir``; run again with the same arguments after an
     interruption, it continues from the newest intact checkpoint there (``resume``), refuses
@@ -103,7 +104,9 @@ def train(
     nothing. ``model_dir`` is a base model directory, or a model ``train`` saved, which then
     trains further from its own weights and settings
     (``zip2zip_tokenizers.torch.training.continuing``). A ``zip2zip_config.json`` in
-    ``model_dir`` fixes the codec settings, except those named in ``explicit_codec``. With
+    ``model_dir`` fixes the codec settings, except those named in ``explicit_codec``. A trained
+    ``model_dir`` refuses a recipe setting that differs from its own where the setting is not
+    the recipe's default or is named in ``explicit_model`` (given on purpose). With
     ``resume=False`` a run already in the output moves into ``previous-runs/`` first
     (``zip2zip_tokenizers.torch.training.previous_run``). The saving process holds the output
     directory's lock throughout (another run there raises ``OutputInUseError``)."""
@@ -114,7 +117,9 @@ def train(
             removed = remove_leftovers(output)
             if removed:
                 logger.warning("%s: removed what an interrupted save left: %s", output, removed)
-        start = _start(model_dir, data, args, recipe, window, text_field, explicit_codec)
+        start = _start(
+            model_dir, data, args, recipe, window, text_field, explicit_codec, explicit_model
+        )
         last = None
         if resume:
             last = newest_intact_checkpoint(output)
@@ -163,6 +168,7 @@ def _start(
     window: int,
     text_field: str,
     explicit_codec: Sequence[str],
+    explicit_model: Sequence[str],
 ) -> _Start:
     recipe = recipe or Zip2ZipRecipe()
     trained = TrainedModel.read(model_dir) if is_trained_model(model_dir) else None
@@ -171,7 +177,7 @@ def _start(
         tokenizer = recipe.tokenizer(model_dir, explicit=explicit_codec)
         settings, base = recipe.model_settings(), model_dir
     else:
-        trained.check_given(recipe, explicit_codec)
+        trained.check_given(recipe, explicit_codec, explicit_model)
         tokenizer = recipe.tokenizer(model_dir)
         settings, base = trained.run_settings(recipe), trained.base_model
     record = run_record(
