@@ -176,6 +176,8 @@ def plot(points: list[dict[str, Any]], path: Path) -> None:
     figure, axis = plt.subplots(figsize=(6, 4))
     for name, marker in (("control", "o"), ("param-control", "s")):
         chosen = [p for p in points if f"gap_{name}" in p]
+        if not chosen:
+            continue
         axis.errorbar(
             [p["base_bits_per_byte"] for p in chosen],
             [p[f"gap_{name}"]["mean"] for p in chosen],
