@@ -71,17 +71,24 @@ def arm_named(name: str, runs: dict[str, Any]) -> str | None:
     return next((key for key in runs if key.startswith(f"variant {name} (")), None)
 
 
+# Generation settings: they change no arm's bits per byte, and the point's generation
+# compression is the recipe's source's own.
+GENERATION = ("prompts", "new_tokens")
+
+
 def identity(results: dict[str, Any]) -> tuple[str, str]:
-    """The base model and the scale of a run, which every directory of one point must share."""
+    """The base model and the scale of a run (its generation settings aside), which every
+    source of one point must share."""
     base = results["base_model"]
-    return str(base.get("key", base.get("name"))), json.dumps(results["scale"], sort_keys=True)
+    scale = {k: v for k, v in results["scale"].items() if k not in GENERATION}
+    return str(base.get("key", base.get("name"))), json.dumps(scale, sort_keys=True)
 
 
 def point(label: str, directories: list[Source]) -> dict[str, Any]:
     loaded = [load(d) for d in directories]
     identities = {identity(r) for r in loaded}
     if len(identities) != 1:
-        raise ScalingInputError(f"{label}: the directories mix base models or scales")
+        raise ScalingInputError(f"{label}: the sources mix base models or scales")
     arms: dict[str, list[dict[str, Any]]] = {}
     sources: dict[str, str] = {}
     recipe_arm = RECIPE

@@ -192,6 +192,15 @@ def check_a_variant_as_the_recipe(tmp_path: Path, out: Path, results: dict[str, 
     with pytest.raises(scaling.ScalingInputError, match="no arm 'mlp2'"):
         scaling.point("quick", [scaling.Source(source, "mlp2"), scaling.Source(out)])
 
+    # Other generation settings still make one point; another scale does not.
+    more_prompts = {**only_variant, "scale": {**results["scale"], "prompts": 9}}
+    source.write_text(json.dumps(more_prompts), encoding="utf-8")
+    assert scaling.point("quick", [scaling.Source(source, "mlp"), scaling.Source(out)])
+    more_steps = {**only_variant, "scale": {**results["scale"], "steps": 9}}
+    source.write_text(json.dumps(more_steps), encoding="utf-8")
+    with pytest.raises(scaling.ScalingInputError, match="mix base models or scales"):
+        scaling.point("quick", [scaling.Source(source, "mlp"), scaling.Source(out)])
+
 
 def scaling_bench() -> Any:
     bench()  # puts benches/ on sys.path
