@@ -166,7 +166,7 @@ def markdown(points: list[dict[str, Any]], command: str) -> str:
             f"| {p['label']} ({p['base_model']}) | {p['base_parameters']:,} "
             f"| {p['base_bits_per_byte']:.3f} "
             f"| {e['eval_documents']} x {e['eval_chars']}, {e['eval_window']} "
-            f"| {p['steps']} x {p['ids_per_step']:,} | {p.get('recipe_arm', RECIPE)} "
+            f"| {p['steps']} x {p['ids_per_step']:,} | {p['recipe_arm']} "
             f"| {cell(p['recipe'])} | {cell(p.get('control'))} | {cell(p.get('param-control'))} "
             f"| {gaps[0]} | {gaps[1]} | {p['recipe_input_compression']:.2f} "
             f"| {p['recipe_greedy_compression']:.2f} |"

@@ -155,7 +155,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Everything after it is lm-eval's (argparse would read its options as ours).
         return _lm_eval(given[1:])
     args = build_parser().parse_args(given)
-    args.given_options = given_options(given)
     if args.command == "demo":
         from zip2zip_tokenizers.demo import run
 
@@ -172,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_eval(args)
         if args.command == "train":
-            return run_train(args)
+            return run_train(args, given_options(given))
         return _verify(args)
     except (Zip2ZipError, OSError) as error:  # an OSError names its file (a full disk...)
         print(f"error: {error}", file=sys.stderr)

@@ -8,6 +8,7 @@ or ``accelerate launch -m zip2zip_tokenizers train ...`` runs the same on N proc
 from __future__ import annotations
 
 import argparse
+from collections.abc import Collection
 from typing import Any
 
 from zip2zip_tokenizers.codec_flags import CODEC_FLAGS, add_codec_arguments
@@ -23,7 +24,8 @@ TRAINABLE_ENCODER_KINDS = ("transformer", "mlp", "mean")
 
 
 # The model settings a trained model fixes; given on purpose, even at its default, a flag must
-# agree with the trained model's own setting (``TrainedModel.check_given``).
+# agree with the trained model's own setting (``TrainedModel.check_given``). Not --lora-targets:
+# its default, all-linear, is saved expanded into module names, so it would never agree.
 MODEL_FLAGS = (
     "encoder",
     "encoder_layers",
@@ -151,14 +153,15 @@ def checkpointing_argument(enabled: bool) -> dict[str, Any]:
     }
 
 
-def run_train(args: argparse.Namespace) -> int:
+def run_train(args: argparse.Namespace, given: Collection[str] = frozenset()) -> int:
+    """``train``; ``given`` names the options written on its command line
+    (``cli.given_options``)."""
     import torch
 
     from zip2zip_tokenizers.torch.training import Zip2ZipRecipe, Zip2ZipTrainingArguments
     from zip2zip_tokenizers.torch.training.run import train
 
     explicit = [name for name in CODEC_FLAGS if getattr(args, name) is not None]
-    given: frozenset[str] = getattr(args, "given_options", frozenset())
     explicit_model = [name for name in MODEL_FLAGS if name in given]
     recipe = Zip2ZipRecipe(
         max_codebook_size=(
