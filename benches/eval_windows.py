@@ -7,8 +7,13 @@ sets the input compression it reports. This scores the checkpoints of such runs 
 and held-out bits per byte by window, each arm's seeds as mean ± sample standard deviation
 (an arm is a checkpoint's directory name less its ``-seedN``).
 
+Two more views, each its own arm: ``--base`` scores the base model alone (the first checkpoint's,
+its adapter disabled: ``evaluate``'s ``compare_base``), and ``--codebook-off`` scores each
+checkpoint that has a codebook with it switched off (``C = 0``: the trained model, adapter on,
+reading base ids only), which tells what its training taught it about the text itself.
+
     python benches/eval_windows.py --model RUN/recipe-seed0 --model RUN/control-seed0 \\
-        --windows 512,1024 --out benches/results/eval_windows
+        --windows 512,1024 --base --codebook-off --out benches/results/eval_windows
 """
 
 from __future__ import annotations
@@ -18,11 +23,15 @@ import json
 import re
 import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 from uptraining import heldout, mean_sd, write_report
+from zip2zip_tokenizers import CompressionConfig
+from zip2zip_tokenizers.torch import Zip2ZipForCausalLM
 from zip2zip_tokenizers.torch.evaluation import evaluate, load_for_eval
 
 METRICS = ("strict", "exact")
@@ -33,25 +42,73 @@ def arm_of(model_dir: str) -> str:
     return re.sub(r"-seed\d+$", "", Path(model_dir).name)
 
 
-def measure(model_dir: str, windows: list[int], documents: list[Any]) -> list[dict[str, Any]]:
+@contextmanager
+def codebook_off(model: Zip2ZipForCausalLM) -> Iterator[None]:
+    """``model`` reading base ids only (its codec with no codebook) inside the block."""
+    kept = model.compression
+    model.compression = CompressionConfig(
+        kept.initial_vocab_size,
+        0,
+        kept.max_subtokens,
+        disabled_ids=kept.disabled_ids,
+        pad_token_id=kept.pad_token_id,
+    )
+    try:
+        yield
+    finally:
+        model.compression = kept
+
+
+def row(
+    model_dir: str, arm: str, window: int, compression: float, bits: dict[str, float]
+) -> dict[str, Any]:
+    # Without a codebook every view is the strict one.
+    return {
+        "model": model_dir,
+        "arm": arm,
+        "window": window,
+        "input_compression": compression,
+        "bits_per_byte": {m: bits.get(m, bits["strict"]) for m in METRICS},
+    }
+
+
+def measure(
+    model_dir: str,
+    windows: list[int],
+    documents: list[Any],
+    *,
+    base: bool = False,
+    without_codebook: bool = False,
+) -> list[dict[str, Any]]:
+    """The checkpoint's rows, a row per window; with ``base`` first the base model alone's rows
+    (arm ``base``), with ``without_codebook`` then its rows read with no codebook (arm
+    ``ARM, codebook off``) where it has one."""
     model, tokenizer = load_for_eval(model_dir)
-    with_codebook = tokenizer.config.max_codebook_size > 0
+    with_codebook = model.max_codebook_size > 0
+    arm = arm_of(model_dir)
     rows = []
+
+    def add(new: dict[str, Any]) -> None:
+        rows.append(new)
+        print(json.dumps(new), flush=True)
+
+    if base:
+        for window in windows:
+            total = evaluate(model, tokenizer, documents, window=window, compare_base=True)
+            add(
+                row(model_dir, "base", window, 1.0, {"strict": total.total().bits_per_byte("base")})
+            )
     for window in windows:
         metrics = METRICS if with_codebook else METRICS[:1]
         total = evaluate(model, tokenizer, documents, window=window, metrics=metrics).total()
         bits = {m: total.bits_per_byte(m) for m in metrics}
-        rows.append(
-            {
-                "model": model_dir,
-                "arm": arm_of(model_dir),
-                "window": window,
-                "input_compression": total.compression,
-                # Without a codebook every view is the strict one.
-                "bits_per_byte": {m: bits.get(m, bits["strict"]) for m in METRICS},
-            }
-        )
-        print(json.dumps(rows[-1]), flush=True)
+        add(row(model_dir, arm, window, total.compression, bits))
+    if without_codebook and with_codebook:
+        with codebook_off(model):
+            for window in windows:
+                total = evaluate(model, tokenizer, documents, window=window).total()
+                bits = {"strict": total.bits_per_byte("strict")}
+                add(row(model_dir, f"{arm}, codebook off", window, total.compression, bits))
     return rows
 
 
@@ -81,14 +138,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--documents", type=int, default=8, help="held-out files")
     parser.add_argument("--chars", type=int, default=8000, help="characters of each file")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--base", action="store_true", help="also the first checkpoint's base model alone"
+    )
+    parser.add_argument(
+        "--codebook-off",
+        action="store_true",
+        help="also each checkpoint with a codebook read with it switched off (C = 0)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     windows = [int(w) for w in args.windows.split(",")]
     documents = heldout(args.documents, args.chars, ("code",))
     rows = []
-    for model_dir in args.model:
-        rows += measure(model_dir, windows, documents)
+    for index, model_dir in enumerate(args.model):
+        base = args.base and index == 0
+        rows += measure(
+            model_dir, windows, documents, base=base, without_codebook=args.codebook_off
+        )
     report = table(rows, windows)
     print(report)
     if args.out is not None:

@@ -102,17 +102,24 @@ def test_quick_run_writes_json_table_and_plots(
 
 def check_eval_windows(work: Path, out: Path) -> None:
     """benches/eval_windows.py on the quick run's recipe and control: a row per window and arm,
-    the control reading base ids only, the recipe compressing, exact never above strict."""
+    the control reading base ids only, the recipe compressing, exact never above strict; the
+    base model alone and the recipe with its codebook off read base ids, and differently."""
     bench()  # puts benches/ on sys.path
     windows = importlib.import_module("eval_windows")
     argv = ["--model", str(work / "recipe-seed0"), "--model", str(work / "control-seed0")]
+    argv += ["--base", "--codebook-off"]
     windows.main(
         [*argv, "--windows", "32,64", "--documents", "2", "--chars", "400", "--out", str(out)]
     )
     rows = json.loads((out / "eval_windows.json").read_text(encoding="utf-8"))["rows"]
+    off = "recipe, codebook off"
     assert [(row["arm"], row["window"]) for row in rows] == [
+        ("base", 32),
+        ("base", 64),
         ("recipe", 32),
         ("recipe", 64),
+        (off, 32),
+        (off, 64),
         ("control", 32),
         ("control", 64),
     ]
@@ -120,8 +127,18 @@ def check_eval_windows(work: Path, out: Path) -> None:
         bits = row["bits_per_byte"]
         assert math.isfinite(bits["strict"]) and bits["exact"] <= bits["strict"] + 1e-9
         assert (row["input_compression"] > 1.0) == (row["arm"] == "recipe"), row
+    strict = {(row["arm"], row["window"]): row["bits_per_byte"]["strict"] for row in rows}
+    # The recipe's trained adapter reads base ids otherwise than the base model alone does.
+    assert all(strict[(off, w)] != strict[("base", w)] for w in (32, 64))
     table = (out / "eval_windows.md").read_text(encoding="utf-8")
     assert "| 64 | recipe | 1 |" in table and "| 32 | control | 1 |" in table
+    assert f"| 64 | {off} | 1 | 1.00 ± 0.00 |" in table
+
+    model, _ = windows.load_for_eval(work / "recipe-seed0")
+    codebook = model.max_codebook_size
+    with windows.codebook_off(model):
+        assert model.max_codebook_size == 0 and model.vocab_size == model.initial_vocab_size
+    assert model.max_codebook_size == codebook > 0
 
 
 def check_generation_by_context(model_dir: Path, out: Path) -> None:
