@@ -23,16 +23,13 @@ import json
 import re
 import shlex
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 from uptraining import heldout, mean_sd, write_report
-from zip2zip_tokenizers import CompressionConfig
-from zip2zip_tokenizers.torch import Zip2ZipForCausalLM
 from zip2zip_tokenizers.torch.evaluation import evaluate, load_for_eval
+from zip2zip_tokenizers.torch.evaluation.run import base_only
 
 METRICS = ("strict", "exact")
 
@@ -40,23 +37,6 @@ METRICS = ("strict", "exact")
 def arm_of(model_dir: str) -> str:
     """``recipe`` for ``.../recipe-seed2``."""
     return re.sub(r"-seed\d+$", "", Path(model_dir).name)
-
-
-@contextmanager
-def codebook_off(model: Zip2ZipForCausalLM) -> Iterator[None]:
-    """``model`` reading base ids only (its codec with no codebook) inside the block."""
-    kept = model.compression
-    model.compression = CompressionConfig(
-        kept.initial_vocab_size,
-        0,
-        kept.max_subtokens,
-        disabled_ids=kept.disabled_ids,
-        pad_token_id=kept.pad_token_id,
-    )
-    try:
-        yield
-    finally:
-        model.compression = kept
 
 
 def row(
@@ -104,11 +84,12 @@ def measure(
         bits = {m: total.bits_per_byte(m) for m in metrics}
         add(row(model_dir, arm, window, total.compression, bits))
     if without_codebook and with_codebook:
-        with codebook_off(model):
-            for window in windows:
-                total = evaluate(model, tokenizer, documents, window=window).total()
-                bits = {"strict": total.bits_per_byte("strict")}
-                add(row(model_dir, f"{arm}, codebook off", window, total.compression, bits))
+        # The same base model and adapter behind a wrapper with no codebook.
+        plain = base_only(model)
+        for window in windows:
+            total = evaluate(plain, tokenizer, documents, window=window).total()
+            bits = {"strict": total.bits_per_byte("strict")}
+            add(row(model_dir, f"{arm}, codebook off", window, total.compression, bits))
     return rows
 
 

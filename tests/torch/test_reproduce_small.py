@@ -20,6 +20,9 @@ pytest.importorskip("peft")
 pytest.importorskip("matplotlib")
 pytest.importorskip("tokenizers")
 
+import numpy as np
+from zip2zip_tokenizers.torch.evaluation import evaluate
+
 BENCHES = Path(__file__).resolve().parents[2] / "benches"
 MLP = "variant mlp (encoder=mlp, encoder_hidden_size=16)"
 
@@ -98,6 +101,7 @@ def test_quick_run_writes_json_table_and_plots(
     check_scaling_curve(tmp_path, out, results)
     check_generation_by_context(tmp_path / "w" / "recipe-seed0", tmp_path / "context")
     check_eval_windows(tmp_path / "w", tmp_path / "windows")
+    check_repeated_spans(tmp_path / "w", tmp_path / "spans")
 
 
 def check_eval_windows(work: Path, out: Path) -> None:
@@ -134,11 +138,43 @@ def check_eval_windows(work: Path, out: Path) -> None:
     assert "| 64 | recipe | 1 |" in table and "| 32 | control | 1 |" in table
     assert f"| 64 | {off} | 1 | 1.00 ± 0.00 |" in table
 
-    model, _ = windows.load_for_eval(work / "recipe-seed0")
-    codebook = model.max_codebook_size
-    with windows.codebook_off(model):
-        assert model.max_codebook_size == 0 and model.vocab_size == model.initial_vocab_size
-    assert model.max_codebook_size == codebook > 0
+
+def check_repeated_spans(work: Path, out: Path) -> None:
+    """benches/repeated_spans.py on the quick run's recipe and control: the two classes cover
+    every base token, and each view's bits summed over them are what ``evaluate`` gives for the
+    whole text (the recipe's exact, the base model alone, the control)."""
+    bench()  # puts benches/ on sys.path
+    spans = importlib.import_module("repeated_spans")
+    recipe, control = work / "recipe-seed0", work / "control-seed0"
+    argv = ["--recipe", str(recipe), "--control", str(control), "--windows", "64", "--run", "2"]
+    spans.main([*argv, "--documents", "2", "--chars", "400", "--out", str(out)])
+    rows = json.loads((out / "repeated_spans.json").read_text(encoding="utf-8"))["rows"]
+    assert [(row["window"], row["class"]) for row in rows] == [(64, "repeated"), (64, "new")]
+    assert sum(row["share"] for row in rows) == pytest.approx(1.0)
+    assert all(row["base_tokens"] > 0 for row in rows)
+
+    def bits(view: str) -> float:
+        return sum(row["bits_per_base_token"][view] * row["base_tokens"] for row in rows)
+
+    documents = spans.heldout(2, 400, ("code",))  # as the bench reads them
+    model, tokenizer = spans.load_for_eval(recipe)
+    whole = evaluate(model, tokenizer, documents, window=64, metrics=["exact"], compare_base=True)
+    total = whole.total()
+    assert bits("recipe") == pytest.approx(total.nll["exact"] / math.log(2), rel=1e-6)
+    assert bits("base") == pytest.approx(total.nll["base"] / math.log(2), rel=1e-6)
+    plain, _ = spans.load_for_eval(control)
+    total = evaluate(plain, tokenizer, documents, window=64).total()
+    assert bits("control") == pytest.approx(total.nll["strict"] / math.log(2), rel=1e-6)
+    assert bits("recipe, codebook off") != pytest.approx(bits("base"), rel=1e-9)
+
+
+def test_repeated_ends_marks_runs_seen_before() -> None:
+    bench()
+    spans = importlib.import_module("repeated_spans")
+    base = np.array([7, 1, 2, 3, 1, 2, 3, 1, 2, 9])
+    assert spans.repeated_ends(base, 2).tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 1, 0]
+    assert spans.repeated_ends(base, 3).tolist() == [0, 0, 0, 0, 0, 0, 1, 1, 1, 0]
+    assert spans.repeated_ends(base, 1).tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 1, 0]
 
 
 def check_generation_by_context(model_dir: Path, out: Path) -> None:
