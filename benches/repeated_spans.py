@@ -63,14 +63,15 @@ def per_token(model: Zip2ZipForCausalLM, base: np.ndarray) -> np.ndarray:
 
 def window_nats(
     recipe: Zip2ZipForCausalLM,
+    plain: Zip2ZipForCausalLM,
     control: Zip2ZipForCausalLM,
     base: np.ndarray,
     run: int,
 ) -> Iterator[tuple[str, str, float, int]]:
-    """``(view, class, nats, base tokens)`` for each target id of the recipe in one window."""
+    """``(view, class, nats, base tokens)`` for each target id of the recipe in one window;
+    ``plain`` is the recipe's base model and adapter with no codebook (``base_only``)."""
     segmentation = canonical(recipe.compression, base)
     exact = score_segmentation(recipe, segmentation, 1, ("exact",)).logprobs["exact"]
-    plain = base_only(recipe)
     tokens = {"recipe, codebook off": per_token(plain, base), "control": per_token(control, base)}
     adapter = recipe.base_model
     with adapter.disable_adapter() if is_peft(adapter) else contextlib.nullcontext():
@@ -94,6 +95,7 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     base_tokenizer = getattr(tokenizer, "base_tokenizer", tokenizer)
     prefix = prefix_token_id(base_tokenizer, recipe.compression)
     documents = heldout(args.documents, args.chars, ("code",))
+    plain = base_only(recipe)
     rows = []
     for window in [int(w) for w in args.windows.split(",")]:
         nats = {(v, c): 0.0 for v in VIEWS for c in CLASSES}
@@ -103,7 +105,7 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                 text = tokenize(base_tokenizer, document.text)
                 for item in rolling_windows(text, window, prefix):
                     for view, kind, value, count in window_nats(
-                        recipe, control, item.base, args.run
+                        recipe, plain, control, item.base, args.run
                     ):
                         nats[(view, kind)] += value
                         if view == "recipe":
