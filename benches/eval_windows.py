@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 from uptraining import heldout, mean_sd, write_report
+from zip2zip_tokenizers.torch.checkpoint import is_peft
 from zip2zip_tokenizers.torch.evaluation import evaluate, load_for_eval
 from zip2zip_tokenizers.torch.evaluation.run import base_only
 
@@ -73,6 +74,11 @@ def measure(
         print(json.dumps(new), flush=True)
 
     if base:
+        if not is_peft(model.base_model):
+            raise SystemExit(
+                f"--base: {model_dir} has no adapter to disable (full fine-tuning); give an "
+                "adapter checkpoint first"
+            )
         for window in windows:
             total = evaluate(model, tokenizer, documents, window=window, compare_base=True)
             add(

@@ -19,7 +19,6 @@ base tokens.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import shlex
 import sys
@@ -73,8 +72,7 @@ def window_nats(
     segmentation = canonical(recipe.compression, base)
     exact = score_segmentation(recipe, segmentation, 1, ("exact",)).logprobs["exact"]
     tokens = {"recipe, codebook off": per_token(plain, base), "control": per_token(control, base)}
-    adapter = recipe.base_model
-    with adapter.disable_adapter() if is_peft(adapter) else contextlib.nullcontext():
+    with recipe.base_model.disable_adapter():
         tokens["base"] = per_token(plain, base)
     repeated = repeated_ends(base, run)
     starts, ends = segmentation.starts[1:], segmentation.ends[1:]
@@ -92,6 +90,11 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     control, _ = load_for_eval(args.control)
     if recipe.max_codebook_size == 0 or control.max_codebook_size != 0:
         raise SystemExit("--recipe needs a checkpoint with a codebook, --control one without")
+    if not is_peft(recipe.base_model):
+        raise SystemExit(
+            "--recipe needs an adapter checkpoint: the base model alone is the recipe with its "
+            "adapter disabled, and a fully fine-tuned checkpoint has none"
+        )
     base_tokenizer = getattr(tokenizer, "base_tokenizer", tokenizer)
     prefix = prefix_token_id(base_tokenizer, recipe.compression)
     documents = heldout(args.documents, args.chars, ("code",))

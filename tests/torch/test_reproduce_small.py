@@ -21,6 +21,7 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("tokenizers")
 
 import numpy as np
+from zip2zip_tokenizers.torch.checkpoint import is_peft
 from zip2zip_tokenizers.torch.evaluation import evaluate
 
 BENCHES = Path(__file__).resolve().parents[2] / "benches"
@@ -166,6 +167,18 @@ def check_repeated_spans(work: Path, out: Path) -> None:
     total = evaluate(plain, tokenizer, documents, window=64).total()
     assert bits("control") == pytest.approx(total.nll["strict"] / math.log(2), rel=1e-6)
     assert bits("recipe, codebook off") != pytest.approx(bits("base"), rel=1e-9)
+
+    # A fully fine-tuned recipe has no base model alone to score: refused, in both benches.
+    spans.is_peft = lambda model: False
+    windows = importlib.import_module("eval_windows")
+    windows.is_peft = spans.is_peft
+    try:
+        with pytest.raises(SystemExit, match="adapter"):
+            spans.main(argv)
+        with pytest.raises(SystemExit, match="no adapter to disable"):
+            windows.main(["--model", str(recipe), "--windows", "64", "--base"])
+    finally:
+        spans.is_peft = windows.is_peft = is_peft
 
 
 def test_repeated_ends_marks_runs_seen_before() -> None:
