@@ -8,7 +8,7 @@ and held-out bits per byte by window, each arm's seeds as mean ± sample standar
 (an arm is a checkpoint's directory name less its ``-seedN``).
 
 Two more views, each its own arm: ``--base`` scores the base model alone (the first checkpoint's,
-its adapter disabled: ``evaluate``'s ``compare_base``), and ``--codebook-off`` scores each
+its adapter disabled, as ``evaluate``'s ``compare_base``), and ``--codebook-off`` scores each
 checkpoint that has a codebook with it switched off (``C = 0``: the trained model, adapter on,
 reading base ids only), which tells what its training taught it about the text itself.
 
@@ -79,11 +79,11 @@ def measure(
                 f"--base: {model_dir} has no adapter to disable (full fine-tuning); give an "
                 "adapter checkpoint first"
             )
-        for window in windows:
-            total = evaluate(model, tokenizer, documents, window=window, compare_base=True)
-            add(
-                row(model_dir, "base", window, 1.0, {"strict": total.total().bits_per_byte("base")})
-            )
+        # What ``evaluate``'s ``compare_base`` scores, without the checkpoint's own pass.
+        with model.base_model.disable_adapter():
+            for window in windows:
+                total = evaluate(base_only(model), tokenizer, documents, window=window).total()
+                add(row(model_dir, "base", window, 1.0, {"strict": total.bits_per_byte("strict")}))
     for window in windows:
         metrics = METRICS if with_codebook else METRICS[:1]
         total = evaluate(model, tokenizer, documents, window=window, metrics=metrics).total()

@@ -138,6 +138,10 @@ def check_eval_windows(work: Path, out: Path) -> None:
     table = (out / "eval_windows.md").read_text(encoding="utf-8")
     assert "| 64 | recipe | 1 |" in table and "| 32 | control | 1 |" in table
     assert f"| 64 | {off} | 1 | 1.00 ± 0.00 |" in table
+    model, tokenizer = windows.load_for_eval(work / "recipe-seed0")
+    documents = windows.heldout(2, 400, ("code",))  # as the bench reads them
+    whole = evaluate(model, tokenizer, documents, window=64, compare_base=True).total()
+    assert strict[("base", 64)] == pytest.approx(whole.bits_per_byte("base"), rel=1e-9)
 
 
 def check_repeated_spans(work: Path, out: Path) -> None:
