@@ -21,13 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 import torch
-from uptraining import heldout, mean_sd, write_report
+from uptraining import bench_command, heldout, mean_sd, write_report
 from zip2zip_tokenizers.torch.checkpoint import is_peft
 from zip2zip_tokenizers.torch.evaluation import evaluate, load_for_eval
 from zip2zip_tokenizers.torch.evaluation.run import base_only
@@ -67,6 +66,8 @@ def measure(
     model, tokenizer = load_for_eval(model_dir)
     with_codebook = model.max_codebook_size > 0
     arm = arm_of(model_dir)
+    # The same base model (and adapter) behind a wrapper with no codebook.
+    plain = base_only(model)
     rows = []
 
     def add(new: dict[str, Any]) -> None:
@@ -82,7 +83,7 @@ def measure(
         # What ``evaluate``'s ``compare_base`` scores, without the checkpoint's own pass.
         with model.base_model.disable_adapter():
             for window in windows:
-                total = evaluate(base_only(model), tokenizer, documents, window=window).total()
+                total = evaluate(plain, tokenizer, documents, window=window).total()
                 add(row(model_dir, "base", window, 1.0, {"strict": total.bits_per_byte("strict")}))
     for window in windows:
         metrics = METRICS if with_codebook else METRICS[:1]
@@ -90,8 +91,6 @@ def measure(
         bits = {m: total.bits_per_byte(m) for m in metrics}
         add(row(model_dir, arm, window, total.compression, bits))
     if without_codebook and with_codebook:
-        # The same base model and adapter behind a wrapper with no codebook.
-        plain = base_only(model)
         for window in windows:
             total = evaluate(plain, tokenizer, documents, window=window).total()
             bits = {"strict": total.bits_per_byte("strict")}
@@ -147,8 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     report = table(rows, windows)
     print(report)
     if args.out is not None:
-        given = sys.argv[1:] if argv is None else argv
-        command = shlex.join(["python", "benches/eval_windows.py", *given])
+        command = bench_command("eval_windows.py", argv)
         title = "Held-out scores by evaluation window"
         write_report(args.out, "eval_windows", title, command, rows, report)
     return 0

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import torch
-from uptraining import mean_sd, prompts, write_report
+from uptraining import bench_command, mean_sd, prompts, write_report
 from zip2zip_tokenizers.torch.evaluation import generation_compression, load_for_eval
 
 MODES = ("greedy", "sampled")
@@ -90,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     report = table(rows, lengths)
     print(report)
     if args.out is not None:
-        command = "python benches/generation_by_context.py " + " ".join(sys.argv[1:])
+        command = bench_command("generation_by_context.py", argv)
         title = "Generation compression by prompt length"
         write_report(args.out, "generation_by_context", title, command, rows, report)
     return 0

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from uptraining import heldout, write_report
+from uptraining import bench_command, heldout, write_report
 from zip2zip_tokenizers.torch import Zip2ZipForCausalLM
 from zip2zip_tokenizers.torch.checkpoint import is_peft
 from zip2zip_tokenizers.torch.evaluation import load_for_eval
@@ -164,8 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     report = table(rows)
     print(report)
     if args.out is not None:
-        given = sys.argv[1:] if argv is None else argv
-        command = shlex.join(["python", "benches/repeated_spans.py", *given])
+        command = bench_command("repeated_spans.py", argv)
         title = "Held-out bits per base token on repeated and on new spans"
         write_report(args.out, "repeated_spans", title, command, rows, report)
     return 0

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import random
+import shlex
 import statistics
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,13 @@ def mean_sd(values: list[float], digits: int = 2) -> str:
     """``mean ± sample sd`` of ``values`` (sd 0 for one value)."""
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.fmean(values):.{digits}f} ± {sd:.{digits}f}"
+
+
+def bench_command(script: str, argv: list[str] | None) -> str:
+    """The command line that ran ``benches/<script>`` with ``argv`` (``None``: this process's own
+    arguments), quoted as a shell would need it."""
+    given = sys.argv[1:] if argv is None else argv
+    return shlex.join(["python", f"benches/{script}", *given])
 
 
 def write_report(

@@ -201,7 +201,10 @@ def check_generation_by_context(model_dir: Path, out: Path) -> None:
     context = importlib.import_module("generation_by_context")
     argv = ["--model", str(model_dir), "--chars", "60,200", "--prompts", "2", "--new-tokens", "4"]
     context.main([*argv, "--out", str(out)])
-    rows = json.loads((out / "generation_by_context.json").read_text(encoding="utf-8"))["rows"]
+    payload = json.loads((out / "generation_by_context.json").read_text(encoding="utf-8"))
+    # The command recorded is the one given, not the process's own (pytest's) arguments.
+    assert payload["command"].startswith("python benches/generation_by_context.py --model ")
+    rows = payload["rows"]
     assert [row["chars"] for row in rows] == [60, 200]
     for row in rows:
         for key in ("prompt_compression", "greedy_compression", "sampled_compression"):
