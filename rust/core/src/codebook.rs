@@ -9,6 +9,18 @@ use crate::recency::{order_when_full, Mark, Recency};
 /// Tables start at most this big and double as entries arrive, so a huge `max_codebook_size`
 /// costs nothing until a sequence really creates that many hypertokens.
 const INITIAL_CAPACITY_LIMIT: usize = 4096;
+/// Edges a full codebook's table has room for, per entry (the table holds twice as many
+/// slots: a load factor of an eighth)...
+const WIDE_ROOM: usize = 4;
+/// ...up to this many edges (an 8 MiB table); larger codebooks keep a table of their own size.
+const WIDE_ROOM_LIMIT: usize = 1 << 18;
+
+/// The edges a full codebook of `entries` entries has room for.
+pub(crate) fn wide_room(entries: usize) -> usize {
+    entries
+        .saturating_mul(WIDE_ROOM)
+        .min(entries.max(WIDE_ROOM_LIMIT))
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -107,10 +119,16 @@ impl Codebook {
         }
     }
 
-    /// Rebuilds the lookup table of a snapshot (a no-op on an indexed codebook).
+    /// Rebuilds the lookup table of a snapshot (a no-op on an indexed codebook), as wide as a
+    /// full codebook's where this one is full.
     pub(crate) fn reindex(&mut self) {
         if !self.indexed {
-            self.children = ChildTable::with_capacity(self.entries.len().max(1));
+            let room = if self.is_full() {
+                wide_room(self.entries.len())
+            } else {
+                self.entries.len()
+            };
+            self.children = ChildTable::with_capacity(room.max(1));
             self.indexed = true;
             self.rebuild_table();
         }
@@ -401,8 +419,11 @@ impl Codebook {
     fn push_entry(&mut self, code: u32, token: u32, slot: u32) {
         let entry = self.new_entry(code, token, slot);
         self.entries.push(entry);
-        if self.is_full() && self.eviction != Eviction::None {
-            self.start_recency();
+        if self.is_full() {
+            match self.eviction {
+                Eviction::None => self.widen(),
+                Eviction::Lru => self.start_recency(),
+            }
         }
     }
 
@@ -435,14 +456,21 @@ impl Codebook {
         self.widen();
     }
 
-    /// Gives a recycling codebook's table four times the room (a load factor of an eighth):
-    /// each recycled slot deletes an edge by shifting back the rest of its probe run, and a
-    /// probe that ends at its first slot predicts well (section (g)'s streams, C = 2048,
-    /// Rust only: 44 Mtok/s encoding, 41 decoding, against 37 and 35 at a quarter; 256 KiB of
-    /// table for 2,048 entries).
+    /// Gives a full codebook's table [`wide_room`] (a load factor of an eighth: 256 KiB for
+    /// 2,048 entries): a probe that ends at its first slot predicts well, and a full codebook
+    /// is probed for every base token left in the sequence. Section (g)'s streams, C = 2048,
+    /// Rust only: frozen, 212 Mtok/s encoding and 199 decoding against 112 and 104 at a half;
+    /// recycling (each recycled slot deletes an edge by shifting back the rest of its probe
+    /// run), 44 and 41 against 37 and 35 at a quarter.
     fn widen(&mut self) {
-        if self.indexed {
-            self.children = ChildTable::with_capacity(self.entries.len().saturating_mul(4));
+        self.make_room(wide_room(self.entries.len()));
+    }
+
+    /// Gives the table room for at least `edges` edges (nothing to do on a snapshot, or when
+    /// it has that room).
+    pub(crate) fn make_room(&mut self, edges: usize) {
+        if self.indexed && edges > self.children.capacity() {
+            self.children = ChildTable::with_capacity(edges);
             self.rebuild_table();
         }
     }
@@ -741,3 +769,96 @@ impl PartialEq for Codebook {
 }
 
 impl Eq for Codebook {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::encode;
+    use crate::encoder::Encoder;
+
+    fn config(eviction: Eviction) -> CompressionConfig {
+        CompressionConfig::new(8, 64, 4, [], None)
+            .expect("a valid config")
+            .with_eviction(eviction)
+    }
+
+    fn long_ids() -> Vec<u32> {
+        let mut seed = 99u64;
+        (0..2_000)
+            .map(|_| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                ((seed >> 33) % 8) as u32
+            })
+            .collect()
+    }
+
+    /// Every entry's edge leads back to it.
+    #[test]
+    fn wide_tables_are_four_times_the_entries_up_to_a_limit() {
+        assert_eq!(wide_room(2048), 8192);
+        assert_eq!(wide_room(WIDE_ROOM_LIMIT / 2), WIDE_ROOM_LIMIT);
+        assert_eq!(wide_room(WIDE_ROOM_LIMIT * 2), WIDE_ROOM_LIMIT * 2);
+    }
+
+    fn finds_every_entry(codebook: &Codebook) -> bool {
+        codebook.entries.iter().enumerate().all(|(k, entry)| {
+            codebook.child(entry.parent, entry.last) == Some(codebook.initial_vocab_size + k as u32)
+        })
+    }
+
+    #[test]
+    fn a_full_codebook_widens_its_table_under_either_policy() {
+        for eviction in [Eviction::None, Eviction::Lru] {
+            let config = config(eviction);
+            let mut encoder = Encoder::with_capacity(&config, 16);
+            let ids = long_ids();
+            for &id in &ids[..40] {
+                encoder.push(id, |_| {});
+            }
+            let codebook = encoder.codebook();
+            assert!(!codebook.is_full());
+            assert!(codebook.children.capacity() < wide_room(64), "{eviction:?}");
+            for &id in &ids[40..] {
+                encoder.push(id, |_| {});
+            }
+            let codebook = encoder.codebook();
+            assert!(codebook.is_full(), "{eviction:?}");
+            assert!(
+                codebook.children.capacity() >= wide_room(64),
+                "{eviction:?}"
+            );
+            assert!(finds_every_entry(codebook), "{eviction:?}");
+        }
+    }
+
+    #[test]
+    fn a_full_snapshot_resumes_with_a_wide_table_and_a_partial_one_with_a_tight_one() {
+        let config = config(Eviction::None);
+        let ids = long_ids();
+        let (_, full) = encode(&config, &ids).expect("base ids");
+        let (_, partial) = encode(&config, &ids[..30]).expect("base ids");
+        for (codebook, wide) in [(full, true), (partial, false)] {
+            let mut resumed = codebook.snapshot();
+            resumed.reindex();
+            assert_eq!(resumed, codebook);
+            let room = wide_room(resumed.entries.len());
+            assert_eq!(resumed.children.capacity() >= room, wide);
+            assert!(finds_every_entry(&resumed));
+        }
+    }
+
+    #[test]
+    fn pooled_encoders_start_wide_and_stay_exact_when_reused() {
+        let config = config(Eviction::None);
+        let mut pooled = Encoder::pooled(&config);
+        assert!(pooled.codebook().children.capacity() >= wide_room(64));
+        let ids = long_ids();
+        for end in [ids.len(), 50, ids.len()] {
+            let mut out: Vec<u32> = Vec::new();
+            crate::codec::encode_with(&mut pooled, &ids[..end], &mut out).expect("base ids");
+            let (expected, codebook) = encode(&config, &ids[..end]).expect("base ids");
+            assert_eq!(out, expected);
+            assert_eq!(pooled.codebook(), &codebook);
+        }
+    }
+}

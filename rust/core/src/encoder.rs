@@ -1,8 +1,12 @@
 use crate::child_table::Vacant;
-use crate::codebook::Codebook;
+use crate::codebook::{wide_room, Codebook};
 use crate::config::{CompressionConfig, Eviction};
 use crate::error::{Error, Result};
 use crate::lru_codec::LruCodec;
+
+/// The most edges a pooled encoder's table starts with room for (a 512 KiB table); larger
+/// codebooks widen theirs when they fill.
+const POOLED_ROOM_LIMIT: usize = 16_384;
 
 /// The greedy LZW encoder as a streaming state: base tokens go in one at a time, finished
 /// codes come out through a callback, and the codebook grows as `docs/codec.md` specifies.
@@ -60,6 +64,18 @@ impl Encoder {
             recycled: None,
             lean: None,
         }
+    }
+
+    /// An encoder kept for reuse: its table starts with the room a full codebook gets (up to
+    /// [`POOLED_ROOM_LIMIT`] edges), so that no sequence pays for widening it and short ones
+    /// probe a sparse table (section (g)'s 1,024-token windows: 148 Mtok/s against 141).
+    pub(crate) fn pooled(config: &CompressionConfig) -> Self {
+        let mut encoder = Self::new(config);
+        let entries = config.max_codebook_size() as usize;
+        encoder
+            .codebook
+            .make_room(wide_room(entries).min(POOLED_ROOM_LIMIT));
+        encoder
     }
 
     /// An encoder resumed from a codebook built under `config` and the code of its pending

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use crate::codebook::Codebook;
 use crate::codec::{
-    decode_ids_with, decode_into, decode_lean_into, encode_ids_with, encode_into, encode_lean_into,
+    decode_ids_with, decode_lean_into, decode_with, encode_ids_with, encode_lean_into, encode_with,
 };
 use crate::config::CompressionConfig;
 use crate::encoder::Encoder;
@@ -31,7 +31,7 @@ struct Loan<'a> {
 impl Loan<'_> {
     fn encoder(&mut self) -> &mut Encoder {
         self.encoder
-            .get_or_insert_with(|| Encoder::new(&self.pool.config))
+            .get_or_insert_with(|| Encoder::pooled(&self.pool.config))
     }
 }
 
@@ -74,31 +74,36 @@ impl EncoderPool {
         decode_ids_with(self.loan().encoder(), ids, out)
     }
 
-    /// [`crate::encode_into`], on a pooled lean codec where one applies (no tables to
-    /// allocate per call).
+    /// [`crate::encode_into`] on a pooled encoder (no tables to allocate per call); the
+    /// codebook comes as a [`Codebook::snapshot`] where the general encoder built it.
     pub fn encode_with_codebook_into<I: TokenId, T: From<u32>>(
         &self,
         ids: &[I],
         out: &mut Vec<T>,
     ) -> Result<Codebook> {
         let mut loan = self.loan();
-        match loan.encoder().lean(ids.len()) {
-            Some(lean) => encode_lean_into(lean, &self.config, ids, out),
-            None => encode_into(&self.config, ids, out),
+        let encoder = loan.encoder();
+        if let Some(lean) = encoder.lean(ids.len()) {
+            return encode_lean_into(lean, &self.config, ids, out);
         }
+        encode_with(encoder, ids, out)?;
+        Ok(encoder.codebook().snapshot())
     }
 
-    /// [`crate::decode_into`], on a pooled lean codec where one applies.
+    /// [`crate::decode_into`] on a pooled encoder, the codebook as
+    /// [`Self::encode_with_codebook_into`] gives it.
     pub fn decode_with_codebook_into<I: TokenId, T: From<u32>>(
         &self,
         ids: &[I],
         out: &mut Vec<T>,
     ) -> Result<Codebook> {
         let mut loan = self.loan();
-        match loan.encoder().lean(ids.len()) {
-            Some(lean) => decode_lean_into(lean, &self.config, ids, out),
-            None => decode_into(&self.config, ids, out),
+        let encoder = loan.encoder();
+        if let Some(lean) = encoder.lean(ids.len()) {
+            return decode_lean_into(lean, &self.config, ids, out);
         }
+        decode_with(encoder, ids, out)?;
+        Ok(encoder.codebook().snapshot())
     }
 
     /// Encodes every row, in parallel for large batches; errors name their row.

@@ -299,6 +299,18 @@ proptest! {
         for (row, out) in batch.iter().zip(&decoded) {
             prop_assert_eq!(&out[..], &row[..]);
         }
+        // One pooled encoder serves rows of every length in turn, returning their codebooks.
+        let codebooks: Vec<_> = batch.iter().map(|row| encode(&config, row).unwrap().1).collect();
+        for ((row, codes), codebook) in batch.iter().zip(&encoded).zip(&codebooks) {
+            let mut out: Vec<u32> = Vec::new();
+            prop_assert_eq!(&pool.encode_with_codebook_into(row, &mut out).unwrap(), codebook);
+            prop_assert_eq!(&out, codes);
+        }
+        for ((row, codes), codebook) in batch.iter().zip(&encoded).zip(&codebooks).rev() {
+            let mut back: Vec<u32> = Vec::new();
+            prop_assert_eq!(&pool.decode_with_codebook_into(codes, &mut back).unwrap(), codebook);
+            prop_assert_eq!(&back[..], &row[..]);
+        }
     }
 }
 
