@@ -792,7 +792,6 @@ mod tests {
             .collect()
     }
 
-    /// Every entry's edge leads back to it.
     #[test]
     fn wide_tables_are_four_times_the_entries_up_to_a_limit() {
         assert_eq!(wide_room(2048), 8192);
@@ -800,6 +799,7 @@ mod tests {
         assert_eq!(wide_room(WIDE_ROOM_LIMIT * 2), WIDE_ROOM_LIMIT * 2);
     }
 
+    /// Every entry's edge leads back to it.
     fn finds_every_entry(codebook: &Codebook) -> bool {
         codebook.entries.iter().enumerate().all(|(k, entry)| {
             codebook.child(entry.parent, entry.last) == Some(codebook.initial_vocab_size + k as u32)

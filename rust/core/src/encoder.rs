@@ -68,7 +68,8 @@ impl Encoder {
 
     /// An encoder kept for reuse: its table starts with the room a full codebook gets (up to
     /// [`POOLED_ROOM_LIMIT`] edges), so that no sequence pays for widening it and short ones
-    /// probe a sparse table (section (g)'s 1,024-token windows: 148 Mtok/s against 141).
+    /// probe a sparse table (`bench_codec.py` section (a)'s 1,024-token windows, which never
+    /// fill: 171-173 Mtok/s against 155-157).
     pub(crate) fn pooled(config: &CompressionConfig) -> Self {
         let mut encoder = Self::new(config);
         let entries = config.max_codebook_size() as usize;
