@@ -10,9 +10,13 @@ use crate::codec::{
 use crate::config::CompressionConfig;
 use crate::encoder::Encoder;
 use crate::error::Result;
+use crate::lru_codec::LruCodec;
 use crate::parallel::map_rows_with;
 use crate::token_id::TokenId;
 use crate::windows::{check_window, encode_windows_with, Windows};
+
+/// A whole-sequence call on a lean codec, returning the codebook.
+type LeanRun<I, T> = fn(&mut LruCodec, &CompressionConfig, &[I], &mut Vec<T>) -> Result<Codebook>;
 
 /// A thread-safe codec front for one config: whole-sequence and batched encode and decode
 /// (batches on the crate's pool), each call borrowing a pooled encoder.
@@ -81,13 +85,7 @@ impl EncoderPool {
         ids: &[I],
         out: &mut Vec<T>,
     ) -> Result<Codebook> {
-        let mut loan = self.loan();
-        let encoder = loan.encoder();
-        if let Some(lean) = encoder.lean(ids.len()) {
-            return encode_lean_into(lean, &self.config, ids, out);
-        }
-        encode_with(encoder, ids, out)?;
-        Ok(encoder.codebook().snapshot())
+        self.with_codebook(ids, out, encode_lean_into, encode_with)
     }
 
     /// [`crate::decode_into`] on a pooled encoder, the codebook as
@@ -97,12 +95,23 @@ impl EncoderPool {
         ids: &[I],
         out: &mut Vec<T>,
     ) -> Result<Codebook> {
+        self.with_codebook(ids, out, decode_lean_into, decode_with)
+    }
+
+    /// `lean` on the pooled lean codec where one applies, else `general` on the pooled encoder.
+    fn with_codebook<I: TokenId, T: From<u32>>(
+        &self,
+        ids: &[I],
+        out: &mut Vec<T>,
+        lean: LeanRun<I, T>,
+        general: fn(&mut Encoder, &[I], &mut Vec<T>) -> Result<()>,
+    ) -> Result<Codebook> {
         let mut loan = self.loan();
         let encoder = loan.encoder();
-        if let Some(lean) = encoder.lean(ids.len()) {
-            return decode_lean_into(lean, &self.config, ids, out);
+        if let Some(codec) = encoder.lean(ids.len()) {
+            return lean(codec, &self.config, ids, out);
         }
-        decode_with(encoder, ids, out)?;
+        general(encoder, ids, out)?;
         Ok(encoder.codebook().snapshot())
     }
 
