@@ -275,22 +275,18 @@ impl Codebook {
         Ok(codebook)
     }
 
-    /// The codebook the lean lru codec holds ([`crate::lru_codec::LruCodec::codebook`]): entry
-    /// `k` extends `edges[k].0` by the base token `edges[k].1`; a full codebook's use order is
+    /// The codebook the lean lru codec holds ([`crate::lru_codec::LruCodec::codebook`]), as a
+    /// [`Self::snapshot`] (no lookup table: [`Self::into_indexed`] builds one): entry `k`
+    /// extends `edges[k].0` by the base token `edges[k].1`; a full codebook's use order is
     /// `oldest_first` (entry indices), a codebook that never filled has none.
     pub(crate) fn from_lean(
         config: &CompressionConfig,
         edges: &[(u32, u32)],
         oldest_first: Option<&[u32]>,
     ) -> Self {
-        let mut codebook = Self::with_capacity(config, edges.len());
-        let Some(order) = oldest_first else {
-            for &(parent, last) in edges {
-                codebook.insert(parent, last);
-            }
-            return codebook;
-        };
+        let mut codebook = Self::with_capacity(config, 0).into_snapshot();
         let vocab = config.initial_vocab_size();
+        codebook.entries.reserve_exact(edges.len());
         for &(parent, last) in edges {
             // A recycled slot may extend a later one: walk up to the base token.
             let (mut first, mut len) = (parent, 2);
@@ -306,9 +302,14 @@ impl Codebook {
                 slot: 0,
             });
         }
-        codebook.recency = Some(Recency::from_order(order));
-        codebook.widen();
+        codebook.recency = oldest_first.map(Recency::from_order);
         codebook
+    }
+
+    /// This codebook with its lookup table (built here for a snapshot).
+    pub(crate) fn into_indexed(mut self) -> Self {
+        self.reindex();
+        self
     }
 
     pub fn initial_vocab_size(&self) -> u32 {
@@ -844,6 +845,32 @@ mod tests {
             let room = wide_room(resumed.entries.len());
             assert_eq!(resumed.children.capacity() >= room, wide);
             assert!(finds_every_entry(&resumed));
+        }
+    }
+
+    #[test]
+    fn whole_sequence_calls_index_their_codebooks_and_the_pool_hands_out_snapshots() {
+        let ids = long_ids();
+        for eviction in [Eviction::None, Eviction::Lru] {
+            let config = config(eviction);
+            let (codes, codebook) = encode(&config, &ids).expect("base ids");
+            let (_, decoded) = crate::codec::decode(&config, &codes).expect("valid ids");
+            assert!(codebook.indexed && decoded.indexed, "{eviction:?}");
+            assert!(
+                codebook.is_full() && finds_every_entry(&codebook),
+                "{eviction:?}"
+            );
+            let pool = crate::EncoderPool::new(&config);
+            let mut out: Vec<u32> = Vec::new();
+            let pooled = pool
+                .encode_with_codebook_into(&ids, &mut out)
+                .expect("base ids");
+            assert!(!pooled.indexed, "{eviction:?}");
+            assert_eq!(pooled, codebook);
+            assert_eq!(
+                pooled.into_indexed().children.capacity(),
+                codebook.children.capacity()
+            );
         }
     }
 

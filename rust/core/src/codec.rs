@@ -16,12 +16,14 @@ pub fn encode_into<I: TokenId, T: From<u32>>(
     out: &mut Vec<T>,
 ) -> Result<Codebook> {
     if LruCodec::applies(config, ids.len()) {
-        return encode_lean_into(&mut LruCodec::new(config), config, ids, out);
+        return encode_lean_into(&mut LruCodec::new(config), config, ids, out)
+            .map(Codebook::into_indexed);
     }
     encode_general_into(config, ids, out)
 }
 
-/// [`encode_into`] on a lean codec for `config` (the general encoder reports invalid ids).
+/// [`encode_into`] on a lean codec for `config` (the general encoder reports invalid ids); the
+/// lean codec's codebook comes as a snapshot.
 pub(crate) fn encode_lean_into<I: TokenId, T: From<u32>>(
     lean: &mut LruCodec,
     config: &CompressionConfig,
@@ -158,12 +160,14 @@ pub fn decode_into<I: TokenId, T: From<u32>>(
     out: &mut Vec<T>,
 ) -> Result<Codebook> {
     if LruCodec::applies(config, ids.len()) {
-        return decode_lean_into(&mut LruCodec::new(config), config, ids, out);
+        return decode_lean_into(&mut LruCodec::new(config), config, ids, out)
+            .map(Codebook::into_indexed);
     }
     decode_general_into(config, ids, out)
 }
 
-/// [`decode_into`] on a lean codec for `config` (the general decoder reports invalid ids).
+/// [`decode_into`] on a lean codec for `config` (the general decoder reports invalid ids); the
+/// lean codec's codebook comes as a snapshot.
 pub(crate) fn decode_lean_into<I: TokenId, T: From<u32>>(
     lean: &mut LruCodec,
     config: &CompressionConfig,
