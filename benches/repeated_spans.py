@@ -85,8 +85,9 @@ def window_nats(
 
 
 def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
-    recipe, tokenizer = load_for_eval(args.recipe)
-    control, _ = load_for_eval(args.control)
+    device = getattr(args, "device", None)
+    recipe, tokenizer = load_for_eval(args.recipe, device=device)
+    control, _ = load_for_eval(args.control, device=device)
     if recipe.max_codebook_size == 0 or control.max_codebook_size != 0:
         raise SystemExit("--recipe needs a checkpoint with a codebook, --control one without")
     if not is_peft(recipe.base_model):
@@ -154,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--documents", type=int, default=3, help="held-out code files")
     parser.add_argument("--chars", type=int, default=12000, help="characters of each file")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default=None, help="where the models run (default: cpu)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     if args.run < 1:

