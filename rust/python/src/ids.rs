@@ -15,6 +15,7 @@ use numpy::{
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::sync::critical_section::with_critical_section;
 use pyo3::types::{PyBool, PyBytes, PyInt, PyList, PyString, PyTuple};
 use zip2zip::{InvalidTokenReason, TokenId};
 
@@ -178,31 +179,36 @@ pub(crate) fn extract_ids<'py>(object: &Bound<'py, PyAny>) -> PyResult<Batch<'py
 /// references: five); `None` at the first item that is not an exact `int` in `i64` range,
 /// which the caller's slower paths accept (an `int` subclass) or name (anything else).
 fn list_ids(list: &Bound<'_, PyList>) -> Option<Vec<i64>> {
-    let len = list.len();
-    let mut ids = Vec::with_capacity(len);
-    for index in 0..len {
-        // SAFETY: the thread is attached (`list` is a `Bound`) and `index` is below the length
-        // read above; nothing here runs Python code (an exact `int` converts without calling
-        // back) or changes the list, so the borrowed item stays alive while it is read.
-        let value = unsafe {
-            let item = ffi::PyList_GetItem(list.as_ptr(), index as ffi::Py_ssize_t);
-            if item.is_null() {
-                ffi::PyErr_Clear();
-                return None;
-            }
-            if ffi::Py_TYPE(item) != std::ptr::addr_of_mut!(ffi::PyLong_Type) {
-                return None;
-            }
-            let value = ffi::PyLong_AsLongLong(item);
-            if value == -1 && !ffi::PyErr_Occurred().is_null() {
-                ffi::PyErr_Clear();
-                return None;
-            }
-            value
-        };
-        ids.push(value);
-    }
-    Some(ids)
+    // A free-threaded build could change the list from another thread: hold it meanwhile (no
+    // cost where the GIL already does).
+    with_critical_section(list.as_any(), || {
+        let len = list.len();
+        let mut ids = Vec::with_capacity(len);
+        for index in 0..len {
+            // SAFETY: the thread is attached (`list` is a `Bound`) and `index` is below the
+            // length read above; nothing here runs Python code (an exact `int` converts without
+            // calling back) and nothing else changes the list, so the borrowed item stays alive
+            // while it is read.
+            let value = unsafe {
+                let item = ffi::PyList_GetItem(list.as_ptr(), index as ffi::Py_ssize_t);
+                if item.is_null() {
+                    ffi::PyErr_Clear();
+                    return None;
+                }
+                if ffi::Py_TYPE(item) != std::ptr::addr_of_mut!(ffi::PyLong_Type) {
+                    return None;
+                }
+                let value = ffi::PyLong_AsLongLong(item);
+                if value == -1 && !ffi::PyErr_Occurred().is_null() {
+                    ffi::PyErr_Clear();
+                    return None;
+                }
+                value
+            };
+            ids.push(value);
+        }
+        Some(ids)
+    })
 }
 
 /// The items of a list or tuple as ids in one pass; at the first item that is not a plain
