@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from uptraining import bench_command, heldout, mean_sd, write_report
+from uptraining import heldout, mean_sd, write_report
 from zip2zip_tokenizers.torch.checkpoint import is_peft
 from zip2zip_tokenizers.torch.evaluation import evaluate, load_for_eval
 from zip2zip_tokenizers.torch.evaluation.run import base_only
@@ -146,9 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     report = table(rows, windows)
     print(report)
     if args.out is not None:
-        command = bench_command("eval_windows.py", argv)
         title = "Held-out scores by evaluation window"
-        write_report(args.out, "eval_windows", title, command, rows, report)
+        write_report(args.out, "eval_windows", title, argv, rows, report)
     return 0
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from uptraining import bench_command, mean_sd, prompts, write_report
+from uptraining import mean_sd, prompts, write_report
 from zip2zip_tokenizers.torch.evaluation import generation_compression, load_for_eval
 
 MODES = ("greedy", "sampled")
@@ -89,9 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     report = table(rows, lengths)
     print(report)
     if args.out is not None:
-        command = bench_command("generation_by_context.py", argv)
         title = "Generation compression by prompt length"
-        write_report(args.out, "generation_by_context", title, command, rows, report)
+        write_report(args.out, "generation_by_context", title, argv, rows, report)
     return 0
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from uptraining import bench_command, heldout, write_report
+from uptraining import heldout, write_report
 from zip2zip_tokenizers.torch import Zip2ZipForCausalLM
 from zip2zip_tokenizers.torch.checkpoint import is_peft
 from zip2zip_tokenizers.torch.evaluation import load_for_eval
@@ -165,9 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     report = table(rows)
     print(report)
     if args.out is not None:
-        command = bench_command("repeated_spans.py", argv)
         title = "Held-out bits per base token on repeated and on new spans"
-        write_report(args.out, "repeated_spans", title, command, rows, report)
+        write_report(args.out, "repeated_spans", title, argv, rows, report)
     return 0
 
 

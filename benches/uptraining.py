@@ -68,10 +68,17 @@ def bench_command(script: str, argv: list[str] | None) -> str:
 
 
 def write_report(
-    out: Path, stem: str, title: str, command: str, rows: list[dict[str, Any]], report: str
+    out: Path,
+    stem: str,
+    title: str,
+    argv: list[str] | None,
+    rows: list[dict[str, Any]],
+    report: str,
 ) -> None:
     """``out/stem.json`` (the command and the rows) and ``out/stem.md`` (a title, the command
-    and the table ``report``)."""
+    and the table ``report``); the command is ``benches/<stem>.py`` run with ``argv`` (see
+    ``bench_command``)."""
+    command = bench_command(f"{stem}.py", argv)
     out.mkdir(parents=True, exist_ok=True)
     payload = {"command": command, "rows": rows}
     (out / f"{stem}.json").write_text(json.dumps(payload, indent=1) + "\n")
